@@ -1,0 +1,6 @@
+//! One file per subcommand.
+
+pub mod exact;
+pub mod family;
+pub mod metrics;
+pub mod sample;

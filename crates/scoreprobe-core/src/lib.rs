@@ -1,0 +1,17 @@
+//! scoreprobe-core: the exact-oracle foundation of scoreprobe (SPEC §1–§4, §6 exact laws).
+//!
+//! schedule (VP / DDPM) → target (exact p_t) → model (trait ScoreModel, synthetic errors)
+//! → sampler (EM, ancestral, PF-ODE; windows; NFE) → exact (Gaussian moment ODEs).
+
+pub mod exact;
+pub mod linalg;
+pub mod model;
+pub mod sampler;
+pub mod schedule;
+pub mod spec;
+pub mod target;
+pub mod window;
+
+pub use model::ScoreModel;
+pub use schedule::Schedule;
+pub use target::GaussianMixture;

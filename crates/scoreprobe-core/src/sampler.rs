@@ -1,0 +1,221 @@
+//! Samplers (SPEC §2): reverse-SDE Euler–Maruyama, DDPM ancestral, probability-flow ODE (Euler,
+//! Heun). Each runs on a uniform grid t_0 = t_min < t_1 < … < t_K = T; step k goes from t_{k+1}
+//! down to t_k and evaluates the score at t_{k+1}. Every sampler counts its score evaluations
+//! (NFE), and an observer sees the state and score at every step of an optional window; with
+//! `stop_after_window` only the steps down to the window's lowest index are executed.
+
+use crate::model::ScoreModel;
+use crate::schedule::{Schedule, T_END};
+use crate::target::standard_normal;
+use crate::window::Window;
+use ndarray::{Array2, ArrayView2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerKind {
+    /// Euler–Maruyama on the reverse SDE.
+    Em,
+    /// DDPM ancestral sampling (Ho et al. 2020, σ_k² = β_k), on any grid of the schedule.
+    Ancestral,
+    /// Probability-flow ODE, explicit Euler.
+    OdeEuler,
+    /// Probability-flow ODE, Heun's second-order method (2 NFE per step).
+    OdeHeun,
+}
+
+impl SamplerKind {
+    pub const NAMES: &'static [&'static str] = &["em", "ancestral", "ode-euler", "ode-heun"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            SamplerKind::Em => "em",
+            SamplerKind::Ancestral => "ancestral",
+            SamplerKind::OdeEuler => "ode-euler",
+            SamplerKind::OdeHeun => "ode-heun",
+        }
+    }
+
+    pub fn is_stochastic(&self) -> bool {
+        matches!(self, SamplerKind::Em | SamplerKind::Ancestral)
+    }
+}
+
+impl FromStr for SamplerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "em" => Ok(SamplerKind::Em),
+            "ancestral" => Ok(SamplerKind::Ancestral),
+            "ode-euler" => Ok(SamplerKind::OdeEuler),
+            "ode-heun" => Ok(SamplerKind::OdeHeun),
+            other => Err(format!("unknown sampler '{other}'; choose one of {}", Self::NAMES.join(", "))),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SamplerConfig {
+    pub kind: SamplerKind,
+    pub steps: usize,
+    pub t_min: f64,
+    pub seed: u64,
+    /// Steps whose states the observer sees (None: no observation).
+    pub window: Option<Window>,
+    /// Execute only the steps from noise down to the window's lowest index.
+    pub stop_after_window: bool,
+}
+
+impl SamplerConfig {
+    pub fn new(kind: SamplerKind, steps: usize, t_min: f64, seed: u64) -> Self {
+        Self { kind, steps, t_min, seed, window: None, stop_after_window: false }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps == 0 {
+            return Err("steps: must be at least 1".into());
+        }
+        if !(self.t_min >= 0.0 && self.t_min < T_END) {
+            return Err(format!("t_min: must lie in [0, {T_END}), got {}", self.t_min));
+        }
+        if let Some(w) = &self.window {
+            w.check(self.steps)?;
+        }
+        Ok(())
+    }
+
+    /// The time grid t_0 = t_min … t_K = T.
+    pub fn grid(&self) -> Vec<f64> {
+        (0..=self.steps).map(|j| self.t_min + (T_END - self.t_min) * j as f64 / self.steps as f64).collect()
+    }
+}
+
+/// What the observer sees at a step k inside the window: the state x at time `t` (= t_{k+1}),
+/// the model's score there (already computed by the sampler: observing costs no extra NFE),
+/// and the step's end time `t_next` (= t_k).
+pub struct StepView<'a> {
+    pub index: usize,
+    pub t: f64,
+    pub t_next: f64,
+    pub x: ArrayView2<'a, f64>,
+    pub score: ArrayView2<'a, f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SampleOutput {
+    /// Final states: at t_min, or at the window's lowest time when stopped after the window.
+    pub x: Array2<f64>,
+    /// Number of score evaluations per sample (network forward passes per row).
+    pub nfe: usize,
+    /// Number of sampler steps executed.
+    pub steps_run: usize,
+    /// Time of the returned states.
+    pub t_end: f64,
+}
+
+/// Draws the initial states from the prior N(0, I).
+pub fn prior_init(n: usize, d: usize, seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_9e1a);
+    standard_normal(n, d, &mut rng)
+}
+
+/// Runs the sampler from `x_init` (states at t = T) and calls `observer` on every step in the window.
+pub fn sample_with_observer(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    cfg: &SamplerConfig,
+    x_init: Array2<f64>,
+    observer: &mut dyn FnMut(&StepView),
+) -> Result<SampleOutput, String> {
+    cfg.validate()?;
+    if x_init.ncols() != model.dim() {
+        return Err(format!("initial states have dimension {}, the model expects {}", x_init.ncols(), model.dim()));
+    }
+    let grid = cfg.grid();
+    let last = match (&cfg.window, cfg.stop_after_window) {
+        (Some(w), true) => w.lo,
+        _ => 0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let (n, d) = x_init.dim();
+    let mut x = x_init;
+    let mut nfe = 0;
+    let mut steps_run = 0;
+    for k in (last..cfg.steps).rev() {
+        let (t, t_next) = (grid[k + 1], grid[k]);
+        let h = t - t_next;
+        let s = model.score(x.view(), t);
+        nfe += 1;
+        if cfg.window.is_some_and(|w| w.contains(k)) {
+            observer(&StepView { index: k, t, t_next, x: x.view(), score: s.view() });
+        }
+        let beta = schedule.beta(t);
+        x = match cfg.kind {
+            SamplerKind::Em => {
+                let z = standard_normal(n, d, &mut rng);
+                &x + &((&x * (0.5 * beta) + &s * beta) * h) + z * (beta * h).sqrt()
+            }
+            SamplerKind::Ancestral => {
+                // a = α(t_{k+1})/α(t_k); β̃ = 1 − a²: x ← (x + β̃ s)/a + √β̃ z, no noise on a final step to t = 0
+                let a = (0.5 * (schedule.log_alpha_bar(t) - schedule.log_alpha_bar(t_next))).exp();
+                let bt = -(2.0 * a.ln()).exp_m1();
+                let mean = (&x + &(&s * bt)) / a;
+                if k == 0 && t_next == 0.0 {
+                    mean
+                } else {
+                    mean + standard_normal(n, d, &mut rng) * bt.sqrt()
+                }
+            }
+            SamplerKind::OdeEuler => &x + &((&x + &s) * (0.5 * beta * h)),
+            SamplerKind::OdeHeun => {
+                let f0 = (&x + &s) * (0.5 * beta);
+                let x_pred = &x + &(&f0 * h);
+                if t_next > 0.0 {
+                    let s1 = model.score(x_pred.view(), t_next);
+                    nfe += 1;
+                    let f1 = (&x_pred + &s1) * (0.5 * schedule.beta(t_next));
+                    &x + &((f0 + f1) * (0.5 * h))
+                } else {
+                    x_pred
+                }
+            }
+        };
+        steps_run += 1;
+    }
+    Ok(SampleOutput { x, nfe, steps_run, t_end: grid[last] })
+}
+
+/// Runs the sampler and records the states at times t_{hi+1}, …, t_{lo} of the window (the state
+/// before each window step plus the state after the last one), returning
+/// (output, states each n × d, their times).
+pub fn sample_trajectory(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    cfg: &SamplerConfig,
+    x_init: Array2<f64>,
+) -> Result<(SampleOutput, Vec<Array2<f64>>, Vec<f64>), String> {
+    let Some(w) = cfg.window else {
+        return Err("sample_trajectory needs a window".into());
+    };
+    // Observe one step below the window (when it exists and the run continues past the window):
+    // the state seen there is the state after the window's last step, at no extra cost.
+    let mut run_cfg = cfg.clone();
+    let widened = !cfg.stop_after_window && w.lo > 0;
+    if widened {
+        run_cfg.window = Some(Window { lo: w.lo - 1, hi: w.hi });
+    }
+    let mut states = Vec::with_capacity(w.len() + 1);
+    let mut times = Vec::with_capacity(w.len() + 1);
+    let out = sample_with_observer(model, schedule, &run_cfg, x_init, &mut |v| {
+        states.push(v.x.to_owned());
+        times.push(v.t);
+    })?;
+    if !widened {
+        states.push(out.x.clone());
+        times.push(out.t_end);
+    }
+    Ok((out, states, times))
+}

@@ -1,0 +1,81 @@
+//! Timestep windows on a sampler's step grid, always named by index (SPEC §1): `900..999`
+//! is the inclusive range of step indices 900 to 999, i.e. the first 100 steps from noise when
+//! the grid has 1000 steps. Index k is the step from t_{k+1} down to t_k (k = 0 ends at t_min).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Lowest step index (closest to data), inclusive.
+    pub lo: usize,
+    /// Highest step index (closest to noise), inclusive.
+    pub hi: usize,
+}
+
+impl Window {
+    /// The whole grid of `steps` steps.
+    pub fn full(steps: usize) -> Self {
+        Window { lo: 0, hi: steps.saturating_sub(1) }
+    }
+
+    /// Parses `a..b` (inclusive of b, as in `900..999`) or `a..=b`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (a, b) = text
+            .split_once("..=")
+            .or_else(|| text.split_once(".."))
+            .ok_or_else(|| format!("window '{text}': expected 'LO..HI' step indices, e.g. '900..999'"))?;
+        let lo: usize = a.trim().parse().map_err(|_| format!("window '{text}': '{a}' is not a step index"))?;
+        let hi: usize = b.trim().parse().map_err(|_| format!("window '{text}': '{b}' is not a step index"))?;
+        if lo > hi {
+            return Err(format!("window '{text}' is empty: LO={lo} > HI={hi}"));
+        }
+        Ok(Window { lo, hi })
+    }
+
+    /// Checks the window fits a grid of `steps` steps.
+    pub fn check(&self, steps: usize) -> Result<(), String> {
+        if self.hi >= steps {
+            return Err(format!(
+                "window {self} lies outside the sampler's grid of {steps} steps (valid indices 0..{})",
+                steps.saturating_sub(1)
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn contains(&self, k: usize) -> bool {
+        (self.lo..=self.hi).contains(&k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.hi - self.lo + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.lo, self.hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_checks() {
+        let w = Window::parse("900..999").unwrap();
+        assert_eq!((w.lo, w.hi, w.len()), (900, 999, 100));
+        assert!(w.check(1000).is_ok());
+        assert!(w.check(500).unwrap_err().contains("outside"));
+        assert_eq!(Window::parse("3..=5").unwrap(), Window { lo: 3, hi: 5 });
+        assert!(Window::parse("10..2").unwrap_err().contains("empty"));
+        assert!(Window::parse("ten").is_err());
+        assert_eq!(Window::full(1000).to_string(), "0..999");
+    }
+}
