@@ -5,14 +5,10 @@ use ndarray::{ArrayBase, Data, Dimension};
 use ndarray_npy::WritableElement;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically: a crash leaves either the old file or the new one.
+/// Runs `write` on a temporary file and renames it onto `path` (see `scoreprobe_core::fsio`).
 pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create directory {}", parent.display()))?;
-    }
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    write(&tmp)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    scoreprobe_core::fsio::write_atomic_with(path, |tmp| write(tmp).map_err(|e| format!("{e:#}")))
+        .map_err(anyhow::Error::msg)
 }
 
 /// Writes an array as `.npy` atomically.

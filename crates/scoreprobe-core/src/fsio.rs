@@ -1,0 +1,48 @@
+//! Atomic file writes shared by every crate: write to a temporary sibling, then rename, so a
+//! crash or kill leaves either the old file or the complete new one, never a torn file.
+
+use std::path::{Path, PathBuf};
+
+/// The temporary sibling used while writing `path`.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Creates the parent directory, lets `write` fill the temporary file, then renames it onto `path`.
+pub fn write_atomic_with<E: std::fmt::Display>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
+    }
+    let tmp = temp_path(path);
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", path.display()));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), path.display()))
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    write_atomic_with(path, |tmp| std::fs::write(tmp, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn writes_and_replaces() {
+        let dir = std::env::temp_dir().join(format!("scoreprobe-fsio-{}", std::process::id()));
+        let p = dir.join("sub/a.json");
+        super::write_atomic(&p, b"one").unwrap();
+        super::write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let err = super::write_atomic_with(&p, |_| Err::<(), _>("disk full")).unwrap_err();
+        assert!(err.contains("disk full") && err.contains("a.json"));
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
