@@ -2,6 +2,7 @@
 
 mod cmd;
 mod io;
+mod models;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job on an embedded default: train on ring8, perturb, run the study, check the claims.
+    Demo(cmd::demo::Args),
+    /// Train a score network with denoising score matching, writing a checkpoint sweep.
+    Train(cmd::train::Args),
+    /// Every metric on a set of models; rank correlations, costs, figures and a report.
+    Study(cmd::study::Args),
     /// Draw samples from a problem spec's model with a chosen sampler.
     Sample(cmd::sample::Args),
     /// Exact generated law q₀ (Gaussian targets with affine-score models): moments, KL, W2.
@@ -26,15 +33,27 @@ enum Command {
     Family(cmd::family::Args),
     /// Reference metrics between two sample/feature sets (FD, KID, W2, PRDC).
     Metrics(cmd::metrics::Args),
+    /// SIEM: quadratic variation of the score error along the model's own trajectories, over a step window.
+    Siem(cmd::siem::Args),
+    /// Helmholtz–Hodge split of the score error per time: L² error, gradient part, solenoidal energy.
+    Hodge(cmd::hodge::Args),
+    /// Girsanov and marginal (gradient-only) KL bounds of the reverse-SDE sampler, next to the exact KL.
+    Bounds(cmd::bounds::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Study(a) => cmd::study::run(a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Exact(a) => cmd::exact::run(a),
         Command::Family(a) => cmd::family::run(a),
         Command::Metrics(a) => cmd::metrics::run(a),
+        Command::Siem(a) => cmd::siem::run(a),
+        Command::Hodge(a) => cmd::hodge::run(a),
+        Command::Bounds(a) => cmd::bounds::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

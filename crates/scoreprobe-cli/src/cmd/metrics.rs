@@ -1,8 +1,335 @@
-use anyhow::Result;
+//! `scoreprobe metrics`: reference metrics between two point/feature sets (scoreprobe-metrics).
+
+use crate::io::{print_json, print_text};
+use anyhow::{bail, Context, Result};
+use ndarray::Array2;
+use scoreprobe_metrics as m;
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Exact W2 and Sinkhorn hold N_a × N_b matrices (and exact W2 is O(N³)): above this many points
+/// per set they refuse and suggest `--n`.
+const MAX_DENSE_POINTS: usize = 5000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metric {
+    /// Fréchet distance between Gaussian fits (a squared quantity; FID on Inception features).
+    Fd,
+    /// Kernel Inception Distance: unbiased MMD², cubic kernel, mean and std over subsets.
+    Kid,
+    /// Exact W2 by optimal assignment (equal sizes; unequal sets are subsampled to the smaller).
+    W2,
+    /// Debiased Sinkhorn divergence, reported as its square root.
+    W2Sinkhorn,
+    /// Sliced W2 over random directions.
+    W2Sliced,
+    /// W2 between the Gaussian fits (√FD).
+    Bures,
+    /// Precision, recall (k = 3), density, coverage (k = 5).
+    Prdc,
+}
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Reference ("real") set: .npy (N, D) float32/float64 points, or .npz stats with `mu`, `sigma` (FD only).
+    #[arg(long)]
+    a: PathBuf,
+    /// Compared ("generated") set, same formats as --a.
+    #[arg(long)]
+    b: PathBuf,
+    /// Comma-separated metrics: fd,kid,w2,w2-sinkhorn,w2-sliced,bures,prdc.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "fd")]
+    metric: Vec<Metric>,
+    /// Use at most N points of each set (seeded subsample without replacement). Default: all.
+    #[arg(long)]
+    n: Option<usize>,
+    /// Seed for subsampling, KID subsets and sliced directions (same seed, same numbers).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    // ---- FEATURES HOOK ---------------------------------------------------------------------
+    // Feature space the points are mapped to before any metric. Planned values (from the
+    // scoreprobe-features crate and its image loaders): identity | mnist-cnn | mobilenet |
+    // inception:PATH. Only `identity` is wired in; see `extract_features` below.
+    /// Feature space: identity (the points themselves). mnist-cnn, mobilenet, inception:PATH are planned.
+    #[arg(long, default_value = "identity")]
+    features: String,
+    // ------------------------------------------------------------------------------------------
+    /// Sinkhorn ε in units of |x-y|² (default: 0.05 × mean cost between the sets).
+    #[arg(long)]
+    epsilon: Option<f64>,
+    /// KID: number of subsets.
+    #[arg(long, default_value_t = 100)]
+    kid_subsets: usize,
+    /// KID: points per subset (capped at the smaller set).
+    #[arg(long, default_value_t = 1000)]
+    kid_subset_size: usize,
+    /// Sliced W2: number of random directions.
+    #[arg(long, default_value_t = 256)]
+    projections: usize,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+/// A loaded input: points, or pytorch-fid statistics.
+enum Input {
+    Points(Array2<f64>),
+    Stats(m::GaussianStats),
+}
+
+fn load(path: &Path, flag: &str) -> Result<Input> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "npy" => {
+            let x = m::read_points_npy(path).with_context(|| flag.to_string())?;
+            if x.nrows() == 0 || x.ncols() == 0 {
+                bail!("{flag} {}: empty point set (shape {:?})", path.display(), x.dim());
+            }
+            if let Some(row) = x.outer_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
+                bail!("{flag} {}: row {row} contains NaN or infinite values", path.display());
+            }
+            Ok(Input::Points(x))
+        }
+        "npz" => Ok(Input::Stats(m::read_stats_npz(path).with_context(|| flag.to_string())?)),
+        _ => bail!("{flag} {}: expected a .npy point set or a .npz stats file", path.display()),
+    }
+}
+
+// ---- FEATURES HOOK: map raw points to the chosen feature space. -------------------------------
+// When scoreprobe-features lands, dispatch here (mnist-cnn, mobilenet, inception:PATH); images
+// will be loaded by its loaders rather than from .npy points.
+fn extract_features(kind: &str, x: Array2<f64>) -> Result<Array2<f64>> {
+    match kind {
+        "identity" => Ok(x),
+        "mnist-cnn" | "mobilenet" => bail!("--features {kind}: not available yet; only 'identity' is supported"),
+        k if k.starts_with("inception:") => {
+            bail!("--features {k}: not available yet; only 'identity' is supported")
+        }
+        k => bail!("--features {k}: unknown feature space (identity; planned: mnist-cnn, mobilenet, inception:PATH)"),
+    }
+}
+// ------------------------------------------------------------------------------------------------
+
+fn json_f(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.metric.is_empty() {
+        bail!("--metric: give at least one of fd,kid,w2,w2-sinkhorn,w2-sliced,bures,prdc");
+    }
+    let mut metrics = args.metric.clone();
+    metrics.dedup();
+    // Refuse an unavailable feature space before reading any file.
+    extract_features(&args.features, Array2::zeros((0, 0)))?;
+    let a = load(&args.a, "--a")?;
+    let b = load(&args.b, "--b")?;
+    let mut out = Map::new();
+    let mut details = Map::new();
+    let mut warnings: Vec<String> = Vec::new();
+    out.insert("features".into(), json!(args.features));
+    out.insert("cost".into(), json!("|x-y|^2"));
+
+    // Statistics files: FD only.
+    if matches!(a, Input::Stats(_)) || matches!(b, Input::Stats(_)) {
+        let not_fd: Vec<&str> = metrics
+            .iter()
+            .filter(|&&x| x != Metric::Fd)
+            .map(|x| match x {
+                Metric::Kid => "kid",
+                Metric::W2 => "w2",
+                Metric::W2Sinkhorn => "w2-sinkhorn",
+                Metric::W2Sliced => "w2-sliced",
+                Metric::Bures => "bures",
+                Metric::Prdc => "prdc",
+                Metric::Fd => "fd",
+            })
+            .collect();
+        if !not_fd.is_empty() {
+            bail!(
+                "--metric {}: needs point sets, but a .npz stats file was given; metrics that apply to .npz stats: fd",
+                not_fd.join(",")
+            );
+        }
+        if args.features != "identity" {
+            bail!(
+                "--features {}: .npz stats are already in their feature space; use --features identity",
+                args.features
+            );
+        }
+        let stats = |inp: Input, flag: &str| -> Result<(m::GaussianStats, Option<usize>)> {
+            match inp {
+                Input::Stats(s) => Ok((s, None)),
+                Input::Points(x) => {
+                    let x = match args.n {
+                        Some(n) => m::subsample_rows(x.view(), n, args.seed),
+                        None => x,
+                    };
+                    let n = x.nrows();
+                    Ok((m::gaussian_stats(x.view()).with_context(|| flag.to_string())?, Some(n)))
+                }
+            }
+        };
+        let (sa, na) = stats(a, "--a")?;
+        let (sb, nb) = stats(b, "--b")?;
+        let r = m::frechet_distance_stats(&sa, &sb, m::TraceMethod::default())?;
+        out.insert("n_a".into(), json!(na));
+        out.insert("n_b".into(), json!(nb));
+        out.insert("fd".into(), json_f(r.fd));
+        details.insert("fd".into(), json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
+        warnings.extend(r.warnings);
+        return finish(out, details, warnings, args.json);
+    }
+
+    let (Input::Points(xa), Input::Points(xb)) = (a, b) else { unreachable!("stats handled above") };
+    let (na_total, nb_total) = (xa.nrows(), xb.nrows());
+    let (xa, xb) = match args.n {
+        Some(0) => bail!("--n: must be at least 1"),
+        Some(n) => {
+            (m::subsample_rows(xa.view(), n, args.seed), m::subsample_rows(xb.view(), n, args.seed.wrapping_add(1)))
+        }
+        None => (xa, xb),
+    };
+    let xa = extract_features(&args.features, xa)?;
+    let xb = extract_features(&args.features, xb)?;
+    let (a, b) = (xa.view(), xb.view());
+    out.insert("n_a".into(), json!(a.nrows()));
+    out.insert("n_b".into(), json!(b.nrows()));
+    details.insert("n_a_total".into(), json!(na_total));
+    details.insert("n_b_total".into(), json!(nb_total));
+    details.insert("dim".into(), json!(a.ncols()));
+    let dense_guard = |what: &str| -> Result<()> {
+        if a.nrows().max(b.nrows()) > MAX_DENSE_POINTS {
+            bail!(
+                "{what}: {} and {} points exceed the dense limit of {MAX_DENSE_POINTS} per set; pass --n {MAX_DENSE_POINTS} (seeded subsample)",
+                a.nrows(),
+                b.nrows()
+            );
+        }
+        Ok(())
+    };
+
+    for metric in metrics {
+        match metric {
+            Metric::Fd => {
+                let r = m::frechet_distance_points(a, b, m::TraceMethod::default())?;
+                out.insert("fd".into(), json_f(r.fd));
+                details.insert("fd".into(), json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
+                warnings.extend(r.warnings);
+            }
+            Metric::Kid => {
+                let opts =
+                    m::KidOptions { n_subsets: args.kid_subsets, subset_size: args.kid_subset_size, seed: args.seed };
+                let r = m::kid(a, b, &opts)?;
+                out.insert("kid".into(), json!({"mean": json_f(r.mean), "std": json_f(r.std)}));
+                details.insert("kid".into(), json!({"subsets": opts.n_subsets, "subset_size": r.subset_size}));
+                if r.subset_size < args.kid_subset_size {
+                    warnings.push(format!("kid: subset size reduced to {} (smaller set)", r.subset_size));
+                }
+            }
+            Metric::W2 => {
+                dense_guard("w2")?;
+                let n = a.nrows().min(b.nrows());
+                let (sa, sb) =
+                    (m::subsample_rows(a, n, args.seed ^ 0x5eed), m::subsample_rows(b, n, args.seed ^ 0xb0b));
+                if a.nrows() != b.nrows() {
+                    warnings.push(format!("w2: exact W2 needs equal sizes; both sets subsampled to {n} points"));
+                }
+                let r = m::w2_exact(sa.view(), sb.view())?;
+                out.insert("w2".into(), json_f(r.w2));
+                details.insert("w2".into(), json!({"n": n, "w2_squared": json_f(r.w2_squared)}));
+            }
+            Metric::W2Sinkhorn => {
+                dense_guard("w2-sinkhorn")?;
+                let opts = m::SinkhornOptions { epsilon: args.epsilon, ..Default::default() };
+                let r = m::sinkhorn_divergence(a, b, &opts)?;
+                out.insert("w2_sinkhorn".into(), json_f(r.w2));
+                details.insert(
+                    "w2_sinkhorn".into(),
+                    json!({
+                        "epsilon": r.epsilon, "divergence": json_f(r.divergence), "converged": r.converged,
+                        "iterations": [r.ab.iterations, r.aa.iterations, r.bb.iterations],
+                        "marginal_error": [r.ab.marginal_error, r.aa.marginal_error, r.bb.marginal_error],
+                    }),
+                );
+                if !r.converged {
+                    warnings.push(format!(
+                        "w2-sinkhorn: did not converge in {} iterations (marginal errors {:.1e}, {:.1e}, {:.1e}); raise --epsilon",
+                        opts.max_iter, r.ab.marginal_error, r.aa.marginal_error, r.bb.marginal_error
+                    ));
+                }
+            }
+            Metric::W2Sliced => {
+                let opts = m::SlicedOptions { n_projections: args.projections, seed: args.seed };
+                let r = m::w2_sliced(a, b, &opts)?;
+                out.insert("w2_sliced".into(), json_f(r.w2));
+                details.insert(
+                    "w2_sliced".into(),
+                    json!({"projections": r.n_projections, "w2_squared": json_f(r.w2_squared), "std_err_squared": json_f(r.std_err_squared)}),
+                );
+            }
+            Metric::Bures => {
+                let r = m::bures_w2(a, b)?;
+                out.insert("bures".into(), json_f(r.w2));
+                warnings.extend(r.warnings);
+            }
+            Metric::Prdc => {
+                let r = m::prdc(a, b, &m::PrdcOptions::default())?;
+                for (k, v) in
+                    [("precision", r.precision), ("recall", r.recall), ("density", r.density), ("coverage", r.coverage)]
+                {
+                    out.insert(k.into(), json_f(v));
+                }
+                details.insert(
+                    "prdc".into(),
+                    json!({"k_precision_recall": 3, "k_density_coverage": 5, "real": "--a", "fake": "--b"}),
+                );
+            }
+        }
+    }
+    warnings.dedup();
+    finish(out, details, warnings, args.json)
+}
+
+fn finish(
+    mut out: Map<String, Value>,
+    details: Map<String, Value>,
+    warnings: Vec<String>,
+    as_json: bool,
+) -> Result<()> {
+    out.insert("warnings".into(), json!(warnings));
+    out.insert("details".into(), Value::Object(details));
+    if as_json {
+        print_json(&Value::Object(out));
+        return Ok(());
+    }
+    const ORDER: [&str; 14] = [
+        "n_a",
+        "n_b",
+        "features",
+        "cost",
+        "fd",
+        "kid",
+        "w2",
+        "w2_sinkhorn",
+        "w2_sliced",
+        "bures",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    ];
+    for k in ORDER {
+        let Some(v) = out.get(k) else { continue };
+        let text = match v {
+            Value::Object(o) => o.iter().map(|(k2, v2)| format!("{k2} {v2}")).collect::<Vec<_>>().join(", "),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        print_text(&format!("{k:<12} {text}"));
+    }
+    for w in &warnings {
+        print_text(&format!("warning: {w}"));
+    }
+    Ok(())
 }

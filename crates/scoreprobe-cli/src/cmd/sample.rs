@@ -47,8 +47,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let spec = ProblemSpec::from_file(&a.spec).map_err(|e| anyhow!(e))?;
-    let model = spec.synthetic_model().map_err(|e| anyhow!(e))?;
-    let schedule = model.schedule.clone();
+    let resolved = crate::models::resolve(&spec)?;
+    let (model, target, schedule) = (resolved.model.as_ref(), &resolved.target, &resolved.schedule);
     let kind: SamplerKind = a.sampler.parse().map_err(|e: String| anyhow!("--sampler: {e}"))?;
     if a.n == 0 {
         return Err(anyhow!("--n: must be at least 1"));
@@ -69,18 +69,18 @@ pub fn run(a: Args) -> Result<()> {
         return Err(anyhow!("--stop-after-window needs --trajectory-window"));
     }
     cfg.validate().map_err(|e| anyhow!(e))?;
-    let d = model.target.dim();
+    let d = target.dim();
     let x0 = match a.init.as_str() {
         "prior" => prior_init(a.n, d, a.seed),
         _ => {
             use rand::SeedableRng;
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed ^ 0x1417);
-            model.target.sample_marginal(a.n, &schedule, 1.0, &mut rng)
+            target.sample_marginal(a.n, schedule, 1.0, &mut rng)
         }
     };
     let start = Instant::now();
     let (out, traj) = if let Some(path) = &a.trajectory_out {
-        let (out, states, times) = sample_trajectory(&model, &schedule, &cfg, x0).map_err(|e| anyhow!(e))?;
+        let (out, states, times) = sample_trajectory(model, schedule, &cfg, x0).map_err(|e| anyhow!(e))?;
         let views: Vec<_> = states.iter().map(|s| s.view().insert_axis(Axis(0))).collect();
         let stacked: Array3<f32> = ndarray::concatenate(Axis(0), &views)?.mapv(|v| v as f32);
         write_npy(path, &stacked)?;
@@ -91,12 +91,12 @@ pub fn run(a: Args) -> Result<()> {
             ),
         )
     } else {
-        (sample_with_observer(&model, &schedule, &cfg, x0, &mut |_| {}).map_err(|e| anyhow!(e))?, None)
+        (sample_with_observer(model, schedule, &cfg, x0, &mut |_| {}).map_err(|e| anyhow!(e))?, None)
     };
     let seconds = start.elapsed().as_secs_f64();
     write_npy(&a.out, &out.x.mapv(|v| v as f32))?;
     print_json(&json!({
-        "out": a.out, "n": a.n, "dim": d, "model": scoreprobe_core::ScoreModel::describe(&model),
+        "out": a.out, "n": a.n, "dim": d, "model": model.describe(),
         "sampler": kind.name(), "steps": steps, "steps_run": out.steps_run, "nfe": out.nfe,
         "t_end": out.t_end, "seed": a.seed, "init": a.init, "seconds": seconds,
         "mean": out.x.mean_axis(Axis(0)).map(|m| m.to_vec()), "trajectory": traj,

@@ -1,0 +1,146 @@
+//! `scoreprobe hodge`: the Helmholtz–Hodge split of the score error per time (SPEC §5):
+//! ‖e_t‖², its gradient part ‖∇φ_t‖² and the solenoidal energy, from one estimator.
+
+use crate::io::{print_json, print_text};
+use crate::models::{resolve, Resolved};
+use anyhow::{anyhow, Result};
+use scoreprobe_core::spec::ProblemSpec;
+use scoreprobe_hodge::random_features::{Identity, L2Source};
+use scoreprobe_hodge::{estimators, profile, EstimatorKind, HodgeConfig, HodgeEstimator, Problem};
+use std::path::PathBuf;
+
+/// Estimator options shared by `hodge` and `bounds`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EstimatorOpts {
+    /// closed-form | grid | random-features | critic | auto (the first that applies, in that order).
+    #[arg(long, default_value = "auto")]
+    pub estimator: String,
+    /// grid: cells per smallest component standard deviation of p_t.
+    #[arg(long, default_value_t = 8.0)]
+    pub grid_cells_per_std: f64,
+    /// grid: cap on cells per axis.
+    #[arg(long, default_value_t = 640)]
+    pub grid_max_cells: usize,
+    /// random-features: number of random Fourier features (polynomial potentials are added).
+    #[arg(long, default_value_t = 128)]
+    pub features: usize,
+    /// random-features: relative ridge (default: chosen by cross-validation in each fit fold).
+    #[arg(long)]
+    pub ridge: Option<f64>,
+    /// random-features: identity removing the true score: denoising (SPEC §5) | ibp (integration by
+    /// parts, lower variance at small t).
+    #[arg(long, default_value = "denoising", value_parser = ["denoising", "ibp"])]
+    pub identity: String,
+    /// random-features: estimate ‖e_t‖² with the vector critic even when the exact error is known.
+    #[arg(long)]
+    pub vector_l2: bool,
+}
+
+impl EstimatorOpts {
+    pub fn config(&self, n: usize) -> HodgeConfig {
+        let mut c = HodgeConfig::default();
+        c.grid.cells_per_std = self.grid_cells_per_std;
+        c.grid.max_cells_per_axis = self.grid_max_cells;
+        c.random_features.n = n;
+        c.random_features.features = self.features;
+        c.random_features.ridge = self.ridge;
+        c.random_features.identity =
+            if self.identity == "ibp" { Identity::IntegrationByParts } else { Identity::Denoising };
+        c.random_features.l2 = if self.vector_l2 { L2Source::VectorFeatures } else { L2Source::Auto };
+        c
+    }
+
+    /// The chosen estimator among `all` ("auto": the first of closed-form, grid, random-features that applies).
+    pub fn pick<'a>(&self, all: &'a [Box<dyn HodgeEstimator>], problem: &Problem) -> Result<&'a dyn HodgeEstimator> {
+        if self.estimator == "auto" {
+            return all
+                .iter()
+                .map(|e| e.as_ref())
+                .find(|e| e.kind() != EstimatorKind::Critic && e.applies(problem).is_ok())
+                .ok_or_else(|| anyhow!("--estimator auto: no estimator applies to this problem"));
+        }
+        let kind: EstimatorKind = self.estimator.parse().map_err(|e: String| anyhow!("--estimator: {e}"))?;
+        Ok(all.iter().find(|e| e.kind() == kind).expect("every kind is listed").as_ref())
+    }
+}
+
+/// Builds the Hodge problem of a resolved spec (exact target, synthetic oracle when there is one).
+pub fn problem(r: &Resolved) -> Problem<'_> {
+    match &r.synthetic {
+        Some(m) => Problem::synthetic(m),
+        None => Problem::on_target(r.model.as_ref(), &r.target, &r.schedule),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Problem spec (JSON: target, schedule, model; checkpoint models work with grid / random-features).
+    #[arg(long)]
+    spec: PathBuf,
+    #[command(flatten)]
+    opts: EstimatorOpts,
+    /// Comma-separated times in (0, 1] (default 0.05,0.2,0.5,0.9).
+    #[arg(long, value_delimiter = ',', conflicts_with = "n_times")]
+    times: Option<Vec<f64>>,
+    /// K evenly spaced times 1/K, 2/K, …, 1.
+    #[arg(long)]
+    n_times: Option<usize>,
+    /// Samples per time for the Monte-Carlo estimators (random-features: per part and per fold pair).
+    #[arg(long, default_value_t = 40_000)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let spec = ProblemSpec::from_file(&a.spec).map_err(|e| anyhow!(e))?;
+    let resolved = resolve(&spec)?;
+    let problem = problem(&resolved);
+    let times = match (&a.times, a.n_times) {
+        (Some(t), _) => t.clone(),
+        (None, Some(0)) => return Err(anyhow!("--n-times: must be at least 1")),
+        (None, Some(k)) => (1..=k).map(|i| i as f64 / k as f64).collect(),
+        (None, None) => vec![0.05, 0.2, 0.5, 0.9],
+    };
+    let all = estimators(&a.opts.config(a.n));
+    let est = a.opts.pick(&all, &problem)?;
+    let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
+    let prof = profile(est, &problem, &times, a.seed, &refs).map_err(|e| anyhow!("{}: {e}", a.spec.display()))?;
+    let report = prof.report();
+    if a.json {
+        print_json(&serde_json::to_value(&report)?);
+        return Ok(());
+    }
+    print_text(&format!(
+        "Hodge split of the score error of '{}' ({}), estimator {}; score units, L²(p_t) norms",
+        report.model,
+        a.spec.display(),
+        report.estimator
+    ));
+    print_text(&format!(
+        "{:>7} {:>9} {:>12} {:>10} {:>12} {:>10} {:>12} {:>10} {:>11}",
+        "t", "sigma2", "l2", "± se", "gradient", "± se", "solenoidal", "± se", "G=σ²|∇φ|²"
+    ));
+    for (i, p) in prof.points.iter().enumerate() {
+        print_text(&format!(
+            "{:>7.4} {:>9.4} {:>12.5} {:>10.5} {:>12.5} {:>10.5} {:>12.5} {:>10.5} {:>11.5}",
+            p.t,
+            p.sigma2,
+            p.l2.value,
+            p.l2.se,
+            p.gradient.value,
+            p.gradient.se,
+            p.solenoidal.value,
+            p.solenoidal.se,
+            report.eps_units.gradient[i]
+        ));
+    }
+    print_text(&format!(
+        "l2 from: {}; cost {:.3} s, {} samples/cells",
+        prof.points[0].l2_method, report.seconds, report.samples
+    ));
+    Ok(())
+}

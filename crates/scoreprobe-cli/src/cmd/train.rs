@@ -1,0 +1,72 @@
+use crate::io::print_json;
+use anyhow::Result;
+use scoreprobe_core::schedule::ScheduleSpec;
+use scoreprobe_nn::{ModelKind, TrainConfig};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// ring8 | grid25 | mnist | fashion-mnist | cifar10-test | PATH.npy | an image folder or IDX file.
+    #[arg(long)]
+    data: String,
+    /// mlp (low-dimensional data) | unet (28×28 / 32×32 images).
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 2000)]
+    steps: u64,
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Peak learning rate after warm-up.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Write ckpt-<step>.safetensors (+ .json sidecar) every K steps; the final step is always written.
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Schedule: vp (β 0.1..20) or ddpm (1000 steps, β 1e-4..0.02).
+    #[arg(long, default_value = "vp", value_parser = ["vp", "ddpm"])]
+    schedule: String,
+    /// Use only the first N items of a finite dataset.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// EMA decay of the evaluation weights.
+    #[arg(long)]
+    ema_decay: Option<f64>,
+    /// Continue a killed run from its last checkpoint (same result as an uninterrupted run).
+    #[arg(long)]
+    resume: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Run directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let kind: ModelKind = a.model.parse()?;
+    let mut cfg = TrainConfig::new(&a.data, kind);
+    cfg.steps = a.steps;
+    cfg.batch = a.batch;
+    cfg.lr = a.lr;
+    cfg.checkpoint_every = a.checkpoint_every;
+    cfg.seed = a.seed;
+    cfg.data_limit = a.limit;
+    cfg.quiet = a.quiet;
+    if let Some(d) = a.ema_decay {
+        cfg.ema_decay = d;
+    }
+    cfg.schedule = match a.schedule.as_str() {
+        "ddpm" => ScheduleSpec::Ddpm { steps: 1000, beta_start: 1e-4, beta_end: 0.02 },
+        _ => ScheduleSpec::default(),
+    };
+    let report = scoreprobe_nn::train(&cfg, &a.out, a.resume)?;
+    print_json(&serde_json::json!({
+        "out": report.out_dir, "params": report.num_params, "start_step": report.start_step, "steps": report.steps,
+        "final_loss": report.final_loss, "checkpoints": report.checkpoints, "seconds": report.session_seconds,
+        "total_seconds": report.total_seconds, "steps_per_second": report.steps_per_second,
+    }));
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Feature spaces for scoreprobe's reference metrics (Fréchet distance, KID, precision/recall…).
+//!
+//! Every feature space implements [`FeatureExtractor`]; [`extractor_from_name`] builds one from
+//! its name:
+//!
+//! | name | what | input | output |
+//! |---|---|---|---|
+//! | `identity` | flattened pixels (or the rows of a raw `(N, D)` matrix) | any | `C·H·W` (or `D`) |
+//! | `mnist-cnn` | ONNX-zoo MNIST CNN, activation before its last Gemm | 1×28×28 | 256 |
+//! | `mobilenet` | MobileNet-v1 1.0/224 quantised embedding extractor (TFLite) | any size, gray or RGB | 1024 |
+//! | `inception:PATH` | user-supplied ONNX Inception-v3, its first output (pool3) | any size, gray or RGB | 2048 |
+//!
+//! Models run on the CPU with tract (pure Rust), batches in parallel with rayon. Model files
+//! for `mnist-cnn` and `mobilenet` are found under the shared data root
+//! (`scoreprobe_data::shared_data_root()`, `models/…`) or a root given explicitly.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use ndarray::Array2;
+use scoreprobe_data::ImageSet;
+
+mod dequant;
+mod inception;
+mod mnist_cnn;
+mod mobilenet;
+pub mod preprocess;
+mod runner;
+
+pub use inception::{Inception, InceptionInput};
+pub use mnist_cnn::MnistCnn;
+pub use mobilenet::{MobileNet, MobileNetMode};
+
+/// A feature space: maps images (or, for `identity`, raw vectors) to an `(N, D)` matrix.
+pub trait FeatureExtractor: Send + Sync {
+    /// The name that [`extractor_from_name`] accepts for this feature space.
+    fn name(&self) -> String;
+
+    /// Feature dimension `D`; `0` means "same as the input" (`identity`).
+    fn dim(&self) -> usize;
+
+    /// Features of `images`, one row per image.
+    fn extract(&self, images: &ImageSet) -> Result<Array2<f64>>;
+
+    /// Features of a raw `(N, D)` matrix (points, flattened samples). Only `identity` accepts
+    /// these; model-based feature spaces return an error.
+    fn extract_matrix(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
+        let _ = x;
+        bail!(
+            "feature space '{}' needs images, not an (N, D) matrix; use 'identity' for raw vectors",
+            self.name()
+        )
+    }
+}
+
+/// Names accepted by [`extractor_from_name`].
+pub const EXTRACTOR_NAMES: [&str; 6] = [
+    "identity",
+    "mnist-cnn",
+    "mobilenet",
+    "inception:PATH",
+    "inception01:PATH",
+    "inception255:PATH",
+];
+
+/// Flattened pixels (`C·H·W` per image, row-major) or raw coordinates, unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity;
+
+impl FeatureExtractor for Identity {
+    fn name(&self) -> String {
+        "identity".into()
+    }
+
+    fn dim(&self) -> usize {
+        0
+    }
+
+    fn extract(&self, images: &ImageSet) -> Result<Array2<f64>> {
+        ensure!(!images.is_empty(), "identity: the image set is empty");
+        Ok(images.to_matrix())
+    }
+
+    fn extract_matrix(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
+        ensure!(x.nrows() > 0 && x.ncols() > 0, "identity: the matrix is empty");
+        if let Some(i) = x
+            .rows()
+            .into_iter()
+            .position(|r| r.iter().any(|v| !v.is_finite()))
+        {
+            bail!("identity: row {i} contains a non-finite value");
+        }
+        Ok(x.clone())
+    }
+}
+
+/// Where a model file lives: `<root>/models/<file>`, with `root` given or found by
+/// `scoreprobe_data::shared_data_root()`.
+pub fn model_path(file: &str, data_root: Option<&Path>) -> Result<PathBuf> {
+    let root = match data_root {
+        Some(r) => r.to_path_buf(),
+        None => scoreprobe_data::shared_data_root().with_context(|| {
+            format!(
+                "model file models/{file} needs the shared data folder: none of ../shared/data, \
+                 ../../shared/data, ../../../shared/data exists; set SCOREPROBE_DATA"
+            )
+        })?,
+    };
+    let p = root.join("models").join(file);
+    ensure!(p.is_file(), "model file {} not found", p.display());
+    Ok(p)
+}
+
+/// Builds a feature extractor from its name: `identity`, `mnist-cnn`, `mobilenet`, or
+/// `inception:PATH` (see [`InceptionInput`] for `inception01:` / `inception255:`). Model files
+/// for `mnist-cnn` / `mobilenet` are looked up under `data_root` (or the shared data root when
+/// `None`); they may also be given as `mnist-cnn:PATH` / `mobilenet:PATH`.
+pub fn extractor_from_name(
+    name: &str,
+    data_root: Option<&Path>,
+) -> Result<Box<dyn FeatureExtractor>> {
+    let (kind, arg) = match name.split_once(':') {
+        Some((k, a)) => (k, Some(a)),
+        None => (name, None),
+    };
+    let need_path = |what: &str| -> Result<PathBuf> {
+        match arg {
+            Some(a) if !a.is_empty() => Ok(PathBuf::from(a)),
+            _ => bail!("feature space '{what}' needs a model file: write '{what}:PATH'"),
+        }
+    };
+    Ok(match kind.to_ascii_lowercase().as_str() {
+        "identity" | "pixels" => {
+            ensure!(arg.is_none(), "feature space 'identity' takes no argument");
+            Box::new(Identity)
+        }
+        "mnist-cnn" => {
+            let p = match arg {
+                Some(a) => PathBuf::from(a),
+                None => model_path(MnistCnn::MODEL_FILE, data_root)?,
+            };
+            Box::new(MnistCnn::from_path(p)?)
+        }
+        "mobilenet" => {
+            let p = match arg {
+                Some(a) => PathBuf::from(a),
+                None => model_path(MobileNet::MODEL_FILE, data_root)?,
+            };
+            Box::new(MobileNet::from_path(p)?)
+        }
+        "inception" => Box::new(Inception::from_path(
+            need_path("inception")?,
+            InceptionInput::MinusOneToOne,
+        )?),
+        "inception01" => Box::new(Inception::from_path(
+            need_path("inception01")?,
+            InceptionInput::ZeroToOne,
+        )?),
+        "inception255" => Box::new(Inception::from_path(
+            need_path("inception255")?,
+            InceptionInput::Bytes,
+        )?),
+        _ => bail!(
+            "unknown feature space '{name}'; valid names: {}",
+            EXTRACTOR_NAMES.join(", ")
+        ),
+    })
+}

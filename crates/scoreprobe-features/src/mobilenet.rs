@@ -1,0 +1,151 @@
+//! `mobilenet`: MobileNet-v1 1.0/224 quantised ImageNet embedding extractor (TFLite, Google
+//! Coral test data), 1024-d output, run with tract-tflite.
+//!
+//! Preprocessing of each `(C, H, W)` image in `[0, 1]`: grayscale is replicated to RGB; the image
+//! is resized to 224×224 bilinearly (half-pixel centres, clamped edges; see
+//! [`crate::preprocess`]) in `f32`, then quantised to bytes `round(255·x)` and laid out
+//! 1×224×224×3 (NHWC), the model's uint8 input. Images are run one per call (the graph has
+//! batch 1), in parallel with rayon.
+//!
+//! Evaluation ([`MobileNetMode`]): by default the quantised graph is rewritten to `f32` with
+//! dequantised weights (tract's integer kernels are ~30× slower on x86); the input is then
+//! the dequantised byte, `(byte − 128)/128`, and activations are not re-quantised between
+//! layers, so features differ from the integer reference by a few quantisation steps (the
+//! tests bound it). [`MobileNetMode::Integer`] runs the integer graph as TFLite defines it; its
+//! uint8 output is dequantised to `f32`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Context, Result};
+use ndarray::{Array2, Axis};
+use scoreprobe_data::ImageSet;
+use tract_onnx::prelude::Framework;
+
+use crate::dequant::dequantize_model;
+use crate::preprocess::{gray_to_rgb, resize_chw, to_byte};
+use crate::runner::BatchedPlan;
+use crate::FeatureExtractor;
+
+/// Input side length.
+const SIDE: usize = 224;
+
+/// How the quantised network is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MobileNetMode {
+    /// Dequantised weights, `f32` arithmetic (fast; within a few quantisation steps of the
+    /// integer reference, see [`crate::dequant`]-style notes in the module docs).
+    #[default]
+    Float,
+    /// tract's integer kernels: the TFLite uint8 semantics, but ~30× slower on x86.
+    Integer,
+}
+
+/// The MobileNet-v1 embedding feature space (1024-d).
+pub struct MobileNet {
+    plan: BatchedPlan,
+    mode: MobileNetMode,
+    /// Input zero point and scale: the float graph takes `(byte − zp)·scale`.
+    input_zp_scale: (f32, f32),
+    path: PathBuf,
+}
+
+impl MobileNet {
+    /// File name under `<data root>/models/`.
+    pub const MODEL_FILE: &'static str = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite";
+
+    /// Loads the model from a TFLite file, evaluated in [`MobileNetMode::Float`].
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
+        Self::from_path_with_mode(path, MobileNetMode::Float)
+    }
+
+    /// Loads the model from a TFLite file, evaluated in the given mode.
+    pub fn from_path_with_mode(path: impl AsRef<Path>, mode: MobileNetMode) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let label = path.display().to_string();
+        ensure!(path.is_file(), "{label}: model file not found");
+        let model = tract_tflite::tflite()
+            .model_for_path(&path)
+            .with_context(|| format!("{label}: cannot load as TFLite"))?;
+        let in_dt = model.input_fact(0)?.datum_type;
+        ensure!(
+            in_dt.size_of() == 1,
+            "{label}: model input type {in_dt:?} is not a byte type"
+        );
+        let (zp, scale) = in_dt.zp_scale();
+        let model = match mode {
+            MobileNetMode::Integer => model.into_optimized(),
+            MobileNetMode::Float => dequantize_model(&model.into_decluttered()?)
+                .with_context(|| format!("{label}: cannot convert the quantised graph to f32"))?
+                .into_optimized(),
+        }
+        .with_context(|| format!("{label}: cannot optimise the model"))?;
+        let plan = BatchedPlan::new(model, 1, label.clone())?;
+        ensure!(
+            plan.sample_shape == [SIDE, SIDE, 3],
+            "{label}: model input per image is {:?}, expected [224, 224, 3]",
+            plan.sample_shape
+        );
+        Ok(MobileNet {
+            plan,
+            mode,
+            input_zp_scale: (zp as f32, scale),
+            path,
+        })
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The evaluation mode.
+    pub fn mode(&self) -> MobileNetMode {
+        self.mode
+    }
+}
+
+/// One image as 224×224×3 bytes (HWC).
+pub(crate) fn mobilenet_input(images: &ImageSet, i: usize, buf: &mut [u8]) {
+    let img = images.images.index_axis(Axis(0), i);
+    let rgb = gray_to_rgb(img);
+    let r = resize_chw(rgb.view(), SIDE, SIDE);
+    for ((c, y, x), v) in r.indexed_iter() {
+        buf[(y * SIDE + x) * 3 + c] = to_byte(*v);
+    }
+}
+
+impl FeatureExtractor for MobileNet {
+    fn name(&self) -> String {
+        "mobilenet".into()
+    }
+
+    fn dim(&self) -> usize {
+        self.plan.out_dim
+    }
+
+    fn extract(&self, images: &ImageSet) -> Result<Array2<f64>> {
+        ensure!(!images.is_empty(), "mobilenet: the image set is empty");
+        ensure!(
+            images.channels() == 1 || images.channels() == 3,
+            "mobilenet expects grayscale or RGB images, got {} channels",
+            images.channels()
+        );
+        match self.mode {
+            MobileNetMode::Integer => self.plan.run::<u8>(images.len(), |i, buf| {
+                mobilenet_input(images, i, buf);
+                Ok(())
+            }),
+            MobileNetMode::Float => {
+                let (zp, scale) = self.input_zp_scale;
+                self.plan.run::<f32>(images.len(), |i, buf| {
+                    let mut bytes = vec![0u8; buf.len()];
+                    mobilenet_input(images, i, &mut bytes);
+                    for (d, &b) in buf.iter_mut().zip(&bytes) {
+                        *d = (b as f32 - zp) * scale;
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! What every estimator sees: the schedule, the model under test, where clean data x₀ come from,
+//! and (for synthetic models) the exact oracle; plus the one estimator interface.
+
+use crate::{Estimate, HodgePoint};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::Rng;
+use scoreprobe_core::model::synthetic::SyntheticModel;
+use scoreprobe_core::schedule::Schedule;
+use scoreprobe_core::target::GaussianMixture;
+use scoreprobe_core::ScoreModel;
+use std::fmt;
+use std::str::FromStr;
+
+/// Where clean data x₀ come from.
+#[derive(Clone, Copy)]
+pub enum Data<'a> {
+    /// An exact-score target: x₀ are drawn from it and p_t is known in closed form.
+    Target(&'a GaussianMixture),
+    /// A fixed data set (rows): x₀ are resampled from it; p_t is unknown.
+    Samples(ArrayView2<'a, f64>),
+}
+
+/// A Hodge problem: the model s_θ under test, its schedule, the data, and the oracle if any.
+#[derive(Clone, Copy)]
+pub struct Problem<'a> {
+    pub schedule: &'a Schedule,
+    /// The model under test, used only through `ScoreModel::score` (trained networks work too).
+    pub model: &'a dyn ScoreModel,
+    pub data: Data<'a>,
+    /// The synthetic model when the model is one: exact errors, affine forms.
+    pub oracle: Option<&'a SyntheticModel>,
+}
+
+impl<'a> Problem<'a> {
+    /// The problem of a synthetic model on its own exact target.
+    pub fn synthetic(model: &'a SyntheticModel) -> Self {
+        Self { schedule: &model.schedule, model, data: Data::Target(&model.target), oracle: Some(model) }
+    }
+
+    /// A model (e.g. a trained network) against an exact-score target.
+    pub fn on_target(model: &'a dyn ScoreModel, target: &'a GaussianMixture, schedule: &'a Schedule) -> Self {
+        Self { schedule, model, data: Data::Target(target), oracle: None }
+    }
+
+    /// A model against a data set whose scores are unknown.
+    pub fn on_samples(model: &'a dyn ScoreModel, x0: ArrayView2<'a, f64>, schedule: &'a Schedule) -> Self {
+        Self { schedule, model, data: Data::Samples(x0), oracle: None }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    /// The exact target, when there is one.
+    pub fn target(&self) -> Option<&'a GaussianMixture> {
+        match self.data {
+            Data::Target(g) => Some(g),
+            Data::Samples(_) => None,
+        }
+    }
+
+    /// Checks that the parts agree (dimensions, a non-empty data set).
+    pub fn validate(&self) -> Result<(), String> {
+        let d = self.model.dim();
+        match self.data {
+            Data::Target(g) if g.dim() != d => {
+                return Err(format!("the model has dimension {d} but the target has dimension {}", g.dim()))
+            }
+            Data::Samples(x) if x.ncols() != d => {
+                return Err(format!("the model has dimension {d} but the data rows have dimension {}", x.ncols()))
+            }
+            Data::Samples(x) if x.nrows() < 2 => return Err("the data set needs at least 2 rows".into()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// n clean samples x₀: fresh draws from a target, or rows of the data set drawn with replacement.
+    pub fn draw_x0<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Array2<f64> {
+        match self.data {
+            Data::Target(g) => g.sample(n, rng),
+            Data::Samples(x) => {
+                let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..x.nrows())).collect();
+                x.select(Axis(0), &idx)
+            }
+        }
+    }
+}
+
+/// The estimators of the gradient part ‖∇φ_t‖² (SPEC §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EstimatorKind {
+    /// Gaussian target, affine error: the Lyapunov equation.
+    ClosedForm,
+    /// d ≤ 2, exact target: finite-volume weighted Poisson solve.
+    Grid,
+    /// Linear-in-parameters critic on random Fourier (+ polynomial) features, denoising form.
+    RandomFeatures,
+    /// A neural scalar critic (needs scoreprobe-nn).
+    Critic,
+}
+
+impl EstimatorKind {
+    pub const ALL: [EstimatorKind; 4] =
+        [EstimatorKind::ClosedForm, EstimatorKind::Grid, EstimatorKind::RandomFeatures, EstimatorKind::Critic];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EstimatorKind::ClosedForm => "closed-form",
+            EstimatorKind::Grid => "grid",
+            EstimatorKind::RandomFeatures => "random-features",
+            EstimatorKind::Critic => "critic",
+        }
+    }
+}
+
+impl fmt::Display for EstimatorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EstimatorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            format!(
+                "unknown estimator '{s}'; known: {}",
+                Self::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
+
+/// One estimator of the per-time Hodge quantities.
+pub trait HodgeEstimator: Send + Sync {
+    fn kind(&self) -> EstimatorKind;
+    /// Ok when the estimator applies to the problem; otherwise the reason (without suggestions).
+    fn applies(&self, problem: &Problem) -> Result<(), String>;
+    /// ‖e_t‖², ‖∇φ_t‖² and ‖r_t‖² at time t (score units, L²(p_t)); stochastic parts use `seed`.
+    fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, String>;
+}
+
+/// Refuses an estimator that does not apply, naming those that do among `available`.
+pub fn check_applies(
+    estimator: &dyn HodgeEstimator,
+    problem: &Problem,
+    available: &[&dyn HodgeEstimator],
+) -> Result<(), String> {
+    problem.validate()?;
+    match estimator.applies(problem) {
+        Ok(()) => Ok(()),
+        Err(why) => {
+            let ok: Vec<&str> =
+                available.iter().filter(|e| e.applies(problem).is_ok()).map(|e| e.kind().name()).collect();
+            let names = if ok.is_empty() { "none".to_string() } else { ok.join(", ") };
+            Err(format!("estimator '{}' does not apply: {why}; estimators that apply here: {names}", estimator.kind()))
+        }
+    }
+}
+
+/// Checks a time lies in (0, 1].
+pub fn check_time(t: f64) -> Result<(), String> {
+    if !(t > 0.0 && t <= scoreprobe_core::schedule::T_END) {
+        return Err(format!("time t must lie in (0, 1], got {t}"));
+    }
+    Ok(())
+}
+
+/// Mean and standard error of per-sample terms.
+pub fn mean_se(values: impl IntoIterator<Item = f64>) -> Estimate {
+    let (mut n, mut mean, mut m2) = (0usize, 0.0, 0.0);
+    for v in values {
+        n += 1;
+        let delta = v - mean;
+        mean += delta / n as f64;
+        m2 += delta * (v - mean);
+    }
+    let se = if n > 1 { (m2 / (n - 1) as f64 / n as f64).sqrt() } else { f64::NAN };
+    Estimate { value: mean, se, samples: n }
+}
+
+/// A per-time seed derived from a base seed (SplitMix64 step), so times are independent.
+pub fn derive_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed.wrapping_add(stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,161 @@
+//! Files: pytorch-fid style `.npz` statistics (`mu` (D,), `sigma` (D, D)) and `.npy` point sets.
+//! Every error names the file.
+
+use crate::error::{MetricsError, Result};
+use crate::moments::GaussianStats;
+use ndarray::{Array1, Array2, ArrayView2, Dimension};
+use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError, WriteNpyExt};
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek};
+use std::path::Path;
+
+fn file_err(path: &Path, msg: impl Into<String>) -> MetricsError {
+    MetricsError::File { path: path.to_path_buf(), msg: msg.into() }
+}
+
+fn npy_msg(e: &ReadNpyError) -> String {
+    match e {
+        ReadNpyError::MissingData => "file is truncated (the header promises more data than the file holds)".into(),
+        ReadNpyError::WrongDescriptor(d) => format!("unsupported element type {d} (expected float32 or float64)"),
+        ReadNpyError::WrongNdim(want, got) => {
+            format!("array has {got} dimensions, expected {}", want.map_or("?".into(), |w| w.to_string()))
+        }
+        other => format!("not a readable .npy array: {other}"),
+    }
+}
+
+/// Reads an f64 or f32 array (converted to f64) from a `.npy` byte stream.
+fn read_float<D: Dimension>(bytes: &[u8]) -> std::result::Result<ndarray::Array<f64, D>, ReadNpyError> {
+    match ndarray::Array::<f64, D>::read_npy(bytes) {
+        Err(ReadNpyError::WrongDescriptor(_)) => ndarray::Array::<f32, D>::read_npy(bytes).map(|a| a.mapv(f64::from)),
+        r => r,
+    }
+}
+
+/// A point set (N, D) from a `.npy` file of float32 or float64.
+pub fn read_points_npy(path: impl AsRef<Path>) -> Result<Array2<f64>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    let x: Array2<f64> = read_float(&bytes).map_err(|e| file_err(path, npy_msg(&e)))?;
+    Ok(x)
+}
+
+/// Writes a point set as float64 `.npy`.
+pub fn write_points_npy(path: impl AsRef<Path>, x: ArrayView2<f64>) -> Result<()> {
+    let path = path.as_ref();
+    let f = File::create(path).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
+    x.write_npy(BufWriter::new(f)).map_err(|e| file_err(path, format!("cannot write .npy: {e}")))
+}
+
+fn npz_entry<R: Read + Seek, D: Dimension>(
+    npz: &mut NpzReader<R>,
+    name: &str,
+    path: &Path,
+) -> Result<ndarray::Array<f64, D>> {
+    let read = |npz: &mut NpzReader<R>| -> std::result::Result<ndarray::Array<f64, D>, ReadNpzError> {
+        match npz.by_name::<ndarray::OwnedRepr<f64>, D>(name) {
+            Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_))) => {
+                npz.by_name::<ndarray::OwnedRepr<f32>, D>(name).map(|a| a.mapv(f64::from))
+            }
+            r => r,
+        }
+    };
+    read(npz).map_err(|e| match e {
+        ReadNpzError::Npy(inner) => file_err(path, format!("entry '{name}': {}", npy_msg(&inner))),
+        other => file_err(path, format!("entry '{name}': {other} (truncated or corrupt archive?)")),
+    })
+}
+
+/// Reads pytorch-fid style statistics: entries `mu` (D,) and `sigma` (D, D), float64 or float32.
+pub fn read_stats_npz(path: impl AsRef<Path>) -> Result<GaussianStats> {
+    let path = path.as_ref();
+    let f = File::open(path).map_err(|e| file_err(path, format!("cannot open: {e}")))?;
+    let mut npz = NpzReader::new(f)
+        .map_err(|e| file_err(path, format!("not a valid .npz archive (truncated or corrupt?): {e}")))?;
+    let names =
+        npz.names().map_err(|e| file_err(path, format!("cannot list .npz entries (truncated or corrupt?): {e}")))?;
+    for key in ["mu", "sigma"] {
+        if !names.iter().any(|n| n == key) {
+            return Err(file_err(
+                path,
+                format!("missing entry '{key}' (pytorch-fid stats need 'mu' and 'sigma'; found: {})", names.join(", ")),
+            ));
+        }
+    }
+    let mu: Array1<f64> = npz_entry(&mut npz, "mu", path)?;
+    let sigma: Array2<f64> = npz_entry(&mut npz, "sigma", path)?;
+    let d = mu.len();
+    if sigma.dim() != (d, d) {
+        return Err(file_err(path, format!("'sigma' has shape {:?} but 'mu' has length {d}", sigma.dim())));
+    }
+    if mu.iter().chain(sigma.iter()).any(|v| !v.is_finite()) {
+        return Err(file_err(path, "'mu' or 'sigma' contains NaN or infinite values"));
+    }
+    Ok(GaussianStats { mu, sigma, n: None })
+}
+
+/// Writes statistics as float64 `mu`, `sigma` (readable by pytorch-fid's `np.load`).
+pub fn write_stats_npz(path: impl AsRef<Path>, stats: &GaussianStats) -> Result<()> {
+    let path = path.as_ref();
+    let f = File::create(path).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
+    let w = |e: ndarray_npy::WriteNpzError| file_err(path, format!("cannot write .npz: {e}"));
+    let mut npz = NpzWriter::new(BufWriter::new(f));
+    npz.add_array("mu", &stats.mu).map_err(w)?;
+    npz.add_array("sigma", &stats.sigma).map_err(w)?;
+    npz.finish().map_err(w)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn round_trips_and_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("stats.npz");
+        let s = GaussianStats { mu: array![1.0, 2.0], sigma: array![[2.0, 0.1], [0.1, 1.0]], n: Some(9) };
+        write_stats_npz(&p, &s).unwrap();
+        let back = read_stats_npz(&p).unwrap();
+        assert_eq!(back.mu, s.mu);
+        assert_eq!(back.sigma, s.sigma);
+
+        // Truncated archive: the error names the file.
+        let bytes = std::fs::read(&p).unwrap();
+        let t = dir.path().join("truncated.npz");
+        std::fs::write(&t, &bytes[..bytes.len() / 2]).unwrap();
+        let msg = read_stats_npz(&t).unwrap_err().to_string();
+        assert!(msg.contains("truncated.npz") && msg.contains("truncated"), "{msg}");
+
+        // Missing key.
+        let m = dir.path().join("nosigma.npz");
+        let mut npz = NpzWriter::new(File::create(&m).unwrap());
+        npz.add_array("mu", &s.mu).unwrap();
+        npz.finish().unwrap();
+        let msg = read_stats_npz(&m).unwrap_err().to_string();
+        assert!(msg.contains("nosigma.npz") && msg.contains("missing entry 'sigma'"), "{msg}");
+
+        // Missing file.
+        let msg = read_stats_npz(dir.path().join("absent.npz")).unwrap_err().to_string();
+        assert!(msg.contains("absent.npz"), "{msg}");
+
+        // Points: f32 and f64 both read; truncated and wrong-rank files are refused by name.
+        let x32 = array![[1.0f32, 2.0], [3.0, 4.5]];
+        let p32 = dir.path().join("x32.npy");
+        x32.write_npy(File::create(&p32).unwrap()).unwrap();
+        assert_eq!(read_points_npy(&p32).unwrap(), array![[1.0, 2.0], [3.0, 4.5]]);
+        let p64 = dir.path().join("x64.npy");
+        write_points_npy(&p64, array![[1.0, -2.0]].view()).unwrap();
+        assert_eq!(read_points_npy(&p64).unwrap(), array![[1.0, -2.0]]);
+        let bytes = std::fs::read(&p64).unwrap();
+        let tr = dir.path().join("cut.npy");
+        std::fs::write(&tr, &bytes[..bytes.len() - 3]).unwrap();
+        let msg = read_points_npy(&tr).unwrap_err().to_string();
+        assert!(msg.contains("cut.npy") && msg.contains("truncated"), "{msg}");
+        let p1 = dir.path().join("vec.npy");
+        array![1.0, 2.0].write_npy(File::create(&p1).unwrap()).unwrap();
+        let msg = read_points_npy(&p1).unwrap_err().to_string();
+        assert!(msg.contains("vec.npy") && msg.contains("dimensions"), "{msg}");
+    }
+}

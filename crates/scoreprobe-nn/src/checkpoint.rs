@@ -1,0 +1,182 @@
+//! Checkpoints: `ckpt-<step>.safetensors` (raw weights, EMA weights, AdamW moments) plus a
+//! `ckpt-<step>.json` sidecar (architecture, schedule, data, hyperparameters, step, loss, wall
+//! time). Both are written atomically (temporary file + rename), tensors first, so a sidecar
+//! only ever describes a complete tensor file.
+
+use crate::config::TrainConfig;
+use crate::data::DataShape;
+use crate::net::{ArchSpec, Network};
+use crate::score::NetScoreModel;
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use scoreprobe_core::schedule::ScheduleSpec;
+use scoreprobe_core::ScoreModel;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "scoreprobe-nn/1";
+
+/// Tensor-name prefixes inside a checkpoint.
+pub const RAW: &str = "raw.";
+pub const EMA: &str = "ema.";
+pub const ADAM_M: &str = "adam_m.";
+pub const ADAM_V: &str = "adam_v.";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub format: String,
+    /// Tensor file, relative to the sidecar's folder.
+    pub weights: String,
+    pub arch: ArchSpec,
+    pub schedule: ScheduleSpec,
+    pub data: String,
+    pub data_shape: DataShape,
+    /// How data were transformed before training (the model's space).
+    pub data_transform: String,
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// The file holds EMA weights (`ema.*`) beside the raw ones (`raw.*`).
+    pub has_ema: bool,
+    pub ema_decay: f64,
+    /// Mean DSM loss (ε-MSE per coordinate) over the steps since the previous checkpoint.
+    pub loss: f64,
+    /// Training wall-clock seconds up to this step (summed over resumed sessions).
+    pub wall_seconds: f64,
+    pub num_params: usize,
+    /// AdamW's update count (equals `step`).
+    pub adam_t: u64,
+    pub config: TrainConfig,
+}
+
+/// `ckpt-<step>.safetensors` and `ckpt-<step>.json` in `dir`.
+pub fn checkpoint_paths(dir: &Path, step: u64) -> (PathBuf, PathBuf) {
+    (dir.join(format!("ckpt-{step}.safetensors")), dir.join(format!("ckpt-{step}.json")))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().context("checkpoint path has no file name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(&bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// Saves named tensors and the sidecar for one step.
+pub fn save(dir: &Path, sidecar: &Sidecar, tensors: &[(String, Tensor)]) -> Result<(PathBuf, PathBuf)> {
+    let (wpath, jpath) = checkpoint_paths(dir, sidecar.step);
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("step".to_string(), sidecar.step.to_string());
+    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
+        .with_context(|| format!("serialising {}", wpath.display()))?;
+    write_atomic(&wpath, &bytes)?;
+    write_atomic(&jpath, serde_json::to_string_pretty(sidecar)?.as_bytes())?;
+    Ok((wpath, jpath))
+}
+
+/// Accepts either file of a checkpoint pair and returns (tensor file, sidecar).
+fn pair_of(path: &Path) -> (PathBuf, PathBuf) {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => (path.with_extension("safetensors"), path.to_path_buf()),
+        _ => (path.to_path_buf(), path.with_extension("json")),
+    }
+}
+
+pub fn read_sidecar(path: &Path) -> Result<Sidecar> {
+    let (wpath, jpath) = pair_of(path);
+    let text = std::fs::read_to_string(&jpath).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot read the checkpoint's sidecar {} ({e}); a checkpoint needs its .json sidecar to rebuild the architecture",
+            wpath.display(),
+            jpath.display()
+        )
+    })?;
+    let side: Sidecar = serde_json::from_str(&text).with_context(|| format!("{}: invalid sidecar", jpath.display()))?;
+    if side.format != FORMAT {
+        bail!("{}: unsupported checkpoint format '{}' (expected {FORMAT})", jpath.display(), side.format);
+    }
+    Ok(side)
+}
+
+/// Reads every tensor of a checkpoint file, with errors that name the file.
+pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+    if let Err(e) = safetensors::SafeTensors::deserialize(&bytes) {
+        bail!("{}: truncated or corrupt safetensors file ({} bytes): {e}", path.display(), bytes.len());
+    }
+    candle_core::safetensors::load_buffer(&bytes, device)
+        .with_context(|| format!("{}: cannot decode tensors", path.display()))
+}
+
+/// Completed checkpoints (both files present) in `dir`, sorted by step.
+pub fn list_checkpoints(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let p = entry?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if let Some(step) =
+            name.strip_prefix("ckpt-").and_then(|s| s.strip_suffix(".safetensors")).and_then(|s| s.parse::<u64>().ok())
+        {
+            if p.with_extension("json").exists() {
+                out.push((step, p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Load the EMA weights (default) rather than the raw ones.
+    pub use_ema: bool,
+    pub device: Device,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { use_ema: true, device: crate::default_device() }
+    }
+}
+
+/// Rebuilds a checkpoint as a concrete [`NetScoreModel`] and returns its sidecar.
+pub fn load_score_model(path: &Path, opts: &LoadOptions) -> Result<(NetScoreModel, Sidecar)> {
+    let (wpath, _) = pair_of(path);
+    let side = read_sidecar(path)?;
+    let net: Network =
+        side.arch.build(0, &opts.device).with_context(|| format!("{}: sidecar architecture", wpath.display()))?;
+    let tensors = read_tensors(&wpath, &opts.device)?;
+    let prefix = if opts.use_ema && side.has_ema { EMA } else { RAW };
+    let file = wpath.display().to_string();
+    let values = net.params().take_from(&tensors, prefix, &file)?;
+    net.params().assign(&values)?;
+    let which = if prefix == EMA { "ema" } else { "raw" };
+    let desc = format!(
+        "{} on {} at step {} ({which} weights, {})",
+        side.arch.describe(),
+        side.data,
+        side.step,
+        wpath.display()
+    );
+    let model = NetScoreModel::new(net, side.arch.clone(), side.schedule.clone(), desc)?;
+    Ok((model, side))
+}
+
+/// Loads a checkpoint (either file of the pair) as a core `ScoreModel`, EMA weights by default.
+pub fn load_checkpoint(path: &Path) -> Result<Box<dyn ScoreModel>> {
+    load_checkpoint_with(path, &LoadOptions::default())
+}
+
+pub fn load_checkpoint_with(path: &Path, opts: &LoadOptions) -> Result<Box<dyn ScoreModel>> {
+    Ok(Box::new(load_score_model(path, opts)?.0))
+}

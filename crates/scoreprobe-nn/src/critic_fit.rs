@@ -1,0 +1,384 @@
+//! Fitting the dual critics of SPEC §5 (a) with first-order autodiff over the parameters only.
+//!
+//! A fit sees draws (x, t, w) with E[w | x, t] = σ_t e_t(x), e_t = s_θ − ∇log p_t, x ~ p_t:
+//! - denoising form (no true score): x = α_t x₀ + σ_t ξ, w = ξ + σ_t s_θ(x, t) — by Tweedie,
+//!   E[ξ | x_t] = −σ_t ∇log p_t(x_t), i.e. E[∇log p_t(x_t)·g(x_t)] = E[−ξ/σ_t·g(x_t)];
+//! - oracle form (exact error known): w = σ_t e_t(x), the same mean without the noise of ξ.
+//!
+//! For a scalar critic χ the objective
+//!   J(χ) = E[2 w·∇ₓχ − |∇ₓχ|²] = 2σ_t E_p[e·∇χ] − E_p|∇χ|² = σ_t²‖∇φ_t‖² − ‖∇χ − σ_t∇φ_t‖²
+//! (E_p[e·∇χ] = E_p[∇φ·∇χ]: ∇φ_t is the L²(p_t) projection of e_t onto gradients) is maximised at
+//! ∇χ* = σ_t∇φ_t with value G_t = σ_t²‖∇φ_t‖² (ε-units; ∇φ_t = ∇χ*/σ_t in score units). For an
+//! unconstrained vector critic h, E[2 w·h − |h|²] = σ_t²‖e_t‖² − ‖h − σ_t e_t‖², maximised at
+//! h* = σ_t e_t with value σ_t²‖e_t‖².
+//!
+//! ∇ₓχ comes from the forward-mode tangents of [`JvpScalar`] (candle's backprop detaches input
+//! gradients): exactly, from the d unit directions, when d ≤ [`EXACT_MAX_DIM`]; otherwise from
+//! k Rademacher directions v (E[vvᵀ] = I), per row (1/k)Σ_j [2(v_j·w)(v_j·∇χ) − (v_j·∇χ)²], which
+//! is unbiased for 2w·∇χ − |∇χ|². Every step draws a fresh batch; AdamW with a cosine decay of
+//! the learning rate to 10%. Inputs are standardised (y = (x − c)/s, c and s from the first
+//! batch), so the tangent along v in x is the tangent along v/s in y.
+//!
+//! A fitted critic is suboptimal, so its objective on fresh (held-out) draws is biased low by the
+//! fitting error ‖∇χ − σ∇φ‖², never high; on the training draws it would be biased high.
+
+use crate::adamw::{AdamW, AdamWConfig};
+use crate::jvp::{JvpMlp, JvpScalar};
+use crate::mlp::{Mlp, MlpSpec};
+use anyhow::{bail, ensure, Result};
+use candle_core::{Device, Tensor};
+use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+/// Above this dimension, |∇χ|² and w·∇χ use random Rademacher directions instead of the d unit ones.
+pub const EXACT_MAX_DIM: usize = 64;
+/// Rows per forward pass when evaluating on large sets.
+const EVAL_CHUNK: usize = 4096;
+
+/// One batch of draws: rows x (n, d), one time per row, and w (n, d) with E[w | x, t] = σ_t e_t(x).
+#[derive(Clone, Debug)]
+pub struct CriticBatch {
+    pub x: Array2<f64>,
+    pub t: Vec<f64>,
+    pub w: Array2<f64>,
+}
+
+impl CriticBatch {
+    fn check(&self, d: usize) -> Result<()> {
+        let n = self.x.nrows();
+        ensure!(
+            self.x.dim() == (n, d) && self.w.dim() == (n, d) && self.t.len() == n,
+            "critic batch: x {:?}, w {:?} and {} times do not match dimension {d}",
+            self.x.dim(),
+            self.w.dim(),
+            self.t.len()
+        );
+        ensure!(
+            self.x.iter().chain(self.w.iter()).chain(&self.t).all(|v| v.is_finite()),
+            "critic batch: non-finite states or targets (is the model's score finite?)"
+        );
+        Ok(())
+    }
+
+    /// Rows [lo, hi).
+    pub fn rows(&self, lo: usize, hi: usize) -> CriticBatch {
+        CriticBatch { x: self.x.slice(s![lo..hi, ..]).to_owned(), t: self.t[lo..hi].to_vec(), w: self.w.slice(s![lo..hi, ..]).to_owned() }
+    }
+}
+
+/// Network and optimiser options of a critic fit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CriticFitConfig {
+    /// Width of each hidden layer (SiLU MLP).
+    pub hidden: usize,
+    /// Number of hidden layers.
+    pub depth: usize,
+    /// Optimiser steps, each on a fresh batch.
+    pub steps: usize,
+    pub batch: usize,
+    /// Peak learning rate (cosine decay to 10%).
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Random directions per row for d > [`EXACT_MAX_DIM`] (ignored below: exact).
+    pub directions: usize,
+}
+
+impl Default for CriticFitConfig {
+    fn default() -> Self {
+        Self { hidden: 64, depth: 2, steps: 1500, batch: 512, lr: 2e-3, weight_decay: 0.0, directions: 16 }
+    }
+}
+
+impl CriticFitConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hidden == 0 || self.depth == 0 || self.steps == 0 || self.batch < 2 || self.directions == 0 {
+            return Err(format!("critic: hidden, depth, steps, directions must be > 0 and batch ≥ 2: {self:?}"));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!("critic: need lr > 0 and weight_decay ≥ 0: {self:?}"));
+        }
+        Ok(())
+    }
+
+    /// Forward passes with tangents per training row: d unit directions, or k random ones.
+    pub fn tangents_per_row(&self, d: usize) -> usize {
+        if d <= EXACT_MAX_DIM {
+            d
+        } else {
+            self.directions
+        }
+    }
+}
+
+/// The learning rate at `step` of `steps`: cosine decay from `lr` to 10% of it.
+pub fn cosine_lr(lr: f64, step: usize, steps: usize) -> f64 {
+    lr * (0.55 + 0.45 * (std::f64::consts::PI * step as f64 / steps.max(1) as f64).cos())
+}
+
+/// y = (x − c)/s with c the mean row and s the root mean coordinate variance of a batch.
+#[derive(Clone, Debug)]
+struct Standardize {
+    center: Array1<f64>,
+    scale: f64,
+}
+
+impl Standardize {
+    fn of(x: ArrayView2<f64>) -> Self {
+        let center = x.mean_axis(Axis(0)).expect("non-empty batch");
+        let var = if x.nrows() > 1 { x.var_axis(Axis(0), 1.0).mean().unwrap_or(1.0) } else { 1.0 };
+        let scale = if var > 1e-24 && var.is_finite() { var.sqrt() } else { 1.0 };
+        Self { center, scale }
+    }
+
+    fn apply(&self, x: ArrayView2<f64>) -> Vec<f32> {
+        let c = self.center.view().insert_axis(Axis(0));
+        ((&x - &c) / self.scale).iter().map(|v| *v as f32).collect()
+    }
+}
+
+fn f32_tensor(v: Vec<f32>, shape: &[usize], device: &Device) -> Result<Tensor> {
+    Ok(Tensor::from_vec(v, shape, device)?)
+}
+
+fn inputs(st: &Standardize, x: ArrayView2<f64>, t: &[f64], device: &Device) -> Result<(Tensor, Tensor)> {
+    let (n, d) = x.dim();
+    let xt = f32_tensor(st.apply(x), &[n, d], device)?;
+    let tt = f32_tensor(t.iter().map(|v| *v as f32).collect(), &[n], device)?;
+    Ok((xt, tt))
+}
+
+/// k Rademacher direction sets for n rows, flattened (k, n, d).
+fn rademacher(k: usize, n: usize, d: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..k * n * d).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect()
+}
+
+/// A fitted scalar critic χ(x, t) (ε-units: ∇χ* = σ_t∇φ_t).
+pub struct ScalarCritic {
+    net: JvpMlp,
+    st: Standardize,
+    device: Device,
+    directions: usize,
+}
+
+/// What a fit did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitLog {
+    pub steps: usize,
+    /// Training rows drawn (each needs one score evaluation in the denoising form).
+    pub rows: usize,
+    /// Mean training objective over the last 10% of steps (ε-units; biased high, in-sample).
+    pub final_objective: f64,
+    pub seconds: f64,
+}
+
+impl ScalarCritic {
+    pub fn dim(&self) -> usize {
+        self.st.center.len()
+    }
+
+    /// Tangents v·∇ₓχ (k, n) along the directions `dirs` (k, n, d), given in x-space.
+    fn tangents(&self, x: &Tensor, t: &Tensor, dirs_x: Tensor) -> Result<Tensor> {
+        // χ(x) = net((x − c)/s): the tangent of χ along v is the tangent of net along v/s.
+        let dy = (dirs_x / self.st.scale)?;
+        Ok(self.net.forward_stacked(x, t, &dy)?.1)
+    }
+
+    /// Per-row objective terms (n,) as a tensor, and the tangent count used, for the loss.
+    fn objective_terms(&self, b: &CriticBatch, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+        let (n, d) = b.x.dim();
+        let (x, t) = inputs(&self.st, b.x.view(), &b.t, &self.device)?;
+        if d <= EXACT_MAX_DIM {
+            let eye = Tensor::eye(d, candle_core::DType::F32, &self.device)?.unsqueeze(1)?.broadcast_as((d, n, d))?.contiguous()?;
+            let tan = self.tangents(&x, &t, eye)?; // (d, n): ∂_k χ
+            let wt = f32_tensor(b.w.t().iter().map(|v| *v as f32).collect(), &[d, n], &self.device)?;
+            Ok(((&wt * &tan)? * 2.0 - tan.sqr()?)?.sum(0)?)
+        } else {
+            let k = self.directions;
+            let v = rademacher(k, n, d, rng);
+            // (v_j·w_i) for each direction set
+            let mut vw = vec![0f32; k * n];
+            for j in 0..k {
+                for i in 0..n {
+                    let base = (j * n + i) * d;
+                    vw[j * n + i] = (0..d).map(|l| v[base + l] as f64 * b.w[[i, l]]).sum::<f64>() as f32;
+                }
+            }
+            let dirs = f32_tensor(v, &[k, n, d], &self.device)?;
+            let tan = self.tangents(&x, &t, dirs)?;
+            let vw = f32_tensor(vw, &[k, n], &self.device)?;
+            Ok((((&vw * &tan)? * 2.0 - tan.sqr()?)?.sum(0)? / k as f64)?)
+        }
+    }
+
+    /// Held-out per-row terms 2w·∇χ − |∇χ|² (ε-units; exact for d ≤ [`EXACT_MAX_DIM`], else
+    /// unbiased with random directions drawn from `rng`). Their mean estimates J(χ) ≤ G_t.
+    pub fn terms(&self, b: &CriticBatch, rng: &mut ChaCha8Rng) -> Result<Vec<f64>> {
+        b.check(self.dim())?;
+        let n = b.x.nrows();
+        let mut out = Vec::with_capacity(n);
+        for lo in (0..n).step_by(EVAL_CHUNK) {
+            let hi = (lo + EVAL_CHUNK).min(n);
+            let v: Vec<f32> = self.objective_terms(&b.rows(lo, hi), rng)?.to_vec1()?;
+            out.extend(v.into_iter().map(f64::from));
+        }
+        Ok(out)
+    }
+
+    /// v·∇ₓχ(x, t) (k, n) for each direction field in `dirs` (each (n, d), x-space).
+    pub fn directional(&self, x: ArrayView2<f64>, t: &[f64], dirs: &[Array2<f64>]) -> Result<Array2<f64>> {
+        let (n, d) = x.dim();
+        ensure!(d == self.dim() && t.len() == n && !dirs.is_empty(), "critic: bad shapes for directional derivatives");
+        let (xt, tt) = inputs(&self.st, x, t, &self.device)?;
+        let mut flat = Vec::with_capacity(dirs.len() * n * d);
+        for v in dirs {
+            ensure!(v.dim() == (n, d), "critic: direction of shape {:?}, expected ({n}, {d})", v.dim());
+            flat.extend(v.iter().map(|a| *a as f32));
+        }
+        let tan = self.tangents(&xt, &tt, f32_tensor(flat, &[dirs.len(), n, d], &self.device)?)?;
+        let v: Vec<f32> = tan.flatten_all()?.to_vec1()?;
+        Ok(Array2::from_shape_vec((dirs.len(), n), v.into_iter().map(f64::from).collect())?)
+    }
+
+    /// ∇ₓχ(x, t) (n, d) from the d unit directions (in chunks of rows).
+    pub fn gradient(&self, x: ArrayView2<f64>, t: &[f64]) -> Result<Array2<f64>> {
+        let (n, d) = x.dim();
+        ensure!(d == self.dim() && t.len() == n, "critic: bad shapes for the gradient");
+        let mut g = Array2::zeros((n, d));
+        let chunk = (EVAL_CHUNK / d.max(1)).max(16);
+        for lo in (0..n).step_by(chunk) {
+            let hi = (lo + chunk).min(n);
+            let m = hi - lo;
+            let (xt, tt) = inputs(&self.st, x.slice(s![lo..hi, ..]), &t[lo..hi], &self.device)?;
+            let eye = Tensor::eye(d, candle_core::DType::F32, &self.device)?.unsqueeze(1)?.broadcast_as((d, m, d))?.contiguous()?;
+            let tan: Vec<f32> = self.tangents(&xt, &tt, eye)?.flatten_all()?.to_vec1()?; // (d, m)
+            for k in 0..d {
+                for i in 0..m {
+                    g[[lo + i, k]] = tan[k * m + i] as f64;
+                }
+            }
+        }
+        Ok(g)
+    }
+}
+
+/// A fitted vector critic h(x, t) (ε-units: h* = σ_t e_t).
+pub struct VectorCritic {
+    net: Mlp,
+    st: Standardize,
+    device: Device,
+}
+
+impl VectorCritic {
+    pub fn dim(&self) -> usize {
+        self.st.center.len()
+    }
+
+    fn objective_terms(&self, b: &CriticBatch) -> Result<Tensor> {
+        let (n, d) = b.x.dim();
+        let (x, t) = inputs(&self.st, b.x.view(), &b.t, &self.device)?;
+        let h = self.net.forward(&x, &t)?;
+        let w = f32_tensor(b.w.iter().map(|v| *v as f32).collect(), &[n, d], &self.device)?;
+        Ok(((&w * &h)? * 2.0 - h.sqr()?)?.sum(1)?)
+    }
+
+    /// Held-out per-row terms 2w·h − |h|² (ε-units); their mean estimates J(h) ≤ σ_t²‖e_t‖².
+    pub fn terms(&self, b: &CriticBatch) -> Result<Vec<f64>> {
+        b.check(self.dim())?;
+        let n = b.x.nrows();
+        let mut out = Vec::with_capacity(n);
+        for lo in (0..n).step_by(EVAL_CHUNK) {
+            let hi = (lo + EVAL_CHUNK).min(n);
+            let v: Vec<f32> = self.objective_terms(&b.rows(lo, hi))?.to_vec1()?;
+            out.extend(v.into_iter().map(f64::from));
+        }
+        Ok(out)
+    }
+
+    /// h(x, t) (n, d).
+    pub fn field(&self, x: ArrayView2<f64>, t: &[f64]) -> Result<Array2<f64>> {
+        let (n, d) = x.dim();
+        ensure!(d == self.dim() && t.len() == n, "vector critic: bad shapes");
+        let (xt, tt) = inputs(&self.st, x, t, &self.device)?;
+        let v: Vec<f32> = self.net.forward(&xt, &tt)?.flatten_all()?.to_vec1()?;
+        Ok(Array2::from_shape_vec((n, d), v.into_iter().map(f64::from).collect())?)
+    }
+}
+
+/// Draws a batch of `n` rows with the given RNG.
+pub type DrawBatch<'a> = dyn FnMut(usize, &mut ChaCha8Rng) -> CriticBatch + 'a;
+
+/// The shared loop: `loss_terms` gives per-row objective terms of a batch; AdamW maximises their mean.
+fn optimise(
+    params: &crate::params::ParamStore,
+    cfg: &CriticFitConfig,
+    d: usize,
+    first: CriticBatch,
+    draw: &mut DrawBatch,
+    rng: &mut ChaCha8Rng,
+    loss_terms: &mut dyn FnMut(&CriticBatch, &mut ChaCha8Rng) -> Result<Tensor>,
+) -> Result<FitLog> {
+    let start = Instant::now();
+    let mut opt = AdamW::new(params, AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() })?;
+    let tail = (cfg.steps / 10).max(1);
+    let (mut acc, mut rows) = (0.0, 0usize);
+    let mut batch = first;
+    for step in 0..cfg.steps {
+        if step > 0 {
+            batch = draw(cfg.batch, rng);
+        }
+        batch.check(d)?;
+        rows += batch.x.nrows();
+        let objective = loss_terms(&batch, rng)?.mean_all()?;
+        let value = objective.to_scalar::<f32>()? as f64;
+        if !value.is_finite() {
+            bail!("critic training diverged at step {step}");
+        }
+        if step >= cfg.steps - tail {
+            acc += value;
+        }
+        let grads = objective.neg()?.backward()?;
+        let g = AdamW::collect_grads(params, &grads)?;
+        opt.step(params, &g, cosine_lr(cfg.lr, step, cfg.steps))?;
+    }
+    Ok(FitLog { steps: cfg.steps, rows, final_objective: acc / tail as f64, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// Fits a scalar critic χ(x, t) on fresh batches from `draw` (seeded by `seed`), maximising
+/// E[2w·∇χ − |∇χ|²]. The batches may mix times (a time-conditioned critic) or hold one.
+pub fn fit_scalar_critic(
+    d: usize,
+    cfg: &CriticFitConfig,
+    seed: u64,
+    device: &Device,
+    draw: &mut DrawBatch,
+) -> Result<(ScalarCritic, FitLog)> {
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let first = draw(cfg.batch, &mut rng);
+    first.check(d)?;
+    let net = JvpMlp::new(&MlpSpec::scalar(d, cfg.hidden, cfg.depth), seed ^ 0x0c1f_7a11, device)?;
+    let critic = ScalarCritic { net, st: Standardize::of(first.x.view()), device: device.clone(), directions: cfg.directions };
+    let log = optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, r| critic.objective_terms(b, r))?;
+    Ok((critic, log))
+}
+
+/// Fits a vector critic h(x, t) (an MLP with d outputs, ordinary forward) maximising E[2w·h − |h|²].
+pub fn fit_vector_critic(
+    d: usize,
+    cfg: &CriticFitConfig,
+    seed: u64,
+    device: &Device,
+    draw: &mut DrawBatch,
+) -> Result<(VectorCritic, FitLog)> {
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let first = draw(cfg.batch, &mut rng);
+    first.check(d)?;
+    let spec = MlpSpec { dim: d, out_dim: d, hidden: cfg.hidden, depth: cfg.depth, time_dim: 64 };
+    let net = Mlp::new(&spec, seed ^ 0x0ec7_0a11, device)?;
+    let critic = VectorCritic { net, st: Standardize::of(first.x.view()), device: device.clone() };
+    let log = optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, _| critic.objective_terms(b))?;
+    Ok((critic, log))
+}

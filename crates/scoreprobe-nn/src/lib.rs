@@ -1,0 +1,48 @@
+//! scoreprobe-nn: neural score models for scoreprobe (SPEC §1, §5).
+//!
+//! - [`mlp`], [`unet`]: ε-networks (f32, candle) for low-d data and 28×28 / 32×32 images;
+//!   [`score::NetScoreModel`] wraps one with its schedule as a core `ScoreModel` (s = −ε/σ_t).
+//! - [`jvp`]: scalar networks (critic χ(x,t), classifier d(x,t)) whose forward pass propagates
+//!   tangents, so x-gradients enter losses without input-gradient autodiff; [`critic_fit`] fits
+//!   the dual critics of SPEC §5 with them (shared by the Hodge estimator and the SIEM source).
+//! - [`train`]: denoising score matching on VP or DDPM schedules, AdamW ([`adamw`], hand-written
+//!   for resumable state), EMA ([`ema`]), checkpoint sweeps and exact resume ([`checkpoint`]).
+
+pub mod adamw;
+pub mod checkpoint;
+pub mod config;
+pub mod conv;
+pub mod critic_fit;
+pub mod data;
+pub mod ema;
+pub mod jvp;
+pub mod layers;
+pub mod mlp;
+pub mod net;
+pub mod params;
+pub mod score;
+pub mod train;
+pub mod unet;
+
+pub use checkpoint::{list_checkpoints, load_checkpoint, load_checkpoint_with, load_score_model, LoadOptions, Sidecar};
+pub use config::{ModelKind, TrainConfig};
+pub use critic_fit::{fit_scalar_critic, fit_vector_critic, CriticBatch, CriticFitConfig, ScalarCritic, VectorCritic};
+pub use data::{DataShape, TrainData};
+pub use jvp::{ConvCritic, ConvCriticSpec, JvpMlp, JvpScalar};
+pub use mlp::{Mlp, MlpSpec};
+pub use net::{ArchSpec, Network};
+pub use score::NetScoreModel;
+pub use train::{train, train_with_data, TrainReport};
+pub use unet::{Unet, UnetSpec};
+
+/// The compute device: CUDA device 0 when built with the `cuda` feature and one is present,
+/// otherwise the CPU.
+pub fn default_device() -> candle_core::Device {
+    #[cfg(feature = "cuda")]
+    {
+        if let Ok(d) = candle_core::Device::new_cuda(0) {
+            return d;
+        }
+    }
+    candle_core::Device::Cpu
+}

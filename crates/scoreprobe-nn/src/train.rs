@@ -1,0 +1,273 @@
+//! Denoising score matching (ε-prediction) on the VP-SDE or DDPM schedule.
+//!
+//! Step s (0-based) draws everything from `ChaCha8Rng(mix(seed, s))`: the batch (or, for finite
+//! datasets, a seeded per-epoch permutation), the times and the noise. The state after step s is
+//! thus a function of (config, state before s), and resuming from `ckpt-<s>` (raw weights, EMA,
+//! AdamW moments and count) reproduces an uninterrupted run exactly.
+
+use crate::adamw::AdamW;
+use crate::checkpoint::{self, list_checkpoints, read_sidecar, read_tensors, Sidecar, ADAM_M, ADAM_V, EMA, RAW};
+use crate::config::TrainConfig;
+use crate::data::{mix_seed, TrainData};
+use crate::ema::Ema;
+use crate::net::{ArchSpec, Network};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use scoreprobe_core::schedule::Schedule;
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const TAG_INIT: u64 = 0x494e_4954;
+const TAG_STEP: u64 = 0x5354_4550;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub out_dir: PathBuf,
+    pub arch: ArchSpec,
+    pub num_params: usize,
+    /// First step of this session (non-zero after a resume).
+    pub start_step: u64,
+    pub steps: u64,
+    /// Mean loss over the last checkpoint interval (or the whole session).
+    pub final_loss: f64,
+    pub checkpoints: Vec<PathBuf>,
+    /// Wall seconds of this session and in total (resumed sessions included).
+    pub session_seconds: f64,
+    pub total_seconds: f64,
+    pub steps_per_second: f64,
+}
+
+/// One DSM loss evaluation on step `step`'s batch (exposed for tests and benchmarks).
+pub struct DsmBatch {
+    pub x_t: Tensor,
+    pub t: Tensor,
+    pub eps: Tensor,
+}
+
+/// Noised batch of step `step`: x_t = α_t x₀ + σ_t ε with t ~ U(t_eps, 1) (VP) or
+/// t = (k+1)/K, k ~ U{0..K−1} (DDPM).
+pub fn dsm_batch(
+    cfg: &TrainConfig,
+    schedule: &Schedule,
+    data: &mut TrainData,
+    step: u64,
+    device: &Device,
+) -> Result<DsmBatch> {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(cfg.seed, TAG_STEP, step));
+    let b = cfg.batch;
+    let d = data.shape.dim();
+    let x0 = data.batch(cfg.seed, step, b, &mut rng);
+    let times: Vec<f64> = (0..b)
+        .map(|_| match schedule.discrete_steps() {
+            Some(k) => (rng.random_range(0..k) + 1) as f64 / k as f64,
+            None => cfg.t_eps + (1.0 - cfg.t_eps) * rng.random::<f64>(),
+        })
+        .collect();
+    let eps: Vec<f32> = (0..b * d).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    let mut xt = Vec::with_capacity(b * d);
+    for (i, &t) in times.iter().enumerate() {
+        let (a, s) = (schedule.alpha(t), schedule.sigma(t));
+        for j in 0..d {
+            xt.push((a * x0[i * d + j] as f64 + s * eps[i * d + j] as f64) as f32);
+        }
+    }
+    Ok(DsmBatch {
+        x_t: Tensor::from_vec(xt, (b, d), device)?,
+        t: Tensor::from_vec(times.iter().map(|&t| t as f32).collect::<Vec<_>>(), b, device)?,
+        eps: Tensor::from_vec(eps, (b, d), device)?,
+    })
+}
+
+/// Mean squared ε error per coordinate.
+pub fn dsm_loss(net: &Network, batch: &DsmBatch) -> Result<Tensor> {
+    Ok(net.forward(&batch.x_t, &batch.t)?.sub(&batch.eps)?.sqr()?.mean_all()?)
+}
+
+/// One optimiser update on `batch` as step `step` (0-based): DSM loss, backward, optional
+/// global-norm clipping, warm-up learning rate, AdamW, EMA. Returns the loss before the update.
+pub fn optimizer_step(
+    config: &TrainConfig,
+    net: &Network,
+    opt: &mut AdamW,
+    ema: &mut Ema,
+    batch: &DsmBatch,
+    step: u64,
+) -> Result<f64> {
+    let loss = dsm_loss(net, batch)?;
+    let lv = loss.to_scalar::<f32>()? as f64;
+    if !lv.is_finite() {
+        bail!("training diverged at step {step}: loss = {lv}");
+    }
+    let grads = loss.backward()?;
+    let mut g = AdamW::collect_grads(net.params(), &grads)?;
+    if let Some(clip) = config.grad_clip {
+        let norm = AdamW::grad_norm(&g)?;
+        if norm > clip {
+            let f = clip / norm;
+            g = g.iter().map(|t| t * f).collect::<candle_core::Result<Vec<_>>>()?;
+        }
+    }
+    let lr = config.lr * ((step + 1) as f64 / config.warmup_steps.max(1) as f64).min(1.0);
+    opt.step(net.params(), &g, lr)?;
+    ema.update(net.params(), step + 1)?;
+    Ok(lv)
+}
+
+struct State {
+    net: Network,
+    opt: AdamW,
+    ema: Ema,
+    step: u64,
+    wall_before: f64,
+    /// Loss recorded in the checkpoint resumed from (NaN for a fresh run).
+    loss_before: f64,
+}
+
+fn progress_bar(cfg: &TrainConfig, start: u64) -> ProgressBar {
+    let pb = ProgressBar::new(cfg.steps);
+    if cfg.quiet || !std::io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  eta {eta}  loss {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_position(start);
+    pb
+}
+
+fn resume_state(cfg: &TrainConfig, out_dir: &Path, arch: &ArchSpec, device: &Device) -> Result<Option<State>> {
+    let Some((_, path)) = list_checkpoints(out_dir)?.pop() else { return Ok(None) };
+    let side = read_sidecar(&path)?;
+    if side.config.resume_key() != cfg.resume_key() {
+        bail!(
+            "{}: cannot resume: the run was trained with a different configuration.\n  checkpoint: {}\n  requested:  {}",
+            path.display(),
+            serde_json::to_string(&side.config.resume_key())?,
+            serde_json::to_string(&cfg.resume_key())?
+        );
+    }
+    if &side.arch != arch {
+        bail!("{}: cannot resume: architecture {:?} differs from {:?}", path.display(), side.arch, arch);
+    }
+    let net = arch.build(0, device)?;
+    let tensors = read_tensors(&path, device)?;
+    let file = path.display().to_string();
+    let p = net.params();
+    p.assign(&p.take_from(&tensors, RAW, &file)?)?;
+    let mut opt = AdamW::new(p, cfg.adam.clone())?;
+    opt.m = p.take_from(&tensors, ADAM_M, &file)?;
+    opt.v = p.take_from(&tensors, ADAM_V, &file)?;
+    opt.t = side.adam_t;
+    let mut ema = Ema::new(p, cfg.ema_decay)?;
+    ema.shadow = p.take_from(&tensors, EMA, &file)?;
+    Ok(Some(State { net, opt, ema, step: side.step, wall_before: side.wall_seconds, loss_before: side.loss }))
+}
+
+/// Trains per `config`, writing checkpoints into `out_dir`. With `resume`, continues from the
+/// last complete checkpoint there (same weights as an uninterrupted run); without it, refuses a
+/// folder that already holds checkpoints.
+pub fn train(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<TrainReport> {
+    config.validate()?;
+    let data = TrainData::load(&config.data, config.data_limit)?;
+    train_with_data(config, data, out_dir, resume)
+}
+
+/// [`train`] on already-loaded data (`config.data` is only recorded, not loaded).
+pub fn train_with_data(config: &TrainConfig, mut data: TrainData, out_dir: &Path, resume: bool) -> Result<TrainReport> {
+    config.validate()?;
+    let device = crate::default_device();
+    let schedule = Schedule::from_spec(&config.schedule).map_err(anyhow::Error::msg)?;
+    let arch = config.resolve_arch(&data.shape)?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let existing = list_checkpoints(out_dir)?;
+    let resumed = if resume { resume_state(config, out_dir, &arch, &device)? } else { None };
+    if !resume && !existing.is_empty() {
+        bail!(
+            "{} already holds checkpoints (last: step {}); pass resume to continue or choose another folder",
+            out_dir.display(),
+            existing.last().map_or(0, |c| c.0)
+        );
+    }
+    let mut st = match resumed {
+        Some(s) => s,
+        None => {
+            let net = arch.build(mix_seed(config.seed, TAG_INIT, 0), &device)?;
+            let opt = AdamW::new(net.params(), config.adam.clone())?;
+            let ema = Ema::new(net.params(), config.ema_decay)?;
+            State { net, opt, ema, step: 0, wall_before: 0.0, loss_before: f64::NAN }
+        }
+    };
+    let start_step = st.step;
+    let num_params = st.net.params().num_params();
+    let pb = progress_bar(config, start_step);
+    let t0 = Instant::now();
+    let mut checkpoints = Vec::new();
+    let (mut loss_sum, mut loss_n) = (0.0f64, 0u64);
+    let mut last_loss = st.loss_before;
+    while st.step < config.steps {
+        let step = st.step;
+        let batch = dsm_batch(config, &schedule, &mut data, step, &device)?;
+        let lv = optimizer_step(config, &st.net, &mut st.opt, &mut st.ema, &batch, step)?;
+        st.step += 1;
+        loss_sum += lv;
+        loss_n += 1;
+        pb.inc(1);
+        if st.step % 10 == 0 || st.step == config.steps {
+            pb.set_message(format!("{:.4}", loss_sum / loss_n as f64));
+        }
+        let at_ckpt = config.checkpoint_every.is_some_and(|k| st.step % k == 0);
+        if at_ckpt || st.step == config.steps {
+            last_loss = loss_sum / loss_n as f64;
+            let side = Sidecar {
+                format: checkpoint::FORMAT.into(),
+                weights: format!("ckpt-{}.safetensors", st.step),
+                arch: arch.clone(),
+                schedule: config.schedule.clone(),
+                data: data.name.clone(),
+                data_shape: data.shape.clone(),
+                data_transform: data.transform.clone(),
+                step: st.step,
+                has_ema: true,
+                ema_decay: config.ema_decay,
+                loss: last_loss,
+                wall_seconds: st.wall_before + t0.elapsed().as_secs_f64(),
+                num_params,
+                adam_t: st.opt.t,
+                config: config.clone(),
+            };
+            let mut tensors = Vec::new();
+            for (i, (name, var)) in st.net.params().vars().iter().enumerate() {
+                tensors.push((format!("{RAW}{name}"), var.as_tensor().detach()));
+                tensors.push((format!("{EMA}{name}"), st.ema.shadow[i].clone()));
+                tensors.push((format!("{ADAM_M}{name}"), st.opt.m[i].clone()));
+                tensors.push((format!("{ADAM_V}{name}"), st.opt.v[i].clone()));
+            }
+            let (w, _) = checkpoint::save(out_dir, &side, &tensors)?;
+            checkpoints.push(w);
+            loss_sum = 0.0;
+            loss_n = 0;
+        }
+    }
+    pb.finish_and_clear();
+    let session = t0.elapsed().as_secs_f64();
+    let done = st.step - start_step;
+    Ok(TrainReport {
+        out_dir: out_dir.to_path_buf(),
+        arch,
+        num_params,
+        start_step,
+        steps: st.step,
+        final_loss: last_loss,
+        checkpoints,
+        session_seconds: session,
+        total_seconds: st.wall_before + session,
+        steps_per_second: if session > 0.0 { done as f64 / session } else { 0.0 },
+    })
+}

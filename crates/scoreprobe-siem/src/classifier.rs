@@ -1,0 +1,276 @@
+//! The `classifier` error field (SPEC §7): a time-conditioned classifier d(x, t) separating
+//! forward-noised data (label 1) from the model's own trajectory states at the same t (label 0);
+//! ê_t = −∇ₓ logit d.
+//!
+//! With balanced classes the optimal logit is log p_t − log q_t, so ê_t → ∇log q_t − ∇log p_t:
+//! the error as it shows in the generated marginals (a solenoidal error that leaves q_t = p_t is
+//! invisible to it, unlike the oracle's s_θ − ∇log p_t).
+//!
+//! Training states come from an auxiliary run of the model's sampler over the same window (own
+//! seed, counted in NFE); 20% of its trajectories and of the data draws are held out for the
+//! reported accuracy. ê enters SIEM only through ê·(x − c) (see [`crate::testfn`]), so the
+//! classifier is evaluated with one forward-mode tangent per centre, never a full input gradient.
+
+use crate::source::{AuxCost, ErrorSource, PrepareContext};
+use candle_core::{DType, Device, Tensor};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::sampler::{prior_init, sample_with_observer};
+use scoreprobe_core::GaussianMixture;
+use scoreprobe_nn::adamw::{AdamW, AdamWConfig};
+use scoreprobe_nn::{JvpMlp, JvpScalar, MlpSpec};
+use std::time::Instant;
+
+/// Draws n data points x₀ (rows) with the given RNG.
+pub type DataSampler = Box<dyn FnMut(usize, &mut ChaCha8Rng) -> Array2<f64> + Send>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassifierConfig {
+    pub hidden: usize,
+    pub depth: usize,
+    /// Optimiser steps.
+    pub train_steps: usize,
+    /// Rows per step (half data, half model states).
+    pub batch: usize,
+    pub lr: f64,
+    /// Auxiliary trajectories of the model for training and held-out accuracy (None: the SIEM run's n).
+    pub fit_trajectories: Option<usize>,
+    /// Fraction of those trajectories (and of the data draws) held out.
+    pub holdout: f64,
+    pub seed: u64,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 64,
+            depth: 3,
+            train_steps: 1500,
+            batch: 512,
+            lr: 2e-3,
+            fit_trajectories: None,
+            holdout: 0.2,
+            seed: 0,
+        }
+    }
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    format!("classifier: {e}")
+}
+
+pub struct ClassifierSource {
+    config: ClassifierConfig,
+    data: DataSampler,
+    device: Device,
+    net: Option<JvpMlp>,
+    report: serde_json::Value,
+    eval_rows: usize,
+}
+
+/// One class of training states: per window step j, an m × d block; the times of the steps.
+struct Pool {
+    states: Vec<Array2<f64>>,
+    times: Vec<f64>,
+}
+
+impl Pool {
+    /// A batch of `b` rows drawn from trajectories [lo, hi) at random steps.
+    fn draw(&self, b: usize, lo: usize, hi: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<f32>) {
+        let d = self.states[0].ncols();
+        let mut xs = Vec::with_capacity(b * d);
+        let mut ts = Vec::with_capacity(b);
+        for _ in 0..b {
+            let j = rng.random_range(0..self.times.len());
+            let i = rng.random_range(lo..hi);
+            xs.extend(self.states[j].row(i).iter().map(|v| *v as f32));
+            ts.push(self.times[j] as f32);
+        }
+        (xs, ts)
+    }
+}
+
+impl ClassifierSource {
+    pub fn new(data: DataSampler, config: ClassifierConfig) -> Self {
+        Self {
+            config,
+            data,
+            device: scoreprobe_nn::default_device(),
+            net: None,
+            report: serde_json::Value::Null,
+            eval_rows: 0,
+        }
+    }
+
+    /// Data drawn from a mixture target.
+    pub fn for_target(target: GaussianMixture, config: ClassifierConfig) -> Self {
+        Self::new(Box::new(move |n, rng| target.sample(n, rng)), config)
+    }
+
+    fn tensor(&self, v: Vec<f32>, shape: (usize, usize)) -> Result<Tensor, String> {
+        Tensor::from_vec(v, shape, &self.device).map_err(err)
+    }
+
+    /// Logits (n,) of the classifier at rows `xs` (flattened n × d) and times `ts`.
+    fn logits(&self, net: &JvpMlp, xs: Vec<f32>, ts: Vec<f32>, d: usize) -> Result<Tensor, String> {
+        let n = ts.len();
+        let x = self.tensor(xs, (n, d))?;
+        let t = Tensor::from_vec(ts, n, &self.device).map_err(err)?;
+        net.value(&x, &t).map_err(err)
+    }
+
+    /// Accuracy on `b` real and `b` model rows drawn from trajectories [lo, hi).
+    fn accuracy(
+        &self,
+        net: &JvpMlp,
+        real: &Pool,
+        fake: &Pool,
+        range: (usize, usize),
+        rng: &mut ChaCha8Rng,
+    ) -> Result<f64, String> {
+        let b = 4096;
+        let d = real.states[0].ncols();
+        let mut correct = 0usize;
+        for (pool, label) in [(real, true), (fake, false)] {
+            let (xs, ts) = pool.draw(b, range.0, range.1, rng);
+            let l: Vec<f32> = self.logits(net, xs, ts, d)?.to_vec1().map_err(err)?;
+            correct += l.iter().filter(|v| (**v > 0.0) == label).count();
+        }
+        Ok(correct as f64 / (2 * b) as f64)
+    }
+}
+
+impl ErrorSource for ClassifierSource {
+    fn name(&self) -> &'static str {
+        "classifier"
+    }
+
+    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, String> {
+        let start = Instant::now();
+        let c = self.config.clone();
+        let d = ctx.model.dim();
+        let m = c.fit_trajectories.unwrap_or(ctx.n);
+        let n_hold = ((m as f64 * c.holdout).round() as usize).clamp(1, m.saturating_sub(1));
+        if m < 2 || !(c.holdout > 0.0 && c.holdout < 1.0) || c.train_steps == 0 || c.batch < 2 {
+            return Err(format!("classifier: need >= 2 fit trajectories, 0 < holdout < 1, steps and batch > 0: {c:?}"));
+        }
+        // label 0: the model's own states over the window, from an independently seeded run
+        let mut scfg = ctx.sampler.clone();
+        scfg.seed = ctx.sampler.seed ^ 0xc1a5_51f1 ^ c.seed.rotate_left(17);
+        let mut fake = Pool { states: Vec::new(), times: Vec::new() };
+        let out = sample_with_observer(ctx.model, ctx.schedule, &scfg, prior_init(m, d, scfg.seed), &mut |v| {
+            fake.states.push(v.x.to_owned());
+            fake.times.push(v.t);
+        })?;
+        // label 1: forward-noised data at the same times, m draws per time
+        let mut rng = ChaCha8Rng::seed_from_u64(scfg.seed ^ 0xda7a);
+        let mut real = Pool { states: Vec::with_capacity(fake.times.len()), times: fake.times.clone() };
+        for &t in &fake.times {
+            let x0 = (self.data)(m, &mut rng);
+            if x0.dim() != (m, d) {
+                return Err(format!("classifier: the data sampler returned shape {:?}, expected ({m}, {d})", x0.dim()));
+            }
+            let z = scoreprobe_core::target::standard_normal(m, d, &mut rng);
+            real.states.push(x0 * ctx.schedule.alpha(t) + z * ctx.schedule.sigma(t));
+        }
+
+        let net = JvpMlp::new(&MlpSpec::scalar(d, c.hidden, c.depth), c.seed, &self.device).map_err(err)?;
+        let mut opt = AdamW::new(net.params(), AdamWConfig::default()).map_err(err)?;
+        let half = c.batch / 2;
+        let labels = Tensor::cat(
+            &[
+                Tensor::ones(half, DType::F32, &self.device).map_err(err)?,
+                Tensor::zeros(half, DType::F32, &self.device).map_err(err)?,
+            ],
+            0,
+        )
+        .map_err(err)?;
+        let train = (n_hold, m);
+        let mut last_loss = f64::NAN;
+        for step in 0..c.train_steps {
+            let (mut xs, mut ts) = real.draw(half, train.0, train.1, &mut rng);
+            let (xf, tf) = fake.draw(half, train.0, train.1, &mut rng);
+            xs.extend(xf);
+            ts.extend(tf);
+            let logit = self.logits(&net, xs, ts, d)?;
+            // binary cross-entropy with logits: softplus(l) − y·l, softplus(l) = relu(l) + log(1 + e^{−|l|})
+            let softplus = (logit.relu().map_err(err)?
+                + ((logit.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0)
+                    .map_err(err)?
+                    .log()
+                    .map_err(err)?))
+            .map_err(err)?;
+            let loss = (softplus - (&logit * &labels).map_err(err)?).map_err(err)?.mean_all().map_err(err)?;
+            last_loss = loss.to_scalar::<f32>().map_err(err)? as f64;
+            if !last_loss.is_finite() {
+                return Err(format!("classifier: training diverged at step {step}"));
+            }
+            let grads = loss.backward().map_err(err)?;
+            let g = AdamW::collect_grads(net.params(), &grads).map_err(err)?;
+            // cosine decay to 10% of the learning rate
+            let lr = c.lr * (0.55 + 0.45 * (std::f64::consts::PI * step as f64 / c.train_steps as f64).cos());
+            opt.step(net.params(), &g, lr).map_err(err)?;
+        }
+        let mut acc_rng = ChaCha8Rng::seed_from_u64(scfg.seed ^ 0xacc);
+        let heldout = self.accuracy(&net, &real, &fake, (0, n_hold), &mut acc_rng)?;
+        let train_acc = self.accuracy(&net, &real, &fake, train, &mut acc_rng)?;
+        let seconds = start.elapsed().as_secs_f64();
+        self.report = serde_json::json!({
+            "heldout_accuracy": heldout, "train_accuracy": train_acc, "final_loss": last_loss,
+            "fit_trajectories": m, "heldout_trajectories": n_hold, "train_steps": c.train_steps,
+            "batch": c.batch, "hidden": c.hidden, "depth": c.depth, "train_seconds": seconds,
+        });
+        self.net = Some(net);
+        Ok(AuxCost { score_evals: m * out.nfe, aux_evals: c.train_steps * c.batch + 4 * 4096, seconds })
+    }
+
+    fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, String> {
+        let net = self.net.as_ref().ok_or("classifier: used before prepare()")?;
+        let (n, d) = x.dim();
+        let xt = self.tensor(x.iter().map(|v| *v as f32).collect(), (n, d))?;
+        let tt = Tensor::full(t as f32, n, &self.device).map_err(err)?;
+        let g: Vec<f32> =
+            net.input_gradient(&xt, &tt).map_err(err)?.flatten_all().map_err(err)?.to_vec1().map_err(err)?;
+        self.eval_rows += n;
+        Array2::from_shape_vec((n, d), g.into_iter().map(|v| -(v as f64)).collect()).map_err(err)
+    }
+
+    fn projections(
+        &mut self,
+        x: ArrayView2<f64>,
+        t: f64,
+        _score: ArrayView2<f64>,
+        centers: ArrayView2<f64>,
+    ) -> Result<Array2<f64>, String> {
+        let net = self.net.as_ref().ok_or("classifier: used before prepare()")?;
+        let (n, d) = x.dim();
+        let xt = self.tensor(x.iter().map(|v| *v as f32).collect(), (n, d))?;
+        let tt = Tensor::full(t as f32, n, &self.device).map_err(err)?;
+        let dirs = centers
+            .rows()
+            .into_iter()
+            .map(|c| {
+                let diff = &x - &c.insert_axis(Axis(0));
+                self.tensor(diff.iter().map(|v| *v as f32).collect(), (n, d))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (_, tans) = net.forward_with_tangents(&xt, &tt, &dirs).map_err(err)?;
+        self.eval_rows += n;
+        let mut a = Array2::zeros((centers.nrows(), n));
+        for (mut row, tan) in a.rows_mut().into_iter().zip(&tans) {
+            let v: Vec<f32> = tan.to_vec1().map_err(err)?;
+            // ê·(x − c) = −(x − c)·∇ₓ logit d
+            row.iter_mut().zip(v).for_each(|(r, s)| *r = -(s as f64));
+        }
+        Ok(a)
+    }
+
+    fn eval_cost(&self) -> usize {
+        self.eval_rows
+    }
+
+    fn details(&self) -> serde_json::Value {
+        self.report.clone()
+    }
+}

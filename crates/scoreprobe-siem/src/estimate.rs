@@ -1,0 +1,299 @@
+//! The SIEM estimator (SPEC §7): SIEM_W = ∫_{t∈W} β(t)² E_{X~q_t}[(ê_t(X)·∇φ(X))²] dt by a Riemann
+//! sum over the window's steps, on the model's own reverse-SDE trajectories.
+//!
+//! Step k of the window runs from t_{k+1} down to t_k; the sampler evaluates the score at the
+//! state X_{t_{k+1}}, and the observer sees exactly that state and score, so SIEM costs no score
+//! evaluation beyond sampling. The run stops after the window (`stop_after_window`): the
+//! high-noise window 900..999 of 1000 steps executes 100 steps.
+//!
+//! Per trajectory i, S_i = Σ_{k∈W} β(t_{k+1})² (t_{k+1} − t_k) · (1/K) Σ_c (ê·∇φ_c)²(X^i_{t_{k+1}}).
+//! The S_i are i.i.d. over trajectories, so SIEM = mean S_i with SE = sd(S)/√n.
+//!
+//! Memory: the radial summaries (ρ, a) of every state and centre are kept until the bandwidth
+//! is known: 16·n·|W|·K bytes.
+
+use crate::source::{AuxCost, ErrorSource, PrepareContext};
+use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
+use ndarray::ArrayView2;
+use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
+use scoreprobe_core::window::Window;
+use scoreprobe_core::{Schedule, ScoreModel};
+use serde::Serialize;
+use std::time::Instant;
+
+/// One SIEM run.
+#[derive(Clone, Debug)]
+pub struct SiemConfig {
+    /// Steps of the sampler's grid in the metric (index k: step from t_{k+1} to t_k).
+    pub window: Window,
+    /// Sampler steps K on [t_min, 1].
+    pub steps: usize,
+    pub t_min: f64,
+    /// Number of trajectories.
+    pub n: usize,
+    pub seed: u64,
+    /// A reverse-SDE sampler: `Em` (default) or `Ancestral`.
+    pub sampler: SamplerKind,
+    pub test_fn: TestFnSpec,
+}
+
+impl SiemConfig {
+    /// Full window, Euler–Maruyama, the paper's test function.
+    pub fn new(dim: usize, steps: usize, t_min: f64, n: usize, seed: u64) -> Self {
+        Self {
+            window: Window::full(steps),
+            steps,
+            t_min,
+            n,
+            seed,
+            sampler: SamplerKind::Em,
+            test_fn: TestFnSpec::paper(dim),
+        }
+    }
+
+    fn sampler_config(&self) -> SamplerConfig {
+        let mut cfg = SamplerConfig::new(self.sampler, self.steps, self.t_min, self.seed);
+        cfg.window = Some(self.window);
+        cfg.stop_after_window = true;
+        cfg
+    }
+
+    pub fn validate(&self, dim: usize) -> Result<(), String> {
+        if self.n < 2 {
+            return Err(format!("n: SIEM needs at least 2 trajectories for its standard error, got {}", self.n));
+        }
+        if !self.sampler.is_stochastic() {
+            return Err(format!(
+                "sampler '{}': SIEM is defined on reverse-SDE trajectories; use em or ancestral",
+                self.sampler.name()
+            ));
+        }
+        self.sampler_config().validate()?;
+        self.test_fn.validate(dim)
+    }
+}
+
+/// One step of the per-step profile.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProfilePoint {
+    /// Step index k (from t_{k+1} = `t` down to t_k).
+    pub index: usize,
+    /// Time at which the state and score are evaluated.
+    pub t: f64,
+    pub dt: f64,
+    pub beta2: f64,
+    /// E_{q_t}[(ê·∇φ)²], averaged over the test functions.
+    pub mean_sq: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TestFnReport {
+    pub kind: &'static str,
+    pub bandwidth_rule: &'static str,
+    /// One bandwidth per centre.
+    pub bandwidths: Vec<f64>,
+    pub centers: Vec<Vec<f64>>,
+    /// Number of test functions K (1: the paper's metric when the centre is 0).
+    pub k: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiemReport {
+    pub siem: f64,
+    /// Monte-Carlo standard error over trajectories.
+    pub siem_se: f64,
+    pub window: String,
+    pub error_field: String,
+    pub test_fn: TestFnReport,
+    /// Per-step profile, in sampling order (from noise towards data).
+    pub profile: Vec<ProfilePoint>,
+    /// SIEM of each test function (their mean is `siem`).
+    pub per_center: Vec<f64>,
+    /// Σ_j (m_{j+1} − m_j)², m_j = (1/n) Σ_i φ(X^i) at successive states (window states and the
+    /// state after the last step), averaged over test functions. A diagnostic only.
+    pub empirical_qv: f64,
+    /// The part of `empirical_qv` expected from the sampler's own Brownian increments:
+    /// Σ_k β Δt E|∇φ|² / n. At finite n the empirical QV is dominated by it.
+    pub qv_noise_floor: f64,
+    /// Score evaluations per trajectory, auxiliary cost included (`nfe_sampler` + `nfe_aux`).
+    pub nfe: usize,
+    pub nfe_sampler: usize,
+    /// Auxiliary score evaluations (e.g. trajectories to train a classifier), per SIEM trajectory.
+    pub nfe_aux: usize,
+    /// NFE of a full sampling run on the same grid (one score per step), for the cost ratio.
+    pub nfe_full: usize,
+    /// Auxiliary-network passes (rows), training and evaluation.
+    pub aux_evals: usize,
+    pub n: usize,
+    pub steps: usize,
+    pub steps_run: usize,
+    pub t_min: f64,
+    pub sampler: &'static str,
+    pub seed: u64,
+    pub seconds: f64,
+    /// Source-specific facts (e.g. the classifier's held-out accuracy).
+    pub source: serde_json::Value,
+    /// The per-trajectory sums S_i (SIEM = their mean); not serialised.
+    #[serde(skip)]
+    pub trajectory_sums: Vec<f64>,
+}
+
+/// Runs the model's sampler over the window and estimates SIEM_W with the given error source.
+pub fn estimate_siem(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    source: &mut dyn ErrorSource,
+    cfg: &SiemConfig,
+) -> Result<SiemReport, String> {
+    let start = Instant::now();
+    let d = model.dim();
+    cfg.validate(d)?;
+    let scfg = cfg.sampler_config();
+    let aux: AuxCost = source.prepare(&PrepareContext { model, schedule, sampler: &scfg, n: cfg.n })?;
+
+    let n = cfg.n;
+    let centers = &cfg.test_fn.centers;
+    let kc = centers.nrows();
+    let w = cfg.window.len();
+    // (ρ, a) per state, layout [observed step][centre][trajectory]
+    let mut rho = Vec::with_capacity(w * kc * n);
+    let mut proj = Vec::with_capacity(w * kc * n);
+    let mut steps_seen: Vec<(usize, f64, f64)> = Vec::with_capacity(w);
+    let mut failure: Option<String> = None;
+    let out = sample_with_observer(model, schedule, &scfg, prior_init(n, d, cfg.seed), &mut |v| {
+        if failure.is_some() {
+            return;
+        }
+        let a = match source.projections(v.x, v.t, v.score, centers.view()) {
+            Ok(a) if a.dim() == (kc, n) => a,
+            Ok(a) => {
+                failure =
+                    Some(format!("error source returned projections of shape {:?}, expected ({kc}, {n})", a.dim()));
+                return;
+            }
+            Err(msg) => {
+                failure = Some(msg);
+                return;
+            }
+        };
+        if a.iter().any(|v| !v.is_finite()) {
+            failure = Some(format!("error field '{}' is not finite at t = {}", source.name(), v.t));
+            return;
+        }
+        steps_seen.push((v.index, v.t, v.t_next));
+        for (c, arow) in centers.rows().into_iter().zip(a.rows()) {
+            rho.extend(radial_distances(v.x, c));
+            proj.extend(arow.iter().copied());
+        }
+    })?;
+    if let Some(msg) = failure {
+        return Err(msg);
+    }
+    debug_assert_eq!(steps_seen.len(), w);
+
+    // bandwidth per centre
+    let bandwidths: Vec<f64> = (0..kc)
+        .map(|c| {
+            let h = match cfg.test_fn.bandwidth {
+                BandwidthRule::Fixed(h) => h,
+                BandwidthRule::MedianPooled => {
+                    let mut v: Vec<f64> =
+                        (0..w).flat_map(|j| rho[(j * kc + c) * n..(j * kc + c + 1) * n].iter().copied()).collect();
+                    median(&mut v)
+                }
+                BandwidthRule::MedianFirstStep => median(&mut rho[c * n..(c + 1) * n].to_vec()),
+            };
+            if h > 0.0 && h.is_finite() {
+                Ok(h)
+            } else {
+                Err(format!(
+                    "bandwidth: the {} rule gave h = {h} for centre {c} (states coincide with the centre); \
+                     pass a bandwidth > 0",
+                    cfg.test_fn.bandwidth.name()
+                ))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let fns = cfg.test_fn.build(&bandwidths)?;
+
+    let mut sums = vec![0.0; n];
+    let mut per_center = vec![0.0; kc];
+    let mut profile = Vec::with_capacity(w);
+    let mut floor = 0.0;
+    for (j, &(index, t, t_next)) in steps_seen.iter().enumerate() {
+        let (dt, beta) = (t - t_next, schedule.beta(t));
+        let weight = beta * beta * dt;
+        let mut mean_sq = 0.0;
+        for (c, f) in fns.iter().enumerate() {
+            let base = (j * kc + c) * n;
+            let (r, a) = (&rho[base..base + n], &proj[base..base + n]);
+            let mut acc = 0.0;
+            let mut g2 = 0.0;
+            for i in 0..n {
+                let q = f.directional(r[i], a[i]);
+                let q2 = q * q;
+                sums[i] += weight * q2 / kc as f64;
+                acc += q2;
+                g2 += f.grad_norm2(r[i]);
+            }
+            per_center[c] += weight * acc / n as f64;
+            mean_sq += acc / (n * kc) as f64;
+            floor += beta * dt * g2 / (n * n * kc) as f64;
+        }
+        profile.push(ProfilePoint { index, t, dt, beta2: beta * beta, mean_sq });
+    }
+    let empirical_qv = empirical_qv(&fns, &rho, out.x.view(), n, w) / kc as f64;
+
+    let mean = sums.iter().sum::<f64>() / n as f64;
+    let var = sums.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (n - 1) as f64;
+    let nfe_aux = aux.score_evals.div_ceil(n);
+    Ok(SiemReport {
+        siem: mean,
+        siem_se: (var / n as f64).sqrt(),
+        window: cfg.window.to_string(),
+        error_field: source.name().to_string(),
+        test_fn: TestFnReport {
+            kind: cfg.test_fn.kind.name(),
+            bandwidth_rule: cfg.test_fn.bandwidth.name(),
+            bandwidths,
+            centers: centers.rows().into_iter().map(|r| r.to_vec()).collect(),
+            k: kc,
+        },
+        profile,
+        per_center,
+        empirical_qv,
+        qv_noise_floor: floor,
+        nfe: out.nfe + nfe_aux,
+        nfe_sampler: out.nfe,
+        nfe_aux,
+        nfe_full: cfg.steps,
+        aux_evals: aux.aux_evals + source.eval_cost(),
+        n,
+        steps: cfg.steps,
+        steps_run: out.steps_run,
+        t_min: cfg.t_min,
+        sampler: cfg.sampler.name(),
+        seed: cfg.seed,
+        seconds: start.elapsed().as_secs_f64(),
+        source: source.details(),
+        trajectory_sums: sums,
+    })
+}
+
+/// Σ over test functions of the squared increments of m_j = mean_i φ(X^i_j), over the window's
+/// states followed by the final state `x_end`.
+fn empirical_qv(fns: &[RadialTestFn], rho: &[f64], x_end: ArrayView2<f64>, n: usize, w: usize) -> f64 {
+    let kc = fns.len();
+    let mut total = 0.0;
+    for (c, f) in fns.iter().enumerate() {
+        let h = f.bandwidth;
+        let mut m: Vec<f64> = (0..w)
+            .map(|j| {
+                rho[(j * kc + c) * n..(j * kc + c + 1) * n].iter().map(|r| f.kind.psi(r / h)).sum::<f64>() / n as f64
+            })
+            .collect();
+        m.push(f.value(x_end).mean().unwrap_or(f64::NAN));
+        total += m.windows(2).map(|p| (p[1] - p[0]) * (p[1] - p[0])).sum::<f64>();
+    }
+    total
+}

@@ -1,0 +1,306 @@
+//! Radial test functions φ(x) = ψ(|x − c|/h) (SPEC §7) and their analytic gradients.
+//!
+//! Every ψ here is smooth and even, so ∇φ(x) = ψ'(r)/r · (x − c)/h² with r = |x − c|/h, and
+//! ψ'(r)/r is finite at r = 0. Hence ê·∇φ depends on x and ê only through the two scalars
+//! ρ = |x − c| and a = ê·(x − c): the estimator records those per state and applies any
+//! bandwidth afterwards (so the default bandwidth can be a median over the whole window at no
+//! extra score evaluation).
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::GaussianMixture;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// The radial profile ψ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RadialKind {
+    /// ψ(r) = exp(−r²/2) (the default).
+    Gaussian,
+    /// Inverse multiquadric ψ(r) = (1 + r²)^(−1/2): heavy tails, never vanishes.
+    Imq,
+    /// Compactly supported bump ψ(r) = exp(1 − 1/(1 − r²)) for r < 1, 0 beyond (ψ(0) = 1).
+    Bump,
+}
+
+impl RadialKind {
+    pub const NAMES: &'static [&'static str] = &["gaussian", "imq", "bump"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            RadialKind::Gaussian => "gaussian",
+            RadialKind::Imq => "imq",
+            RadialKind::Bump => "bump",
+        }
+    }
+
+    /// ψ(r), r ≥ 0.
+    pub fn psi(&self, r: f64) -> f64 {
+        match self {
+            RadialKind::Gaussian => (-0.5 * r * r).exp(),
+            RadialKind::Imq => 1.0 / (1.0 + r * r).sqrt(),
+            RadialKind::Bump => {
+                let u = 1.0 - r * r;
+                if u <= 0.0 {
+                    0.0
+                } else {
+                    (1.0 - 1.0 / u).exp()
+                }
+            }
+        }
+    }
+
+    /// ψ'(r)/r, finite at r = 0.
+    pub fn dpsi_over_r(&self, r: f64) -> f64 {
+        match self {
+            RadialKind::Gaussian => -(-0.5 * r * r).exp(),
+            RadialKind::Imq => -(1.0 + r * r).powf(-1.5),
+            RadialKind::Bump => {
+                let p = self.psi(r);
+                if p == 0.0 {
+                    // beyond the support, or so close to its edge that ψ underflowed (ψ' → 0 there too)
+                    0.0
+                } else {
+                    let u = 1.0 - r * r;
+                    -2.0 * p / (u * u)
+                }
+            }
+        }
+    }
+}
+
+impl FromStr for RadialKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gaussian" => Ok(RadialKind::Gaussian),
+            "imq" => Ok(RadialKind::Imq),
+            "bump" => Ok(RadialKind::Bump),
+            other => Err(format!("unknown test function '{other}'; choose one of {}", Self::NAMES.join(", "))),
+        }
+    }
+}
+
+/// One radial test function φ(x) = ψ(|x − c|/h).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RadialTestFn {
+    pub kind: RadialKind,
+    pub center: Array1<f64>,
+    pub bandwidth: f64,
+}
+
+impl RadialTestFn {
+    pub fn new(kind: RadialKind, center: Array1<f64>, bandwidth: f64) -> Result<Self, String> {
+        check_bandwidth(bandwidth)?;
+        if center.iter().any(|v| !v.is_finite()) {
+            return Err("test function centre: contains NaN or infinite entries".into());
+        }
+        Ok(Self { kind, center, bandwidth })
+    }
+
+    /// φ at each row of `x`.
+    pub fn value(&self, x: ArrayView2<f64>) -> Array1<f64> {
+        radial_distances(x, self.center.view()).mapv(|rho| self.kind.psi(rho / self.bandwidth))
+    }
+
+    /// ∇φ at each row of `x`: ψ'(r)/r · (x − c)/h².
+    pub fn gradient(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let diff = &x - &self.center.view().insert_axis(Axis(0));
+        let h2 = self.bandwidth * self.bandwidth;
+        let coef = diff
+            .rows()
+            .into_iter()
+            .map(|r| self.kind.dpsi_over_r(r.dot(&r).sqrt() / self.bandwidth) / h2)
+            .collect::<Array1<f64>>();
+        diff * &coef.insert_axis(Axis(1))
+    }
+
+    /// ê·∇φ from the radial summary of one state: ρ = |x − c| and a = ê·(x − c).
+    #[inline]
+    pub fn directional(&self, rho: f64, a: f64) -> f64 {
+        self.kind.dpsi_over_r(rho / self.bandwidth) * a / (self.bandwidth * self.bandwidth)
+    }
+
+    /// |∇φ|² from ρ = |x − c|.
+    #[inline]
+    pub fn grad_norm2(&self, rho: f64) -> f64 {
+        let g = self.kind.dpsi_over_r(rho / self.bandwidth) * rho / (self.bandwidth * self.bandwidth);
+        g * g
+    }
+}
+
+/// |x − c| for each row.
+pub fn radial_distances(x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array1<f64> {
+    x.rows().into_iter().map(|r| r.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt()).collect()
+}
+
+pub(crate) fn check_bandwidth(h: f64) -> Result<(), String> {
+    if !(h > 0.0 && h.is_finite()) {
+        return Err(format!("bandwidth: must be a finite number > 0, got {h}"));
+    }
+    Ok(())
+}
+
+/// How the bandwidth h is chosen (per centre).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BandwidthRule {
+    Fixed(f64),
+    /// Median of |X_t − c| pooled over every state at which the window evaluates the score (the default).
+    MedianPooled,
+    /// Median of |X_t − c| over the window's first observed states (its highest-noise time).
+    MedianFirstStep,
+}
+
+impl BandwidthRule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BandwidthRule::Fixed(_) => "fixed",
+            BandwidthRule::MedianPooled => "median-pooled",
+            BandwidthRule::MedianFirstStep => "median-first-step",
+        }
+    }
+}
+
+/// The test functions of one SIEM run: one profile, a bandwidth rule, and K ≥ 1 centres (rows).
+/// K = 1 with the centre at 0 and a Gaussian ψ is the paper's metric; K > 1 is the multi-centre
+/// variant (the metric is averaged over the K test functions).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestFnSpec {
+    pub kind: RadialKind,
+    pub bandwidth: BandwidthRule,
+    /// K × d centres.
+    pub centers: Array2<f64>,
+}
+
+impl TestFnSpec {
+    /// The paper's metric: Gaussian ψ centred at 0, bandwidth the pooled median of |X_t| on the window.
+    pub fn paper(dim: usize) -> Self {
+        Self { kind: RadialKind::Gaussian, bandwidth: BandwidthRule::MedianPooled, centers: Array2::zeros((1, dim)) }
+    }
+
+    /// One test function at `center`.
+    pub fn single(kind: RadialKind, center: Array1<f64>, bandwidth: BandwidthRule) -> Self {
+        Self { kind, bandwidth, centers: center.insert_axis(Axis(0)) }
+    }
+
+    pub fn validate(&self, dim: usize) -> Result<(), String> {
+        if self.centers.nrows() == 0 {
+            return Err("test functions: need at least one centre".into());
+        }
+        if self.centers.ncols() != dim {
+            return Err(format!(
+                "test function centre: has {} coordinates, the model has dimension {dim}",
+                self.centers.ncols()
+            ));
+        }
+        if self.centers.iter().any(|v| !v.is_finite()) {
+            return Err("test function centre: contains NaN or infinite entries".into());
+        }
+        if let BandwidthRule::Fixed(h) = self.bandwidth {
+            check_bandwidth(h)?;
+        }
+        Ok(())
+    }
+
+    /// The test functions, given the bandwidth chosen for each centre.
+    pub fn build(&self, bandwidths: &[f64]) -> Result<Vec<RadialTestFn>, String> {
+        self.centers
+            .rows()
+            .into_iter()
+            .zip(bandwidths)
+            .map(|(c, h)| RadialTestFn::new(self.kind, c.to_owned(), *h))
+            .collect()
+    }
+}
+
+/// K seeded data points of the target, as centres of the multi-centre variant.
+pub fn centers_from_target(target: &GaussianMixture, k: usize, seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xce47_e125);
+    target.sample(k, &mut rng)
+}
+
+/// Median of a non-empty slice (mean of the two middle values for even length); NaN for empty.
+pub fn median(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (_, hi, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let hi = *hi;
+    if n % 2 == 1 {
+        hi
+    } else {
+        let lo = values[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        0.5 * (lo + hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let pts = array![[0.3, -0.2, 0.1], [1.1, 0.4, -0.7], [0.5, 0.5, 0.5], [0.52, 0.48, 0.5], [2.0, -1.0, 0.3]];
+        for kind in [RadialKind::Gaussian, RadialKind::Imq, RadialKind::Bump] {
+            let f = RadialTestFn::new(kind, array![0.5, 0.5, 0.5], 0.9).unwrap();
+            let g = f.gradient(pts.view());
+            let eps = 1e-6;
+            for (i, x) in pts.rows().into_iter().enumerate() {
+                for j in 0..3 {
+                    let (mut xp, mut xm) = (x.to_owned(), x.to_owned());
+                    xp[j] += eps;
+                    xm[j] -= eps;
+                    let fd = (f.value(xp.view().insert_axis(Axis(0)))[0] - f.value(xm.view().insert_axis(Axis(0)))[0])
+                        / (2.0 * eps);
+                    // central differences: O(ε²) truncation + O(1e-16/ε) round-off
+                    assert!((fd - g[[i, j]]).abs() < 1e-8, "{kind:?} row {i} coord {j}: fd {fd} vs {}", g[[i, j]]);
+                }
+                // the radial summary gives the same ê·∇φ as the explicit gradient
+                let e = array![0.7, -1.3, 0.25];
+                let diff = &x - &f.center;
+                let via_radial = f.directional(diff.dot(&diff).sqrt(), e.dot(&diff));
+                assert!((via_radial - e.dot(&g.row(i))).abs() < 1e-14);
+                assert!((f.grad_norm2(diff.dot(&diff).sqrt()) - g.row(i).dot(&g.row(i))).abs() < 1e-14);
+            }
+            // the row at distance 2.0+ lies outside the bump's support (h = 0.9)
+            if kind == RadialKind::Bump {
+                assert_eq!(g.row(4).iter().map(|v| v.abs()).sum::<f64>(), 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn profiles_are_normalised_and_decreasing() {
+        for kind in [RadialKind::Gaussian, RadialKind::Imq, RadialKind::Bump] {
+            assert_eq!(kind.psi(0.0), 1.0);
+            assert!(kind.dpsi_over_r(0.0) < 0.0 && kind.dpsi_over_r(0.0).is_finite());
+            assert!(kind.psi(0.5) > kind.psi(0.9));
+            assert!(kind.dpsi_over_r(1.0 - 1e-9).is_finite());
+            assert_eq!(kind.name().parse::<RadialKind>().unwrap(), kind);
+        }
+        assert!("cosine".parse::<RadialKind>().unwrap_err().contains("gaussian, imq, bump"));
+    }
+
+    #[test]
+    fn bad_bandwidths_and_centres_are_refused() {
+        for h in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(RadialTestFn::new(RadialKind::Gaussian, array![0.0], h).unwrap_err().contains("bandwidth"));
+            let spec = TestFnSpec::single(RadialKind::Gaussian, array![0.0], BandwidthRule::Fixed(h));
+            assert!(spec.validate(1).unwrap_err().contains("bandwidth"));
+        }
+        assert!(TestFnSpec::paper(2).validate(3).unwrap_err().contains("dimension 3"));
+        let spec = TestFnSpec::single(RadialKind::Gaussian, array![f64::NAN, 0.0], BandwidthRule::MedianPooled);
+        assert!(spec.validate(2).unwrap_err().contains("NaN"));
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&mut []).is_nan());
+    }
+}

@@ -1,0 +1,85 @@
+//! The `classifier` error field on synthetic models (needs the `nn` feature): it trains, reports
+//! its held-out accuracy and cost, separates an erroneous model from the exact one, and its
+//! forward-mode projections agree with its input gradient.
+#![cfg(feature = "nn")]
+
+use ndarray::{array, Array2};
+use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
+use scoreprobe_core::sampler::{SamplerConfig, SamplerKind};
+use scoreprobe_core::target::named_target;
+use scoreprobe_core::window::Window;
+use scoreprobe_core::Schedule;
+use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
+use scoreprobe_siem::*;
+
+fn bump(lambda: f64) -> SyntheticModel {
+    SyntheticModel {
+        target: named_target("ring8").unwrap(),
+        schedule: Schedule::vp_default(),
+        error: ErrorField::Gradient {
+            potential: PotentialField::RadialBump { center: array![0.0, 0.0], width: 0.7, height: 1.0 },
+            lambda,
+        },
+    }
+}
+
+fn small() -> ClassifierConfig {
+    ClassifierConfig { train_steps: 300, batch: 256, ..Default::default() }
+}
+
+#[test]
+fn classifier_separates_an_erroneous_model_and_reports_its_cost() {
+    let mut cfg = SiemConfig::new(2, 1000, 1e-3, 300, 1);
+    cfg.window = Window::parse("900..999").unwrap();
+    let run = |lambda: f64| {
+        let m = bump(lambda);
+        let mut src = ClassifierSource::for_target(m.target.clone(), small());
+        estimate_siem(&m, &m.schedule, &mut src, &cfg).unwrap()
+    };
+    let (exact, wrong) = (run(0.0), run(1.0));
+    for r in [&exact, &wrong] {
+        assert_eq!(r.error_field, "classifier");
+        // 100 window steps for the SIEM trajectories + 100 for the classifier's own (as many) trajectories
+        assert_eq!((r.nfe, r.nfe_sampler, r.nfe_aux, r.nfe_full), (200, 100, 100, 1000));
+        assert!(r.aux_evals >= 300 * 256);
+        let acc = r.source["heldout_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{acc}");
+    }
+    // the exact model's states are indistinguishable from noised data: accuracy near chance
+    // (4096 + 4096 held-out draws: SE 0.0055; an imperfect classifier only adds a little)
+    let acc0 = exact.source["heldout_accuracy"].as_f64().unwrap();
+    let acc1 = wrong.source["heldout_accuracy"].as_f64().unwrap();
+    eprintln!(
+        "held-out accuracy {acc0} / {acc1}; SIEM {} ± {} / {} ± {}",
+        exact.siem, exact.siem_se, wrong.siem, wrong.siem_se
+    );
+    assert!(acc0 < 0.54 && acc1 > 0.55 && acc1 > acc0, "accuracies {acc0}, {acc1}");
+    // ê of the exact model is the classifier's noise only; the error makes it several times larger
+    assert!(wrong.siem > 3.0 * exact.siem, "{} vs {}", wrong.siem, exact.siem);
+}
+
+#[test]
+fn projections_agree_with_the_input_gradient() {
+    let m = bump(1.0);
+    let mut sampler = SamplerConfig::new(SamplerKind::Em, 1000, 1e-3, 3);
+    sampler.window = Some(Window::parse("990..999").unwrap());
+    sampler.stop_after_window = true;
+    let mut src = ClassifierSource::for_target(m.target.clone(), ClassifierConfig { train_steps: 20, ..small() });
+    assert!(src
+        .error(Array2::zeros((2, 2)).view(), 0.5, Array2::zeros((2, 2)).view())
+        .unwrap_err()
+        .contains("before prepare"));
+    let ctx = PrepareContext { model: &m, schedule: &m.schedule, sampler: &sampler, n: 50 };
+    let cost = src.prepare(&ctx).unwrap();
+    assert_eq!(cost.score_evals, 50 * 10);
+    let x = array![[0.3, -0.2], [1.2, 0.4], [-0.7, 1.1]];
+    let centers = array![[0.0, 0.0], [1.0, -0.5]];
+    let e = src.error(x.view(), 0.95, x.view()).unwrap();
+    let a = src.projections(x.view(), 0.95, x.view(), centers.view()).unwrap();
+    for (c, row) in centers.rows().into_iter().zip(a.rows()) {
+        for ((xi, ei), ai) in x.rows().into_iter().zip(e.rows()).zip(row) {
+            let want: f64 = (&xi - &c).dot(&ei);
+            assert!((ai - want).abs() < 1e-5 * (1.0 + want.abs()), "{ai} vs {want}");
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The study loop: for each model, every applicable metric from the library crates, cached per
+//! metric so an interrupted study resumes where it stopped.
+
+use crate::cache::{Cache, ModelResults, Record};
+use crate::models::{ModelEntry, ModelSource};
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::exact::{generated_law, Dynamics, Init};
+use scoreprobe_core::model::synthetic::SyntheticModel;
+use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
+use scoreprobe_core::spec::ProblemSpec;
+use scoreprobe_core::window::Window;
+use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
+use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
+use scoreprobe_hodge::{EstimatorKind, HodgeConfig, Problem};
+use scoreprobe_siem::{estimate_siem, OracleSource, SiemConfig, TestFnSpec};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a metric is for: an expensive reference of quality, or a cheap signal under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Reference,
+    Cheap,
+}
+
+/// Every metric a study knows, with its role and what it needs.
+pub const METRICS: &[(&str, Role, &str)] = &[
+    ("w2", Role::Reference, "exact W2 (cost |x-y|^2) between n generated samples and n target samples at t_min"),
+    ("fd", Role::Reference, "Fréchet distance in coordinates between generated and target samples"),
+    ("kid", Role::Reference, "KID (cubic kernel) between generated and target samples"),
+    ("exact_kl", Role::Reference, "exact KL(p_tmin || q_tmin) from the Gaussian moment ODEs (Gaussian target, affine model)"),
+    ("siem", Role::Cheap, "SIEM on the full window, oracle error field, the paper's test function"),
+    ("siem_window", Role::Cheap, "SIEM on the high-noise window (first 10% of sampling steps), oracle error field"),
+    ("siem_mc", Role::Cheap, "multi-centre SIEM on the full window (test functions at K target points)"),
+    ("siem_mc_window", Role::Cheap, "multi-centre SIEM on the high-noise window"),
+    ("l2", Role::Cheap, "integrated L2 score error ∫½β‖e_t‖² dt (Girsanov integrand)"),
+    ("gradient", Role::Cheap, "integrated gradient error ∫½β‖∇φ_t‖² dt (the Hodge gradient part)"),
+    ("girsanov", Role::Cheap, "Girsanov KL bound KL(p_T‖π) + ∫½β‖e_t‖²"),
+    ("marginal", Role::Cheap, "marginal KL bound KL(p_T‖π) + ∫½β‖∇φ_t‖²"),
+];
+
+pub fn role_of(metric: &str) -> Option<Role> {
+    METRICS.iter().find(|m| m.0 == metric).map(|m| m.1)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StudySettings {
+    /// Generated samples (and SIEM trajectories) per model; target samples for the references.
+    pub n: usize,
+    /// Sampler steps on [t_min, 1]; the high-noise window is the top 10% of them.
+    pub steps: usize,
+    pub t_min: f64,
+    pub seed: u64,
+    /// Test functions of the multi-centre SIEM.
+    pub siem_centers: usize,
+    /// Simpson panels in ln t of the KL bounds.
+    pub bound_panels: usize,
+}
+
+impl Default for StudySettings {
+    fn default() -> Self {
+        Self { n: 1000, steps: 1000, t_min: 1e-3, seed: 0, siem_centers: 8, bound_panels: 16 }
+    }
+}
+
+impl StudySettings {
+    /// The high-noise window: the first 10% of sampling steps from noise (`900..999` for 1000 steps).
+    pub fn high_noise_window(&self) -> Window {
+        Window { lo: self.steps - (self.steps / 10).max(1), hi: self.steps - 1 }
+    }
+}
+
+/// Loads a trained network from a checkpoint path (provided by the front end, so that this crate
+/// does not depend on the network crate).
+pub type CheckpointLoader<'a> = &'a dyn Fn(&Path) -> Result<Box<dyn ScoreModel>>;
+
+pub struct Study<'a> {
+    /// Target and schedule (the reference); its `model` field is ignored.
+    pub spec: ProblemSpec,
+    pub models: Vec<ModelEntry>,
+    pub metrics: Vec<String>,
+    pub settings: StudySettings,
+    pub out: PathBuf,
+    pub loader: CheckpointLoader<'a>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Results of every model, in the study's order.
+pub struct StudyResults {
+    pub rows: Vec<(ModelEntry, ModelResults)>,
+    /// Metrics that did not apply to some models: (model, metric, why).
+    pub skipped: Vec<(String, String, String)>,
+}
+
+/// A model ready to be measured.
+struct Loaded {
+    model: Box<dyn ScoreModel>,
+    synthetic: Option<SyntheticModel>,
+}
+
+fn load(entry: &ModelEntry, spec: &ProblemSpec, loader: CheckpointLoader) -> Result<Loaded> {
+    match &entry.source {
+        ModelSource::Synthetic { model } => {
+            let s = ProblemSpec { model: model.clone(), ..spec.clone() };
+            let m = s.synthetic_model().map_err(|e| anyhow!("model '{}': {e}", entry.name))?;
+            Ok(Loaded { model: Box::new(m.clone()), synthetic: Some(m) })
+        }
+        ModelSource::Checkpoint { path } => {
+            let model = loader(path).with_context(|| format!("model '{}'", entry.name))?;
+            Ok(Loaded { model, synthetic: None })
+        }
+    }
+}
+
+impl Study<'_> {
+    pub fn validate(&self) -> Result<()> {
+        crate::models::check_names(&self.models)?;
+        if self.models.is_empty() {
+            bail!("the study has no models");
+        }
+        for m in &self.metrics {
+            if role_of(m).is_none() {
+                bail!(
+                    "unknown metric '{m}'; the study knows: {}",
+                    METRICS.iter().map(|m| m.0).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        let s = &self.settings;
+        if s.n < 10 || s.steps < 10 {
+            bail!("n and steps must be at least 10 (got n = {}, steps = {})", s.n, s.steps);
+        }
+        Ok(())
+    }
+
+    /// A fingerprint of everything the cached values depend on.
+    fn fingerprint(&self) -> String {
+        serde_json::to_string(&(&self.spec.target, &self.spec.schedule, &self.settings)).expect("serialisable")
+    }
+
+    pub fn run(&self) -> Result<StudyResults> {
+        self.validate()?;
+        let target = self.spec.target().map_err(|e| anyhow!(e))?;
+        let schedule = self.spec.schedule().map_err(|e| anyhow!(e))?;
+        let d = target.dim();
+        let s = &self.settings;
+        let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7e5e_7e5e);
+        let reference = target.sample_marginal(s.n, &schedule, s.t_min, &mut rng);
+        let cache = Cache::new(&self.out.join("cache"), self.fingerprint())?;
+        let bar = if self.progress { ProgressBar::new(self.models.len() as u64) } else { ProgressBar::hidden() };
+        if self.progress {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} models {pos}/{len} [{elapsed_precise}] {wide_msg}")
+                    .expect("valid template"),
+            );
+        }
+        let mut rows = vec![];
+        let mut skipped = vec![];
+        for entry in &self.models {
+            let mut results = cache.load(&entry.name);
+            let todo: Vec<&String> = self.metrics.iter().filter(|m| !results.metrics.contains_key(*m)).collect();
+            if !todo.is_empty() {
+                let loaded = load(entry, &self.spec, self.loader)?;
+                if loaded.model.dim() != d {
+                    bail!("model '{}' has dimension {}, the target has {d}", entry.name, loaded.model.dim());
+                }
+                let mut ctx = ModelCtx {
+                    entry,
+                    loaded: &loaded,
+                    target: &target,
+                    schedule: &schedule,
+                    settings: s,
+                    reference: &reference,
+                    samples: None,
+                    bounds: None,
+                };
+                for metric in todo {
+                    bar.set_message(format!("{} · {metric}", entry.name));
+                    match ctx.compute(metric) {
+                        Ok(Some(records)) => {
+                            for (name, rec) in records {
+                                results.metrics.insert(name, rec);
+                            }
+                            cache.store(&entry.name, &results)?;
+                        }
+                        Ok(None) => {}
+                        Err(Skip(why)) => skipped.push((entry.name.clone(), metric.clone(), why)),
+                    }
+                }
+            }
+            bar.inc(1);
+            rows.push((entry.clone(), results));
+        }
+        bar.finish_and_clear();
+        Ok(StudyResults { rows, skipped })
+    }
+}
+
+/// A metric that does not apply to a model, with the reason.
+struct Skip(String);
+
+impl<E: std::fmt::Display> From<E> for Skip {
+    fn from(e: E) -> Self {
+        Skip(e.to_string())
+    }
+}
+
+struct Samples {
+    x: Array2<f64>,
+    nfe: usize,
+    seconds: f64,
+}
+
+struct ModelCtx<'a> {
+    entry: &'a ModelEntry,
+    loaded: &'a Loaded,
+    target: &'a GaussianMixture,
+    schedule: &'a Schedule,
+    settings: &'a StudySettings,
+    reference: &'a Array2<f64>,
+    samples: Option<Samples>,
+    /// The bounds report yields four metrics at once: (records, already stored).
+    bounds: Option<Vec<(String, Record)>>,
+}
+
+impl ModelCtx<'_> {
+    fn samples(&mut self) -> Result<&Samples, Skip> {
+        if self.samples.is_none() {
+            let s = self.settings;
+            let start = Instant::now();
+            let cfg = SamplerConfig::new(SamplerKind::Em, s.steps, s.t_min, s.seed);
+            let x0 = prior_init(s.n, self.target.dim(), s.seed);
+            let out = sample_with_observer(self.loaded.model.as_ref(), self.schedule, &cfg, x0, &mut |_| {})?;
+            if out.x.iter().any(|v| !v.is_finite()) {
+                return Err(Skip(format!("model '{}' generated non-finite samples", self.entry.name)));
+            }
+            self.samples = Some(Samples { x: out.x, nfe: out.nfe, seconds: start.elapsed().as_secs_f64() });
+        }
+        Ok(self.samples.as_ref().expect("just set"))
+    }
+
+    fn oracle(&self) -> OracleSource {
+        match &self.loaded.synthetic {
+            Some(m) => OracleSource::synthetic(m.clone()),
+            None => OracleSource::for_target(self.target.clone(), self.schedule.clone()),
+        }
+    }
+
+    fn siem(&self, window: Window, multi: bool) -> Result<Record, Skip> {
+        let s = self.settings;
+        let d = self.target.dim();
+        let mut cfg = SiemConfig::new(d, s.steps, s.t_min, s.n, s.seed);
+        cfg.window = window;
+        if multi {
+            cfg.test_fn = TestFnSpec {
+                centers: scoreprobe_siem::testfn::centers_from_target(self.target, s.siem_centers, s.seed),
+                ..TestFnSpec::paper(d)
+            };
+        }
+        let mut source = self.oracle();
+        let r = estimate_siem(self.loaded.model.as_ref(), self.schedule, &mut source, &cfg)?;
+        Ok(Record {
+            value: r.siem,
+            se: Some(r.siem_se),
+            nfe: Some(r.nfe as f64),
+            seconds: r.seconds,
+            details: serde_json::json!({"window": r.window, "nfe_full": r.nfe_full, "error_field": r.error_field,
+                "test_fn": r.test_fn, "profile": r.profile, "empirical_qv": r.empirical_qv}),
+        })
+    }
+
+    fn bounds(&mut self) -> Result<&Vec<(String, Record)>, Skip> {
+        if self.bounds.is_none() {
+            let s = self.settings;
+            let problem = match &self.loaded.synthetic {
+                Some(m) => Problem::synthetic(m),
+                None => Problem::on_target(self.loaded.model.as_ref(), self.target, self.schedule),
+            };
+            let config = HodgeConfig::default();
+            let all = scoreprobe_hodge::estimators(&config);
+            let available: Vec<&dyn scoreprobe_hodge::HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
+            // the most exact estimator that applies: closed form, else the grid (d ≤ 2), else random features
+            let kind = [EstimatorKind::ClosedForm, EstimatorKind::Grid, EstimatorKind::RandomFeatures]
+                .into_iter()
+                .find(|k| {
+                    let e = scoreprobe_hodge::estimator(*k, &config);
+                    scoreprobe_hodge::check_applies(e.as_ref(), &problem, &available).is_ok()
+                })
+                .ok_or_else(|| Skip("no Hodge estimator applies".into()))?;
+            let est = scoreprobe_hodge::estimator(kind, &config);
+            let cfg = BoundsConfig { t_min: s.t_min, panels: s.bound_panels, ..Default::default() };
+            let r = kl_bounds(est.as_ref(), &problem, &cfg, s.seed, &available)?;
+            let details = serde_json::json!({"estimator": r.estimator, "prior_kl": r.prior_kl, "t_min": r.t_min,
+                "quadrature": r.quadrature, "girsanov_quad_err": r.girsanov_quad_err, "marginal_quad_err": r.marginal_quad_err,
+                "exact_kl": r.exact_kl});
+            let rec = |value: f64, se: f64| Record {
+                value,
+                se: Some(se),
+                nfe: None,
+                seconds: r.seconds,
+                details: details.clone(),
+            };
+            self.bounds = Some(vec![
+                ("l2".into(), rec(r.girsanov - r.prior_kl, r.girsanov_se)),
+                ("gradient".into(), rec(r.marginal - r.prior_kl, r.marginal_se)),
+                ("girsanov".into(), rec(r.girsanov, r.girsanov_se)),
+                ("marginal".into(), rec(r.marginal, r.marginal_se)),
+            ]);
+        }
+        Ok(self.bounds.as_ref().expect("just set"))
+    }
+
+    /// Computes one metric (some come in groups); Ok(None) when a group member was already stored.
+    fn compute(&mut self, metric: &str) -> Result<Option<Vec<(String, Record)>>, Skip> {
+        let s = self.settings;
+        let one = |name: &str, rec: Record| Ok(Some(vec![(name.to_string(), rec)]));
+        match metric {
+            "w2" | "fd" | "kid" => {
+                let reference = self.reference.clone();
+                let seed = s.seed;
+                let smp = self.samples()?;
+                let start = Instant::now();
+                let (value, se, details) = match metric {
+                    "w2" => {
+                        let r = scoreprobe_metrics::w2_exact(smp.x.view(), reference.view())?;
+                        (r.w2, None, serde_json::json!({"cost": "|x-y|^2", "n": reference.nrows()}))
+                    }
+                    "fd" => {
+                        let r = scoreprobe_metrics::frechet_distance_points(
+                            smp.x.view(),
+                            reference.view(),
+                            scoreprobe_metrics::TraceMethod::default(),
+                        )?;
+                        (r.fd, None, serde_json::json!({"features": "identity"}))
+                    }
+                    _ => {
+                        let opts = scoreprobe_metrics::KidOptions { seed, ..Default::default() };
+                        let r = scoreprobe_metrics::kid(smp.x.view(), reference.view(), &opts)?;
+                        (r.mean, Some(r.std), serde_json::json!({"features": "identity"}))
+                    }
+                };
+                one(metric, Record { value, se, nfe: Some(smp.nfe as f64), seconds: smp.seconds + start.elapsed().as_secs_f64(), details })
+            }
+            "exact_kl" => {
+                let m = self.loaded.synthetic.as_ref().ok_or_else(|| Skip("needs a synthetic model".into()))?;
+                let start = Instant::now();
+                let law = generated_law(m, Dynamics::ReverseSde, Init::Prior, s.t_min, 4000)?;
+                one(metric, Record { value: law.kl, se: None, nfe: None, seconds: start.elapsed().as_secs_f64(),
+                    details: serde_json::json!({"reference": "KL(p_tmin || q_tmin), continuous reverse SDE from N(0,I)"}) })
+            }
+            "siem" => one(metric, self.siem(Window::full(s.steps), false)?),
+            "siem_window" => one(metric, self.siem(s.high_noise_window(), false)?),
+            "siem_mc" => one(metric, self.siem(Window::full(s.steps), true)?),
+            "siem_mc_window" => one(metric, self.siem(s.high_noise_window(), true)?),
+            "l2" | "gradient" | "girsanov" | "marginal" => {
+                let first = self.bounds.is_none();
+                let all = self.bounds()?.clone();
+                // the first member of the group returns all four; later members find them stored
+                Ok(first.then_some(all))
+            }
+            other => Err(Skip(format!("unknown metric '{other}'"))),
+        }
+    }
+}
