@@ -25,18 +25,8 @@ use crate::npy::load_images_npy;
 use crate::ImageSet;
 
 /// CIFAR-10 class names; a class's label is its index here.
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub const CIFAR10_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 /// Where the Debian package `dataset-fashion-mnist` installs its files.
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -114,10 +104,7 @@ fn missing(what: &str, hint: &str) -> Option<PathBuf> {
 pub fn require_shared_data() -> Option<PathBuf> {
     match shared_data_root() {
         Some(p) if p.is_dir() => Some(p),
-        Some(p) => missing(
-            "the shared data folder",
-            &format!("SCOREPROBE_DATA={} is not a directory", p.display()),
-        ),
+        Some(p) => missing("the shared data folder", &format!("SCOREPROBE_DATA={} is not a directory", p.display())),
         None => missing(
             "the shared data folder",
             "expected ../shared/data relative to the repository, or set SCOREPROBE_DATA",
@@ -129,17 +116,12 @@ pub fn require_shared_data() -> Option<PathBuf> {
 /// files, or `None` with a skip notice (a panic under `CI=true`).
 pub fn require_fashion_mnist() -> Option<PathBuf> {
     let dir = fashion_mnist_dir();
-    if idx_file(&dir, "t10k-images-idx3-ubyte").is_ok()
-        && idx_file(&dir, "train-images-idx3-ubyte").is_ok()
-    {
+    if idx_file(&dir, "t10k-images-idx3-ubyte").is_ok() && idx_file(&dir, "train-images-idx3-ubyte").is_ok() {
         return Some(dir);
     }
     missing(
         "Fashion-MNIST",
-        &format!(
-            "expected in {}; install it with `apt-get install -y dataset-fashion-mnist`",
-            dir.display()
-        ),
+        &format!("expected in {}; install it with `apt-get install -y dataset-fashion-mnist`", dir.display()),
     )
 }
 
@@ -199,11 +181,7 @@ pub fn cifar10_test_from(dir: impl AsRef<Path>, limit: Option<usize>) -> Result<
     let mut per_class = Vec::with_capacity(CIFAR10_CLASSES.len());
     for class in CIFAR10_CLASSES {
         let files = list_image_files(dir.join(class))?;
-        ensure!(
-            !files.is_empty(),
-            "{}: CIFAR-10 class folder holds no image",
-            dir.join(class).display()
-        );
+        ensure!(!files.is_empty(), "{}: CIFAR-10 class folder holds no image", dir.join(class).display());
         per_class.push(files);
     }
     let longest = per_class.iter().map(Vec::len).max().unwrap_or(0);
@@ -228,18 +206,11 @@ pub fn cifar10_test_from(dir: impl AsRef<Path>, limit: Option<usize>) -> Result<
 
 /// CIFAR-10 test set from `<shared data root>/cifar10/test`.
 pub fn cifar10_test(limit: Option<usize>) -> Result<ImageSet> {
-    cifar10_test_from(
-        root_or_err("cifar10-test")?.join("cifar10").join("test"),
-        limit,
-    )
+    cifar10_test_from(root_or_err("cifar10-test")?.join("cifar10").join("test"), limit)
 }
 
 /// Fashion-MNIST split from a folder holding `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`.
-pub fn fashion_mnist_from(
-    dir: impl AsRef<Path>,
-    split: FashionSplit,
-    limit: Option<usize>,
-) -> Result<ImageSet> {
+pub fn fashion_mnist_from(dir: impl AsRef<Path>, split: FashionSplit, limit: Option<usize>) -> Result<ImageSet> {
     let dir = dir.as_ref();
     let images = idx_file(dir, &format!("{}-images-idx3-ubyte", split.prefix()))
         .context("Fashion-MNIST not found: install it with `apt-get install -y dataset-fashion-mnist`")?;
@@ -275,9 +246,7 @@ pub fn load_dataset(name_or_path: &str, limit: Option<usize>) -> Result<ImageSet
         "fashion-mnist" | "fashion-mnist-test" | "fashion-mnist:test" => {
             return fashion_mnist(FashionSplit::Test, limit)
         }
-        "fashion-mnist-train" | "fashion-mnist:train" => {
-            return fashion_mnist(FashionSplit::Train, limit)
-        }
+        "fashion-mnist-train" | "fashion-mnist:train" => return fashion_mnist(FashionSplit::Train, limit),
         _ => {}
     }
     let path = Path::new(name_or_path);
@@ -289,9 +258,7 @@ pub fn load_dataset(name_or_path: &str, limit: Option<usize>) -> Result<ImageSet
         "'{name_or_path}' is neither a dataset name ({}) nor an existing file or folder",
         DATASET_NAMES.join(", ")
     );
-    let is_npy = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if is_npy {
         return Ok(limited(load_images_npy(path)?, limit));
     }
@@ -305,8 +272,6 @@ fn sibling_labels(images: &Path) -> Option<PathBuf> {
     if !name.contains("images-idx3") {
         return None;
     }
-    let stem = name
-        .trim_end_matches(".gz")
-        .replace("images-idx3", "labels-idx1");
+    let stem = name.trim_end_matches(".gz").replace("images-idx3", "labels-idx1");
     idx_file(images.parent()?, &stem).ok()
 }

@@ -29,12 +29,7 @@ pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .with_context(|| {
-                format!(
-                    "{}: gzip stream is corrupt or truncated",
-                    path.display()
-                )
-            })?;
+            .with_context(|| format!("{}: gzip stream is corrupt or truncated", path.display()))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -57,21 +52,12 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     );
     let type_code = bytes[2];
     if type_code != 0x08 {
-        bail!(
-            "{name}: IDX data type {type_code:#04x} is not supported (only 0x08, unsigned byte)"
-        );
+        bail!("{name}: IDX data type {type_code:#04x} is not supported (only 0x08, unsigned byte)");
     }
     let ndim = bytes[3] as usize;
-    ensure!(
-        (1..=4).contains(&ndim),
-        "{name}: IDX file declares {ndim} dimensions (expected 1 to 4)"
-    );
+    ensure!((1..=4).contains(&ndim), "{name}: IDX file declares {ndim} dimensions (expected 1 to 4)");
     let header = 4 + 4 * ndim;
-    ensure!(
-        bytes.len() >= header,
-        "{name}: truncated IDX header ({} bytes, expected at least {header})",
-        bytes.len()
-    );
+    ensure!(bytes.len() >= header, "{name}: truncated IDX header ({} bytes, expected at least {header})", bytes.len());
     let dims: Vec<usize> = (0..ndim)
         .map(|i| {
             let b = &bytes[4 + 4 * i..8 + 4 * i];
@@ -92,10 +78,7 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         "{name}: IDX file has {} trailing bytes after the {expected} data bytes of dimensions {dims:?}",
         found - expected
     );
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    Ok(IdxArray { dims, data: bytes[header..].to_vec() })
 }
 
 /// Reads an unsigned-byte IDX file (gzip or not).
@@ -117,12 +100,7 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Array4<f32>> {
         arr.dims
     );
     let (n, h, w) = (arr.dims[0], arr.dims[1], arr.dims[2]);
-    ensure!(
-        n > 0 && h > 0 && w > 0,
-        "{}: IDX image file is empty (dimensions {:?})",
-        path.display(),
-        arr.dims
-    );
+    ensure!(n > 0 && h > 0 && w > 0, "{}: IDX image file is empty (dimensions {:?})", path.display(), arr.dims);
     let data: Vec<f32> = arr.data.iter().map(|&b| b as f32 / 255.0).collect();
     Ok(Array4::from_shape_vec((n, 1, h, w), data).expect("length checked by parse_idx"))
 }
@@ -159,10 +137,7 @@ pub fn load_idx_pair(images: impl AsRef<Path>, labels: Option<&Path>) -> Result<
         }
         None => None,
     };
-    Ok(ImageSet {
-        images: imgs,
-        labels,
-    })
+    Ok(ImageSet { images: imgs, labels })
 }
 
 #[cfg(test)]

@@ -28,11 +28,7 @@ fn is_image_file(p: &Path) -> bool {
 /// All image files under `dir`, recursively, sorted by path.
 pub fn list_image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     let dir = dir.as_ref();
-    ensure!(
-        dir.is_dir(),
-        "{}: not a directory (expected a folder of PNG/JPEG images)",
-        dir.display()
-    );
+    ensure!(dir.is_dir(), "{}: not a directory (expected a folder of PNG/JPEG images)", dir.display());
     let mut files = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -68,11 +64,7 @@ pub fn load_image_files(paths: &[PathBuf]) -> Result<ImageSet> {
         imgs.push(d?);
     }
     let (w, h) = (imgs[0].width(), imgs[0].height());
-    ensure!(
-        w > 0 && h > 0,
-        "{}: image has zero size {w}×{h}",
-        paths[0].display()
-    );
+    ensure!(w > 0 && h > 0, "{}: image has zero size {w}×{h}", paths[0].display());
     for (p, img) in paths.iter().zip(&imgs) {
         if (img.width(), img.height()) != (w, h) {
             bail!(
@@ -89,28 +81,22 @@ pub fn load_image_files(paths: &[PathBuf]) -> Result<ImageSet> {
     let c = if color { 3 } else { 1 };
     let (h, w) = (h as usize, w as usize);
     let mut out = Array4::<f32>::zeros((imgs.len(), c, h, w));
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(imgs.par_iter())
-        .for_each(|(mut dst, img)| {
-            if color {
-                let rgb = img.to_rgb32f();
-                for (x, y, px) in rgb.enumerate_pixels() {
-                    for ch in 0..3 {
-                        dst[[ch, y as usize, x as usize]] = px.0[ch].clamp(0.0, 1.0);
-                    }
-                }
-            } else {
-                let g = img.to_luma32f();
-                for (x, y, px) in g.enumerate_pixels() {
-                    dst[[0, y as usize, x as usize]] = px.0[0].clamp(0.0, 1.0);
+    out.axis_iter_mut(Axis(0)).into_par_iter().zip(imgs.par_iter()).for_each(|(mut dst, img)| {
+        if color {
+            let rgb = img.to_rgb32f();
+            for (x, y, px) in rgb.enumerate_pixels() {
+                for ch in 0..3 {
+                    dst[[ch, y as usize, x as usize]] = px.0[ch].clamp(0.0, 1.0);
                 }
             }
-        });
-    Ok(ImageSet {
-        images: out,
-        labels: None,
-    })
+        } else {
+            let g = img.to_luma32f();
+            for (x, y, px) in g.enumerate_pixels() {
+                dst[[0, y as usize, x as usize]] = px.0[0].clamp(0.0, 1.0);
+            }
+        }
+    });
+    Ok(ImageSet { images: out, labels: None })
 }
 
 /// Loads every PNG/JPEG under `dir` (recursive, sorted paths); `limit` keeps the first files.

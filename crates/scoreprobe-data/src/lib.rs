@@ -20,9 +20,9 @@ pub mod images;
 pub mod npy;
 
 pub use datasets::{
-    cifar10_test, cifar10_test_from, fashion_mnist, fashion_mnist_from, load_dataset, mnist_test,
-    mnist_test_from, require_fashion_mnist, require_shared_data, shared_data_root, FashionSplit,
-    CIFAR10_CLASSES, DATASET_NAMES, FASHION_MNIST_DIR,
+    cifar10_test, cifar10_test_from, fashion_mnist, fashion_mnist_from, load_dataset, mnist_test, mnist_test_from,
+    require_fashion_mnist, require_shared_data, shared_data_root, FashionSplit, CIFAR10_CLASSES, DATASET_NAMES,
+    FASHION_MNIST_DIR,
 };
 pub use images::load_image_folder;
 pub use npy::{load_images_npy, load_matrix, save_matrix_f32};
@@ -76,10 +76,7 @@ impl ImageSet {
     pub fn select(&self, indices: &[usize]) -> ImageSet {
         ImageSet {
             images: self.images.select(Axis(0), indices),
-            labels: self
-                .labels
-                .as_ref()
-                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            labels: self.labels.as_ref().map(|l| indices.iter().map(|&i| l[i]).collect()),
         }
     }
 
@@ -90,15 +87,8 @@ impl ImageSet {
             return self;
         }
         let (n, h, w) = (self.len(), self.height(), self.width());
-        let images = self
-            .images
-            .broadcast((n, 3, h, w))
-            .expect("a 1-channel axis broadcasts to 3")
-            .to_owned();
-        ImageSet {
-            images,
-            labels: self.labels,
-        }
+        let images = self.images.broadcast((n, 3, h, w)).expect("a 1-channel axis broadcasts to 3").to_owned();
+        ImageSet { images, labels: self.labels }
     }
 
     /// The images as an `(N, C·H·W)` matrix of `f64` (row-major flattening of each image).

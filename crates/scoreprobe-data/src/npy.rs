@@ -28,9 +28,9 @@ fn read_any(path: &Path) -> Result<(ArrayD<f64>, NpyDtype)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
     let explain = |e: ReadNpyError| -> anyhow::Error {
         match e {
-            ReadNpyError::MissingData => anyhow::anyhow!(
-                "{name}: truncated .npy file (the header describes more data than the file holds)"
-            ),
+            ReadNpyError::MissingData => {
+                anyhow::anyhow!("{name}: truncated .npy file (the header describes more data than the file holds)")
+            }
             ReadNpyError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
                 anyhow::anyhow!("{name}: truncated .npy file ({io})")
             }
@@ -49,9 +49,9 @@ fn read_any(path: &Path) -> Result<(ArrayD<f64>, NpyDtype)> {
     }
     match ArrayD::<u8>::read_npy(&bytes[..]) {
         Ok(a) => Ok((a.mapv(f64::from), NpyDtype::U8)),
-        Err(ReadNpyError::WrongDescriptor(d)) => bail!(
-            "{name}: unsupported .npy dtype {d} (supported: float64, float32, uint8)"
-        ),
+        Err(ReadNpyError::WrongDescriptor(d)) => {
+            bail!("{name}: unsupported .npy dtype {d} (supported: float64, float32, uint8)")
+        }
         Err(e) => Err(explain(e)),
     }
 }
@@ -63,10 +63,7 @@ fn check_finite(a: &ArrayD<f64>, path: &Path) -> Result<()> {
     }
     for (i, row) in a.axis_iter(Axis(0)).enumerate() {
         if let Some((j, v)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            bail!(
-                "{}: row {i} contains a non-finite value ({v} at flat position {j} of that row)",
-                path.display()
-            );
+            bail!("{}: row {i} contains a non-finite value ({v} at flat position {j} of that row)", path.display());
         }
     }
     unreachable!("a non-finite value exists")
@@ -77,18 +74,8 @@ fn check_finite(a: &ArrayD<f64>, path: &Path) -> Result<()> {
 pub fn load_matrix(path: impl AsRef<Path>) -> Result<Array2<f64>> {
     let path = path.as_ref();
     let (a, _) = read_any(path)?;
-    ensure!(
-        a.ndim() == 2,
-        "{}: expected a 2-D (N, D) array, found shape {:?}",
-        path.display(),
-        a.shape()
-    );
-    ensure!(
-        a.len() > 0,
-        "{}: array is empty (shape {:?})",
-        path.display(),
-        a.shape()
-    );
+    ensure!(a.ndim() == 2, "{}: expected a 2-D (N, D) array, found shape {:?}", path.display(), a.shape());
+    ensure!(a.len() > 0, "{}: array is empty (shape {:?})", path.display(), a.shape());
     check_finite(&a, path)?;
     Ok(a.into_dimensionality::<Ix2>().expect("ndim checked"))
 }
@@ -102,11 +89,7 @@ pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
     let path = path.as_ref();
     let name = path.display();
     let (a, dtype) = read_any(path)?;
-    ensure!(
-        a.len() > 0,
-        "{name}: array is empty (shape {:?})",
-        a.shape()
-    );
+    ensure!(a.len() > 0, "{name}: array is empty (shape {:?})", a.shape());
     check_finite(&a, path)?;
     let a4: Array4<f64> = match a.ndim() {
         3 => a.insert_axis(Axis(1)).into_dimensionality().expect("4-D"),
@@ -129,19 +112,12 @@ pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
              (load it with load_matrix / the identity feature space)",
             a.shape()
         ),
-        _ => bail!(
-            "{name}: expected images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), found {:?}",
-            a.shape()
-        ),
+        _ => bail!("{name}: expected images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), found {:?}", a.shape()),
     };
     let images = if dtype == NpyDtype::U8 {
         a4.mapv(|v| (v / 255.0) as f32)
     } else {
-        let (lo, hi) = a4
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
-                (l.min(v), h.max(v))
-            });
+        let (lo, hi) = a4.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
         ensure!(
             lo >= -1e-4 && hi <= 1.0 + 1e-4,
             "{name}: float images must lie in [0, 1], found values in [{lo}, {hi}] \
@@ -149,10 +125,7 @@ pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
         );
         a4.mapv(|v| v.clamp(0.0, 1.0) as f32)
     };
-    Ok(ImageSet {
-        images: images.as_standard_layout().into_owned(),
-        labels: None,
-    })
+    Ok(ImageSet { images: images.as_standard_layout().into_owned(), labels: None })
 }
 
 /// Writes an `(N, D)` matrix as a little-endian `float32` `.npy`, atomically (temporary file in
@@ -162,11 +135,7 @@ pub fn save_matrix_f32(path: impl AsRef<Path>, m: &Array2<f64>) -> Result<()> {
     let path = path.as_ref();
     let name = path.display();
     let m32 = m.mapv(|v| v as f32);
-    if let Some((i, _)) = m32
-        .axis_iter(Axis(0))
-        .enumerate()
-        .find(|(_, r)| r.iter().any(|v| !v.is_finite()))
-    {
+    if let Some((i, _)) = m32.axis_iter(Axis(0)).enumerate().find(|(_, r)| r.iter().any(|v| !v.is_finite())) {
         bail!("{name}: cannot save: row {i} has a value that is not finite in float32");
     }
     let dir = match path.parent() {
@@ -180,14 +149,10 @@ pub fn save_matrix_f32(path: impl AsRef<Path>, m: &Array2<f64>) -> Result<()> {
         .with_context(|| format!("{name}: cannot create a temporary file in {}", dir.display()))?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        m32.write_npy(&mut w)
-            .with_context(|| format!("{name}: cannot write .npy data"))?;
-        w.flush()
-            .with_context(|| format!("{name}: cannot write .npy data"))?;
+        m32.write_npy(&mut w).with_context(|| format!("{name}: cannot write .npy data"))?;
+        w.flush().with_context(|| format!("{name}: cannot write .npy data"))?;
     }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("{name}: cannot flush to disk"))?;
+    tmp.as_file().sync_all().with_context(|| format!("{name}: cannot flush to disk"))?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("{name}: cannot move the finished file into place"))?;

@@ -2,8 +2,8 @@
 //! failures under `CI=true`.
 
 use scoreprobe_data::{
-    cifar10_test, fashion_mnist, fashion_mnist_from, load_dataset, mnist_test, mnist_test_from,
-    require_fashion_mnist, require_shared_data, FashionSplit, ImageSet,
+    cifar10_test, fashion_mnist, fashion_mnist_from, load_dataset, mnist_test, mnist_test_from, require_fashion_mnist,
+    require_shared_data, FashionSplit, ImageSet,
 };
 
 fn class_counts(set: &ImageSet, k: usize) -> Vec<usize> {
@@ -21,14 +21,8 @@ fn mnist_test_set() {
     };
     let set = mnist_test(None).unwrap();
     assert_eq!(set.images.dim(), (10_000, 1, 28, 28));
-    assert_eq!(
-        class_counts(&set, 10),
-        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    );
-    let (lo, hi) = set
-        .images
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    assert_eq!(class_counts(&set, 10), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    let (lo, hi) = set.images.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
     assert_eq!((lo, hi), (0.0, 1.0));
     // first test digit is a 7
     assert_eq!(set.labels.as_ref().unwrap()[0], 7);
@@ -37,11 +31,7 @@ fn mnist_test_set() {
     assert_eq!(small.len(), 100);
     assert_eq!(small.images, set.select(&(0..100).collect::<Vec<_>>()).images);
     assert_eq!(load_dataset("mnist", Some(7)).unwrap().len(), 7);
-    let via_path = load_dataset(
-        root.join("mnist/t10k-images-idx3-ubyte.gz").to_str().unwrap(),
-        Some(10),
-    )
-    .unwrap();
+    let via_path = load_dataset(root.join("mnist/t10k-images-idx3-ubyte.gz").to_str().unwrap(), Some(10)).unwrap();
     assert_eq!(via_path.labels, small.labels.map(|l| l[..10].to_vec()));
 }
 
@@ -54,10 +44,7 @@ fn cifar10_test_set() {
     assert_eq!(set.images.dim(), (10_000, 3, 32, 32));
     assert_eq!(class_counts(&set, 10), [1000; 10]);
     // interleaved order: every prefix of 10 holds one image per class
-    assert_eq!(
-        set.labels.as_ref().unwrap()[..20],
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-    );
+    assert_eq!(set.labels.as_ref().unwrap()[..20], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let mean = set.images.mean().unwrap();
     assert!((0.3..0.6).contains(&mean), "mean pixel {mean}");
     let small = load_dataset("cifar10-test", Some(25)).unwrap();
@@ -77,8 +64,5 @@ fn fashion_mnist_splits() {
     assert_eq!(train.images.dim(), (60_000, 1, 28, 28));
     assert_eq!(class_counts(&train, 10), [6000; 10]);
     assert_eq!(load_dataset("fashion-mnist:train", Some(3)).unwrap().len(), 3);
-    assert_eq!(
-        load_dataset("fashion-mnist", Some(5)).unwrap().labels,
-        test.labels.map(|l| l[..5].to_vec())
-    );
+    assert_eq!(load_dataset("fashion-mnist", Some(5)).unwrap().labels, test.labels.map(|l| l[..5].to_vec()));
 }

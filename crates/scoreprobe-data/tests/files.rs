@@ -22,10 +22,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn write_npy<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
-    path: &Path,
-    a: &ndarray::Array<A, D>,
-) {
+fn write_npy<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(path: &Path, a: &ndarray::Array<A, D>) {
     let f = std::fs::File::create(path).unwrap();
     a.write_npy(f).unwrap();
 }
@@ -36,11 +33,7 @@ fn idx_round_trip_plain_and_gzip_with_labels() {
     let data: Vec<u8> = (0..2 * 3 * 4).map(|v| (v * 10) as u8).collect();
     let img = dir.path().join("x-images-idx3-ubyte");
     std::fs::write(&img, idx_bytes(&[2, 3, 4], &data)).unwrap();
-    std::fs::write(
-        dir.path().join("x-labels-idx1-ubyte.gz"),
-        gzip(&idx_bytes(&[2], &[7, 3])),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("x-labels-idx1-ubyte.gz"), gzip(&idx_bytes(&[2], &[7, 3]))).unwrap();
     let set = load_dataset(img.to_str().unwrap(), None).unwrap();
     assert_eq!(set.images.dim(), (2, 1, 3, 4));
     assert_eq!(set.labels.as_deref(), Some(&[7u8, 3][..]));
@@ -145,10 +138,7 @@ fn save_matrix_is_atomic_and_round_trips() {
     save_matrix_f32(&p, &(&m * 2.0)).unwrap(); // overwrite in place
     let back = load_matrix(&p).unwrap();
     assert!((back[[1, 1]] - 2e-3).abs() < 1e-9);
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("feat.npy")]);
     let e = save_matrix_f32(&p, &array![[1e300f64]]).unwrap_err();
     assert!(e.to_string().contains("feat.npy") && e.to_string().contains("row 0"));
@@ -182,13 +172,9 @@ fn npy_images_layouts_and_ranges() {
 fn save_png(path: &Path, w: u32, h: u32, rgb: bool) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     if rgb {
-        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8 * 10, y as u8 * 10, 200]))
-            .save(path)
-            .unwrap();
+        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8 * 10, y as u8 * 10, 200])).save(path).unwrap();
     } else {
-        image::GrayImage::from_fn(w, h, |x, _| image::Luma([x as u8 * 20]))
-            .save(path)
-            .unwrap();
+        image::GrayImage::from_fn(w, h, |x, _| image::Luma([x as u8 * 20])).save(path).unwrap();
     }
 }
 
@@ -200,10 +186,7 @@ fn image_folder_recursive_sorted_gray_and_rgb() {
     save_png(&dir.path().join("b/1.PNG"), 5, 4, false);
     std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
     let files = images::list_image_files(dir.path()).unwrap();
-    let rel: Vec<_> = files
-        .iter()
-        .map(|p| p.strip_prefix(dir.path()).unwrap().to_str().unwrap().to_string())
-        .collect();
+    let rel: Vec<_> = files.iter().map(|p| p.strip_prefix(dir.path()).unwrap().to_str().unwrap().to_string()).collect();
     assert_eq!(rel, ["a.png", "b/1.PNG", "b/2.png"]);
     let s = load_dataset(dir.path().to_str().unwrap(), None).unwrap();
     assert_eq!(s.images.dim(), (3, 1, 4, 5));
@@ -214,10 +197,7 @@ fn image_folder_recursive_sorted_gray_and_rgb() {
     assert_eq!(s.images.dim(), (4, 3, 4, 5));
     assert_eq!(s.images[[0, 1, 1, 2]], s.images[[0, 0, 1, 2]]); // gray replicated
     assert!((s.images[[3, 2, 0, 0]] - 200.0 / 255.0).abs() < 1e-6);
-    assert_eq!(
-        images::load_image_folder(dir.path(), Some(2)).unwrap().len(),
-        2
-    );
+    assert_eq!(images::load_image_folder(dir.path(), Some(2)).unwrap().len(), 2);
 }
 
 #[test]

@@ -48,10 +48,7 @@ fn main() -> Result<()> {
     );
     let t = Instant::now();
     cnn.logits(&mnist)?;
-    println!(
-        "mnist-cnn  logits (batch 1): {:.0} img/s",
-        mnist.len() as f64 / t.elapsed().as_secs_f64()
-    );
+    println!("mnist-cnn  logits (batch 1): {:.0} img/s", mnist.len() as f64 / t.elapsed().as_secs_f64());
 
     let t = Instant::now();
     let net = MobileNet::from_path(model_path(MobileNet::MODEL_FILE, root.as_deref())?)?;

@@ -13,11 +13,16 @@ fn main() -> anyhow::Result<()> {
     state.run_plan_with_eval(tvec!(t.into()), |ctx, st, node, inp| {
         let s = Instant::now();
         let r = eval(ctx, st, node, inp);
-        times.push((s.elapsed().as_secs_f64(), format!("{} {} {:?}", node.id, node.op.name(), node.outputs[0].fact.shape)));
+        times.push((
+            s.elapsed().as_secs_f64(),
+            format!("{} {} {:?}", node.id, node.op.name(), node.outputs[0].fact.shape),
+        ));
         r
     })?;
     println!("total {:.3}", t0.elapsed().as_secs_f64());
     times.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (s, n) in times.iter().take(15) { println!("{s:.4} {n}"); }
+    for (s, n) in times.iter().take(15) {
+        println!("{s:.4} {n}");
+    }
     Ok(())
 }

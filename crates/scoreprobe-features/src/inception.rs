@@ -80,17 +80,12 @@ impl Inception {
             .model_for_path(&path)
             .with_context(|| format!("{label}: cannot load as ONNX"))?;
         let compile = |b: usize| -> Result<BatchedPlan> {
-            let typed = model
-                .clone()
-                .with_input_fact(0, f32::fact([b, 3, SIDE, SIDE]).into())?
-                .into_optimized()?;
+            let typed = model.clone().with_input_fact(0, f32::fact([b, 3, SIDE, SIDE]).into())?.into_optimized()?;
             BatchedPlan::new(typed, b, label.clone())
         };
         let plan = compile(BATCH)
             .or_else(|_| compile(1))
-            .with_context(|| {
-                format!("{label}: cannot run as an Inception-v3 with input N×3×299×299 f32")
-            })?;
+            .with_context(|| format!("{label}: cannot run as an Inception-v3 with input N×3×299×299 f32"))?;
         Ok(Inception { plan, input, path })
     }
 

@@ -46,22 +46,13 @@ pub trait FeatureExtractor: Send + Sync {
     /// these; model-based feature spaces return an error.
     fn extract_matrix(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
         let _ = x;
-        bail!(
-            "feature space '{}' needs images, not an (N, D) matrix; use 'identity' for raw vectors",
-            self.name()
-        )
+        bail!("feature space '{}' needs images, not an (N, D) matrix; use 'identity' for raw vectors", self.name())
     }
 }
 
 /// Names accepted by [`extractor_from_name`].
-pub const EXTRACTOR_NAMES: [&str; 6] = [
-    "identity",
-    "mnist-cnn",
-    "mobilenet",
-    "inception:PATH",
-    "inception01:PATH",
-    "inception255:PATH",
-];
+pub const EXTRACTOR_NAMES: [&str; 6] =
+    ["identity", "mnist-cnn", "mobilenet", "inception:PATH", "inception01:PATH", "inception255:PATH"];
 
 /// Flattened pixels (`C·H·W` per image, row-major) or raw coordinates, unchanged.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,11 +74,7 @@ impl FeatureExtractor for Identity {
 
     fn extract_matrix(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
         ensure!(x.nrows() > 0 && x.ncols() > 0, "identity: the matrix is empty");
-        if let Some(i) = x
-            .rows()
-            .into_iter()
-            .position(|r| r.iter().any(|v| !v.is_finite()))
-        {
+        if let Some(i) = x.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
             bail!("identity: row {i} contains a non-finite value");
         }
         Ok(x.clone())
@@ -115,10 +102,7 @@ pub fn model_path(file: &str, data_root: Option<&Path>) -> Result<PathBuf> {
 /// `inception:PATH` (see [`InceptionInput`] for `inception01:` / `inception255:`). Model files
 /// for `mnist-cnn` / `mobilenet` are looked up under `data_root` (or the shared data root when
 /// `None`); they may also be given as `mnist-cnn:PATH` / `mobilenet:PATH`.
-pub fn extractor_from_name(
-    name: &str,
-    data_root: Option<&Path>,
-) -> Result<Box<dyn FeatureExtractor>> {
+pub fn extractor_from_name(name: &str, data_root: Option<&Path>) -> Result<Box<dyn FeatureExtractor>> {
     let (kind, arg) = match name.split_once(':') {
         Some((k, a)) => (k, Some(a)),
         None => (name, None),
@@ -148,21 +132,9 @@ pub fn extractor_from_name(
             };
             Box::new(MobileNet::from_path(p)?)
         }
-        "inception" => Box::new(Inception::from_path(
-            need_path("inception")?,
-            InceptionInput::MinusOneToOne,
-        )?),
-        "inception01" => Box::new(Inception::from_path(
-            need_path("inception01")?,
-            InceptionInput::ZeroToOne,
-        )?),
-        "inception255" => Box::new(Inception::from_path(
-            need_path("inception255")?,
-            InceptionInput::Bytes,
-        )?),
-        _ => bail!(
-            "unknown feature space '{name}'; valid names: {}",
-            EXTRACTOR_NAMES.join(", ")
-        ),
+        "inception" => Box::new(Inception::from_path(need_path("inception")?, InceptionInput::MinusOneToOne)?),
+        "inception01" => Box::new(Inception::from_path(need_path("inception01")?, InceptionInput::ZeroToOne)?),
+        "inception255" => Box::new(Inception::from_path(need_path("inception255")?, InceptionInput::Bytes)?),
+        _ => bail!("unknown feature space '{name}'; valid names: {}", EXTRACTOR_NAMES.join(", ")),
     })
 }

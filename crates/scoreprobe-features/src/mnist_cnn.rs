@@ -45,8 +45,8 @@ impl MnistCnn {
             .with_ignore_output_shapes(true)
             .model_for_path(&path)
             .with_context(|| format!("{label}: cannot load as ONNX"))?;
-        let (feat_outlet, feature_node) = find_feature_outlet(&model)
-            .with_context(|| format!("{label}: not the expected MNIST CNN graph"))?;
+        let (feat_outlet, feature_node) =
+            find_feature_outlet(&model).with_context(|| format!("{label}: not the expected MNIST CNN graph"))?;
 
         let feat_model = model
             .clone()
@@ -61,17 +61,8 @@ impl MnistCnn {
             .into_optimized()
             .with_context(|| format!("{label}: cannot build the classifier graph"))?;
         let logits = BatchedPlan::new(logit_model, 1, label.clone())?;
-        ensure!(
-            logits.out_dim == 10,
-            "{label}: classifier output has {} values, expected 10",
-            logits.out_dim
-        );
-        Ok(MnistCnn {
-            features,
-            logits,
-            feature_node,
-            path,
-        })
+        ensure!(logits.out_dim == 10, "{label}: classifier output has {} values, expected 10", logits.out_dim);
+        Ok(MnistCnn { features, logits, feature_node, path })
     }
 
     /// Name of the tract node whose output is flattened into the features.
@@ -121,13 +112,7 @@ impl MnistCnn {
             .map(|r| {
                 r.iter()
                     .enumerate()
-                    .fold((0, f64::NEG_INFINITY), |best, (k, &v)| {
-                        if v > best.1 {
-                            (k, v)
-                        } else {
-                            best
-                        }
-                    })
+                    .fold((0, f64::NEG_INFINITY), |best, (k, &v)| if v > best.1 { (k, v) } else { best })
                     .0 as u8
             })
             .collect())

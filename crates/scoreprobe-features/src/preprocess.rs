@@ -36,9 +36,7 @@ pub fn gray_to_rgb(img: ArrayView3<'_, f32>) -> Array3<f32> {
     if c == 3 {
         return img.to_owned();
     }
-    img.broadcast((3, h, w))
-        .expect("a single channel broadcasts to 3")
-        .to_owned()
+    img.broadcast((3, h, w)).expect("a single channel broadcasts to 3").to_owned()
 }
 
 /// A `[0, 1]` value as a byte: `round(255·v)`, clamped.
@@ -57,12 +55,8 @@ mod tests {
         // for x = [[0, 1], [2, 3]] / 3 (the image crate clamps f32 pixels to [0, 1])
         let x = array![[[0.0f32, 1.0], [2.0, 3.0]]] / 3.0;
         let y = resize_chw(x.view(), 4, 4);
-        let expect = array![
-            [0.0f32, 0.25, 0.75, 1.0],
-            [0.5, 0.75, 1.25, 1.5],
-            [1.5, 1.75, 2.25, 2.5],
-            [2.0, 2.25, 2.75, 3.0]
-        ];
+        let expect =
+            array![[0.0f32, 0.25, 0.75, 1.0], [0.5, 0.75, 1.25, 1.5], [1.5, 1.75, 2.25, 2.5], [2.0, 2.25, 2.75, 3.0]];
         for (a, b) in y.index_axis(ndarray::Axis(0), 0).iter().zip(expect.iter()) {
             assert!((a - b / 3.0).abs() < 1e-6, "{y:?}");
         }

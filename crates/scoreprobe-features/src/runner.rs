@@ -43,9 +43,7 @@ impl BatchedPlan {
             "{label}: model output shape {out_shape:?} does not start with batch {batch}"
         );
         let out_dim = out_shape[1..].iter().product();
-        let plan = model
-            .into_runnable()
-            .with_context(|| format!("{label}: cannot prepare the model"))?;
+        let plan = model.into_runnable().with_context(|| format!("{label}: cannot prepare the model"))?;
         Ok(BatchedPlan {
             plan,
             batch,
@@ -63,11 +61,7 @@ impl BatchedPlan {
 
     /// Runs `n` samples; `fill(i, buf)` writes sample `i` into `buf` (`sample_len` values).
     /// The last batch is padded with zeros. Returns `(n, out_dim)`.
-    pub fn run<T>(
-        &self,
-        n: usize,
-        fill: impl Fn(usize, &mut [T]) -> Result<()> + Sync,
-    ) -> Result<Array2<f64>>
+    pub fn run<T>(&self, n: usize, fill: impl Fn(usize, &mut [T]) -> Result<()> + Sync) -> Result<Array2<f64>>
     where
         T: Datum + Copy + Default,
     {
@@ -98,10 +92,8 @@ impl BatchedPlan {
                     // interpretation of the bytes changes.
                     unsafe { t.set_datum_type(self.input_dt) };
                 }
-                let out = self
-                    .plan
-                    .run(tvec!(t.into()))
-                    .with_context(|| format!("{}: inference failed", self.label))?;
+                let out =
+                    self.plan.run(tvec!(t.into())).with_context(|| format!("{}: inference failed", self.label))?;
                 let o = out[0].cast_to::<f32>()?;
                 let v = o.to_plain_array_view::<f32>()?;
                 ensure!(

@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use ndarray::{s, Array2, Axis};
 use scoreprobe_data::{
-    cifar10_test, fashion_mnist, mnist_test, require_fashion_mnist, require_shared_data,
-    FashionSplit, ImageSet,
+    cifar10_test, fashion_mnist, mnist_test, require_fashion_mnist, require_shared_data, FashionSplit, ImageSet,
 };
 use scoreprobe_features::{
     extractor_from_name, model_path, FeatureExtractor, Identity, MnistCnn, MobileNet, MobileNetMode,
@@ -14,9 +13,7 @@ use scoreprobe_features::{
 use scoreprobe_metrics::{frechet_distance_points, TraceMethod};
 
 fn fd(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
-    frechet_distance_points(a.view(), b.view(), TraceMethod::default())
-        .unwrap()
-        .fd
+    frechet_distance_points(a.view(), b.view(), TraceMethod::default()).unwrap().fd
 }
 
 fn mnist_cnn() -> Option<MnistCnn> {
@@ -52,10 +49,7 @@ fn mnist_cnn_features_are_the_gemm_input() {
     let recon = f.dot(&w) + &b;
     let err = (&recon - &logits).mapv(f64::abs).fold(0.0f64, |m, &v| m.max(v));
     let scale = logits.mapv(f64::abs).fold(0.0f64, |m, &v| m.max(v));
-    assert!(
-        err < 1e-5 * scale,
-        "max |features·W + b − logits| = {err} (largest |logit| {scale})"
-    );
+    assert!(err < 1e-5 * scale, "max |features·W + b − logits| = {err} (largest |logit| {scale})");
     // a single image gives the same features as inside a batch
     let one = cnn.extract(&imgs.select(&[69])).unwrap();
     assert_eq!(one.row(0), f.row(69));
@@ -72,10 +66,7 @@ fn gemm_weights(path: &std::path::Path) -> (Array2<f64>, ndarray::Array1<f64>) {
         if !t.float_data.is_empty() {
             t.float_data.iter().map(|&v| v as f64).collect()
         } else {
-            t.raw_data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-                .collect()
+            t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect()
         }
     };
     let w = Array2::from_shape_vec((256, 10), get(&gemm.input[1])).unwrap();
@@ -97,16 +88,10 @@ fn mnist_cnn_fd_separates_digits_from_fashion() {
     let ff = cnn.extract(&fashion).unwrap();
     assert!(fm.iter().chain(ff.iter()).all(|v| v.is_finite()));
     // Halves by even / odd index: two samples of the same distribution.
-    let halves = fd(
-        &fm.slice(s![..;2, ..]).to_owned(),
-        &fm.slice(s![1..;2, ..]).to_owned(),
-    );
+    let halves = fd(&fm.slice(s![..;2, ..]).to_owned(), &fm.slice(s![1..;2, ..]).to_owned());
     // First / last 5,000: the MNIST test set's two writer populations (LeCun: the first half
     // is cleaner), a real but small shift.
-    let first_last = fd(
-        &fm.slice(s![..5000, ..]).to_owned(),
-        &fm.slice(s![5000.., ..]).to_owned(),
-    );
+    let first_last = fd(&fm.slice(s![..5000, ..]).to_owned(), &fm.slice(s![5000.., ..]).to_owned());
     let across = fd(&fm, &ff);
     eprintln!(
         "mnist-cnn features: 10,000 images in {secs:.2} s; FD(MNIST even, odd) = {halves:.0}, \
@@ -120,10 +105,7 @@ fn mnist_cnn_fd_separates_digits_from_fashion() {
 #[test]
 fn mnist_cnn_rejects_wrong_image_sizes() {
     let Some(cnn) = mnist_cnn() else { return };
-    let rgb = ImageSet {
-        images: ndarray::Array4::zeros((2, 3, 28, 28)),
-        labels: None,
-    };
+    let rgb = ImageSet { images: ndarray::Array4::zeros((2, 3, 28, 28)), labels: None };
     let e = cnn.extract(&rgb).unwrap_err().to_string();
     assert!(e.contains("1×28×28"), "{e}");
 }
@@ -133,17 +115,13 @@ fn mobilenet_features_are_finite_and_deterministic() {
     let Some(root) = require_shared_data() else {
         return;
     };
-    let net = MobileNet::from_path(model_path(MobileNet::MODEL_FILE, Some(&root)).unwrap())
-        .unwrap();
+    let net = MobileNet::from_path(model_path(MobileNet::MODEL_FILE, Some(&root)).unwrap()).unwrap();
     assert_eq!(net.dim(), 1024);
     let imgs = cifar10_test(Some(6)).unwrap();
     let twice = imgs.select(&[0, 1, 2, 3, 4, 5, 0, 3]);
     let t = Instant::now();
     let f = net.extract(&twice).unwrap();
-    eprintln!(
-        "mobilenet: 8 images in {:.2} s (test profile)",
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("mobilenet: 8 images in {:.2} s (test profile)", t.elapsed().as_secs_f64());
     assert_eq!(f.dim(), (8, 1024));
     assert!(f.iter().all(|v| v.is_finite()));
     assert!(f.iter().any(|&v| v != 0.0));
@@ -154,10 +132,7 @@ fn mobilenet_features_are_finite_and_deterministic() {
     let d01: f64 = (&f.row(0) - &f.row(1)).mapv(|v| v * v).sum();
     assert!(d01 > 0.0);
     // grayscale input (replicated to RGB) gives finite features too
-    let gray = ImageSet {
-        images: imgs.images.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1)),
-        labels: None,
-    };
+    let gray = ImageSet { images: imgs.images.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1)), labels: None };
     let g = net.extract(&gray.select(&[0, 1])).unwrap();
     assert!(g.iter().all(|v| v.is_finite()));
 
@@ -166,10 +141,7 @@ fn mobilenet_features_are_finite_and_deterministic() {
     let three = imgs.select(&[0, 1, 2]);
     let t = Instant::now();
     let fi = int.extract(&three).unwrap();
-    eprintln!(
-        "mobilenet integer mode: 3 images in {:.2} s (test profile)",
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("mobilenet integer mode: 3 images in {:.2} s (test profile)", t.elapsed().as_secs_f64());
     let step = 0.023528477; // output quantisation step
     for k in 0..3 {
         let (a, b) = (f.row(k), fi.row(k));
@@ -195,33 +167,19 @@ fn mobilenet_features_are_finite_and_deterministic() {
 #[test]
 fn names_and_identity() {
     let e = format!("{:#}", extractor_from_name("vgg", None).err().unwrap());
-    assert!(
-        e.contains("vgg") && e.contains("mnist-cnn") && e.contains("inception:PATH"),
-        "{e}"
-    );
-    let e = format!(
-        "{:#}",
-        extractor_from_name("mnist-cnn:/nonexistent/model.onnx", None)
-            .err()
-            .unwrap()
-    );
+    assert!(e.contains("vgg") && e.contains("mnist-cnn") && e.contains("inception:PATH"), "{e}");
+    let e = format!("{:#}", extractor_from_name("mnist-cnn:/nonexistent/model.onnx", None).err().unwrap());
     assert!(e.contains("/nonexistent/model.onnx"), "{e}");
     let id = extractor_from_name("identity", None).unwrap();
     let set = ImageSet {
-        images: ndarray::Array4::from_shape_fn((2, 1, 2, 3), |(i, _, y, x)| {
-            (i * 6 + y * 3 + x) as f32 / 16.0
-        }),
+        images: ndarray::Array4::from_shape_fn((2, 1, 2, 3), |(i, _, y, x)| (i * 6 + y * 3 + x) as f32 / 16.0),
         labels: None,
     };
     let f = id.extract(&set).unwrap();
     assert_eq!(f.dim(), (2, 6));
     assert_eq!(f[[1, 4]], 10.0 / 16.0);
     let m = ndarray::array![[1.0, 2.0], [3.0, f64::NAN]];
-    assert!(Identity
-        .extract_matrix(&m)
-        .unwrap_err()
-        .to_string()
-        .contains("row 1"));
+    assert!(Identity.extract_matrix(&m).unwrap_err().to_string().contains("row 1"));
     assert!(Identity.extract_matrix(&m.slice(s![..1, ..]).to_owned()).is_ok());
     if let Some(root) = require_shared_data() {
         let cnn = extractor_from_name("mnist-cnn", Some(&root)).unwrap();

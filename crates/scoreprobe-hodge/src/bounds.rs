@@ -15,8 +15,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::exact::{generated_law, Dynamics, Init};
 use scoreprobe_core::linalg::gaussian_kl;
-use scoreprobe_core::target::standard_normal;
 use scoreprobe_core::schedule::T_END;
+use scoreprobe_core::target::standard_normal;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -133,7 +133,9 @@ pub fn prior_kl(problem: &Problem, n: usize, seed: u64) -> Result<PriorKl, Strin
                 lower,
                 upper,
                 samples: n,
-                method: format!("mixture: Monte Carlo under π with control variate ({n} draws), clamped to exact bounds"),
+                method: format!(
+                    "mixture: Monte Carlo under π with control variate ({n} draws), clamped to exact bounds"
+                ),
             })
         }
         None => {

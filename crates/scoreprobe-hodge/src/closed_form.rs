@@ -15,7 +15,10 @@ use scoreprobe_core::linalg::{solve_lyapunov, spd_inverse_logdet};
 use scoreprobe_core::model::synthetic::SyntheticModel;
 
 /// The affine error of a synthetic model at time t: (E_t, b_t, m_t, Σ_t) with e = E(x − m) + b.
-pub fn affine_error(model: &SyntheticModel, t: f64) -> Result<(Array2<f64>, Array1<f64>, Array1<f64>, Array2<f64>), String> {
+pub fn affine_error(
+    model: &SyntheticModel,
+    t: f64,
+) -> Result<(Array2<f64>, Array1<f64>, Array1<f64>, Array2<f64>), String> {
     if !model.target.is_gaussian() {
         return Err(format!(
             "it needs a Gaussian target, and this target is a mixture of {} components",
@@ -23,7 +26,10 @@ pub fn affine_error(model: &SyntheticModel, t: f64) -> Result<(Array2<f64>, Arra
         ));
     }
     let (kk, k) = model.affine_form(t).ok_or_else(|| {
-        format!("it needs an error affine in x, and model '{}' is not affine", scoreprobe_core::ScoreModel::describe(model))
+        format!(
+            "it needs an error affine in x, and model '{}' is not affine",
+            scoreprobe_core::ScoreModel::describe(model)
+        )
     })?;
     let (m, sigma) = model.target.moments_at(&model.schedule, t);
     let (p, _) = spd_inverse_logdet(sigma.view(), "marginal covariance")?;

@@ -61,7 +61,7 @@ pub enum CriticL2 {
 pub struct CriticConfig {
     /// Held-out draws per time for each evaluated part (gradient, and ‖e_t‖²).
     pub n: usize,
-    /// Network and optimiser (hidden 64, depth 2, 1500 steps of 512 fresh draws, AdamW 2e-3).
+    /// Network and optimiser (hidden 64, depth 2, 1000 steps of 512 fresh draws, AdamW 2e-3).
     pub fit: CriticFitConfig,
     pub identity: CriticIdentity,
     pub l2: CriticL2,

@@ -37,7 +37,14 @@ pub struct GridConfig {
 
 impl Default for GridConfig {
     fn default() -> Self {
-        Self { cells_per_std: 8.0, max_cells_per_axis: 640, half_width_std: 6.0, tol: 1e-9, max_iter: 20_000, density_cutoff: 1e-13 }
+        Self {
+            cells_per_std: 8.0,
+            max_cells_per_axis: 640,
+            half_width_std: 6.0,
+            tol: 1e-9,
+            max_iter: 20_000,
+            density_cutoff: 1e-13,
+        }
     }
 }
 
@@ -220,7 +227,13 @@ pub fn grid_split(
 }
 
 /// Jacobi-preconditioned conjugate gradients from zero: (x, iterations, relative residual).
-fn pcg(apply: &dyn Fn(&[f64], &mut [f64]), b: &[f64], inv_diag: &[f64], tol: f64, max_iter: usize) -> (Vec<f64>, usize, f64) {
+fn pcg(
+    apply: &dyn Fn(&[f64], &mut [f64]),
+    b: &[f64],
+    inv_diag: &[f64],
+    tol: f64,
+    max_iter: usize,
+) -> (Vec<f64>, usize, f64) {
     let n = b.len();
     let dot = |a: &[f64], c: &[f64]| a.iter().zip(c).map(|(x, y)| x * y).sum::<f64>();
     let mut x = vec![0.0; n];

@@ -74,7 +74,15 @@ impl HodgePoint {
             se: (l2.se * l2.se + gradient.se * gradient.se).sqrt(),
             samples: l2.samples + gradient.samples,
         };
-        Self { t, sigma2, l2, gradient, solenoidal, l2_method: l2_method.into(), samples: l2.samples + gradient.samples }
+        Self {
+            t,
+            sigma2,
+            l2,
+            gradient,
+            solenoidal,
+            l2_method: l2_method.into(),
+            samples: l2.samples + gradient.samples,
+        }
     }
 }
 

@@ -249,13 +249,32 @@ const CHUNK: usize = 1024;
 /// Sub-blocks per fold for the inner cross-validation of the ridge.
 const INNER: usize = 5;
 /// Relative ridge candidates ρ/(tr M/dim M); `None` is the zero critic (ρ = ∞).
-const RIDGES: [Option<f64>; 12] =
-    [Some(1e-9), Some(1e-7), Some(1e-5), Some(1e-4), Some(1e-3), Some(1e-2), Some(0.1), Some(1.0), Some(10.0), Some(100.0), Some(1e4), None];
+const RIDGES: [Option<f64>; 12] = [
+    Some(1e-9),
+    Some(1e-7),
+    Some(1e-5),
+    Some(1e-4),
+    Some(1e-3),
+    Some(1e-2),
+    Some(0.1),
+    Some(1.0),
+    Some(10.0),
+    Some(100.0),
+    Some(1e4),
+    None,
+];
 
 /// Per-chunk design: g (m·d, F) for gradient critics or (m, F) for vector critics, and the linear
 /// terms ℓ (m, F·q) with c = E[ℓ] (q = 1 or d): ℓ_i = gᵢᵀwᵢ (+ σ·divergence terms for IBP), where
 /// w = u = ξ + σs_θ (denoising) or w = σs_θ (integration by parts).
-fn chunk_design(f: &Features, form: CriticForm, id: Identity, sigma: f64, x: ArrayView2<f64>, w: ArrayView2<f64>) -> (Array2<f64>, Array2<f64>) {
+fn chunk_design(
+    f: &Features,
+    form: CriticForm,
+    id: Identity,
+    sigma: f64,
+    x: ArrayView2<f64>,
+    w: ArrayView2<f64>,
+) -> (Array2<f64>, Array2<f64>) {
     let (m, d) = x.dim();
     let ibp = id == Identity::IntegrationByParts;
     match form {
@@ -291,7 +310,14 @@ struct Block {
     c: Array2<f64>,
 }
 
-fn block_stats(f: &Features, form: CriticForm, id: Identity, sigma: f64, x: ArrayView2<f64>, w: ArrayView2<f64>) -> Block {
+fn block_stats(
+    f: &Features,
+    form: CriticForm,
+    id: Identity,
+    sigma: f64,
+    x: ArrayView2<f64>,
+    w: ArrayView2<f64>,
+) -> Block {
     let nf = f.basis_len(form);
     let q = if form == CriticForm::Gradient { 1 } else { x.ncols() };
     let zero = || (Array2::<f64>::zeros((nf, nf)), Array1::<f64>::zeros(nf * q));
@@ -376,7 +402,8 @@ fn fit(blocks: &[Block], fourier: &[bool], ridge: Option<f64>) -> Result<(Array2
             for cand in RIDGES {
                 let mut score = 0.0;
                 for k in 0..blocks.len() {
-                    let rest: Vec<&Block> = blocks.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, b)| b).collect();
+                    let rest: Vec<&Block> =
+                        blocks.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, b)| b).collect();
                     let train = mean_block(&rest);
                     score += objective(&blocks[k], &ridge_solve(&train.m, &train.c, fourier, cand)?);
                 }
@@ -392,7 +419,15 @@ fn fit(blocks: &[Block], fourier: &[bool], ridge: Option<f64>) -> Result<(Array2
 
 /// Per-sample held-out terms 2ℓᵢ·a − |hᵢ|² with hᵢ the critic's field at xᵢ.
 #[allow(clippy::too_many_arguments)]
-fn heldout_terms(f: &Features, form: CriticForm, id: Identity, sigma: f64, x: ArrayView2<f64>, w: ArrayView2<f64>, a: &Array2<f64>) -> Vec<f64> {
+fn heldout_terms(
+    f: &Features,
+    form: CriticForm,
+    id: Identity,
+    sigma: f64,
+    x: ArrayView2<f64>,
+    w: ArrayView2<f64>,
+    a: &Array2<f64>,
+) -> Vec<f64> {
     let d = x.ncols();
     let flat_a = a.iter().copied().collect::<Array1<f64>>();
     x.axis_chunks_iter(Axis(0), CHUNK)
@@ -412,7 +447,13 @@ fn heldout_terms(f: &Features, form: CriticForm, id: Identity, sigma: f64, x: Ar
 }
 
 /// Samples at time t: x_t ~ p_t, and w = ξ + σ_t s_θ(x_t) (denoising) or σ_t s_θ(x_t) (IBP).
-pub fn critic_samples(problem: &Problem, t: f64, n: usize, id: Identity, rng: &mut ChaCha8Rng) -> (Array2<f64>, Array2<f64>) {
+pub fn critic_samples(
+    problem: &Problem,
+    t: f64,
+    n: usize,
+    id: Identity,
+    rng: &mut ChaCha8Rng,
+) -> (Array2<f64>, Array2<f64>) {
     let (alpha, sigma) = (problem.schedule.alpha(t), problem.schedule.sigma(t));
     let x0 = problem.draw_x0(n, rng);
     let xi = standard_normal(n, problem.dim(), rng);
@@ -436,7 +477,13 @@ pub struct CriticFit {
 }
 
 /// The held-out critic value in ε-units (σ_t²‖∇φ_t‖² or σ_t²‖e_t‖²) at time t, with its SE.
-pub fn critic_value(problem: &Problem, t: f64, form: CriticForm, cfg: &RfConfig, seed: u64) -> Result<CriticFit, String> {
+pub fn critic_value(
+    problem: &Problem,
+    t: f64,
+    form: CriticForm,
+    cfg: &RfConfig,
+    seed: u64,
+) -> Result<CriticFit, String> {
     check_time(t)?;
     cfg.validate()?;
     let sigma = problem.schedule.sigma(t);

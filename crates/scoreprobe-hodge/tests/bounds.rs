@@ -62,7 +62,10 @@ fn solenoidal_family_gradient_zero_l2_quadratic_bounds_split() {
     let (g1, g10) = (rows[1].2 - rows[1].3, rows[3].2 - rows[3].3);
     assert!(((g10 / g1) / 100.0 - 1.0).abs() < 1e-6, "Girsanov excess not ∝ λ²: {g1} {g10}");
     for r in &rows {
-        eprintln!("λ={:>4}: l2(t=0.5)={:.4} Girsanov={:.5} marginal={:.3e} exact={:.3e} quad_err={:.1e}", r.0, r.1, r.2, r.3, r.4, r.5);
+        eprintln!(
+            "λ={:>4}: l2(t=0.5)={:.4} Girsanov={:.5} marginal={:.3e} exact={:.3e} quad_err={:.1e}",
+            r.0, r.1, r.2, r.3, r.4, r.5
+        );
     }
 }
 
@@ -122,7 +125,12 @@ fn bounds_ordering_on_gaussian_oracles() {
         let g = bounds(&Grid { config: GridConfig { cells_per_std: 3.0, ..Default::default() } }, &m, 16);
         let c16 = bounds(&ClosedForm, &m, 16);
         // (3 cells/std: the grid's O(h⁴) discretisation error is ~5e-5 of ‖e‖² per node)
-        assert!((g.marginal - c16.marginal).abs() < 5e-4 * (1e-3 + c16.girsanov), "{name}: grid {} cf {}", g.marginal, c16.marginal);
+        assert!(
+            (g.marginal - c16.marginal).abs() < 5e-4 * (1e-3 + c16.girsanov),
+            "{name}: grid {} cf {}",
+            g.marginal,
+            c16.marginal
+        );
     }
 }
 

@@ -51,13 +51,19 @@ fn grid_matches_closed_form_in_2d() {
             // O(h⁴) (below), ≲ 1e-6 of ‖e‖² at 8 cells/std
             let tol = 2e-6 * (1.0 + cf.l2.value);
             assert!((g.l2 - cf.l2.value).abs() < tol, "t={t}: grid l2 {} vs {}", g.l2, cf.l2.value);
-            assert!((g.gradient - cf.gradient.value).abs() < tol, "t={t}: grid {} vs {}", g.gradient, cf.gradient.value);
+            assert!(
+                (g.gradient - cf.gradient.value).abs() < tol,
+                "t={t}: grid {} vs {}",
+                g.gradient,
+                cf.gradient.value
+            );
             if i == 2 && t == 0.3 {
                 // refinement: the error falls at least 4× per halving of h (observed ≈ 15×)
                 let errs: Vec<f64> = [2.0, 4.0, 8.0]
                     .iter()
                     .map(|&c| {
-                        let s = grid_split(&m.target, &m, &m.schedule, t, &GridConfig { cells_per_std: c, ..cfg.clone() });
+                        let s =
+                            grid_split(&m.target, &m, &m.schedule, t, &GridConfig { cells_per_std: c, ..cfg.clone() });
                         (s.unwrap().gradient - cf.gradient.value).abs()
                     })
                     .collect();
@@ -72,11 +78,16 @@ fn grid_matches_closed_form_in_2d() {
 fn grid_converges_under_refinement_on_a_mixture() {
     // ring8 with a solenoidal error: the exact gradient part is 0; the discrete one must shrink
     // at least like h² (observed: ≈ h⁴) while the L² error agrees with the oracle's Monte Carlo
-    let m = model(named_target("ring8").unwrap(), ErrorField::Solenoidal { a: array![[0.0, 1.0], [-1.0, 0.0]], lambda: 2.0 });
+    let m = model(
+        named_target("ring8").unwrap(),
+        ErrorField::Solenoidal { a: array![[0.0, 1.0], [-1.0, 0.0]], lambda: 2.0 },
+    );
     let t = 0.05;
     let g: Vec<_> = [2.0, 4.0, 8.0]
         .iter()
-        .map(|&c| grid_split(&m.target, &m, &m.schedule, t, &GridConfig { cells_per_std: c, ..Default::default() }).unwrap())
+        .map(|&c| {
+            grid_split(&m.target, &m, &m.schedule, t, &GridConfig { cells_per_std: c, ..Default::default() }).unwrap()
+        })
         .collect();
     for w in g.windows(2) {
         assert!(w[1].gradient < w[0].gradient / 4.0, "no h² convergence: {} -> {}", w[0].gradient, w[1].gradient);
@@ -85,7 +96,9 @@ fn grid_converges_under_refinement_on_a_mixture() {
     let (mc, se) = m.l2_error_mc(t, 40_000, 1);
     assert!((g[2].l2 - mc).abs() < 4.0 * se, "grid l2 {} vs MC {mc} ± {se}", g[2].l2);
     // in d = 1 every field is a gradient: the projection keeps all of the error
-    let g1 = GaussianMixture::from_vecs(&[0.3, 0.7], &[vec![-1.0], vec![1.0]], &[vec![vec![0.2]], vec![vec![0.5]]], "t").unwrap();
+    let g1 =
+        GaussianMixture::from_vecs(&[0.3, 0.7], &[vec![-1.0], vec![1.0]], &[vec![vec![0.2]], vec![vec![0.5]]], "t")
+            .unwrap();
     let bump = PotentialField::RadialBump { center: array![0.3], width: 0.5, height: 1.0 };
     let m1 = model(g1, ErrorField::Gradient { potential: bump, lambda: 1.0 });
     let s = grid_split(&m1.target, &m1, &m1.schedule, 0.1, &GridConfig::default()).unwrap();
@@ -150,7 +163,10 @@ fn random_features_match_grid_on_a_mixture_with_a_gradient_error() {
     for &t in &[0.5, 0.9] {
         let grid = Grid::default().point(&p, t, 0).unwrap();
         let got = rf.point(&p, t, 3).unwrap();
-        eprintln!("ring8 bump t={t}: grid {:.5} rf {:.5} ± {:.5}", grid.gradient.value, got.gradient.value, got.gradient.se);
+        eprintln!(
+            "ring8 bump t={t}: grid {:.5} rf {:.5} ± {:.5}",
+            grid.gradient.value, got.gradient.value, got.gradient.se
+        );
         assert!((got.gradient.value - grid.gradient.value).abs() < 4.0 * got.gradient.se + 0.02 * grid.gradient.value);
         // a pure gradient error: everything is gradient (grid), and the vector critic agrees
         assert!((grid.gradient.value - grid.l2.value).abs() < 1e-6 * grid.l2.value);
@@ -165,8 +181,8 @@ fn held_out_critic_is_not_biased_high_on_pure_noise() {
     let p = Problem::synthetic(&m);
     for form in [CriticForm::Gradient, CriticForm::Vector] {
         for &t in &[0.1, 0.7] {
-            let f = critic_value(&p, t, form, &RfConfig { n: 20_000, ridge: Some(1e-6), ..Default::default() }, 5)
-                .unwrap();
+            let f =
+                critic_value(&p, t, form, &RfConfig { n: 20_000, ridge: Some(1e-6), ..Default::default() }, 5).unwrap();
             assert!(f.value.value < 3.0 * f.value.se + 1e-12, "{form:?} t={t}: {:?}", f.value);
         }
     }

@@ -4,9 +4,11 @@ use ndarray::{array, Array1, Array2};
 use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
 use scoreprobe_core::schedule::Schedule;
 use scoreprobe_core::target::{named_target, GaussianMixture};
+use scoreprobe_hodge::critic::CriticConfig;
 use scoreprobe_hodge::grid::{grid_split, GridConfig};
 use scoreprobe_hodge::random_features::RfConfig;
 use scoreprobe_hodge::{estimator, estimators, kl_bounds, profile, BoundsConfig, EstimatorKind, HodgeConfig, Problem};
+use scoreprobe_nn::critic_fit::CriticFitConfig;
 
 fn refusal(kind: EstimatorKind, m: &SyntheticModel) -> String {
     let cfg = HodgeConfig::default();
@@ -26,7 +28,8 @@ fn estimators_that_do_not_apply_name_the_ones_that_do() {
     let gauss_bump = SyntheticModel {
         error: ErrorField::Gradient { potential: bump, lambda: 1.0 },
         ..SyntheticModel::exact(
-            GaussianMixture::from_vecs(&[1.0], &[vec![0.0, 0.0]], &[vec![vec![1.0, 0.0], vec![0.0, 1.0]]], "t").unwrap(),
+            GaussianMixture::from_vecs(&[1.0], &[vec![0.0, 0.0]], &[vec![vec![1.0, 0.0], vec![0.0, 1.0]]], "t")
+                .unwrap(),
             Schedule::vp_default(),
         )
     };
@@ -43,8 +46,9 @@ fn estimators_that_do_not_apply_name_the_ones_that_do() {
     assert!(e.contains("d ≤ 2") && e.contains("closed-form, random-features"), "{e}");
     assert!(grid_split(&m3.target, &m3, &m3.schedule, 0.5, &GridConfig::default()).unwrap_err().contains("d ≤ 2"));
 
-    let e = refusal(EstimatorKind::Critic, &ring);
-    assert!(e.contains("critic needs scoreprobe-nn") && e.contains("grid, random-features"), "{e}");
+    // the neural critic applies everywhere (denoising form on data sets without scores)
+    let critic = estimator(EstimatorKind::Critic, &HodgeConfig::default());
+    assert!(critic.applies(&Problem::synthetic(&ring)).is_ok() && critic.applies(&Problem::synthetic(&m3)).is_ok());
     assert!("teleport".parse::<EstimatorKind>().unwrap_err().contains("closed-form, grid, random-features, critic"));
 }
 
@@ -53,7 +57,8 @@ fn bad_times_and_options_are_refused() {
     let m = SyntheticModel {
         error: ErrorField::Affine { e: array![[0.1, 0.0], [0.0, 0.2]], b: array![0.0, 0.1] },
         ..SyntheticModel::exact(
-            GaussianMixture::from_vecs(&[1.0], &[vec![0.0, 0.0]], &[vec![vec![1.0, 0.0], vec![0.0, 1.0]]], "t").unwrap(),
+            GaussianMixture::from_vecs(&[1.0], &[vec![0.0, 0.0]], &[vec![vec![1.0, 0.0], vec![0.0, 1.0]]], "t")
+                .unwrap(),
             Schedule::vp_default(),
         )
     };
@@ -76,6 +81,12 @@ fn bad_times_and_options_are_refused() {
     cfg.random_features = RfConfig { lengthscales: (1.0, 0.5), ..Default::default() };
     let rf = estimator(EstimatorKind::RandomFeatures, &cfg);
     assert!(profile(rf.as_ref(), &p, &[0.5], 0, &[]).unwrap_err().contains("lengthscales"));
+    cfg.critic = CriticConfig { n: 1, ..Default::default() };
+    let critic = estimator(EstimatorKind::Critic, &cfg);
+    assert!(profile(critic.as_ref(), &p, &[0.5], 0, &[]).unwrap_err().contains("n ≥ 2"));
+    cfg.critic = CriticConfig { fit: CriticFitConfig { steps: 0, ..Default::default() }, ..Default::default() };
+    let critic = estimator(EstimatorKind::Critic, &cfg);
+    assert!(profile(critic.as_ref(), &p, &[0.5], 0, &[]).unwrap_err().contains("steps"));
     let e = grid_split(&m.target, &m, &m.schedule, 0.5, &GridConfig { cells_per_std: 0.0, ..Default::default() });
     assert!(e.unwrap_err().contains("cells_per_std"));
 }

@@ -99,7 +99,13 @@ impl CustomOp2 for Conv2dOp {
         "scoreprobe-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = to_tensor(s1, l1)?;
         let w = to_tensor(s2, l2)?;
         let y = x.conv2d(&w, self.pad, self.stride, 1, 1)?;
@@ -107,7 +113,13 @@ impl CustomOp2 for Conv2dOp {
         Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, wd) = x.dims4()?;
         let (o, _, kh, kw) = w.dims4()?;
         let (_, _, ho, wo) = g.dims4()?;

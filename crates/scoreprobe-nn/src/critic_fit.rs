@@ -13,9 +13,10 @@
 //! h* = σ_t e_t with value σ_t²‖e_t‖².
 //!
 //! ∇ₓχ comes from the forward-mode tangents of [`JvpScalar`] (candle's backprop detaches input
-//! gradients): exactly, from the d unit directions, when d ≤ [`EXACT_MAX_DIM`]; otherwise from
-//! k Rademacher directions v (E[vvᵀ] = I), per row (1/k)Σ_j [2(v_j·w)(v_j·∇χ) − (v_j·∇χ)²], which
-//! is unbiased for 2w·∇χ − |∇χ|². Every step draws a fresh batch; AdamW with a cosine decay of
+//! gradients): exactly, from the d unit directions, when d ≤ `exact_max_dim` (default
+//! [`EXACT_MAX_DIM`]); otherwise from k fresh Rademacher directions v per row (E[vvᵀ] = I),
+//! (1/k)Σ_j [2(v_j·w)(v_j·∇χ) − (v_j·∇χ)²], which is unbiased for 2w·∇χ − |∇χ|² (in training and
+//! in held-out values alike; the SE of the latter then includes the directions' noise). Every step draws a fresh batch; AdamW with a cosine decay of
 //! the learning rate to 10%. Inputs are standardised (y = (x − c)/s, c and s from the first
 //! batch), so the tangent along v in x is the tangent along v/s in y.
 //!
@@ -32,7 +33,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
-/// Above this dimension, |∇χ|² and w·∇χ use random Rademacher directions instead of the d unit ones.
+/// Default largest dimension for exact |∇χ|² and w·∇χ from the d unit directions; above it,
+/// random Rademacher directions.
 pub const EXACT_MAX_DIM: usize = 64;
 /// Rows per forward pass when evaluating on large sets.
 const EVAL_CHUNK: usize = 4096;
@@ -64,7 +66,11 @@ impl CriticBatch {
 
     /// Rows [lo, hi).
     pub fn rows(&self, lo: usize, hi: usize) -> CriticBatch {
-        CriticBatch { x: self.x.slice(s![lo..hi, ..]).to_owned(), t: self.t[lo..hi].to_vec(), w: self.w.slice(s![lo..hi, ..]).to_owned() }
+        CriticBatch {
+            x: self.x.slice(s![lo..hi, ..]).to_owned(),
+            t: self.t[lo..hi].to_vec(),
+            w: self.w.slice(s![lo..hi, ..]).to_owned(),
+        }
     }
 }
 
@@ -81,13 +87,24 @@ pub struct CriticFitConfig {
     /// Peak learning rate (cosine decay to 10%).
     pub lr: f64,
     pub weight_decay: f64,
-    /// Random directions per row for d > [`EXACT_MAX_DIM`] (ignored below: exact).
+    /// Largest d with exact gradients from the d unit directions.
+    pub exact_max_dim: usize,
+    /// Random directions per row when d > `exact_max_dim`.
     pub directions: usize,
 }
 
 impl Default for CriticFitConfig {
     fn default() -> Self {
-        Self { hidden: 64, depth: 2, steps: 1500, batch: 512, lr: 2e-3, weight_decay: 0.0, directions: 16 }
+        Self {
+            hidden: 64,
+            depth: 2,
+            steps: 1000,
+            batch: 512,
+            lr: 2e-3,
+            weight_decay: 0.0,
+            exact_max_dim: EXACT_MAX_DIM,
+            directions: 16,
+        }
     }
 }
 
@@ -104,7 +121,7 @@ impl CriticFitConfig {
 
     /// Forward passes with tangents per training row: d unit directions, or k random ones.
     pub fn tangents_per_row(&self, d: usize) -> usize {
-        if d <= EXACT_MAX_DIM {
+        if d <= self.exact_max_dim {
             d
         } else {
             self.directions
@@ -159,6 +176,7 @@ pub struct ScalarCritic {
     net: JvpMlp,
     st: Standardize,
     device: Device,
+    exact_max_dim: usize,
     directions: usize,
 }
 
@@ -189,8 +207,11 @@ impl ScalarCritic {
     fn objective_terms(&self, b: &CriticBatch, rng: &mut ChaCha8Rng) -> Result<Tensor> {
         let (n, d) = b.x.dim();
         let (x, t) = inputs(&self.st, b.x.view(), &b.t, &self.device)?;
-        if d <= EXACT_MAX_DIM {
-            let eye = Tensor::eye(d, candle_core::DType::F32, &self.device)?.unsqueeze(1)?.broadcast_as((d, n, d))?.contiguous()?;
+        if d <= self.exact_max_dim {
+            let eye = Tensor::eye(d, candle_core::DType::F32, &self.device)?
+                .unsqueeze(1)?
+                .broadcast_as((d, n, d))?
+                .contiguous()?;
             let tan = self.tangents(&x, &t, eye)?; // (d, n): ∂_k χ
             let wt = f32_tensor(b.w.t().iter().map(|v| *v as f32).collect(), &[d, n], &self.device)?;
             Ok(((&wt * &tan)? * 2.0 - tan.sqr()?)?.sum(0)?)
@@ -212,7 +233,7 @@ impl ScalarCritic {
         }
     }
 
-    /// Held-out per-row terms 2w·∇χ − |∇χ|² (ε-units; exact for d ≤ [`EXACT_MAX_DIM`], else
+    /// Held-out per-row terms 2w·∇χ − |∇χ|² (ε-units; exact for d ≤ `exact_max_dim`, else
     /// unbiased with random directions drawn from `rng`). Their mean estimates J(χ) ≤ G_t.
     pub fn terms(&self, b: &CriticBatch, rng: &mut ChaCha8Rng) -> Result<Vec<f64>> {
         b.check(self.dim())?;
@@ -251,7 +272,10 @@ impl ScalarCritic {
             let hi = (lo + chunk).min(n);
             let m = hi - lo;
             let (xt, tt) = inputs(&self.st, x.slice(s![lo..hi, ..]), &t[lo..hi], &self.device)?;
-            let eye = Tensor::eye(d, candle_core::DType::F32, &self.device)?.unsqueeze(1)?.broadcast_as((d, m, d))?.contiguous()?;
+            let eye = Tensor::eye(d, candle_core::DType::F32, &self.device)?
+                .unsqueeze(1)?
+                .broadcast_as((d, m, d))?
+                .contiguous()?;
             let tan: Vec<f32> = self.tangents(&xt, &tt, eye)?.flatten_all()?.to_vec1()?; // (d, m)
             for k in 0..d {
                 for i in 0..m {
@@ -359,7 +383,13 @@ pub fn fit_scalar_critic(
     let first = draw(cfg.batch, &mut rng);
     first.check(d)?;
     let net = JvpMlp::new(&MlpSpec::scalar(d, cfg.hidden, cfg.depth), seed ^ 0x0c1f_7a11, device)?;
-    let critic = ScalarCritic { net, st: Standardize::of(first.x.view()), device: device.clone(), directions: cfg.directions };
+    let critic = ScalarCritic {
+        net,
+        st: Standardize::of(first.x.view()),
+        device: device.clone(),
+        exact_max_dim: cfg.exact_max_dim,
+        directions: cfg.directions,
+    };
     let log = optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, r| critic.objective_terms(b, r))?;
     Ok((critic, log))
 }

@@ -216,7 +216,13 @@ fn npy_and_image_datasets_are_wired_through_scoreprobe_data() {
     assert_eq!(side.data_shape, DataShape::Vector { dim: 2 });
     // MNIST from the shared data folder, when present (a failure under CI=true when absent)
     if scoreprobe_data::require_shared_data().is_some() {
-        let mut cfg = TrainConfig { steps: 2, batch: 8, data_limit: Some(32), quiet: true, ..TrainConfig::new("mnist", ModelKind::Unet) };
+        let mut cfg = TrainConfig {
+            steps: 2,
+            batch: 8,
+            data_limit: Some(32),
+            quiet: true,
+            ..TrainConfig::new("mnist", ModelKind::Unet)
+        };
         cfg.unet.widths = [8, 16];
         cfg.unet.time_dim = 16;
         let rep = train(&cfg, &dir.join("mnist"), false).unwrap();

@@ -7,6 +7,7 @@
 //!   the multi-centre variant;
 //! - [`source`]: error-field sources ê_t behind [`ErrorSource`] (`oracle`, `classifier`, `critic`);
 //! - `classifier` (feature `nn`, on by default): the time-conditioned classifier source;
+//! - `critic` (feature `nn`): ê_t = ∇χ*_t/σ_t from a time-conditioned Hodge critic (SPEC §5);
 //! - [`estimate`]: [`estimate_siem`], which runs only the sampling steps the window needs and
 //!   reports SIEM, its standard error, the per-step profile, the empirical QV, NFE and seconds.
 //!
@@ -14,6 +15,8 @@
 
 #[cfg(feature = "nn")]
 pub mod classifier;
+#[cfg(feature = "nn")]
+pub mod critic;
 pub mod estimate;
 pub mod source;
 pub mod testfn;

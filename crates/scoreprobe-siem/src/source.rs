@@ -3,7 +3,8 @@
 //! - `oracle`: the exact e_t = s_θ − ∇log p_t, for targets with a known score;
 //! - `classifier`: ê_t = −∇ₓ logit d(x, t) of a time-conditioned classifier separating
 //!   forward-noised data from the model's own states (needs the `nn` feature);
-//! - `critic`: ∇χ*_t/σ_t of the Hodge critic (SPEC §5); refused until a crate provides that critic.
+//! - `critic`: ê_t = ∇χ*_t/σ_t, the gradient part ∇φ_t of e_t (SPEC §5), from a time-conditioned
+//!   scalar critic fitted in the denoising form (needs the `nn` feature; see `crate::critic`).
 
 use ndarray::{Array2, ArrayView2};
 use scoreprobe_core::model::synthetic::SyntheticModel;
@@ -42,9 +43,10 @@ impl ErrorFieldKind {
                  scoreprobe-siem has no 'nn' feature; use --error-field oracle on targets with an exact score"
                     .into(),
             ),
+            ErrorFieldKind::Critic if cfg!(feature = "nn") => None,
             ErrorFieldKind::Critic => Some(
-                "error field 'critic' (∇χ*_t/σ_t, SPEC §5) needs the Hodge critic, which no crate of this build \
-                 provides yet; use --error-field oracle (targets with an exact score) or classifier"
+                "error field 'critic' (∇χ*_t/σ_t, SPEC §5) needs the neural critic of scoreprobe-nn, and this \
+                 build of scoreprobe-siem has no 'nn' feature; use --error-field oracle on targets with an exact score"
                     .into(),
             ),
         }

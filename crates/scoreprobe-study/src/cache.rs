@@ -69,7 +69,10 @@ mod tests {
         let cache = Cache::new(dir.path(), "a".into()).unwrap();
         let mut r = cache.load("m1");
         assert!(r.metrics.is_empty());
-        r.metrics.insert("w2".into(), Record { value: 1.5, se: None, nfe: Some(10.0), seconds: 0.1, details: serde_json::Value::Null });
+        r.metrics.insert(
+            "w2".into(),
+            Record { value: 1.5, se: None, nfe: Some(10.0), seconds: 0.1, details: serde_json::Value::Null },
+        );
         cache.store("m1", &r).unwrap();
         assert_eq!(cache.load("m1"), r);
         let other = Cache::new(dir.path(), "b".into()).unwrap();

@@ -62,7 +62,8 @@ pub fn correlate(
     for c in cheap {
         for r in references {
             let (x, y) = columns(rows, c, r, subset);
-            let (Ok(s), Ok(k), Ok(p)) = (spearman_ci(&x, &y, &opts), kendall_ci(&x, &y, &opts), pearson_ci(&x, &y, &opts))
+            let (Ok(s), Ok(k), Ok(p)) =
+                (spearman_ci(&x, &y, &opts), kendall_ci(&x, &y, &opts), pearson_ci(&x, &y, &opts))
             else {
                 continue;
             };

@@ -22,7 +22,8 @@ fn font_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
         let env = std::env::var("SCOREPROBE_FONT").ok();
-        let path = env.iter().map(String::as_str).chain(FONT_CANDIDATES.iter().copied()).find(|p| Path::new(p).is_file());
+        let path =
+            env.iter().map(String::as_str).chain(FONT_CANDIDATES.iter().copied()).find(|p| Path::new(p).is_file());
         let Some(bytes) = path.and_then(|p| std::fs::read(p).ok()) else { return false };
         // plotters keeps a 'static reference to the font data
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());

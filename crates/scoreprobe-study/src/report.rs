@@ -72,7 +72,12 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
     let mut out = vec![];
     let quality = ["w2", "fd"].into_iter().find(|r| corr.iter().any(|p| p.reference == *r)).unwrap_or("w2");
     let trained = if rows.iter().filter(|(e, _)| e.group == "checkpoint").count() >= 3 { "checkpoint" } else { "all" };
-    let na = |id, statement: &str, why: &str| Claim { id, statement: statement.into(), status: "n/a".into(), evidence: why.into() };
+    let na = |id, statement: &str, why: &str| Claim {
+        id,
+        statement: statement.into(),
+        status: "n/a".into(),
+        evidence: why.into(),
+    };
     // (1) SIEM ranks models like the reference
     let s1 = format!("SIEM vs {quality}: Spearman ≥ 0.89 across {trained} models (Seo 2026 reports 0.89 with FID)");
     out.push(match find(corr, "siem", quality, trained) {
@@ -80,7 +85,11 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
             id: 1,
             statement: s1,
             status: if p.spearman.value >= 0.89 { "pass" } else { "fail" }.into(),
-            evidence: format!("{}; multi-centre: {}", fmt_rho(p), find(corr, "siem_mc", quality, trained).map_or("n/a".into(), fmt_rho)),
+            evidence: format!(
+                "{}; multi-centre: {}",
+                fmt_rho(p),
+                find(corr, "siem_mc", quality, trained).map_or("n/a".into(), fmt_rho)
+            ),
         },
         None => na(1, &s1, "siem or the reference is missing"),
     });
@@ -121,7 +130,8 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
         let (Some(m), Some(g)) = (r.metrics.get("marginal"), r.metrics.get("girsanov")) else { continue };
         checked += 1;
         let quad = |k: &str| m.details.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
-        let tol = 3.0 * (m.se.unwrap_or(0.0) + g.se.unwrap_or(0.0)) + quad("marginal_quad_err") + quad("girsanov_quad_err");
+        let tol =
+            3.0 * (m.se.unwrap_or(0.0) + g.se.unwrap_or(0.0)) + quad("marginal_quad_err") + quad("girsanov_quad_err");
         if m.value > g.value + tol {
             violations.push(format!("{}: marginal {:.4} > girsanov {:.4}", e.name, m.value, g.value));
         }
@@ -138,14 +148,20 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
             id: 4,
             statement: s4.into(),
             status: if violations.is_empty() { "pass" } else { "fail" }.into(),
-            evidence: if violations.is_empty() { format!("holds on all {checked} models") } else { violations.join("; ") },
+            evidence: if violations.is_empty() {
+                format!("holds on all {checked} models")
+            } else {
+                violations.join("; ")
+            },
         }
     });
     // (5) the solenoidal family: L² error grows while the generated law stays the target
-    let s5 = "solenoidal family: the L² error grows with λ while W2 to the target stays at the level of the exact model";
+    let s5 =
+        "solenoidal family: the L² error grows with λ while W2 to the target stays at the level of the exact model";
     let mut sol: Vec<&(ModelEntry, ModelResults)> = rows.iter().filter(|(e, _)| e.group == "solenoidal").collect();
     sol.sort_by(|a, b| a.0.step.partial_cmp(&b.0.step).unwrap_or(std::cmp::Ordering::Equal));
-    let exact_w2 = rows.iter().find(|(e, _)| e.group == "exact").and_then(|(_, r)| r.metrics.get("w2")).map(|r| r.value);
+    let exact_w2 =
+        rows.iter().find(|(e, _)| e.group == "exact").and_then(|(_, r)| r.metrics.get("w2")).map(|r| r.value);
     out.push(match (sol.len() >= 2, exact_w2) {
         (true, Some(w0)) => {
             let l2: Vec<f64> = sol.iter().filter_map(|(_, r)| r.metrics.get("l2").map(|m| m.value)).collect();
@@ -172,7 +188,13 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
 }
 
 /// Writes metrics.csv, metrics.json, correlations.json, figures and report.md under `out`.
-pub fn write(out: &Path, title: &str, command: &str, results: &StudyResults, settings: &StudySettings) -> Result<Summary> {
+pub fn write(
+    out: &Path,
+    title: &str,
+    command: &str,
+    results: &StudyResults,
+    settings: &StudySettings,
+) -> Result<Summary> {
     let rows = &results.rows;
     let cheap = metric_names(results, Role::Cheap);
     let refs = metric_names(results, Role::Reference);
@@ -210,8 +232,13 @@ pub fn write(out: &Path, title: &str, command: &str, results: &StudyResults, set
         .iter()
         .map(|(e, r)| serde_json::json!({"name": e.name, "group": e.group, "step": e.step, "source": e.source, "metrics": r.metrics}))
         .collect();
-    write_atomic(&out.join("metrics.json"), serde_json::to_string_pretty(&serde_json::json!({
-        "settings": settings, "models": table, "skipped": results.skipped}))?.as_bytes()).map_err(err)?;
+    write_atomic(
+        &out.join("metrics.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+        "settings": settings, "models": table, "skipped": results.skipped}))?
+        .as_bytes(),
+    )
+    .map_err(err)?;
     let summary = Summary { claims, correlations: corr, cost };
     write_atomic(&out.join("correlations.json"), serde_json::to_string_pretty(&summary)?.as_bytes()).map_err(err)?;
 
@@ -253,7 +280,8 @@ pub fn write(out: &Path, title: &str, command: &str, results: &StudyResults, set
                 .collect();
             let stem = fig_dir.join("metrics-vs-step");
             let title = "every metric along training (log scale)";
-            let fig = Figure { title, x_label: "training step", y_label: "value", series: &series, lines: true, log_y: true };
+            let fig =
+                Figure { title, x_label: "training step", y_label: "value", series: &series, lines: true, log_y: true };
             if plot::save(&fig, &stem).is_ok() {
                 figures.push((title.into(), stem));
             }
@@ -265,7 +293,9 @@ pub fn write(out: &Path, title: &str, command: &str, results: &StudyResults, set
                 let prof = r.metrics.get("siem")?.details.get("profile")?.as_array()?.clone();
                 let pts = prof
                     .iter()
-                    .filter_map(|p| Some((p.get("t")?.as_f64()?, p.get("beta2")?.as_f64()? * p.get("mean_sq")?.as_f64()?)))
+                    .filter_map(|p| {
+                        Some((p.get("t")?.as_f64()?, p.get("beta2")?.as_f64()? * p.get("mean_sq")?.as_f64()?))
+                    })
                     .collect();
                 Some(Series { label: e.name.clone(), points: pts })
             })
@@ -314,16 +344,32 @@ pub fn write(out: &Path, title: &str, command: &str, results: &StudyResults, set
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {:.3} [{:.2}, {:.2}] | {:.3} |",
-            p.cheap, p.reference, p.subset, p.n, p.spearman.value, p.spearman.ci_low, p.spearman.ci_high, p.kendall.value
+            p.cheap,
+            p.reference,
+            p.subset,
+            p.n,
+            p.spearman.value,
+            p.spearman.ci_low,
+            p.spearman.ci_high,
+            p.kendall.value
         );
     }
-    let _ = writeln!(md, "\n## Cost per model\n\n| metric | role | mean seconds | mean NFE per sample |\n|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "\n## Cost per model\n\n| metric | role | mean seconds | mean NFE per sample |\n|---|---|---|---|"
+    );
     for c in &summary.cost {
         let role = match role_of(&c.metric) {
             Some(Role::Cheap) => "cheap",
             _ => "reference",
         };
-        let _ = writeln!(md, "| {} | {role} | {:.2} | {} |", c.metric, c.mean_seconds, c.mean_nfe.map_or("–".into(), |v| format!("{v:.0}")));
+        let _ = writeln!(
+            md,
+            "| {} | {role} | {:.2} | {} |",
+            c.metric,
+            c.mean_seconds,
+            c.mean_nfe.map_or("–".into(), |v| format!("{v:.0}"))
+        );
     }
     if !results.skipped.is_empty() {
         let _ = writeln!(md, "\n## Metrics that did not apply\n");
@@ -355,7 +401,11 @@ pub fn terminal_summary(summary: &Summary) -> String {
     }
     s.push_str("Spearman ρ over all models:\n");
     for p in summary.correlations.iter().filter(|p| p.subset == "all") {
-        let _ = writeln!(s, "  {:<16} vs {:<9} {:>7.3} [{:.2}, {:.2}]", p.cheap, p.reference, p.spearman.value, p.spearman.ci_low, p.spearman.ci_high);
+        let _ = writeln!(
+            s,
+            "  {:<16} vs {:<9} {:>7.3} [{:.2}, {:.2}]",
+            p.cheap, p.reference, p.spearman.value, p.spearman.ci_low, p.spearman.ci_high
+        );
     }
     s
 }

@@ -34,7 +34,11 @@ pub const METRICS: &[(&str, Role, &str)] = &[
     ("w2", Role::Reference, "exact W2 (cost |x-y|^2) between n generated samples and n target samples at t_min"),
     ("fd", Role::Reference, "Fréchet distance in coordinates between generated and target samples"),
     ("kid", Role::Reference, "KID (cubic kernel) between generated and target samples"),
-    ("exact_kl", Role::Reference, "exact KL(p_tmin || q_tmin) from the Gaussian moment ODEs (Gaussian target, affine model)"),
+    (
+        "exact_kl",
+        Role::Reference,
+        "exact KL(p_tmin || q_tmin) from the Gaussian moment ODEs (Gaussian target, affine model)",
+    ),
     ("siem", Role::Cheap, "SIEM on the full window, oracle error field, the paper's test function"),
     ("siem_window", Role::Cheap, "SIEM on the high-noise window (first 10% of sampling steps), oracle error field"),
     ("siem_mc", Role::Cheap, "multi-centre SIEM on the full window (test functions at K target points)"),
@@ -61,11 +65,24 @@ pub struct StudySettings {
     pub siem_centers: usize,
     /// Simpson panels in ln t of the KL bounds.
     pub bound_panels: usize,
+    /// Resolution of the grid Hodge solve behind the bounds (d ≤ 2): cells per smallest
+    /// component std of p_t, and the cap per axis.
+    pub grid_cells_per_std: f64,
+    pub grid_max_cells: usize,
 }
 
 impl Default for StudySettings {
     fn default() -> Self {
-        Self { n: 1000, steps: 1000, t_min: 1e-3, seed: 0, siem_centers: 8, bound_panels: 16 }
+        Self {
+            n: 1000,
+            steps: 1000,
+            t_min: 1e-3,
+            seed: 0,
+            siem_centers: 8,
+            bound_panels: 16,
+            grid_cells_per_std: 8.0,
+            grid_max_cells: 640,
+        }
     }
 }
 
@@ -284,7 +301,9 @@ impl ModelCtx<'_> {
                 Some(m) => Problem::synthetic(m),
                 None => Problem::on_target(self.loaded.model.as_ref(), self.target, self.schedule),
             };
-            let config = HodgeConfig::default();
+            let mut config = HodgeConfig::default();
+            config.grid.cells_per_std = s.grid_cells_per_std;
+            config.grid.max_cells_per_axis = s.grid_max_cells;
             let all = scoreprobe_hodge::estimators(&config);
             let available: Vec<&dyn scoreprobe_hodge::HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
             // the most exact estimator that applies: closed form, else the grid (d ≤ 2), else random features
@@ -347,14 +366,31 @@ impl ModelCtx<'_> {
                         (r.mean, Some(r.std), serde_json::json!({"features": "identity"}))
                     }
                 };
-                one(metric, Record { value, se, nfe: Some(smp.nfe as f64), seconds: smp.seconds + start.elapsed().as_secs_f64(), details })
+                one(
+                    metric,
+                    Record {
+                        value,
+                        se,
+                        nfe: Some(smp.nfe as f64),
+                        seconds: smp.seconds + start.elapsed().as_secs_f64(),
+                        details,
+                    },
+                )
             }
             "exact_kl" => {
                 let m = self.loaded.synthetic.as_ref().ok_or_else(|| Skip("needs a synthetic model".into()))?;
                 let start = Instant::now();
                 let law = generated_law(m, Dynamics::ReverseSde, Init::Prior, s.t_min, 4000)?;
-                one(metric, Record { value: law.kl, se: None, nfe: None, seconds: start.elapsed().as_secs_f64(),
-                    details: serde_json::json!({"reference": "KL(p_tmin || q_tmin), continuous reverse SDE from N(0,I)"}) })
+                one(
+                    metric,
+                    Record {
+                        value: law.kl,
+                        se: None,
+                        nfe: None,
+                        seconds: start.elapsed().as_secs_f64(),
+                        details: serde_json::json!({"reference": "KL(p_tmin || q_tmin), continuous reverse SDE from N(0,I)"}),
+                    },
+                )
             }
             "siem" => one(metric, self.siem(Window::full(s.steps), false)?),
             "siem_window" => one(metric, self.siem(s.high_noise_window(), false)?),

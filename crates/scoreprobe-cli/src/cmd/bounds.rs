@@ -65,7 +65,10 @@ pub fn run(a: Args) -> Result<()> {
         "  Girsanov bound  {:>12.6}   ± {:.1e} (MC) ± {:.1e} (quadrature, halving)",
         r.girsanov, r.girsanov_se, r.girsanov_quad_err
     ));
-    print_text(&format!("  prior KL(p_T‖π) {:>12.3e}   (lower {:.3e}) [{}]", r.prior_kl, r.prior.lower, r.prior.method));
+    print_text(&format!(
+        "  prior KL(p_T‖π) {:>12.3e}   (lower {:.3e}) [{}]",
+        r.prior_kl, r.prior.lower, r.prior.method
+    ));
     print_text(&format!("  path cost ∫½β‖r‖² = Girsanov − marginal = {:.6}", r.path_cost));
     print_text(&format!("  {}; cost {:.3} s, {} samples/cells", r.quadrature, r.seconds, r.samples));
     Ok(())

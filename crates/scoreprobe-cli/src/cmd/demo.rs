@@ -17,13 +17,16 @@ pub struct Args {
     #[arg(long, default_value = "reports/demo")]
     out: PathBuf,
     /// Training steps of the MLP (a checkpoint every tenth).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 1000)]
     train_steps: u64,
+    /// Training batch size.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
     /// Samples and SIEM trajectories per model.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 500)]
     n: usize,
     /// Sampler steps (the high-noise window is the first 10%).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 200)]
     steps: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -60,28 +63,53 @@ pub fn run(a: Args) -> Result<()> {
     let run_dir = a.out.join("run");
     let mut cfg = TrainConfig::new("ring8", ModelKind::Mlp);
     cfg.steps = a.train_steps;
+    cfg.batch = a.batch;
     cfg.checkpoint_every = Some((a.train_steps / 10).max(1));
     cfg.seed = a.seed;
     cfg.quiet = a.quiet;
-    let done = list_run(&run_dir).ok().and_then(|c| c.last().and_then(|e| e.step)).is_some_and(|s| s as u64 >= a.train_steps);
+    let done =
+        list_run(&run_dir).ok().and_then(|c| c.last().and_then(|e| e.step)).is_some_and(|s| s as u64 >= a.train_steps);
     if !done {
-        crate::io::print_text(&format!("training an MLP on ring8 for {} steps into {}", a.train_steps, run_dir.display()));
+        crate::io::print_text(&format!(
+            "training an MLP on ring8 for {} steps into {}",
+            a.train_steps,
+            run_dir.display()
+        ));
         let resume = run_dir.join("ckpt-0.json").exists() || list_run(&run_dir).is_ok();
         scoreprobe_nn::train(&cfg, &run_dir, resume)?;
     }
     let mut models = list_run(&run_dir)?;
     models.extend(default_perturbations());
     let metrics: Vec<String> = METRICS.iter().map(|m| m.0.to_string()).collect();
-    let settings = StudySettings { n: a.n, steps: a.steps, seed: a.seed, ..Default::default() };
+    // sized for minutes on 2 cores: a coarser Hodge grid and fewer quadrature panels than a full study
+    let settings = StudySettings {
+        n: a.n,
+        steps: a.steps,
+        seed: a.seed,
+        bound_panels: 8,
+        grid_cells_per_std: 4.0,
+        grid_max_cells: 200,
+        ..Default::default()
+    };
     let command = format!(
-        "cargo run --release -p scoreprobe-cli -- demo --out {} --train-steps {} --n {} --steps {} --seed {}",
+        "cargo run --release -p scoreprobe-cli -- demo --out {} --train-steps {} --batch {} --n {} --steps {} --seed {}",
         a.out.display(),
         a.train_steps,
+        a.batch,
         a.n,
         a.steps,
         a.seed
     );
-    crate::cmd::study::run_study(spec, models, metrics, settings, a.out.clone(), !a.quiet, "scoreprobe demo: ring8", &command)?;
+    crate::cmd::study::run_study(
+        spec,
+        models,
+        metrics,
+        settings,
+        a.out.clone(),
+        !a.quiet,
+        "scoreprobe demo: ring8",
+        &command,
+    )?;
     crate::io::print_text(&format!("demo finished in {:.0} s", start.elapsed().as_secs_f64()));
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::io::{print_json, print_text};
 use crate::models::{resolve, Resolved};
 use anyhow::{anyhow, Result};
 use scoreprobe_core::spec::ProblemSpec;
+use scoreprobe_hodge::critic::{CriticIdentity, CriticL2};
 use scoreprobe_hodge::random_features::{Identity, L2Source};
 use scoreprobe_hodge::{estimators, profile, EstimatorKind, HodgeConfig, HodgeEstimator, Problem};
 use std::path::PathBuf;
@@ -32,8 +33,16 @@ pub struct EstimatorOpts {
     #[arg(long, default_value = "denoising", value_parser = ["denoising", "ibp"])]
     pub identity: String,
     /// random-features: estimate ‖e_t‖² with the vector critic even when the exact error is known.
+    /// critic: the same, with the neural vector critic.
     #[arg(long)]
     pub vector_l2: bool,
+    /// critic: always the denoising form (SPEC §5), even when the exact error is known (default:
+    /// the lower-variance oracle form w = σ_t e_t there).
+    #[arg(long)]
+    pub critic_denoising: bool,
+    /// critic: optimiser steps per time (fresh batches of 512 draws; MLP 2 × 64, AdamW).
+    #[arg(long, default_value_t = 1000)]
+    pub critic_steps: usize,
 }
 
 impl EstimatorOpts {
@@ -47,6 +56,10 @@ impl EstimatorOpts {
         c.random_features.identity =
             if self.identity == "ibp" { Identity::IntegrationByParts } else { Identity::Denoising };
         c.random_features.l2 = if self.vector_l2 { L2Source::VectorFeatures } else { L2Source::Auto };
+        c.critic.n = n;
+        c.critic.fit.steps = self.critic_steps;
+        c.critic.identity = if self.critic_denoising { CriticIdentity::Denoising } else { CriticIdentity::Auto };
+        c.critic.l2 = if self.vector_l2 { CriticL2::VectorCritic } else { CriticL2::Auto };
         c
     }
 

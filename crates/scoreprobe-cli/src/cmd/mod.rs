@@ -1,12 +1,12 @@
 //! One file per subcommand.
 
+pub mod bounds;
 pub mod demo;
 pub mod exact;
 pub mod family;
+pub mod hodge;
 pub mod metrics;
 pub mod sample;
+pub mod siem;
 pub mod study;
 pub mod train;
-pub mod siem;
-pub mod hodge;
-pub mod bounds;

@@ -71,7 +71,16 @@ pub fn run(a: Args) -> Result<()> {
     }
     let metrics = a.metrics.clone().unwrap_or_else(|| METRICS.iter().map(|m| m.0.to_string()).collect());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    run_study(spec, models, metrics, StudySettings { n: a.n, steps: a.steps, seed: a.seed, ..Default::default() }, a.out, !a.quiet, "scoreprobe study", &command)
+    run_study(
+        spec,
+        models,
+        metrics,
+        StudySettings { n: a.n, steps: a.steps, seed: a.seed, ..Default::default() },
+        a.out,
+        !a.quiet,
+        "scoreprobe study",
+        &command,
+    )
 }
 
 /// Runs a study, writes its outputs and prints the summary (shared with `demo`).

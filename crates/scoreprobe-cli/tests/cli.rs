@@ -1,0 +1,259 @@
+//! The binary as a user runs it: end-to-end commands on small problems, and bad input that must
+//! end with a clear message naming the input and a non-zero exit (never a panic trace).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_scoreprobe"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the scoreprobe binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure with a message containing every `needle`, and no panic.
+fn assert_fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected a failure, got success; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic instead of an error message: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks '{n}': {err}");
+    }
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "command failed: {}", stderr(o));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn examples(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/specs").join(name).to_string_lossy().into_owned()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p: PathBuf = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn exact_reports_zero_kl_for_the_exact_model_and_positive_for_an_affine_error() {
+    let exact = json(&run(&["exact", "--spec", &examples("gaussian-exact.json"), "--json"]));
+    let affine = json(&run(&["exact", "--spec", &examples("gaussian-affine.json"), "--json"]));
+    let kl0 = exact["reverse_sde"]["kl"].as_f64().expect("kl");
+    let kl1 = affine["reverse_sde"]["kl"].as_f64().expect("kl");
+    // the exact score generates p_tmin up to the prior mismatch KL(p_T‖π), which is ~1e-5 here
+    assert!(kl0.abs() < 1e-3, "exact model KL {kl0}");
+    assert!(kl1 > 10.0 * kl0.abs().max(1e-4), "affine error KL {kl1} vs exact {kl0}");
+}
+
+#[test]
+fn sample_writes_an_npy_whose_moments_match_the_target() {
+    let dir = tmp();
+    let out = dir.path().join("x.npy");
+    let o = run(&[
+        "sample",
+        "--spec",
+        &examples("gaussian-exact.json"),
+        "--n",
+        "4000",
+        "--sampler",
+        "ode-heun",
+        "--steps",
+        "200",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let x: ndarray::Array2<f32> = ndarray_npy::read_npy(&out).unwrap();
+    assert_eq!(x.dim(), (4000, 2));
+    // against FD between the samples and the target itself, via the metrics command on a target draw
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(examples("gaussian-exact.json")).unwrap()).unwrap();
+    let mean: Vec<f64> = spec["target"]["mean"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    for (j, m) in mean.iter().enumerate() {
+        let col = x.column(j).mapv(|v| v as f64);
+        let mu = col.mean().unwrap();
+        let sd = col.std(1.0);
+        // 5 standard errors of the mean (the Heun discretisation bias is far smaller at 200 steps)
+        assert!((mu - m).abs() < 5.0 * sd / (4000f64).sqrt(), "column {j}: mean {mu} vs {m}");
+    }
+}
+
+#[test]
+fn metrics_on_identical_sets_are_zero_and_shapes_are_checked() {
+    let dir = tmp();
+    let a = dir.path().join("a.npy");
+    let x = ndarray::Array2::from_shape_fn((300, 3), |(i, j)| ((i * 7 + j * 13) % 17) as f64 / 17.0 + j as f64);
+    ndarray_npy::write_npy(&a, &x).unwrap();
+    let v =
+        json(&run(&["metrics", "--a", a.to_str().unwrap(), "--b", a.to_str().unwrap(), "--metric", "fd,w2", "--json"]));
+    assert!(v["fd"].as_f64().unwrap().abs() < 1e-9, "{v}");
+    // W2 is the square root of the optimal cost, so a 1e-18 round-off cost shows as ~1e-9
+    assert!(v["w2"].as_f64().unwrap().abs() < 1e-6, "{v}");
+    assert_eq!(v["n_a"].as_u64(), Some(300));
+
+    let b = dir.path().join("b.npy");
+    ndarray_npy::write_npy(&b, &ndarray::Array2::<f64>::zeros((300, 4))).unwrap();
+    let o = run(&["metrics", "--a", a.to_str().unwrap(), "--b", b.to_str().unwrap(), "--metric", "fd", "--json"]);
+    assert_fails_with(&o, &["3", "4"]);
+}
+
+#[test]
+fn truncated_and_missing_files_are_named() {
+    let dir = tmp();
+    let a = dir.path().join("a.npy");
+    ndarray_npy::write_npy(&a, &ndarray::Array2::<f64>::zeros((100, 2))).unwrap();
+    let bytes = std::fs::read(&a).unwrap();
+    let cut = dir.path().join("cut.npy");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(&["metrics", "--a", a.to_str().unwrap(), "--b", cut.to_str().unwrap(), "--metric", "fd"]);
+    assert_fails_with(&o, &["cut.npy"]);
+    let o = run(&["sample", "--spec", "/nonexistent/spec.json", "--n", "10", "--out", "/tmp/never.npy"]);
+    assert_fails_with(&o, &["/nonexistent/spec.json"]);
+}
+
+#[test]
+fn bad_specs_name_the_field() {
+    let dir = tmp();
+    let nan =
+        write(dir.path(), "nan.json", r#"{"target": {"kind": "gaussian", "mean": [0, 0], "cov": [[1, 0], [0, -1]]}}"#);
+    assert_fails_with(&run(&["exact", "--spec", &nan, "--json"]), &["cov"]);
+    let shape = write(
+        dir.path(),
+        "shape.json",
+        r#"{"target": {"kind": "gaussian", "mean": [0, 0, 0], "cov": [[1, 0], [0, 1]]}}"#,
+    );
+    assert_fails_with(&run(&["exact", "--spec", &shape, "--json"]), &["mean"]);
+    let kind = write(dir.path(), "kind.json", r#"{"target": {"kind": "named", "name": "ring9"}}"#);
+    assert_fails_with(&run(&["exact", "--spec", &kind, "--json"]), &["ring9"]);
+    let ckpt = write(dir.path(), "ckpt.safetensors", "not a safetensors file");
+    let spec = write(
+        dir.path(),
+        "ckpt.json",
+        &format!(
+            r#"{{"target": {{"kind": "named", "name": "ring8"}}, "model": {{"kind": "checkpoint", "path": "{ckpt}"}}}}"#
+        ),
+    );
+    let out = dir.path().join("x.npy");
+    assert_fails_with(&run(&["sample", "--spec", &spec, "--n", "10", "--out", out.to_str().unwrap()]), &["ckpt"]);
+}
+
+#[test]
+fn unknown_options_are_refused() {
+    assert_fails_with(
+        &run(&[
+            "sample",
+            "--spec",
+            &examples("gaussian-exact.json"),
+            "--sampler",
+            "rk45",
+            "--n",
+            "5",
+            "--out",
+            "/tmp/x.npy",
+        ]),
+        &["rk45"],
+    );
+    assert_fails_with(&run(&["metrics", "--a", "x.npy", "--b", "y.npy", "--metric", "fid-inf"]), &["fid-inf"]);
+}
+
+#[test]
+fn siem_refuses_bad_windows_and_bandwidths_and_is_zero_for_the_exact_model() {
+    let spec = examples("gaussian-exact.json");
+    let o = run(&["siem", "--spec", &spec, "--steps", "100", "--window", "90..150", "--n", "50"]);
+    assert_fails_with(&o, &["150"]);
+    let o = run(&["siem", "--spec", &spec, "--steps", "100", "--bandwidth", "-1", "--n", "50"]);
+    assert_fails_with(&o, &["bandwidth"]);
+    let v = json(&run(&["siem", "--spec", &spec, "--steps", "100", "--n", "100", "--json"]));
+    assert_eq!(v["siem"].as_f64(), Some(0.0), "{v}");
+    let g = json(&run(&["siem", "--spec", &examples("ring8-bump.json"), "--steps", "100", "--n", "100", "--json"]));
+    assert!(g["siem"].as_f64().unwrap() > 0.0, "{g}");
+    assert_eq!(g["error_field"], "oracle");
+}
+
+#[test]
+fn study_refuses_empty_runs_and_unknown_metrics_and_resumes() {
+    let dir = tmp();
+    let empty = dir.path().join("empty-run");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = dir.path().join("report");
+    let o = run(&[
+        "study",
+        "--run",
+        empty.to_str().unwrap(),
+        "--reference",
+        "ring8",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_fails_with(&o, &["checkpoint"]);
+
+    let models = write(
+        dir.path(),
+        "models.json",
+        r#"[{"name": "exact", "model": {"kind": "exact"}},
+            {"name": "bump", "model": {"kind": "gradient", "lambda": 1.0,
+              "potential": {"kind": "radial_bump", "width": 1.0, "height": 1.0}}}]"#,
+    );
+    let o = run(&[
+        "study",
+        "--models",
+        &models,
+        "--reference",
+        "ring8",
+        "--metrics",
+        "w2,siem,nonsense",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_fails_with(&o, &["nonsense", "siem"]);
+
+    let args = [
+        "study",
+        "--models",
+        &models,
+        "--reference",
+        "ring8",
+        "--metrics",
+        "w2,siem",
+        "--n",
+        "100",
+        "--steps",
+        "50",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let text = table.to_string();
+    assert!(text.contains("bump") && text.contains("siem"), "{text}");
+    // a second run finds every value cached: identical table, and the cache files are untouched
+    let cache = out.join("cache");
+    let stamp =
+        |p: &Path| std::fs::read_dir(p).unwrap().map(|e| e.unwrap().metadata().unwrap().modified().unwrap()).max();
+    let before = stamp(&cache);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stamp(&cache), before, "cached results were recomputed");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(table["models"], again["models"]);
+}

@@ -1,0 +1,216 @@
+//! The `critic` error field (SPEC §7): ê_t = ∇χ*_t/σ_t, the gradient part ∇φ_t of the score error
+//! e_t = s_θ − ∇log p_t (SPEC §5), in score units like the other sources.
+//!
+//! χ(x, t) is one time-conditioned scalar critic (SiLU MLP with a time embedding) fitted over the
+//! whole window in the denoising form of SPEC §5: with x_t = α_t x₀ + σ_t ξ, w = ξ + σ_t s_θ(x_t, t),
+//! it maximises E_t E[2w·∇χ − |∇χ|²] with t uniform over the times t_{k+1} at which the sampler
+//! evaluates the score in the window. For each t the objective is σ_t²‖∇φ_t‖² − ‖∇χ(·,t) − σ_t∇φ_t‖²,
+//! so the maximiser over functions of (x, t) is ∇χ*(·, t) = σ_t∇φ_t at every t jointly, and
+//! ê_t = ∇χ*_t/σ_t. No true score is needed (data draws only, like `classifier`).
+//!
+//! Why one time-conditioned critic rather than critics at a few times: the training cost does not
+//! grow with the number of window steps, there is no nearest-time error between fitted times, and
+//! neighbouring times share statistical strength. The price: the fit weighs times by σ_t²‖∇φ_t‖²
+//! (ε-units), and dividing by σ_t amplifies its error at small σ_t (full windows reaching t_min).
+//!
+//! Every training step draws a fresh batch over `times_per_batch` random window times (the model's
+//! score is evaluated once per time on its share of rows); all those score evaluations, and those
+//! of the held-out check, are counted in [`AuxCost::score_evals`] (they enter the report's NFE).
+//! Held-out check: the window-averaged objective of the fitted critic on fresh draws is compared
+//! with that of χ = 0 (exactly 0); the larger wins, so a critic that only fitted noise (an exact
+//! model) gives ê = 0 instead of its noise. Which one was used is in the details.
+
+use crate::classifier::DataSampler;
+use crate::source::{AuxCost, ErrorSource, PrepareContext};
+use candle_core::Device;
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::target::standard_normal;
+use scoreprobe_core::{GaussianMixture, Schedule};
+use scoreprobe_nn::critic_fit::{fit_scalar_critic, CriticBatch, CriticFitConfig, ScalarCritic};
+use std::time::Instant;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CriticSourceConfig {
+    /// Network and optimiser (default: hidden 64, depth 2, 1000 steps of 512 fresh draws).
+    pub fit: CriticFitConfig,
+    /// Distinct window times per training batch (its rows are split evenly between them).
+    pub times_per_batch: usize,
+    /// Held-out draws for the check against χ = 0.
+    pub holdout: usize,
+    pub seed: u64,
+}
+
+impl Default for CriticSourceConfig {
+    fn default() -> Self {
+        Self { fit: CriticFitConfig::default(), times_per_batch: 8, holdout: 16_384, seed: 0 }
+    }
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    format!("critic: {e}")
+}
+
+pub struct CriticSource {
+    config: CriticSourceConfig,
+    data: DataSampler,
+    device: Device,
+    /// The fitted critic; None after prepare() when χ = 0 won the held-out check.
+    net: Option<ScalarCritic>,
+    /// The schedule seen in prepare() (σ_t of ê = ∇χ/σ_t); None before.
+    schedule: Option<Schedule>,
+    report: serde_json::Value,
+    eval_rows: usize,
+}
+
+impl CriticSource {
+    pub fn new(data: DataSampler, config: CriticSourceConfig) -> Self {
+        Self {
+            config,
+            data,
+            device: scoreprobe_nn::default_device(),
+            net: None,
+            schedule: None,
+            report: serde_json::Value::Null,
+            eval_rows: 0,
+        }
+    }
+
+    /// Data drawn from a mixture target (its score is not used).
+    pub fn for_target(target: GaussianMixture, config: CriticSourceConfig) -> Self {
+        Self::new(Box::new(move |n, rng| target.sample(n, rng)), config)
+    }
+
+    /// Whether the fitted critic is used (false: χ = 0 won the held-out check, or not prepared).
+    pub fn uses_fitted_critic(&self) -> bool {
+        self.net.is_some()
+    }
+
+    /// σ_t, once prepared.
+    fn sigma(&self, t: f64) -> Result<f64, String> {
+        let schedule = self.schedule.as_ref().ok_or("critic: used before prepare()")?;
+        let sigma = schedule.sigma(t);
+        if sigma > 0.0 && sigma.is_finite() {
+            Ok(sigma)
+        } else {
+            Err(format!("critic: ê = ∇χ/σ_t needs σ_t > 0, got {sigma} at t = {t}"))
+        }
+    }
+}
+
+/// n draws spread over `groups` random times of `times`: x_t ~ p_t and w = ξ + σ_t s_θ(x_t, t).
+fn draw(
+    data: &mut DataSampler,
+    ctx: &PrepareContext,
+    times: &[f64],
+    groups: usize,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> CriticBatch {
+    let d = ctx.model.dim();
+    let groups = groups.clamp(1, n.max(1));
+    let (mut xs, mut ws, mut ts) = (Vec::with_capacity(groups), Vec::with_capacity(groups), Vec::with_capacity(n));
+    for g in 0..groups {
+        let rows = n / groups + usize::from(g < n % groups);
+        let t = times[rng.random_range(0..times.len())];
+        let (alpha, sigma) = (ctx.schedule.alpha(t), ctx.schedule.sigma(t));
+        let xi = standard_normal(rows, d, rng);
+        let x = data(rows, rng) * alpha + &xi * sigma;
+        let w = xi + &(ctx.model.score(x.view(), t) * sigma);
+        xs.push(x);
+        ws.push(w);
+        ts.extend(std::iter::repeat_n(t, rows));
+    }
+    let cat = |v: &[Array2<f64>]| {
+        let views: Vec<_> = v.iter().map(|a| a.view()).collect();
+        ndarray::concatenate(Axis(0), &views).expect("equal widths")
+    };
+    CriticBatch { x: cat(&xs), t: ts, w: cat(&ws) }
+}
+
+impl ErrorSource for CriticSource {
+    fn name(&self) -> &'static str {
+        "critic"
+    }
+
+    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, String> {
+        let start = Instant::now();
+        let c = self.config.clone();
+        c.fit.validate()?;
+        if c.times_per_batch == 0 || c.holdout < 2 {
+            return Err(format!("critic: need times_per_batch ≥ 1 and holdout ≥ 2: {c:?}"));
+        }
+        let d = ctx.model.dim();
+        let window = ctx.sampler.window.ok_or("critic: the sampler has no window")?;
+        let grid = ctx.sampler.grid();
+        // step k evaluates the score at t_{k+1}
+        let times: Vec<f64> = (window.lo..=window.hi).map(|k| grid[k + 1]).collect();
+        if let Some(t) = times.iter().find(|t| {
+            let sigma = ctx.schedule.sigma(**t);
+            sigma.is_nan() || sigma <= 0.0
+        }) {
+            return Err(format!("critic: σ_t = 0 at window time {t}; ê = ∇χ/σ_t is undefined there"));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(c.seed ^ 0xc217_1c00 ^ ctx.sampler.seed.rotate_left(23));
+        let probe = (self.data)(2, &mut rng);
+        if probe.dim() != (2, d) {
+            return Err(format!("critic: the data sampler returned shape {:?}, expected (2, {d})", probe.dim()));
+        }
+        let data = &mut self.data;
+        let mut drawer = |n: usize, r: &mut ChaCha8Rng| draw(data, ctx, &times, c.times_per_batch, n, r);
+        let fit_seed = rng.random::<u64>();
+        let (net, log) = fit_scalar_critic(d, &c.fit, fit_seed, &self.device, &mut drawer).map_err(err)?;
+        // held-out window-averaged objective of the fitted critic vs χ = 0 (ε-units)
+        let held = drawer(c.holdout, &mut rng);
+        let terms = net.terms(&held, &mut rng).map_err(err)?;
+        let n = terms.len() as f64;
+        let mean = terms.iter().sum::<f64>() / n;
+        let se = (terms.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n).sqrt();
+        let used = mean > 0.0;
+        let seconds = start.elapsed().as_secs_f64();
+        self.report = serde_json::json!({
+            "form": "denoising (no true score)", "time_conditioned": true, "window_times": times.len(),
+            "heldout_objective_eps": mean, "heldout_objective_se": se,
+            "used": if used { "fitted critic" } else { "zero critic (held-out objective <= 0)" },
+            "final_train_objective_eps": log.final_objective, "train_steps": c.fit.steps, "batch": c.fit.batch,
+            "times_per_batch": c.times_per_batch, "hidden": c.fit.hidden, "depth": c.fit.depth,
+            "tangents_per_row": c.fit.tangents_per_row(d), "holdout": c.holdout, "train_seconds": log.seconds,
+        });
+        self.net = used.then_some(net);
+        self.schedule = Some(ctx.schedule.clone());
+        Ok(AuxCost { score_evals: log.rows + c.holdout, aux_evals: log.rows + c.holdout, seconds })
+    }
+
+    fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, String> {
+        let sigma = self.sigma(t)?;
+        let Some(net) = self.net.as_ref() else { return Ok(Array2::zeros(x.raw_dim())) };
+        let g = net.gradient(x, &vec![t; x.nrows()]).map_err(err)?;
+        self.eval_rows += x.nrows();
+        Ok(g / sigma)
+    }
+
+    fn projections(
+        &mut self,
+        x: ArrayView2<f64>,
+        t: f64,
+        _score: ArrayView2<f64>,
+        centers: ArrayView2<f64>,
+    ) -> Result<Array2<f64>, String> {
+        let sigma = self.sigma(t)?;
+        let n = x.nrows();
+        let Some(net) = self.net.as_ref() else { return Ok(Array2::zeros((centers.nrows(), n))) };
+        let dirs: Vec<Array2<f64>> = centers.rows().into_iter().map(|c| &x - &c.insert_axis(Axis(0))).collect();
+        let a = net.directional(x, &vec![t; n], &dirs).map_err(err)?;
+        self.eval_rows += n;
+        Ok(a / sigma)
+    }
+
+    fn eval_cost(&self) -> usize {
+        self.eval_rows
+    }
+
+    fn details(&self) -> serde_json::Value {
+        self.report.clone()
+    }
+}
