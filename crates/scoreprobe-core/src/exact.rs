@@ -81,7 +81,7 @@ fn rhs(
     let ac = a.dot(c);
     let mut dc = &ac + &ac.t();
     if dynamics == Dynamics::ReverseSde {
-        dc = dc + &eye;
+        dc += &eye;
     }
     (dmu, dc * beta)
 }

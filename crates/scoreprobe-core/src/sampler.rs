@@ -118,7 +118,7 @@ pub struct SampleOutput {
 
 /// Draws the initial states from the prior N(0, I).
 pub fn prior_init(n: usize, d: usize, seed: u64) -> Array2<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_9e1a);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_9e1a);
     standard_normal(n, d, &mut rng)
 }
 
@@ -188,6 +188,9 @@ pub fn sample_with_observer(
     Ok(SampleOutput { x, nfe, steps_run, t_end: grid[last] })
 }
 
+/// A sampling run with its recorded window: (output, states each n × d, their times).
+pub type Trajectory = (SampleOutput, Vec<Array2<f64>>, Vec<f64>);
+
 /// Runs the sampler and records the states at times t_{hi+1}, …, t_{lo} of the window (the state
 /// before each window step plus the state after the last one), returning
 /// (output, states each n × d, their times).
@@ -196,7 +199,7 @@ pub fn sample_trajectory(
     schedule: &Schedule,
     cfg: &SamplerConfig,
     x_init: Array2<f64>,
-) -> Result<(SampleOutput, Vec<Array2<f64>>, Vec<f64>), String> {
+) -> Result<Trajectory, String> {
     let Some(w) = cfg.window else {
         return Err("sample_trajectory needs a window".into());
     };

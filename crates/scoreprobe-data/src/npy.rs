@@ -75,7 +75,7 @@ pub fn load_matrix(path: impl AsRef<Path>) -> Result<Array2<f64>> {
     let path = path.as_ref();
     let (a, _) = read_any(path)?;
     ensure!(a.ndim() == 2, "{}: expected a 2-D (N, D) array, found shape {:?}", path.display(), a.shape());
-    ensure!(a.len() > 0, "{}: array is empty (shape {:?})", path.display(), a.shape());
+    ensure!(!a.is_empty(), "{}: array is empty (shape {:?})", path.display(), a.shape());
     check_finite(&a, path)?;
     Ok(a.into_dimensionality::<Ix2>().expect("ndim checked"))
 }
@@ -89,7 +89,7 @@ pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
     let path = path.as_ref();
     let name = path.display();
     let (a, dtype) = read_any(path)?;
-    ensure!(a.len() > 0, "{name}: array is empty (shape {:?})", a.shape());
+    ensure!(!a.is_empty(), "{name}: array is empty (shape {:?})", a.shape());
     check_finite(&a, path)?;
     let a4: Array4<f64> = match a.ndim() {
         3 => a.insert_axis(Axis(1)).into_dimensionality().expect("4-D"),

@@ -14,11 +14,11 @@ use ndarray::{Array1, Array2};
 use scoreprobe_core::linalg::{solve_lyapunov, spd_inverse_logdet};
 use scoreprobe_core::model::synthetic::SyntheticModel;
 
+/// (E_t, b_t, m_t, Σ_t) of an affine error e = E(x − m) + b on p_t = N(m_t, Σ_t).
+pub type AffineError = (Array2<f64>, Array1<f64>, Array1<f64>, Array2<f64>);
+
 /// The affine error of a synthetic model at time t: (E_t, b_t, m_t, Σ_t) with e = E(x − m) + b.
-pub fn affine_error(
-    model: &SyntheticModel,
-    t: f64,
-) -> Result<(Array2<f64>, Array1<f64>, Array1<f64>, Array2<f64>), String> {
+pub fn affine_error(model: &SyntheticModel, t: f64) -> Result<AffineError, String> {
     if !model.target.is_gaussian() {
         return Err(format!(
             "it needs a Gaussian target, and this target is a mixture of {} components",

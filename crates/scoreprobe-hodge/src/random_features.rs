@@ -149,7 +149,7 @@ impl Features {
     pub fn gradients(&self, x: ArrayView2<f64>, laplacian: bool) -> (Array2<f64>, Option<Array2<f64>>) {
         let (m, d) = x.dim();
         let y = &x - &self.center.view().insert_axis(Axis(0));
-        let arg = y.dot(&self.omega.t()) + &self.phase.view().insert_axis(Axis(0)); // (m, J)
+        let arg = y.dot(&self.omega.t()) + self.phase.view().insert_axis(Axis(0)); // (m, J)
         let j = self.omega.nrows();
         let nf = self.len();
         let mut g = Array2::zeros((m * d, nf));
@@ -162,7 +162,7 @@ impl Features {
         let mut lap = laplacian.then(|| Array2::zeros((m, nf)));
         if let Some(l) = lap.as_mut() {
             let w2 = self.omega.mapv(|w| w * w).sum_axis(Axis(1)).mapv(|w| -w);
-            l.slice_mut(s![.., ..j]).assign(&(arg.mapv(f64::cos) * &w2.view().insert_axis(Axis(0))));
+            l.slice_mut(s![.., ..j]).assign(&(arg.mapv(f64::cos) * w2.view().insert_axis(Axis(0))));
         }
         let (s1, s2) = (1.0 / self.scale, 1.0 / (self.scale * self.scale));
         let mut col = j;
@@ -194,7 +194,7 @@ impl Features {
     pub fn values(&self, x: ArrayView2<f64>, derivs: bool) -> (Array2<f64>, Option<Array2<f64>>) {
         let (m, d) = x.dim();
         let y = &x - &self.center.view().insert_axis(Axis(0));
-        let arg = y.dot(&self.omega.t()) + &self.phase.view().insert_axis(Axis(0));
+        let arg = y.dot(&self.omega.t()) + self.phase.view().insert_axis(Axis(0));
         let nf = 1 + d + self.omega.nrows();
         let mut v = Array2::zeros((m, nf));
         v.column_mut(0).fill(1.0);

@@ -106,7 +106,12 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
             id: 2,
             statement: s2,
             status: if p.spearman.value >= 0.89 && r <= 0.12 { "pass" } else { "fail" }.into(),
-            evidence: format!("{}; NFE ratio {:.3}", fmt_rho(p), r),
+            evidence: format!(
+                "{}; NFE ratio {:.3}; classifier source: {}",
+                fmt_rho(p),
+                r,
+                find(corr, "siem_classifier_window", quality, trained).map_or("not run".into(), fmt_rho)
+            ),
         },
         _ => na(2, &s2, "siem_window or its NFE is missing"),
     });

@@ -16,6 +16,9 @@ use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
 use scoreprobe_hodge::{EstimatorKind, HodgeConfig, Problem};
+use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
+use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
+use scoreprobe_siem::source::{ErrorFieldKind, ErrorSource};
 use scoreprobe_siem::{estimate_siem, OracleSource, SiemConfig, TestFnSpec};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -43,6 +46,14 @@ pub const METRICS: &[(&str, Role, &str)] = &[
     ("siem_window", Role::Cheap, "SIEM on the high-noise window (first 10% of sampling steps), oracle error field"),
     ("siem_mc", Role::Cheap, "multi-centre SIEM on the full window (test functions at K target points)"),
     ("siem_mc_window", Role::Cheap, "multi-centre SIEM on the high-noise window"),
+    (
+        "siem_classifier",
+        Role::Cheap,
+        "SIEM on the full window, classifier error field (trained per model; no exact score used)",
+    ),
+    ("siem_classifier_window", Role::Cheap, "SIEM on the high-noise window, classifier error field"),
+    ("siem_critic", Role::Cheap, "SIEM on the full window, Hodge-critic error field ∇χ*/σ (trained per model)"),
+    ("siem_critic_window", Role::Cheap, "SIEM on the high-noise window, Hodge-critic error field"),
     ("l2", Role::Cheap, "integrated L2 score error ∫½β‖e_t‖² dt (Girsanov integrand)"),
     ("gradient", Role::Cheap, "integrated gradient error ∫½β‖∇φ_t‖² dt (the Hodge gradient part)"),
     ("girsanov", Role::Cheap, "Girsanov KL bound KL(p_T‖π) + ∫½β‖e_t‖²"),
@@ -271,7 +282,7 @@ impl ModelCtx<'_> {
         }
     }
 
-    fn siem(&self, window: Window, multi: bool) -> Result<Record, Skip> {
+    fn siem(&self, window: Window, multi: bool, field: ErrorFieldKind) -> Result<Record, Skip> {
         let s = self.settings;
         let d = self.target.dim();
         let mut cfg = SiemConfig::new(d, s.steps, s.t_min, s.n, s.seed);
@@ -282,15 +293,25 @@ impl ModelCtx<'_> {
                 ..TestFnSpec::paper(d)
             };
         }
-        let mut source = self.oracle();
-        let r = estimate_siem(self.loaded.model.as_ref(), self.schedule, &mut source, &cfg)?;
+        let mut source: Box<dyn ErrorSource> = match field {
+            ErrorFieldKind::Oracle => Box::new(self.oracle()),
+            ErrorFieldKind::Classifier => {
+                let config = ClassifierConfig { seed: s.seed, ..Default::default() };
+                Box::new(ClassifierSource::for_target(self.target.clone(), config))
+            }
+            ErrorFieldKind::Critic => {
+                let config = CriticSourceConfig { seed: s.seed, ..Default::default() };
+                Box::new(CriticSource::for_target(self.target.clone(), config))
+            }
+        };
+        let r = estimate_siem(self.loaded.model.as_ref(), self.schedule, source.as_mut(), &cfg)?;
         Ok(Record {
             value: r.siem,
             se: Some(r.siem_se),
             nfe: Some(r.nfe as f64),
             seconds: r.seconds,
             details: serde_json::json!({"window": r.window, "nfe_full": r.nfe_full, "error_field": r.error_field,
-                "test_fn": r.test_fn, "profile": r.profile, "empirical_qv": r.empirical_qv}),
+                "test_fn": r.test_fn, "profile": r.profile, "empirical_qv": r.empirical_qv, "source": r.source}),
         })
     }
 
@@ -392,10 +413,16 @@ impl ModelCtx<'_> {
                     },
                 )
             }
-            "siem" => one(metric, self.siem(Window::full(s.steps), false)?),
-            "siem_window" => one(metric, self.siem(s.high_noise_window(), false)?),
-            "siem_mc" => one(metric, self.siem(Window::full(s.steps), true)?),
-            "siem_mc_window" => one(metric, self.siem(s.high_noise_window(), true)?),
+            "siem" => one(metric, self.siem(Window::full(s.steps), false, ErrorFieldKind::Oracle)?),
+            "siem_window" => one(metric, self.siem(s.high_noise_window(), false, ErrorFieldKind::Oracle)?),
+            "siem_mc" => one(metric, self.siem(Window::full(s.steps), true, ErrorFieldKind::Oracle)?),
+            "siem_mc_window" => one(metric, self.siem(s.high_noise_window(), true, ErrorFieldKind::Oracle)?),
+            "siem_classifier" => one(metric, self.siem(Window::full(s.steps), false, ErrorFieldKind::Classifier)?),
+            "siem_classifier_window" => {
+                one(metric, self.siem(s.high_noise_window(), false, ErrorFieldKind::Classifier)?)
+            }
+            "siem_critic" => one(metric, self.siem(Window::full(s.steps), false, ErrorFieldKind::Critic)?),
+            "siem_critic_window" => one(metric, self.siem(s.high_noise_window(), false, ErrorFieldKind::Critic)?),
             "l2" | "gradient" | "girsanov" | "marginal" => {
                 let first = self.bounds.is_none();
                 let all = self.bounds()?.clone();

@@ -80,7 +80,13 @@ pub fn run(a: Args) -> Result<()> {
     }
     let mut models = list_run(&run_dir)?;
     models.extend(default_perturbations());
-    let metrics: Vec<String> = METRICS.iter().map(|m| m.0.to_string()).collect();
+    // the classifier- and critic-source SIEMs train a network per model: minutes more, so `study`
+    // has them, the demo not
+    let metrics: Vec<String> = METRICS
+        .iter()
+        .map(|m| m.0.to_string())
+        .filter(|m| !m.starts_with("siem_classifier") && !m.starts_with("siem_critic"))
+        .collect();
     // sized for minutes on 2 cores: a coarser Hodge grid and fewer quadrature panels than a full study
     let settings = StudySettings {
         n: a.n,

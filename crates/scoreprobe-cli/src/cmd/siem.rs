@@ -8,6 +8,7 @@ use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
 use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
+use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
 use scoreprobe_siem::{
     centers_from_target, estimate_siem, BandwidthRule, ErrorFieldKind, ErrorSource, OracleSource, RadialKind,
     SiemConfig, SiemReport, TestFnSpec,
@@ -94,7 +95,10 @@ pub fn run(a: Args) -> Result<()> {
             target.clone(),
             ClassifierConfig { train_steps: a.classifier_steps, seed: a.seed, ..Default::default() },
         )),
-        other => bail!("error field '{}' is not available in this build", other.name()),
+        ErrorFieldKind::Critic => Box::new(CriticSource::for_target(
+            target.clone(),
+            CriticSourceConfig { seed: a.seed, ..Default::default() },
+        )),
     };
     let report = estimate_siem(resolved.model.as_ref(), schedule, source.as_mut(), &cfg).map_err(|e| anyhow!(e))?;
     if a.json {

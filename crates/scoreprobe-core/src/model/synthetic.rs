@@ -123,7 +123,7 @@ impl SyntheticModel {
             ErrorField::Exact => Array2::zeros(x.raw_dim()),
             ErrorField::Affine { e, b } => {
                 let (m, _) = self.target.moments_at(&self.schedule, t);
-                (&x - &m.insert_axis(Axis(0))).dot(&e.t()) + &b.view().insert_axis(Axis(0))
+                (&x - &m.insert_axis(Axis(0))).dot(&e.t()) + b.view().insert_axis(Axis(0))
             }
             ErrorField::Solenoidal { a, lambda } => exact_score.dot(&a.t()) * *lambda,
             ErrorField::Gradient { potential, lambda } => potential.gradient(x) * *lambda,
@@ -281,7 +281,7 @@ mod tests {
             for &t in &[0.05, 0.5, 0.95] {
                 let (kk, k) = m.affine_form(t).unwrap();
                 let want = m.score(x.view(), t);
-                let got = x.dot(&kk.t()) + &k.view().insert_axis(Axis(0));
+                let got = x.dot(&kk.t()) + k.view().insert_axis(Axis(0));
                 assert!((&got - &want).iter().all(|v| v.abs() < 1e-10), "{}", m.describe());
             }
         }
