@@ -257,3 +257,39 @@ fn study_refuses_empty_runs_and_unknown_metrics_and_resumes() {
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(table["models"], again["models"]);
 }
+
+#[test]
+fn hodge_and_bounds_run_on_a_checkpoint_against_a_data_set() {
+    let dir = tmp();
+    let data = dir.path().join("data.npy");
+    let x = ndarray::Array2::from_shape_fn((400, 2), |(i, j)| ((i * 37 + j * 11) % 101) as f64 / 50.0 - 1.0);
+    ndarray_npy::write_npy(&data, &x).unwrap();
+    let run_dir = dir.path().join("run");
+    let o = run(&[
+        "train", "--data", data.to_str().unwrap(), "--model", "mlp", "--steps", "20", "--batch", "64",
+        "--checkpoint-every", "10", "--out", run_dir.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ckpt = run_dir.join("ckpt-20.safetensors");
+    let v = json(&run(&[
+        "hodge", "--checkpoint", ckpt.to_str().unwrap(), "--data", data.to_str().unwrap(), "--estimator",
+        "random-features", "--times", "0.5", "--n", "2000", "--json",
+    ]));
+    // a 20-step network is far from the data's score: a clearly positive L² error, finite everything
+    let l2 = v["l2"][0].as_f64().expect("l2");
+    let g = v["gradient"][0].as_f64().expect("gradient");
+    assert!(l2 > 0.0 && l2.is_finite() && g.is_finite(), "{v}");
+    let b = json(&run(&[
+        "bounds", "--checkpoint", ckpt.to_str().unwrap(), "--data", data.to_str().unwrap(), "--estimator",
+        "random-features", "--panels", "4", "--n", "1000", "--json",
+    ]));
+    assert!(b["exact_kl"].is_null(), "no exact KL on data: {b}");
+    assert!(b["girsanov"].as_f64().unwrap() >= b["prior_kl"].as_f64().unwrap(), "{b}");
+
+    let wide = dir.path().join("wide.npy");
+    ndarray_npy::write_npy(&wide, &ndarray::Array2::<f64>::zeros((50, 3))).unwrap();
+    let o = run(&["hodge", "--checkpoint", ckpt.to_str().unwrap(), "--data", wide.to_str().unwrap()]);
+    assert_fails_with(&o, &["wide.npy", "3", "2"]);
+    let o = run(&["hodge", "--checkpoint", ckpt.to_str().unwrap()]);
+    assert_fails_with(&o, &["--data"]);
+}

@@ -132,6 +132,18 @@ impl TrainData {
         self.len() == Some(0)
     }
 
+    /// All rows of a finite data set as the networks see them (the transform applied), (n, d) in
+    /// f64; `None` for a named target (sample it instead: it has an exact score).
+    pub fn rows(&self) -> Option<ndarray::Array2<f64>> {
+        match &self.source {
+            Source::Target(_) => None,
+            Source::Rows { data, n } => {
+                let d = self.shape.dim();
+                Some(ndarray::Array2::from_shape_fn((*n, d), |(i, j)| data[i * d + j] as f64))
+            }
+        }
+    }
+
     fn permutation(&mut self, seed: u64, epoch: u64, n: usize) -> &[u32] {
         if let Some(pos) = self.perm_cache.iter().position(|(e, _)| *e == epoch) {
             return &self.perm_cache[pos].1;

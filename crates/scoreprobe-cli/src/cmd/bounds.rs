@@ -1,19 +1,20 @@
 //! `scoreprobe bounds`: Girsanov and marginal (gradient-only) KL bounds of the reverse-SDE sampler
 //! over [t_min, T] (SPEC §6), next to the exact KL where one exists.
 
-use crate::cmd::hodge::{problem, EstimatorOpts};
+use crate::cmd::hodge::{EstimatorOpts, Source};
 use crate::io::{print_json, print_text};
-use crate::models::resolve;
+use crate::models::DataArgs;
 use anyhow::{anyhow, Result};
-use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_hodge::{estimators, kl_bounds, BoundsConfig, HodgeEstimator};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Problem spec (JSON: target, schedule, model).
-    #[arg(long)]
-    spec: PathBuf,
+    #[arg(long, required_unless_present = "checkpoint")]
+    spec: Option<PathBuf>,
+    #[command(flatten)]
+    on_data: DataArgs,
     #[command(flatten)]
     opts: EstimatorOpts,
     /// Lower end of the time integrals (the sampler's end time); must be > 0.
@@ -36,14 +37,13 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let spec = ProblemSpec::from_file(&a.spec).map_err(|e| anyhow!(e))?;
-    let resolved = resolve(&spec)?;
-    let problem = problem(&resolved);
+    let source = Source::load(&a.spec, &a.on_data)?;
+    let problem = source.problem();
     let all = estimators(&a.opts.config(a.n));
     let est = a.opts.pick(&all, &problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
     let cfg = BoundsConfig { t_min: a.t_min, panels: a.panels, prior_n: a.prior_n, ..Default::default() };
-    let r = kl_bounds(est, &problem, &cfg, a.seed, &refs).map_err(|e| anyhow!("{}: {e}", a.spec.display()))?;
+    let r = kl_bounds(est, &problem, &cfg, a.seed, &refs).map_err(|e| anyhow!("{}: {e}", source.label()))?;
     if a.json {
         print_json(&serde_json::to_value(&r)?);
         return Ok(());
@@ -52,7 +52,7 @@ pub fn run(a: Args) -> Result<()> {
     print_text(&format!(
         "KL bounds for the reverse-SDE sampler, model '{}' ({}), estimator {}, t_min = {} (nats, KL(p_tmin‖q_tmin))",
         r.model,
-        a.spec.display(),
+        source.label(),
         r.estimator,
         r.t_min
     ));

@@ -2,7 +2,7 @@
 //! ‖e_t‖², its gradient part ‖∇φ_t‖² and the solenoidal energy, from one estimator.
 
 use crate::io::{print_json, print_text};
-use crate::models::{resolve, Resolved};
+use crate::models::{resolve, DataArgs, OnData, Resolved};
 use anyhow::{anyhow, Result};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_hodge::critic::{CriticIdentity, CriticL2};
@@ -88,8 +88,10 @@ pub fn problem(r: &Resolved) -> Problem<'_> {
 #[derive(clap::Args)]
 pub struct Args {
     /// Problem spec (JSON: target, schedule, model; checkpoint models work with grid / random-features).
-    #[arg(long)]
-    spec: PathBuf,
+    #[arg(long, required_unless_present = "checkpoint")]
+    spec: Option<PathBuf>,
+    #[command(flatten)]
+    on_data: DataArgs,
     #[command(flatten)]
     opts: EstimatorOpts,
     /// Comma-separated times in (0, 1] (default 0.05,0.2,0.5,0.9).
@@ -108,10 +110,41 @@ pub struct Args {
     json: bool,
 }
 
+/// The problem of a command: a spec (exact-score target) or a checkpoint on a data set; with its
+/// label for messages.
+pub enum Source {
+    Spec(Resolved, String),
+    Data(OnData),
+}
+
+impl Source {
+    pub fn load(spec: &Option<PathBuf>, on_data: &DataArgs) -> Result<Self> {
+        if let Some(d) = on_data.load()? {
+            return Ok(Source::Data(d));
+        }
+        let path = spec.as_ref().ok_or_else(|| anyhow!("give --spec, or --checkpoint with --data"))?;
+        let spec = ProblemSpec::from_file(path).map_err(|e| anyhow!(e))?;
+        Ok(Source::Spec(resolve(&spec)?, path.display().to_string()))
+    }
+
+    pub fn problem(&self) -> Problem<'_> {
+        match self {
+            Source::Spec(r, _) => problem(r),
+            Source::Data(d) => Problem::on_samples(d.model.as_ref(), d.x0.view(), &d.schedule),
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        match self {
+            Source::Spec(_, l) => l,
+            Source::Data(d) => &d.label,
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let spec = ProblemSpec::from_file(&a.spec).map_err(|e| anyhow!(e))?;
-    let resolved = resolve(&spec)?;
-    let problem = problem(&resolved);
+    let source = Source::load(&a.spec, &a.on_data)?;
+    let problem = source.problem();
     let times = match (&a.times, a.n_times) {
         (Some(t), _) => t.clone(),
         (None, Some(0)) => return Err(anyhow!("--n-times: must be at least 1")),
@@ -121,7 +154,7 @@ pub fn run(a: Args) -> Result<()> {
     let all = estimators(&a.opts.config(a.n));
     let est = a.opts.pick(&all, &problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
-    let prof = profile(est, &problem, &times, a.seed, &refs).map_err(|e| anyhow!("{}: {e}", a.spec.display()))?;
+    let prof = profile(est, &problem, &times, a.seed, &refs).map_err(|e| anyhow!("{}: {e}", source.label()))?;
     let report = prof.report();
     if a.json {
         print_json(&serde_json::to_value(&report)?);
@@ -130,7 +163,7 @@ pub fn run(a: Args) -> Result<()> {
     print_text(&format!(
         "Hodge split of the score error of '{}' ({}), estimator {}; score units, L²(p_t) norms",
         report.model,
-        a.spec.display(),
+        source.label(),
         report.estimator
     ));
     print_text(&format!(

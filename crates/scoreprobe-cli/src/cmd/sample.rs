@@ -2,8 +2,11 @@ use crate::io::{print_json, write_npy};
 use anyhow::{anyhow, Result};
 use ndarray::{Array3, Axis};
 use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SamplerConfig, SamplerKind};
-use scoreprobe_core::spec::ProblemSpec;
+use scoreprobe_core::schedule::Schedule;
+use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
 use scoreprobe_core::window::Window;
+use scoreprobe_core::{GaussianMixture, ScoreModel};
+use scoreprobe_nn::{ArchSpec, LoadOptions, NetScoreModel};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,8 +14,16 @@ use std::time::Instant;
 #[derive(clap::Args)]
 pub struct Args {
     /// Problem spec (JSON: target, schedule, model).
+    #[arg(long, required_unless_present = "checkpoint", conflicts_with = "checkpoint")]
+    spec: Option<PathBuf>,
+    /// Sample a trained checkpoint (`runs/NAME/ckpt-<step>.safetensors`, EMA weights) with its own
+    /// schedule, without a spec (no target needed: image models).
     #[arg(long)]
-    spec: PathBuf,
+    checkpoint: Option<PathBuf>,
+    /// Also write the first 64 samples as an 8×8 PNG grid (images: 1×28×28 / 3×32×32, or the
+    /// checkpoint's shape; values in [−1, 1]).
+    #[arg(long)]
+    png_grid: Option<PathBuf>,
     /// Number of samples.
     #[arg(long, default_value_t = 1000)]
     n: usize,
@@ -46,9 +57,46 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let spec = ProblemSpec::from_file(&a.spec).map_err(|e| anyhow!(e))?;
-    let resolved = crate::models::resolve(&spec)?;
-    let (model, target, schedule) = (resolved.model.as_ref(), &resolved.target, &resolved.schedule);
+    let (resolved, net, image_shape, synthetic): (_, NetScoreModel, _, Box<dyn ScoreModel>);
+    let (model, target, schedule): (&dyn ScoreModel, Option<&GaussianMixture>, &Schedule) =
+        match (&a.spec, &a.checkpoint) {
+            (_, Some(path)) => {
+                let (m, _) = scoreprobe_nn::load_score_model(path, &LoadOptions::default())?;
+                image_shape = match m.arch() {
+                    ArchSpec::Unet(u) => Some((u.channels, u.height, u.width)),
+                    ArchSpec::Mlp(_) => None,
+                };
+                net = m;
+                (&net as &dyn ScoreModel, None, net.schedule())
+            }
+            (Some(spec), None) => {
+                let spec = ProblemSpec::from_file(spec).map_err(|e| anyhow!(e))?;
+                match &spec.model {
+                    // A checkpoint of another dimension than the spec's target (an image model): the
+                    // target plays no part in sampling from the prior, so it is ignored.
+                    ModelSpec::Checkpoint { path } => {
+                        let (m, _) = scoreprobe_nn::load_score_model(path, &LoadOptions::default())?;
+                        let target = spec.target().map_err(|e| anyhow!(e))?;
+                        image_shape = match m.arch() {
+                            ArchSpec::Unet(u) => Some((u.channels, u.height, u.width)),
+                            ArchSpec::Mlp(_) => None,
+                        };
+                        resolved = (target, spec.schedule().map_err(|e| anyhow!(e))?);
+                        net = m;
+                        let target = (resolved.0.dim() == net.dim()).then_some(&resolved.0);
+                        (&net as &dyn ScoreModel, target, &resolved.1)
+                    }
+                    _ => {
+                        let r = crate::models::resolve(&spec)?;
+                        image_shape = None;
+                        synthetic = r.model;
+                        resolved = (r.target, r.schedule);
+                        (synthetic.as_ref(), Some(&resolved.0), &resolved.1)
+                    }
+                }
+            }
+            (None, None) => return Err(anyhow!("give --spec or --checkpoint")),
+        };
     let kind: SamplerKind = a.sampler.parse().map_err(|e: String| anyhow!("--sampler: {e}"))?;
     if a.n == 0 {
         return Err(anyhow!("--n: must be at least 1"));
@@ -69,10 +117,11 @@ pub fn run(a: Args) -> Result<()> {
         return Err(anyhow!("--stop-after-window needs --trajectory-window"));
     }
     cfg.validate().map_err(|e| anyhow!(e))?;
-    let d = target.dim();
-    let x0 = match a.init.as_str() {
-        "prior" => prior_init(a.n, d, a.seed),
-        _ => {
+    let d = model.dim();
+    let x0 = match (a.init.as_str(), target) {
+        ("prior", _) => prior_init(a.n, d, a.seed),
+        (_, None) => return Err(anyhow!("--init marginal needs a spec with a target")),
+        (_, Some(target)) => {
             use rand::SeedableRng;
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed ^ 0x1417);
             target.sample_marginal(a.n, schedule, 1.0, &mut rng)
@@ -94,11 +143,23 @@ pub fn run(a: Args) -> Result<()> {
         (sample_with_observer(model, schedule, &cfg, x0, &mut |_| {}).map_err(|e| anyhow!(e))?, None)
     };
     let seconds = start.elapsed().as_secs_f64();
-    write_npy(&a.out, &out.x.mapv(|v| v as f32))?;
+    let x = out.x.mapv(|v| v as f32);
+    write_npy(&a.out, &x)?;
+    if let Some(png) = &a.png_grid {
+        let shape = match (image_shape, d) {
+            (Some(s), _) => s,
+            (None, 784) => (1, 28, 28),
+            (None, 3072) => (3, 32, 32),
+            (None, _) => return Err(anyhow!("--png-grid: samples of dimension {d} are not images")),
+        };
+        let k = a.n.min(64);
+        let flat: Vec<f32> = x.rows().into_iter().take(k).flat_map(|r| r.to_vec()).collect();
+        scoreprobe_nn::write_png_grid(png, &flat, shape, 8, (-1.0, 1.0))?;
+    }
     print_json(&json!({
         "out": a.out, "n": a.n, "dim": d, "model": model.describe(),
         "sampler": kind.name(), "steps": steps, "steps_run": out.steps_run, "nfe": out.nfe,
-        "t_end": out.t_end, "seed": a.seed, "init": a.init, "seconds": seconds,
+        "t_end": out.t_end, "seed": a.seed, "init": a.init, "seconds": seconds, "png_grid": a.png_grid,
         "mean": out.x.mean_axis(Axis(0)).map(|m| m.to_vec()), "trajectory": traj,
     }));
     Ok(())

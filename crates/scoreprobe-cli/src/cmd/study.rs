@@ -1,11 +1,17 @@
 use crate::io::print_text;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::target::{TargetSpec, NAMED_TARGETS};
-use scoreprobe_study::models::{list_run, load_extra, ModelEntry};
+use scoreprobe_nn::{DataShape, TrainData};
+use scoreprobe_study::models::{list_run, load_extra, ModelEntry, ModelSource};
+use scoreprobe_study::reference::{DataReference, ImageLayout, Reference};
 use scoreprobe_study::report;
 use scoreprobe_study::runner::{Study, StudySettings, METRICS};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,9 +21,16 @@ pub struct Args {
     /// Extra models: a JSON array of {"name", "group"?, "step"?, "model": {model spec}}.
     #[arg(long)]
     models: Option<PathBuf>,
-    /// The reference: a problem spec JSON (its target and schedule), or a named target (ring8, grid25).
+    /// The reference: a problem spec JSON (its target and schedule), a named target (ring8, grid25),
+    /// or a data set the checkpoints were trained on: mnist, fashion-mnist, cifar10-test, PATH.npy
+    /// ((N, D) rows), an image folder or an IDX file. A data set has no exact score: oracle-based
+    /// metrics are skipped; fd/kid/w2 compare features, SIEM uses the classifier/critic fields.
     #[arg(long)]
     reference: String,
+    /// Feature space of fd/kid/w2 on a data-set reference: identity | mnist-cnn | mobilenet |
+    /// inception:PATH (vector data: identity only). w2 is skipped above 64 feature dimensions.
+    #[arg(long, default_value = "identity")]
+    features: String,
     /// Samples and SIEM trajectories per model.
     #[arg(long, default_value_t = 1000)]
     n: usize,
@@ -51,14 +64,95 @@ pub fn reference_spec(reference: &str) -> Result<ProblemSpec> {
         return ProblemSpec::from_file(&path).map_err(|e| anyhow!(e));
     }
     bail!(
-        "--reference '{reference}': expected a problem spec (.json) or a named target ({}); image data sets \
-         (mnist, fashion-mnist, cifar10-test) are not yet supported as study references",
+        "--reference '{reference}': expected a problem spec (.json) or a named target ({}); data sets go through \
+         `data_reference`",
         NAMED_TARGETS.join(", ")
     )
 }
 
+/// The transform `TrainData` applies to image data sets, and the model-space values of pixel
+/// intensities 0 and 1 it implies. Any other transform of image data is refused rather than guessed.
+const IMAGE_TRANSFORM: (&str, (f64, f64)) = ("pixels in [0,1] mapped to [-1,1] by x -> 2x - 1", (-1.0, 1.0));
+
+/// Whether `--reference` names an exact-score reference (named target or problem spec).
+fn is_target_reference(reference: &str) -> bool {
+    let path = PathBuf::from(reference);
+    NAMED_TARGETS.contains(&reference)
+        || path.extension().is_some_and(|e| e == "json")
+        || (path.is_file()
+            && std::fs::read(&path).is_ok_and(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{')))
+}
+
+fn shape_desc(shape: &DataShape) -> String {
+    match shape {
+        DataShape::Vector { dim } => format!("rows of dimension {dim}"),
+        DataShape::Image { channels, height, width } => {
+            format!("images of shape {channels}x{height}x{width} ({} values per row)", shape.dim())
+        }
+    }
+}
+
+/// Loads a data-set reference with the loader the networks were trained with (`TrainData`: the
+/// same pixel transform), checks it against every checkpoint's sidecar (data shape, transform,
+/// schedule) and returns it with the checkpoints' schedule.
+pub fn data_reference(reference: &str, features: &str, models: &[ModelEntry]) -> Result<Reference> {
+    let mut data = TrainData::load(reference, None).with_context(|| format!("--reference '{reference}'"))?;
+    let n = data.len().context("a data-set reference must be finite")?;
+    let d = data.shape.dim();
+    // every row once (epoch 0 of the loader's seeded permutation)
+    let flat = data.batch(0, 0, n, &mut ChaCha8Rng::seed_from_u64(0));
+    let rows = Array2::from_shape_vec((n, d), flat.into_iter().map(f64::from).collect())?;
+    let image = match data.shape {
+        DataShape::Vector { .. } => None,
+        DataShape::Image { channels, height, width } => {
+            if data.transform != IMAGE_TRANSFORM.0 {
+                bail!("--reference '{reference}': unknown image transform '{}'", data.transform);
+            }
+            Some(ImageLayout { channels, height, width, pixel_range: IMAGE_TRANSFORM.1 })
+        }
+    };
+    let mut schedule = None;
+    for m in models {
+        let ModelSource::Checkpoint { path } = &m.source else { continue };
+        let side = scoreprobe_nn::checkpoint::read_sidecar(path)?;
+        if side.data_shape.dim() != d || (image.is_some() && side.data_shape != data.shape) {
+            bail!(
+                "checkpoint {} was trained on '{}', {}; the reference '{reference}' holds {n} {}",
+                path.display(),
+                side.data,
+                shape_desc(&side.data_shape),
+                shape_desc(&data.shape)
+            );
+        }
+        if side.data_transform != data.transform {
+            bail!(
+                "checkpoint {} was trained on data transformed by '{}', the reference '{reference}' is loaded as '{}'",
+                path.display(),
+                side.data_transform,
+                data.transform
+            );
+        }
+        match &schedule {
+            None => schedule = Some(side.schedule.clone()),
+            Some(s) if *s != side.schedule => bail!(
+                "checkpoint {} uses the schedule {:?}, other checkpoints {s:?}; a study compares models under one schedule",
+                path.display(),
+                side.schedule
+            ),
+            Some(_) => {}
+        }
+    }
+    let data = DataReference {
+        name: reference.to_string(),
+        rows: Arc::new(rows),
+        image,
+        transform: data.transform.clone(),
+        features: features.to_string(),
+    };
+    Ok(Reference::Data { data, schedule: schedule.unwrap_or_default() })
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let spec = reference_spec(&a.reference)?;
     let mut models: Vec<ModelEntry> = vec![];
     if let Some(run) = &a.run {
         models.extend(list_run(run)?);
@@ -71,8 +165,20 @@ pub fn run(a: Args) -> Result<()> {
     }
     let metrics = a.metrics.clone().unwrap_or_else(|| METRICS.iter().map(|m| m.0.to_string()).collect());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    run_study(
-        spec,
+    let reference = if is_target_reference(&a.reference) {
+        if a.features != "identity" {
+            bail!(
+                "--features {}: applies to a data-set reference only; '{}' is an exact-score target",
+                a.features,
+                a.reference
+            );
+        }
+        Reference::Target(reference_spec(&a.reference)?)
+    } else {
+        data_reference(&a.reference, &a.features, &models)?
+    };
+    run_study_with(
+        reference,
         models,
         metrics,
         StudySettings { n: a.n, steps: a.steps, seed: a.seed, ..Default::default() },
@@ -95,8 +201,23 @@ pub fn run_study(
     title: &str,
     command: &str,
 ) -> Result<()> {
+    run_study_with(Reference::Target(spec), models, metrics, settings, out, progress, title, command)
+}
+
+/// Runs a study against any reference (exact-score target or data set).
+#[allow(clippy::too_many_arguments)]
+pub fn run_study_with(
+    reference: Reference,
+    models: Vec<ModelEntry>,
+    metrics: Vec<String>,
+    settings: StudySettings,
+    out: PathBuf,
+    progress: bool,
+    title: &str,
+    command: &str,
+) -> Result<()> {
     let loader = |p: &std::path::Path| crate::models::load_checkpoint(p);
-    let study = Study { spec, models, metrics, settings, out: out.clone(), loader: &loader, progress };
+    let study = Study { reference, models, metrics, settings, out: out.clone(), loader: &loader, progress };
     let results = study.run()?;
     let summary = report::write(&out, title, command, &results, &study.settings)?;
     print_text(&report::terminal_summary(&summary));

@@ -34,6 +34,18 @@ pub struct Args {
     /// EMA decay of the evaluation weights.
     #[arg(long)]
     ema_decay: Option<f64>,
+    /// U-Net feature channels at the full and the half resolution, e.g. `16,32` (default 32,64).
+    #[arg(long)]
+    unet_widths: Option<String>,
+    /// U-Net GroupNorm groups (must divide both widths; default 8).
+    #[arg(long)]
+    unet_groups: Option<usize>,
+    /// Drop the U-Net's self-attention at the low resolution.
+    #[arg(long)]
+    no_attention: bool,
+    /// U-Net time-embedding width (default 128).
+    #[arg(long)]
+    unet_time_dim: Option<usize>,
     /// Continue a killed run from its last checkpoint (same result as an uninterrupted run).
     #[arg(long)]
     resume: bool,
@@ -55,6 +67,24 @@ pub fn run(a: Args) -> Result<()> {
     cfg.seed = a.seed;
     cfg.data_limit = a.limit;
     cfg.quiet = a.quiet;
+    if let Some(w) = &a.unet_widths {
+        let v: Vec<usize> = w
+            .split(',')
+            .map(|s| s.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("--unet-widths: {e}"))?;
+        anyhow::ensure!(v.len() == 2, "--unet-widths: two comma-separated widths, e.g. 16,32");
+        cfg.unet.widths = [v[0], v[1]];
+    }
+    if let Some(g) = a.unet_groups {
+        cfg.unet.groups = g;
+    }
+    if a.no_attention {
+        cfg.unet.attention = false;
+    }
+    if let Some(t) = a.unet_time_dim {
+        cfg.unet.time_dim = t;
+    }
     if let Some(d) = a.ema_decay {
         cfg.ema_decay = d;
     }
