@@ -6,5 +6,6 @@ pub mod cache;
 pub mod correlate;
 pub mod models;
 pub mod plot;
+pub mod reference;
 pub mod report;
 pub mod runner;

@@ -3,6 +3,7 @@
 
 use crate::cache::{Cache, ModelResults, Record};
 use crate::models::{ModelEntry, ModelSource};
+use crate::reference::{DataReference, Reference, NO_EXACT_SCORE};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::Array2;
@@ -14,6 +15,7 @@ use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, 
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
+use scoreprobe_features::FeatureExtractor;
 use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
 use scoreprobe_hodge::{EstimatorKind, HodgeConfig, Problem};
 use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
@@ -109,8 +111,9 @@ impl StudySettings {
 pub type CheckpointLoader<'a> = &'a dyn Fn(&Path) -> Result<Box<dyn ScoreModel>>;
 
 pub struct Study<'a> {
-    /// Target and schedule (the reference); its `model` field is ignored.
-    pub spec: ProblemSpec,
+    /// The reference: an exact-score target and schedule (a spec; its `model` field is
+    /// ignored), or a data set.
+    pub reference: Reference,
     pub models: Vec<ModelEntry>,
     pub metrics: Vec<String>,
     pub settings: StudySettings,
@@ -133,9 +136,16 @@ struct Loaded {
     synthetic: Option<SyntheticModel>,
 }
 
-fn load(entry: &ModelEntry, spec: &ProblemSpec, loader: CheckpointLoader) -> Result<Loaded> {
+fn load(entry: &ModelEntry, spec: Option<&ProblemSpec>, loader: CheckpointLoader) -> Result<Loaded> {
     match &entry.source {
         ModelSource::Synthetic { model } => {
+            let Some(spec) = spec else {
+                bail!(
+                    "model '{}' is synthetic (a perturbation of an exact-score target); a data-set reference \
+                     takes trained checkpoints only",
+                    entry.name
+                )
+            };
             let s = ProblemSpec { model: model.clone(), ..spec.clone() };
             let m = s.synthetic_model().map_err(|e| anyhow!("model '{}': {e}", entry.name))?;
             Ok(Loaded { model: Box::new(m.clone()), synthetic: Some(m) })
@@ -170,17 +180,42 @@ impl Study<'_> {
 
     /// A fingerprint of everything the cached values depend on.
     fn fingerprint(&self) -> String {
-        serde_json::to_string(&(&self.spec.target, &self.spec.schedule, &self.settings)).expect("serialisable")
+        match &self.reference {
+            Reference::Target(spec) => {
+                serde_json::to_string(&(&spec.target, &spec.schedule, &self.settings)).expect("serialisable")
+            }
+            Reference::Data { data, schedule } => {
+                serde_json::to_string(&(data.fingerprint(), schedule, &self.settings)).expect("serialisable")
+            }
+        }
     }
 
     pub fn run(&self) -> Result<StudyResults> {
         self.validate()?;
-        let target = self.spec.target().map_err(|e| anyhow!(e))?;
-        let schedule = self.spec.schedule().map_err(|e| anyhow!(e))?;
-        let d = target.dim();
         let s = &self.settings;
-        let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7e5e_7e5e);
-        let reference = target.sample_marginal(s.n, &schedule, s.t_min, &mut rng);
+        let (target, data, schedule, d, reference) = match &self.reference {
+            Reference::Target(spec) => {
+                let target = spec.target().map_err(|e| anyhow!(e))?;
+                let schedule = spec.schedule().map_err(|e| anyhow!(e))?;
+                let d = target.dim();
+                let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7e5e_7e5e);
+                let reference = target.sample_marginal(s.n, &schedule, s.t_min, &mut rng);
+                (Some(target), None, schedule, d, reference)
+            }
+            Reference::Data { data, schedule } => {
+                let schedule = Schedule::from_spec(schedule).map_err(|e| anyhow!(e))?;
+                let needs_features = self.metrics.iter().any(|m| matches!(m.as_str(), "w2" | "fd" | "kid"));
+                let extractor = if needs_features { Some(data.extractor()?) } else { None };
+                // the reference sample of fd/kid/w2, in the feature space
+                let reference = match &extractor {
+                    Some(e) => data
+                        .features_of(e.as_ref(), &data.subset(s.n, s.seed ^ 0x7e5e_7e5e))
+                        .with_context(|| format!("features '{}' of the reference '{}'", data.features, data.name))?,
+                    None => Array2::zeros((0, 0)),
+                };
+                (None, Some(DataCtx { data, extractor }), schedule, data.dim(), reference)
+            }
+        };
         let cache = Cache::new(&self.out.join("cache"), self.fingerprint())?;
         let bar = if self.progress { ProgressBar::new(self.models.len() as u64) } else { ProgressBar::hidden() };
         if self.progress {
@@ -196,14 +231,31 @@ impl Study<'_> {
             let mut results = cache.load(&entry.name);
             let todo: Vec<&String> = self.metrics.iter().filter(|m| !results.metrics.contains_key(*m)).collect();
             if !todo.is_empty() {
-                let loaded = load(entry, &self.spec, self.loader)?;
+                let spec = match &self.reference {
+                    Reference::Target(spec) => Some(spec),
+                    Reference::Data { .. } => None,
+                };
+                let loaded = load(entry, spec, self.loader)?;
                 if loaded.model.dim() != d {
-                    bail!("model '{}' has dimension {}, the target has {d}", entry.name, loaded.model.dim());
+                    match &data {
+                        Some(dc) => bail!(
+                            "model '{}' generates rows of dimension {}, but the reference '{}' holds {}",
+                            entry.name,
+                            loaded.model.dim(),
+                            dc.data.name,
+                            dc.data.shape_desc()
+                        ),
+                        None => {
+                            bail!("model '{}' has dimension {}, the target has {d}", entry.name, loaded.model.dim())
+                        }
+                    }
                 }
                 let mut ctx = ModelCtx {
                     entry,
                     loaded: &loaded,
-                    target: &target,
+                    target: target.as_ref(),
+                    data: data.as_ref(),
+                    dim: d,
                     schedule: &schedule,
                     settings: s,
                     reference: &reference,
@@ -247,12 +299,27 @@ struct Samples {
     seconds: f64,
 }
 
+/// A data-set reference with its feature extractor (built when a reference metric is asked for).
+struct DataCtx<'a> {
+    data: &'a DataReference,
+    extractor: Option<Box<dyn FeatureExtractor>>,
+}
+
+/// Largest feature dimension on which exact W2 is computed: above it, n points leave W2 in
+/// raw/feature coordinates dominated by the curse of dimension, so it is skipped (fd/kid apply).
+pub const MAX_W2_DIM: usize = 64;
+
 struct ModelCtx<'a> {
     entry: &'a ModelEntry,
     loaded: &'a Loaded,
-    target: &'a GaussianMixture,
+    /// The exact-score target (`None` for a data-set reference).
+    target: Option<&'a GaussianMixture>,
+    data: Option<&'a DataCtx<'a>>,
+    /// Dimension of the models' rows.
+    dim: usize,
     schedule: &'a Schedule,
     settings: &'a StudySettings,
+    /// Reference sample in the feature space of fd/kid/w2 (target samples: coordinates).
     reference: &'a Array2<f64>,
     samples: Option<Samples>,
     /// The bounds report yields four metrics at once: (records, already stored).
@@ -265,7 +332,7 @@ impl ModelCtx<'_> {
             let s = self.settings;
             let start = Instant::now();
             let cfg = SamplerConfig::new(SamplerKind::Em, s.steps, s.t_min, s.seed);
-            let x0 = prior_init(s.n, self.target.dim(), s.seed);
+            let x0 = prior_init(s.n, self.dim, s.seed);
             let out = sample_with_observer(self.loaded.model.as_ref(), self.schedule, &cfg, x0, &mut |_| {})?;
             if out.x.iter().any(|v| !v.is_finite()) {
                 return Err(Skip(format!("model '{}' generated non-finite samples", self.entry.name)));
@@ -275,33 +342,46 @@ impl ModelCtx<'_> {
         Ok(self.samples.as_ref().expect("just set"))
     }
 
-    fn oracle(&self) -> OracleSource {
-        match &self.loaded.synthetic {
+    /// The exact-score target, or why there is none.
+    fn exact(&self) -> Result<&GaussianMixture, Skip> {
+        self.target.ok_or_else(|| Skip(NO_EXACT_SCORE.into()))
+    }
+
+    fn oracle(&self) -> Result<OracleSource, Skip> {
+        Ok(match &self.loaded.synthetic {
             Some(m) => OracleSource::synthetic(m.clone()),
-            None => OracleSource::for_target(self.target.clone(), self.schedule.clone()),
-        }
+            None => OracleSource::for_target(self.exact()?.clone(), self.schedule.clone()),
+        })
     }
 
     fn siem(&self, window: Window, multi: bool, field: ErrorFieldKind) -> Result<Record, Skip> {
         let s = self.settings;
-        let d = self.target.dim();
+        let d = self.dim;
         let mut cfg = SiemConfig::new(d, s.steps, s.t_min, s.n, s.seed);
         cfg.window = window;
         if multi {
             cfg.test_fn = TestFnSpec {
-                centers: scoreprobe_siem::testfn::centers_from_target(self.target, s.siem_centers, s.seed),
+                centers: scoreprobe_siem::testfn::centers_from_target(self.exact()?, s.siem_centers, s.seed),
                 ..TestFnSpec::paper(d)
             };
         }
-        let mut source: Box<dyn ErrorSource> = match field {
-            ErrorFieldKind::Oracle => Box::new(self.oracle()),
-            ErrorFieldKind::Classifier => {
+        let mut source: Box<dyn ErrorSource> = match (field, self.data) {
+            (ErrorFieldKind::Oracle, _) => Box::new(self.oracle()?),
+            (ErrorFieldKind::Classifier, None) => {
                 let config = ClassifierConfig { seed: s.seed, ..Default::default() };
-                Box::new(ClassifierSource::for_target(self.target.clone(), config))
+                Box::new(ClassifierSource::for_target(self.exact()?.clone(), config))
             }
-            ErrorFieldKind::Critic => {
+            (ErrorFieldKind::Classifier, Some(dc)) => {
+                let config = ClassifierConfig { seed: s.seed, ..Default::default() };
+                Box::new(ClassifierSource::new(dc.data.sampler(), config))
+            }
+            (ErrorFieldKind::Critic, None) => {
                 let config = CriticSourceConfig { seed: s.seed, ..Default::default() };
-                Box::new(CriticSource::for_target(self.target.clone(), config))
+                Box::new(CriticSource::for_target(self.exact()?.clone(), config))
+            }
+            (ErrorFieldKind::Critic, Some(dc)) => {
+                let config = CriticSourceConfig { seed: s.seed, ..Default::default() };
+                Box::new(CriticSource::new(dc.data.sampler(), config))
             }
         };
         let r = estimate_siem(self.loaded.model.as_ref(), self.schedule, source.as_mut(), &cfg)?;
@@ -320,7 +400,7 @@ impl ModelCtx<'_> {
             let s = self.settings;
             let problem = match &self.loaded.synthetic {
                 Some(m) => Problem::synthetic(m),
-                None => Problem::on_target(self.loaded.model.as_ref(), self.target, self.schedule),
+                None => Problem::on_target(self.loaded.model.as_ref(), self.exact()?, self.schedule),
             };
             let mut config = HodgeConfig::default();
             config.grid.cells_per_std = s.grid_cells_per_std;
@@ -366,25 +446,54 @@ impl ModelCtx<'_> {
             "w2" | "fd" | "kid" => {
                 let reference = self.reference.clone();
                 let seed = s.seed;
+                let data = self.data;
+                if let Some(dc) = data {
+                    if metric == "w2" && reference.ncols() > MAX_W2_DIM {
+                        return Err(Skip(format!(
+                            "w2 is computed on features of at most {MAX_W2_DIM} dimensions; features '{}' have {} \
+                             (use fd/kid)",
+                            dc.data.features,
+                            reference.ncols()
+                        )));
+                    }
+                }
                 let smp = self.samples()?;
                 let start = Instant::now();
+                // generated rows in the reference's feature space (the rows themselves for a target)
+                let features = match data {
+                    Some(dc) => {
+                        let e = dc.extractor.as_ref().ok_or_else(|| Skip("no feature extractor".into()))?;
+                        Some(dc.data.features_of(e.as_ref(), &smp.x)?)
+                    }
+                    None => None,
+                };
+                let x = features.as_ref().unwrap_or(&smp.x);
+                let feature_details = |mut v: serde_json::Value| {
+                    if let Some(dc) = data {
+                        v["features"] = dc.data.features.clone().into();
+                        v["feature_dim"] = reference.ncols().into();
+                        v["reference"] = dc.data.name.clone().into();
+                        v["n_reference"] = reference.nrows().into();
+                    }
+                    v
+                };
                 let (value, se, details) = match metric {
                     "w2" => {
-                        let r = scoreprobe_metrics::w2_exact(smp.x.view(), reference.view())?;
-                        (r.w2, None, serde_json::json!({"cost": "|x-y|^2", "n": reference.nrows()}))
+                        let r = scoreprobe_metrics::w2_exact(x.view(), reference.view())?;
+                        (r.w2, None, feature_details(serde_json::json!({"cost": "|x-y|^2", "n": reference.nrows()})))
                     }
                     "fd" => {
                         let r = scoreprobe_metrics::frechet_distance_points(
-                            smp.x.view(),
+                            x.view(),
                             reference.view(),
                             scoreprobe_metrics::TraceMethod::default(),
                         )?;
-                        (r.fd, None, serde_json::json!({"features": "identity"}))
+                        (r.fd, None, feature_details(serde_json::json!({"features": "identity"})))
                     }
                     _ => {
                         let opts = scoreprobe_metrics::KidOptions { seed, ..Default::default() };
-                        let r = scoreprobe_metrics::kid(smp.x.view(), reference.view(), &opts)?;
-                        (r.mean, Some(r.std), serde_json::json!({"features": "identity"}))
+                        let r = scoreprobe_metrics::kid(x.view(), reference.view(), &opts)?;
+                        (r.mean, Some(r.std), feature_details(serde_json::json!({"features": "identity"})))
                     }
                 };
                 one(
@@ -399,6 +508,7 @@ impl ModelCtx<'_> {
                 )
             }
             "exact_kl" => {
+                self.exact()?;
                 let m = self.loaded.synthetic.as_ref().ok_or_else(|| Skip("needs a synthetic model".into()))?;
                 let start = Instant::now();
                 let law = generated_law(m, Dynamics::ReverseSde, Init::Prior, s.t_min, 4000)?;
