@@ -126,6 +126,8 @@ def bench(name, net, make_x0, batch, steps, evals, lr):
     warm = 3
     total = 0.0
     for step in range(steps + warm):
+        if step == warm:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         x0 = make_x0(batch)
         t = 1e-3 + (1 - 1e-3) * torch.rand(batch)
@@ -144,17 +146,20 @@ def bench(name, net, make_x0, batch, steps, evals, lr):
                 e_.mul_(d).add_(p.detach(), alpha=1 - d)
         if step >= warm:
             total += time.perf_counter() - t0
+    cpu_train = time.process_time() - cpu0
     x = make_x0(batch)
     t = torch.full((batch,), 0.5)
     with torch.no_grad():
         net(x, t)
         t0 = time.perf_counter()
+        cpu1 = time.process_time()
         for _ in range(evals):
             net(x, t).sum().item()
         fwd = time.perf_counter() - t0
+        cpu_fwd = time.process_time() - cpu1
     nparams = sum(p.numel() for p in net.parameters())
-    print(f"{name:<28} params {nparams:>7}  train {steps / total:>8.2f} steps/s ({1e3 * total / steps:.2f} ms/step)"
-          f"  sampling {evals * batch / fwd:>10.0f} evals·batch/s ({1e3 * fwd / evals:.2f} ms/eval)")
+    print(f"{name:<28} params {nparams:>7}  train {steps / total:>8.2f} steps/s ({1e3 * total / steps:.2f} ms/step, cpu {1e3 * cpu_train / steps:.0f} ms/step)"
+          f"  sampling {evals * batch / fwd:>10.0f} evals·batch/s ({1e3 * fwd / evals:.2f} ms/eval, cpu {1e3 * cpu_fwd / evals:.1f} ms/eval)")
 
 
 def main():

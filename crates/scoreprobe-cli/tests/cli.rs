@@ -266,22 +266,54 @@ fn hodge_and_bounds_run_on_a_checkpoint_against_a_data_set() {
     ndarray_npy::write_npy(&data, &x).unwrap();
     let run_dir = dir.path().join("run");
     let o = run(&[
-        "train", "--data", data.to_str().unwrap(), "--model", "mlp", "--steps", "20", "--batch", "64",
-        "--checkpoint-every", "10", "--out", run_dir.to_str().unwrap(), "--quiet",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "mlp",
+        "--steps",
+        "20",
+        "--batch",
+        "64",
+        "--checkpoint-every",
+        "10",
+        "--out",
+        run_dir.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ckpt = run_dir.join("ckpt-20.safetensors");
     let v = json(&run(&[
-        "hodge", "--checkpoint", ckpt.to_str().unwrap(), "--data", data.to_str().unwrap(), "--estimator",
-        "random-features", "--times", "0.5", "--n", "2000", "--json",
+        "hodge",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--estimator",
+        "random-features",
+        "--times",
+        "0.5",
+        "--n",
+        "2000",
+        "--json",
     ]));
     // a 20-step network is far from the data's score: a clearly positive L² error, finite everything
     let l2 = v["l2"][0].as_f64().expect("l2");
     let g = v["gradient"][0].as_f64().expect("gradient");
     assert!(l2 > 0.0 && l2.is_finite() && g.is_finite(), "{v}");
     let b = json(&run(&[
-        "bounds", "--checkpoint", ckpt.to_str().unwrap(), "--data", data.to_str().unwrap(), "--estimator",
-        "random-features", "--panels", "4", "--n", "1000", "--json",
+        "bounds",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--estimator",
+        "random-features",
+        "--panels",
+        "4",
+        "--n",
+        "1000",
+        "--json",
     ]));
     assert!(b["exact_kl"].is_null(), "no exact KL on data: {b}");
     assert!(b["girsanov"].as_f64().unwrap() >= b["prior_kl"].as_f64().unwrap(), "{b}");

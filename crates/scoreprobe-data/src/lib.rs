@@ -15,6 +15,7 @@
 use ndarray::{Array4, Axis};
 
 pub mod datasets;
+pub mod grid;
 pub mod idx;
 pub mod images;
 pub mod npy;

@@ -23,7 +23,7 @@ pub fn log_simpson(t_min: f64, t_max: f64, panels: usize) -> Result<LogSimpson, 
     if !(t_min > 0.0 && t_max > t_min && t_max.is_finite()) {
         return Err(format!("quadrature: need 0 < t_min < t_max, got t_min = {t_min}, t_max = {t_max}"));
     }
-    if panels == 0 || panels % 4 != 0 {
+    if panels == 0 || !panels.is_multiple_of(4) {
         return Err(format!("quadrature: the number of panels must be a positive multiple of 4, got {panels}"));
     }
     let (a, b) = (t_min.ln(), t_max.ln());

@@ -17,6 +17,16 @@ use scoreprobe_nn::train::{dsm_batch, optimizer_step};
 use scoreprobe_nn::{DataShape, ModelKind, TrainConfig, TrainData};
 use std::time::Instant;
 
+/// CPU seconds (user + system, all threads) of this process so far, from /proc/self/stat: on a
+/// loaded machine a steadier measure of the work done than wall time.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+    // fields 14 and 15 of the file (utime, stime) are 12 and 13 after the ')' ; clock ticks of 1/100 s
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
 fn bench(name: &str, cfg: &TrainConfig, mut data: TrainData, train_steps: u64, evals: usize) -> Result<()> {
     let device = scoreprobe_nn::default_device();
     let schedule = Schedule::from_spec(&cfg.schedule).map_err(anyhow::Error::msg)?;
@@ -27,7 +37,11 @@ fn bench(name: &str, cfg: &TrainConfig, mut data: TrainData, train_steps: u64, e
     let warm = 3;
     let mut t_total = 0.0;
     let mut t_batch = 0.0;
+    let mut cpu0 = 0.0;
     for step in 0..train_steps + warm {
+        if step == warm {
+            cpu0 = cpu_seconds();
+        }
         let t0 = Instant::now();
         let batch = dsm_batch(cfg, &schedule, &mut data, step, &device)?;
         let tb = t0.elapsed().as_secs_f64();
@@ -37,6 +51,7 @@ fn bench(name: &str, cfg: &TrainConfig, mut data: TrainData, train_steps: u64, e
             t_batch += tb;
         }
     }
+    let cpu_train = cpu_seconds() - cpu0;
     let d = data.shape.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x = Tensor::from_vec(
@@ -47,19 +62,23 @@ fn bench(name: &str, cfg: &TrainConfig, mut data: TrainData, train_steps: u64, e
     let t = Tensor::full(0.5f32, cfg.batch, &device)?;
     net.forward(&x, &t)?;
     let t0 = Instant::now();
+    let cpu1 = cpu_seconds();
     for _ in 0..evals {
         let y = net.forward(&x, &t)?;
         y.sum_all()?.to_scalar::<f32>()?; // synchronise
     }
     let fwd = t0.elapsed().as_secs_f64();
+    let cpu_fwd = cpu_seconds() - cpu1;
     println!(
-        "{name:<28} params {:>7}  train {:>8.2} steps/s ({:.2} ms/step, batch prep {:.2} ms)  sampling {:>10.0} evals·batch/s ({:.2} ms/eval)",
+        "{name:<28} params {:>7}  train {:>8.2} steps/s ({:.2} ms/step, batch prep {:.2} ms, cpu {:.0} ms/step)  sampling {:>10.0} evals·batch/s ({:.2} ms/eval, cpu {:.1} ms/eval)",
         net.params().num_params(),
         train_steps as f64 / t_total,
         1e3 * t_total / train_steps as f64,
         1e3 * t_batch / train_steps as f64,
+        1e3 * cpu_train / train_steps as f64,
         (evals * cfg.batch) as f64 / fwd,
-        1e3 * fwd / evals as f64
+        1e3 * fwd / evals as f64,
+        1e3 * cpu_fwd / evals as f64
     );
     Ok(())
 }

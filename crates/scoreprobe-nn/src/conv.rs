@@ -1,25 +1,37 @@
-//! 2-D convolution with a fast CPU backward.
+//! 2-D convolution as im2col + one batched matmul, in both directions.
 //!
-//! candle's CPU backward of `conv2d` computes the input gradient with a direct (un-blocked)
+//! candle's CPU `conv2d` backward computes the input gradient with a direct (un-blocked)
 //! `conv_transpose2d` and the weight gradient with a convolution whose kernel is the whole
-//! output-gradient image; on this machine that made a U-Net training step several times its
-//! forward pass. [`conv2d`] wraps candle's forward in a custom op whose backward is
-//! - input gradient: the output gradient, dilated by the stride and zero-padded, convolved with
-//!   the flipped, channel-transposed kernel (candle's fast tiled-im2col forward);
-//! - weight gradient: one batched matmul of the output gradient with the im2col columns.
+//! output-gradient image. On the CPU, [`conv2d`] instead builds the im2col columns with a
+//! hand-written custom op ([`Im2colOp`], backward: its adjoint col2im, [`Col2imOp`]) and
+//! multiplies them with the (o, c·k·k) kernel matrix; candle's matmul backward then gives the
+//! weight gradient (g · colsᵀ, summed over the batch) and the column gradient (Wᵀ · g) as two
+//! more gemm calls. A 1×1 stride-1 convolution skips im2col (the columns are x itself).
 //!
 //! Off the CPU (the `cuda` feature) candle's own op is used.
 
 use anyhow::{ensure, Result};
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 /// Cross-correlation of x (n, c, h, w) with w (o, c, k, k), zero padding `pad`, stride `stride`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
-        Ok(x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp { stride, pad })?)
-    } else {
-        Ok(x.conv2d(w, pad, stride, 1, 1)?)
+    if !(x.device().is_cpu() && x.dtype() == candle_core::DType::F32) {
+        return Ok(x.conv2d(w, pad, stride, 1, 1)?);
     }
+    let (n, c, h, wd) = x.dims4()?;
+    let (o, ci, kh, kw) = w.dims4()?;
+    ensure!(ci == c, "conv2d: input has {c} channels, kernel expects {ci}");
+    let (hp, wp) = (h + 2 * pad, wd + 2 * pad);
+    ensure!(hp >= kh && wp >= kw, "conv2d: kernel {kh}x{kw} larger than padded input {hp}x{wp}");
+    let (ho, wo) = ((hp - kh) / stride + 1, (wp - kw) / stride + 1);
+    let cols = if kh == 1 && kw == 1 && stride == 1 && pad == 0 {
+        x.reshape((n, c, h * wd))?
+    } else {
+        x.contiguous()?.apply_op1(Im2colOp { geo: Geometry { c, h, w: wd, kh, kw, stride, pad, ho, wo } })?
+    };
+    let y = w.reshape((o, c * kh * kw))?.broadcast_matmul(&cols)?;
+    Ok(y.reshape((n, o, ho, wo))?)
 }
 
 /// im2col columns of x for a k_h × k_w kernel: (n, c·k_h·k_w, h_out·w_out).
@@ -58,82 +70,138 @@ pub fn conv2d_im2col(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Resul
     Ok(y.reshape((n, o, ho, wo))?)
 }
 
-struct Conv2dOp {
+/// Shapes of one convolution (per sample).
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    c: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
     stride: usize,
     pad: usize,
+    ho: usize,
+    wo: usize,
 }
 
-fn to_tensor(s: &CpuStorage, l: &Layout) -> candle_core::Result<Tensor> {
+impl Geometry {
+    fn col_rows(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    fn in_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    fn col_len(&self) -> usize {
+        self.col_rows() * self.ho * self.wo
+    }
+    /// Output columns ox whose input column ox·stride + dx − pad lies in [0, w).
+    fn valid(&self, d: usize, len_in: usize, len_out: usize) -> (usize, usize) {
+        let (s, p) = (self.stride, self.pad);
+        // first o with o·s + d ≥ p
+        let lo = if d >= p { 0 } else { (p - d).div_ceil(s) };
+        // last o with o·s + d − p ≤ len_in − 1, i.e. o·s ≤ len_in − 1 + p − d
+        let hi = if len_in + p < d + 1 { 0 } else { ((len_in - 1 + p - d) / s + 1).min(len_out) };
+        (lo.min(hi), hi)
+    }
+    /// Calls f(column offset, input offset, length) for every run of output columns of one
+    /// (channel, dy, dx, output row) whose input pixels lie inside the image (the rest is padding).
+    fn for_each_segment(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let (ho, wo) = (self.ho, self.wo);
+        for ci in 0..self.c {
+            for dy in 0..self.kh {
+                let (oy_lo, oy_hi) = self.valid(dy, self.h, ho);
+                for dx in 0..self.kw {
+                    let row = (ci * self.kh + dy) * self.kw + dx;
+                    let (ox_lo, ox_hi) = self.valid(dx, self.w, wo);
+                    if ox_lo >= ox_hi {
+                        continue;
+                    }
+                    for oy in oy_lo..oy_hi {
+                        let iy = oy * self.stride + dy - self.pad;
+                        let ix = ox_lo * self.stride + dx - self.pad;
+                        f(row * ho * wo + oy * wo + ox_lo, (ci * self.h + iy) * self.w + ix, ox_hi - ox_lo);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
-        candle_core::bail!("scoreprobe conv2d: f32 only");
+        candle_core::bail!("scoreprobe {what}: f32 only");
     };
     let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("scoreprobe conv2d: contiguous inputs only");
+        candle_core::bail!("scoreprobe {what}: contiguous inputs only");
     };
-    Tensor::from_slice(&v[a..b], l.shape(), &candle_core::Device::Cpu)
+    Ok(&v[a..b])
 }
 
-/// Inserts stride−1 zeros between the rows/columns of g (n, o, ho, wo) and pads it on the
-/// right/bottom to (len_h, len_w).
-fn dilate(g: &Tensor, stride: usize, len_h: usize, len_w: usize) -> candle_core::Result<Tensor> {
-    let (n, o, ho, wo) = g.dims4()?;
-    let g = if stride > 1 {
-        let z = Tensor::zeros((n, o, ho, wo, stride - 1), g.dtype(), g.device())?;
-        let g = Tensor::cat(&[&g.unsqueeze(4)?, &z], 4)?.reshape((n, o, ho, wo * stride))?;
-        let z = Tensor::zeros((n, o, ho, stride - 1, wo * stride), g.dtype(), g.device())?;
-        Tensor::cat(&[&g.unsqueeze(3)?, &z], 3)?.reshape((n, o, ho * stride, wo * stride))?
-    } else {
-        g.clone()
-    };
-    let (h, w) = (g.dim(2)?, g.dim(3)?);
-    let g = if len_h >= h { g.pad_with_zeros(2, 0, len_h - h)? } else { g.narrow(2, 0, len_h)? };
-    if len_w >= w {
-        g.pad_with_zeros(3, 0, len_w - w)
-    } else {
-        g.narrow(3, 0, len_w)
-    }
+/// x (n, c, h, w) → im2col columns (n, c·kh·kw, ho·wo), rows ordered (c, dy, dx) like the
+/// kernel's (o, c, kh, kw) layout.
+struct Im2colOp {
+    geo: Geometry,
 }
 
-impl CustomOp2 for Conv2dOp {
+impl CustomOp1 for Im2colOp {
     fn name(&self) -> &'static str {
-        "scoreprobe-conv2d"
+        "scoreprobe-im2col"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = to_tensor(s1, l1)?;
-        let w = to_tensor(s2, l2)?;
-        let y = x.conv2d(&w, self.pad, self.stride, 1, 1)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "im2col")?;
+        let g = self.geo;
+        let n = l.dims()[0];
+        let mut out = vec![0f32; n * g.col_len()];
+        out.par_chunks_mut(g.col_len()).zip(x.par_chunks(g.in_len())).for_each(|(cols, xs)| {
+            if g.stride == 1 {
+                g.for_each_segment(|co, xo, len| cols[co..co + len].copy_from_slice(&xs[xo..xo + len]));
+            } else {
+                let st = g.stride;
+                g.for_each_segment(|co, xo, len| {
+                    for (j, v) in cols[co..co + len].iter_mut().enumerate() {
+                        *v = xs[xo + j * st];
+                    }
+                });
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((n, g.col_rows(), g.ho * g.wo))))
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (n, c, h, wd) = x.dims4()?;
-        let (o, _, kh, kw) = w.dims4()?;
-        let (_, _, ho, wo) = g.dims4()?;
-        let g = g.contiguous()?;
-        // input gradient: full correlation of the dilated gradient with the flipped kernel
-        let rev = |k: usize| Tensor::from_vec((0..k as u32).rev().collect::<Vec<_>>(), k, w.device());
-        let wf = w.index_select(&rev(kh)?, 2)?.index_select(&rev(kw)?, 3)?.transpose(0, 1)?.contiguous()?;
-        let (len_h, len_w) = (h + 2 * self.pad + 1 - kh, wd + 2 * self.pad + 1 - kw);
-        let gd = dilate(&g, self.stride, len_h, len_w)?;
-        let full = gd.conv2d(&wf, kh - 1, 1, 1, 1)?; // (n, c, h + 2·pad, w + 2·pad)
-        let dx = full.narrow(2, self.pad, h)?.narrow(3, self.pad, wd)?;
-        // weight gradient: Σ_n g_n · cols_nᵀ
-        let cols = im2col(&x.detach(), kh, kw, self.stride, self.pad).map_err(candle_core::Error::wrap)?;
-        let dw = g.reshape((n, o, ho * wo))?.matmul(&cols.transpose(1, 2)?)?.sum(0)?.reshape((o, c, kh, kw))?;
-        Ok((Some(dx), Some(dw)))
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2imOp { geo: self.geo })?))
+    }
+}
+
+/// The adjoint of [`Im2colOp`]: columns (n, c·kh·kw, ho·wo) → x-gradient (n, c, h, w).
+struct Col2imOp {
+    geo: Geometry,
+}
+
+impl CustomOp1 for Col2imOp {
+    fn name(&self) -> &'static str {
+        "scoreprobe-col2im"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let cols = f32_slice(s, l, "col2im")?;
+        let g = self.geo;
+        let n = l.dims()[0];
+        let mut out = vec![0f32; n * g.in_len()];
+        out.par_chunks_mut(g.in_len()).zip(cols.par_chunks(g.col_len())).for_each(|(xs, cs)| {
+            let st = g.stride;
+            g.for_each_segment(|co, xo, len| {
+                if st == 1 {
+                    for (a, b) in xs[xo..xo + len].iter_mut().zip(&cs[co..co + len]) {
+                        *a += *b;
+                    }
+                } else {
+                    for (j, b) in cs[co..co + len].iter().enumerate() {
+                        xs[xo + j * st] += *b;
+                    }
+                }
+            });
+        });
+        Ok((CpuStorage::F32(out), Shape::from((n, g.c, g.h, g.w))))
     }
 }

@@ -108,7 +108,7 @@ impl TrainData {
     /// In-memory rows (tests and library callers), no transform.
     pub fn from_rows(name: &str, data: Vec<f32>, shape: DataShape) -> Result<Self> {
         let d = shape.dim();
-        if d == 0 || data.is_empty() || data.len() % d != 0 {
+        if d == 0 || data.is_empty() || !data.len().is_multiple_of(d) {
             bail!("{name}: {} values do not form rows of dimension {d}", data.len());
         }
         let n = data.len() / d;

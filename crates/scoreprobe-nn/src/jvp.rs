@@ -103,7 +103,7 @@ pub struct ConvCritic {
 impl ConvCritic {
     pub fn new(spec: &ConvCriticSpec, seed: u64, device: &Device) -> Result<Self> {
         let c = spec.width_mult;
-        ensure!(c > 0 && c % spec.groups == 0, "conv critic: groups {} must divide width {c}", spec.groups);
+        ensure!(c > 0 && c.is_multiple_of(spec.groups), "conv critic: groups {} must divide width {c}", spec.groups);
         let mut p = ParamInit::new(seed, device);
         let time = Linear::new(&mut p, "time", spec.time_dim, 2 * c)?;
         let conv1 = Conv2d::new(&mut p, "conv1", spec.channels, c, 3, 1)?;

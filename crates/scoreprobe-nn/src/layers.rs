@@ -82,8 +82,7 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let c = self.bias.dim(0)?;
-        Ok(self.conv(x)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
+        crate::fused::add_channel_bias(&self.conv(x)?, &self.bias)
     }
 
     /// A convolution is linear: the tangent is the convolution of the tangent, without bias.
@@ -111,7 +110,10 @@ pub struct GroupNormCache {
 
 impl GroupNorm {
     pub fn new(p: &mut ParamInit, name: &str, groups: usize, channels: usize) -> Result<Self> {
-        anyhow::ensure!(channels % groups == 0, "{name}: {channels} channels not divisible by {groups} groups");
+        anyhow::ensure!(
+            channels.is_multiple_of(groups),
+            "{name}: {channels} channels not divisible by {groups} groups"
+        );
         Ok(Self {
             weight: p.constant(format!("{name}.weight"), &[channels], 1.0)?,
             bias: p.constant(format!("{name}.bias"), &[channels], 0.0)?,
@@ -145,8 +147,15 @@ impl GroupNorm {
         Ok((y, GroupNormCache { xhat, inv_std }))
     }
 
+    /// GroupNorm (the fused op of [`crate::fused::group_norm`]; same values as
+    /// [`GroupNorm::forward_cached`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.forward_cached(x)?.0)
+        crate::fused::group_norm(x, &self.weight, &self.bias, self.groups, self.eps, false)
+    }
+
+    /// SiLU(GroupNorm(x)) in one fused op.
+    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        crate::fused::group_norm(x, &self.weight, &self.bias, self.groups, self.eps, true)
     }
 
     /// dy = γ ⊙ (dx − mean(dx) − x̂ ⊙ mean(x̂ ⊙ dx)) / s, means over each (sample, group).

@@ -15,6 +15,7 @@ pub mod conv;
 pub mod critic_fit;
 pub mod data;
 pub mod ema;
+pub mod fused;
 pub mod jvp;
 pub mod layers;
 pub mod mlp;
@@ -32,6 +33,8 @@ pub use jvp::{ConvCritic, ConvCriticSpec, JvpMlp, JvpScalar};
 pub use mlp::{Mlp, MlpSpec};
 pub use net::{ArchSpec, Network};
 pub use score::NetScoreModel;
+/// PNG grids of image samples (re-exported for the CLI).
+pub use scoreprobe_data::grid::write_png_grid;
 pub use train::{train, train_with_data, TrainReport};
 pub use unet::{Unet, UnetSpec};
 

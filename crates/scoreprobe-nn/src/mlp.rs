@@ -53,7 +53,7 @@ impl Mlp {
             spec.dim > 0 && spec.out_dim > 0 && spec.hidden > 0 && spec.depth > 0,
             "mlp: every size must be positive: {spec:?}"
         );
-        ensure!(spec.time_dim >= 2 && spec.time_dim % 2 == 0, "mlp: time_dim must be even and >= 2");
+        ensure!(spec.time_dim >= 2 && spec.time_dim.is_multiple_of(2), "mlp: time_dim must be even and >= 2");
         let mut p = ParamInit::new(seed, device);
         let h = spec.hidden;
         let time = Linear::new(&mut p, "time", spec.time_dim, h)?;

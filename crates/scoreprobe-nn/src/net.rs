@@ -49,6 +49,7 @@ impl ArchSpec {
 }
 
 /// An ε-network on flattened inputs.
+#[allow(clippy::large_enum_variant)]
 pub enum Network {
     Mlp(Mlp),
     Unet(Unet),

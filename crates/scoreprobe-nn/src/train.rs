@@ -219,10 +219,10 @@ pub fn train_with_data(config: &TrainConfig, mut data: TrainData, out_dir: &Path
         loss_sum += lv;
         loss_n += 1;
         pb.inc(1);
-        if st.step % 10 == 0 || st.step == config.steps {
+        if st.step.is_multiple_of(10) || st.step == config.steps {
             pb.set_message(format!("{:.4}", loss_sum / loss_n as f64));
         }
-        let at_ckpt = config.checkpoint_every.is_some_and(|k| st.step % k == 0);
+        let at_ckpt = config.checkpoint_every.is_some_and(|k| st.step.is_multiple_of(k));
         if at_ckpt || st.step == config.steps {
             last_loss = loss_sum / loss_n as f64;
             let side = Sidecar {

@@ -64,11 +64,11 @@ impl ResBlock {
 
     /// `e` is the already-activated time feature SiLU(MLP(emb(t))), shape (n, time_dim).
     fn forward(&self, x: &Tensor, e: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
+        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
         let c = h.dim(1)?;
         let tb = self.temb.forward(e)?.reshape((e.dim(0)?, c, 1, 1))?;
         let h = h.broadcast_add(&tb)?;
-        let h = self.conv2.forward(&self.norm2.forward(&h)?.silu()?)?;
+        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         let s = match &self.skip {
             Some(conv) => conv.forward(x)?,
             None => x.clone(),
@@ -130,11 +130,18 @@ impl Unet {
         let [c0, c1] = spec.widths;
         let g = spec.groups;
         ensure!(
-            spec.channels > 0 && spec.height >= 4 && spec.width >= 4 && spec.height % 2 == 0 && spec.width % 2 == 0,
+            spec.channels > 0
+                && spec.height >= 4
+                && spec.width >= 4
+                && spec.height.is_multiple_of(2)
+                && spec.width.is_multiple_of(2),
             "unet: image must be at least 4×4 with even sides and ≥1 channel: {spec:?}"
         );
-        ensure!(g > 0 && c0 % g == 0 && c1 % g == 0, "unet: groups {g} must divide the widths {c0}, {c1}");
-        ensure!(spec.time_dim >= 2 && spec.time_dim % 2 == 0, "unet: time_dim must be even");
+        ensure!(
+            g > 0 && c0.is_multiple_of(g) && c1.is_multiple_of(g),
+            "unet: groups {g} must divide the widths {c0}, {c1}"
+        );
+        ensure!(spec.time_dim >= 2 && spec.time_dim.is_multiple_of(2), "unet: time_dim must be even");
         let td = spec.time_dim;
         let mut p = ParamInit::new(seed, device);
         let time1 = Linear::new(&mut p, "time1", td, td)?;
@@ -179,7 +186,6 @@ impl Unet {
 
     /// x (n, C, H, W) f32, t (n,) f32 → ε̂ (n, C, H, W).
     pub fn forward(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
-        let (_, _, h, w) = x.dims4()?;
         let e = time_embedding(t, self.spec.time_dim)?;
         let e = self.time2.forward(&self.time1.forward(&e)?.silu()?)?.silu()?;
         let h0 = self.conv_in.forward(x)?;
@@ -190,8 +196,8 @@ impl Unet {
             m = a.forward(&m)?;
         }
         let u1 = self.up1.forward(&Tensor::cat(&[&m, &s1], 1)?, &e)?;
-        let u1 = self.upconv.forward(&u1)?.upsample_nearest2d(h, w)?;
+        let u1 = crate::fused::upsample2x(&self.upconv.forward(&u1)?)?; // h, w are even
         let u0 = self.up0.forward(&Tensor::cat(&[&u1, &s0], 1)?, &e)?;
-        self.conv_out.forward(&self.norm_out.forward(&u0)?.silu()?)
+        self.conv_out.forward(&self.norm_out.forward_silu(&u0)?)
     }
 }

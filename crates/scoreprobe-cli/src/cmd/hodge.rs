@@ -113,7 +113,7 @@ pub struct Args {
 /// The problem of a command: a spec (exact-score target) or a checkpoint on a data set; with its
 /// label for messages.
 pub enum Source {
-    Spec(Resolved, String),
+    Spec(Box<Resolved>, String),
     Data(OnData),
 }
 
@@ -124,7 +124,7 @@ impl Source {
         }
         let path = spec.as_ref().ok_or_else(|| anyhow!("give --spec, or --checkpoint with --data"))?;
         let spec = ProblemSpec::from_file(path).map_err(|e| anyhow!(e))?;
-        Ok(Source::Spec(resolve(&spec)?, path.display().to_string()))
+        Ok(Source::Spec(Box::new(resolve(&spec)?), path.display().to_string()))
     }
 
     pub fn problem(&self) -> Problem<'_> {
