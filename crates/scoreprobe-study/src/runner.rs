@@ -277,11 +277,19 @@ impl Study<'_> {
                 }
             }
             bar.inc(1);
+            // the cache may hold metrics of earlier runs with other --metrics: report only these
+            results.metrics.retain(|k, _| self.metrics.iter().any(|m| m == k) || bound_group(k, &self.metrics));
             rows.push((entry.clone(), results));
         }
         bar.finish_and_clear();
         Ok(StudyResults { rows, skipped })
     }
+}
+
+/// The bounds metrics come as a group of four: any one requested shows all four.
+fn bound_group(metric: &str, requested: &[String]) -> bool {
+    const GROUP: [&str; 4] = ["l2", "gradient", "girsanov", "marginal"];
+    GROUP.contains(&metric) && requested.iter().any(|m| GROUP.contains(&m.as_str()))
 }
 
 /// A metric that does not apply to a model, with the reason.
