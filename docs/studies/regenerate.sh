@@ -15,12 +15,20 @@ $bin study --run runs/ring8-ref --models docs/studies/ring8/extra-models.json --
   --metrics w2,fd,kid,siem,siem_window,siem_mc,siem_mc_window,siem_classifier_window,l2,gradient,girsanov,marginal \
   --n 1000 --steps 1000 --seed 0 --out reports/ring8-ref --quiet
 
+# (a1') the same checkpoints with the classifier-source SIEM on the full window as well (it trains a
+# classifier per model: ~1 min each); the oracle metrics are reused from (a1)'s cache
+mkdir -p reports/ring8-clf && cp -r reports/ring8-ref/cache reports/ring8-clf/
+$bin study --run runs/ring8-ref --reference ring8 \
+  --metrics w2,fd,kid,siem,siem_window,siem_classifier,siem_classifier_window \
+  --n 1000 --steps 1000 --seed 0 --out reports/ring8-clf --quiet
+
 # (a2) a 2-D Gaussian with affine, quadratic-gradient and solenoidal errors: exact KL and exact W2 available
 $bin study --models docs/studies/gaussian2d/models.json --reference docs/studies/gaussian2d/spec.json \
   --metrics w2,fd,kid,exact_kl,siem,siem_window,siem_mc,siem_mc_window,l2,gradient,girsanov,marginal \
   --n 1000 --steps 1000 --seed 0 --out reports/gaussian2d --quiet
 
-for s in ring8:ring8-ref gaussian2d:gaussian2d; do
+mkdir -p docs/studies/ring8-classifier
+for s in ring8:ring8-ref ring8-classifier:ring8-clf gaussian2d:gaussian2d; do
   dst=docs/studies/${s%%:*}; src=reports/${s##*:}
   cp "$src/metrics.csv" "$src/correlations.json" "$dst/"
   # SVG figures only (a fifth of the PNGs' size)
