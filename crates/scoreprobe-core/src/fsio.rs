@@ -26,9 +26,15 @@ pub fn write_atomic_with<E: std::fmt::Display>(
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), path.display()))
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically, flushed to disk before the rename (checkpoints survive a
+/// power loss, not only a kill).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    write_atomic_with(path, |tmp| std::fs::write(tmp, bytes))
+    write_atomic_with(path, |tmp| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use scoreprobe_core::schedule::ScheduleSpec;
 use scoreprobe_core::ScoreModel;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "scoreprobe-nn/1";
@@ -55,17 +54,9 @@ pub fn checkpoint_paths(dir: &Path, step: u64) -> (PathBuf, PathBuf) {
     (dir.join(format!("ckpt-{step}.safetensors")), dir.join(format!("ckpt-{step}.json")))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
+/// Writes `bytes` to `path` atomically (the workspace's one implementation, with fsync).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().context("checkpoint path has no file name")?.to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    scoreprobe_core::fsio::write_atomic(path, bytes).map_err(anyhow::Error::msg)
 }
 
 /// Saves named tensors and the sidecar for one step.
