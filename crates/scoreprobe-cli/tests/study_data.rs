@@ -1,6 +1,7 @@
 //! `scoreprobe study` against a data-set reference (an `.npy` of rows, no exact score): trains a
 //! tiny MLP on the rows, measures both checkpoints with fd/kid against the data, the classifier
-//! SIEM on the high-noise window, and lists the oracle SIEM as skipped with its reason.
+//! SIEM on the high-noise window and the critic's KL-bound group (l2, gradient), and lists the
+//! oracle SIEM as skipped with its reason.
 
 use std::process::{Command, Output};
 
@@ -53,11 +54,19 @@ fn study_against_an_npy_data_set_reports_fd_kid_and_skips_oracle_metrics() {
         "--reference",
         npy,
         "--metrics",
-        "fd,kid,siem_classifier_window,siem",
+        "fd,kid,siem_classifier_window,siem,gradient",
         "--n",
         "50",
         "--steps",
         "20",
+        "--bound-panels",
+        "4",
+        "--critic-steps",
+        "40",
+        "--critic-pool",
+        "512",
+        "--critic-holdout",
+        "256",
         "--out",
         out.to_str().unwrap(),
         "--quiet",
@@ -73,6 +82,12 @@ fn study_against_an_npy_data_set_reports_fd_kid_and_skips_oracle_metrics() {
             assert!(v.is_some_and(f64::is_finite), "{} lacks {metric}: {m}", m["name"]);
         }
         assert!(m["metrics"].get("siem").is_none(), "{m}");
+        // the bounds group on a data set: the critic in its denoising form, no exact score
+        for metric in ["l2", "gradient", "girsanov", "marginal"] {
+            let r = &m["metrics"][metric];
+            assert!(r["value"].as_f64().is_some_and(f64::is_finite), "{} lacks {metric}: {m}", m["name"]);
+            assert_eq!(r["details"]["estimator"], "critic", "{r}");
+        }
     }
     let skipped = table["skipped"].as_array().expect("skipped");
     for m in models {
@@ -84,6 +99,24 @@ fn study_against_an_npy_data_set_reports_fd_kid_and_skips_oracle_metrics() {
             m["name"]
         );
     }
+
+    // bound panels that Simpson's rule cannot use: refused before any work
+    let o = run(&[
+        "study",
+        "--run",
+        run_dir,
+        "--reference",
+        npy,
+        "--metrics",
+        "gradient",
+        "--bound-panels",
+        "6",
+        "--out",
+        dir.path().join("report-panels").to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("multiple of 4") && !err.contains("panicked"), "{err}");
 
     // a reference whose rows have another dimension: an error naming both shapes
     let wrong = dir.path().join("wrong.npy");

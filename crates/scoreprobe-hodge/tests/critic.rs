@@ -189,6 +189,59 @@ fn critic_works_on_samples_without_scores() {
 }
 
 #[test]
+fn critic_on_a_fixed_pool_of_draws_matches_fresh_draws() {
+    // the image setting: score calls are expensive, so the fit reuses a pool drawn once
+    let m = model(gaussian2(), ErrorField::Affine { e: array![[0.3, 0.0], [0.1, -0.2]], b: array![0.2, 0.0] });
+    let x0 = m.target.sample(50_000, &mut ChaCha8Rng::seed_from_u64(3));
+    let p = Problem::on_samples(&m, x0.view(), &m.schedule);
+    let t = 0.5;
+    let cf = ClosedForm.point(&Problem::synthetic(&m), t, 0).unwrap();
+    let mut c = fast(CriticIdentity::Auto);
+    c.config.fit.pool = Some(8192);
+    let got = timed("pool", || c.point(&p, t, 70).unwrap());
+    check("pooled gradient (denoising)", got.gradient, cf.gradient.value);
+    check("pooled l2 (vector critic)", got.l2, cf.l2.value);
+    // score calls: the two pools and the two held-out sets, not a fresh batch per step
+    assert_eq!(got.samples, 2 * 8192 + 2 * c.config.n, "score calls counted");
+}
+
+#[test]
+fn denoising_l2_is_the_exact_l2_plus_a_model_independent_offset() {
+    // E|ξ + σ s_θ|²/σ² = ‖e_t‖² + C_t: above the exact value, and two models on the same draws
+    // differ by exactly the difference of their exact ‖e_t‖² (C_t cancels)
+    let errors = [
+        ErrorField::Affine { e: array![[0.3, 0.0], [0.1, -0.2]], b: array![0.2, 0.0] },
+        ErrorField::Affine { e: array![[0.8, 0.2], [0.2, 0.5]], b: array![-0.4, 0.3] },
+    ];
+    let t = 0.3;
+    let x0 = gaussian2().sample(50_000, &mut ChaCha8Rng::seed_from_u64(3));
+    let mut got = vec![];
+    for error in errors {
+        let m = model(gaussian2(), error);
+        let p = Problem::on_samples(&m, x0.view(), &m.schedule);
+        let exact = ClosedForm.point(&Problem::synthetic(&m), t, 0).unwrap().l2.value;
+        let mut c = fast(CriticIdentity::Auto);
+        c.config.l2 = CriticL2::Denoising;
+        c.config.fit.steps = 50; // only ‖e_t‖² is checked here
+        let pt = c.point(&p, t, 11).unwrap();
+        assert!(pt.l2_method.starts_with("denoising loss"), "{}", pt.l2_method);
+        assert!(pt.l2.value > exact - K_SE * pt.l2.se, "denoising l2 {:?} below the exact {exact}", pt.l2);
+        got.push((pt.l2, exact));
+    }
+    let (a, b) = (got[0], got[1]);
+    let diff = b.0.value - a.0.value;
+    let exact_diff = b.1 - a.1;
+    // the SE of each value bounds that of the paired difference (same draws: positively correlated)
+    let se = a.0.se + b.0.se;
+    eprintln!(
+        "denoising l2 difference {diff:.5} vs exact {exact_diff:.5} (± {se:.5}); offset C_t ≈ {:.4}",
+        a.0.value - a.1
+    );
+    assert!((diff - exact_diff).abs() < K_SE * se, "difference {diff} vs exact {exact_diff} ± {se}");
+    assert!(exact_diff.abs() > 2.0 * K_SE * se, "the test must be able to tell the models apart");
+}
+
+#[test]
 fn same_seed_same_result() {
     let m = model(gaussian2(), ErrorField::Affine { e: array![[0.5, 0.2], [0.2, 0.1]], b: array![0.0, 0.0] });
     let p = Problem::synthetic(&m);

@@ -17,6 +17,7 @@ use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_features::FeatureExtractor;
 use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
+use scoreprobe_hodge::critic::{CriticFitConfig, CriticIdentity, CriticL2};
 use scoreprobe_hodge::{EstimatorKind, HodgeConfig, Problem};
 use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
 use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
@@ -82,6 +83,22 @@ pub struct StudySettings {
     /// component std of p_t, and the cap per axis.
     pub grid_cells_per_std: f64,
     pub grid_max_cells: usize,
+    /// Critic fits (the `siem_critic*` error field; the bounds on a data-set reference): optimiser
+    /// steps, a fixed pool of draws instead of fresh ones per step, and held-out draws. None: the
+    /// estimators' defaults (1000 steps of 512 fresh draws; 16 384 held out for SIEM, 40 000 for
+    /// the bounds). Image models need a pool: fresh draws cost one network call per row per step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_steps: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_pool: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_holdout: Option<usize>,
+    /// Critic fits: rows per optimiser step, and random tangent directions per row above 64
+    /// dimensions (the fit's cost grows with both; None: 512 and 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_directions: Option<usize>,
 }
 
 impl Default for StudySettings {
@@ -95,11 +112,28 @@ impl Default for StudySettings {
             bound_panels: 16,
             grid_cells_per_std: 8.0,
             grid_max_cells: 640,
+            critic_steps: None,
+            critic_pool: None,
+            critic_holdout: None,
+            critic_batch: None,
+            critic_directions: None,
         }
     }
 }
 
 impl StudySettings {
+    /// The critic fit options with this study's overrides.
+    fn critic_fit(&self) -> CriticFitConfig {
+        let d = CriticFitConfig::default();
+        CriticFitConfig {
+            steps: self.critic_steps.unwrap_or(d.steps),
+            pool: self.critic_pool.or(d.pool),
+            batch: self.critic_batch.unwrap_or(d.batch),
+            directions: self.critic_directions.unwrap_or(d.directions),
+            ..d
+        }
+    }
+
     /// The high-noise window: the first 10% of sampling steps from noise (`900..999` for 1000 steps).
     pub fn high_noise_window(&self) -> Window {
         Window { lo: self.steps - (self.steps / 10).max(1), hi: self.steps - 1 }
@@ -174,6 +208,15 @@ impl Study<'_> {
         let s = &self.settings;
         if s.n < 10 || s.steps < 10 {
             bail!("n and steps must be at least 10 (got n = {}, steps = {})", s.n, s.steps);
+        }
+        if s.bound_panels == 0 || s.bound_panels % 4 != 0 {
+            bail!("bound panels must be a positive multiple of 4 (composite Simpson), got {}", s.bound_panels);
+        }
+        s.critic_fit()
+            .validate()
+            .map_err(|e| anyhow!("{e} (--critic-steps, --critic-pool, --critic-batch, --critic-directions)"))?;
+        if s.critic_holdout.is_some_and(|h| h < 2) {
+            bail!("critic held-out draws must be at least 2");
         }
         Ok(())
     }
@@ -383,13 +426,18 @@ impl ModelCtx<'_> {
                 let config = ClassifierConfig { seed: s.seed, ..Default::default() };
                 Box::new(ClassifierSource::new(dc.data.sampler(), config))
             }
-            (ErrorFieldKind::Critic, None) => {
-                let config = CriticSourceConfig { seed: s.seed, ..Default::default() };
-                Box::new(CriticSource::for_target(self.exact()?.clone(), config))
-            }
-            (ErrorFieldKind::Critic, Some(dc)) => {
-                let config = CriticSourceConfig { seed: s.seed, ..Default::default() };
-                Box::new(CriticSource::new(dc.data.sampler(), config))
+            (ErrorFieldKind::Critic, dc) => {
+                let d = CriticSourceConfig::default();
+                let config = CriticSourceConfig {
+                    seed: s.seed,
+                    fit: s.critic_fit(),
+                    holdout: s.critic_holdout.unwrap_or(d.holdout),
+                    ..d
+                };
+                match dc {
+                    None => Box::new(CriticSource::for_target(self.exact()?.clone(), config)),
+                    Some(dc) => Box::new(CriticSource::new(dc.data.sampler(), config)),
+                }
             }
         };
         let r = estimate_siem(self.loaded.model.as_ref(), self.schedule, source.as_mut(), &cfg)?;
@@ -406,18 +454,34 @@ impl ModelCtx<'_> {
     fn bounds(&mut self) -> Result<&Vec<(String, Record)>, Skip> {
         if self.bounds.is_none() {
             let s = self.settings;
-            let problem = match &self.loaded.synthetic {
-                Some(m) => Problem::synthetic(m),
-                None => Problem::on_target(self.loaded.model.as_ref(), self.exact()?, self.schedule),
+            let problem = match (&self.loaded.synthetic, self.data) {
+                (Some(m), _) => Problem::synthetic(m),
+                // a data set: the critic in the denoising form needs only draws of x₀
+                (None, Some(dc)) => Problem::on_samples(self.loaded.model.as_ref(), dc.data.rows.view(), self.schedule),
+                (None, None) => Problem::on_target(self.loaded.model.as_ref(), self.exact()?, self.schedule),
             };
             let mut config = HodgeConfig::default();
             config.grid.cells_per_std = s.grid_cells_per_std;
             config.grid.max_cells_per_axis = s.grid_max_cells;
+            config.critic.fit = s.critic_fit();
+            config.critic.n = s.critic_holdout.unwrap_or(config.critic.n);
+            config.critic.identity = CriticIdentity::Auto;
+            // ‖e_t‖² on a data set: the denoising loss (‖e_t‖² + a model-independent C_t ≥ 0), which
+            // keeps the Girsanov bound a bound and ranks models like ‖e_t‖²; a vector critic with d
+            // outputs overfits at image sizes (held-out values far below zero)
+            config.critic.l2 = if self.data.is_some() { CriticL2::Denoising } else { CriticL2::Auto };
             let all = scoreprobe_hodge::estimators(&config);
             let available: Vec<&dyn scoreprobe_hodge::HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
-            // the most exact estimator that applies: closed form, else the grid (d ≤ 2), else random features
-            let kind = [EstimatorKind::ClosedForm, EstimatorKind::Grid, EstimatorKind::RandomFeatures]
-                .into_iter()
+            // the most exact estimator that applies: closed form, else the grid (d ≤ 2), else random
+            // features; on a data set (no exact score) the critic, whose denoising form needs none
+            let candidates: &[EstimatorKind] = if self.data.is_some() {
+                &[EstimatorKind::Critic]
+            } else {
+                &[EstimatorKind::ClosedForm, EstimatorKind::Grid, EstimatorKind::RandomFeatures]
+            };
+            let kind = candidates
+                .iter()
+                .copied()
                 .find(|k| {
                     let e = scoreprobe_hodge::estimator(*k, &config);
                     scoreprobe_hodge::check_applies(e.as_ref(), &problem, &available).is_ok()

@@ -42,6 +42,27 @@ pub struct Args {
     metrics: Option<Vec<String>>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Simpson panels in ln t of the KL bounds (l2, gradient, girsanov, marginal); a multiple of 4.
+    #[arg(long, default_value_t = 16)]
+    bound_panels: usize,
+    /// Critic fits (siem_critic*, and the bounds on a data-set reference): optimiser steps
+    /// (default 1000).
+    #[arg(long)]
+    critic_steps: Option<usize>,
+    /// Critic fits: train on a fixed pool of this many draws instead of fresh draws every step.
+    /// Needed for image networks, where a fresh batch of 512 costs 512 network calls per step.
+    #[arg(long)]
+    critic_pool: Option<usize>,
+    /// Critic fits: rows per optimiser step (default 512).
+    #[arg(long)]
+    critic_batch: Option<usize>,
+    /// Critic fits: random tangent directions per row for ∇χ above 64 dimensions (default 16);
+    /// the cost of a step grows with 1 + directions.
+    #[arg(long)]
+    critic_directions: Option<usize>,
+    /// Critic fits: held-out draws for the reported value (default 16384 for SIEM, 40000 for bounds).
+    #[arg(long)]
+    critic_holdout: Option<usize>,
     /// Output directory (results are cached there: an interrupted study resumes).
     #[arg(long)]
     out: PathBuf,
@@ -181,7 +202,18 @@ pub fn run(a: Args) -> Result<()> {
         reference,
         models,
         metrics,
-        StudySettings { n: a.n, steps: a.steps, seed: a.seed, ..Default::default() },
+        StudySettings {
+            n: a.n,
+            steps: a.steps,
+            seed: a.seed,
+            bound_panels: a.bound_panels,
+            critic_steps: a.critic_steps,
+            critic_pool: a.critic_pool,
+            critic_holdout: a.critic_holdout,
+            critic_batch: a.critic_batch,
+            critic_directions: a.critic_directions,
+            ..Default::default()
+        },
         a.out,
         !a.quiet,
         "scoreprobe study",
