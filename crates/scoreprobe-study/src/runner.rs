@@ -209,7 +209,7 @@ impl Study<'_> {
         if s.n < 10 || s.steps < 10 {
             bail!("n and steps must be at least 10 (got n = {}, steps = {})", s.n, s.steps);
         }
-        if s.bound_panels == 0 || s.bound_panels % 4 != 0 {
+        if s.bound_panels == 0 || !s.bound_panels.is_multiple_of(4) {
             bail!("bound panels must be a positive multiple of 4 (composite Simpson), got {}", s.bound_panels);
         }
         s.critic_fit()
