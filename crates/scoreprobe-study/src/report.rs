@@ -66,6 +66,17 @@ fn mean_cost(rows: &[(ModelEntry, ModelResults)], metric: &str) -> Option<CostRo
     })
 }
 
+/// A table value with four significant digits: fixed point in [1e-3, 1e5), else scientific
+/// (FD in MNIST-CNN units is ~1e6, a windowed SIEM ~1e-5).
+fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (1e-3..1e5).contains(&a) {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.4e}")
+    }
+}
+
 /// Checks SPEC §9's claims. `quality` is the preferred reference (exact_kl if present, else w2).
 pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &StudySettings) -> Vec<Claim> {
     let rows = &results.rows;
@@ -92,13 +103,27 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
         status: "n/a".into(),
         evidence: why.into(),
     };
+    // NFE of a source's window against its full window (score calls per trajectory, the
+    // critic's fitting draws included), when both ran
+    let nfe_ratio = |full: &str, window: &str| {
+        let g = mean_cost(rows, window).and_then(|c| c.mean_nfe);
+        let f = mean_cost(rows, full).and_then(|c| c.mean_nfe);
+        g.zip(f).map(|(g, f)| g / f)
+    };
     // the other sources' correlations, for the evidence column (window: the windowed metrics)
     let others = |window: bool, chosen: &str| {
         SOURCES
             .iter()
-            .map(|s| (if window { s.1 } else { s.0 }, s.2))
-            .filter(|(m, _)| *m != chosen)
-            .filter_map(|(m, src)| find(corr, m, quality, trained).map(|p| format!("{src} source: {}", fmt_rho(p))))
+            .filter(|s| (if window { s.1 } else { s.0 }) != chosen)
+            .filter_map(|s| {
+                let m = if window { s.1 } else { s.0 };
+                let p = find(corr, m, quality, trained)?;
+                let ratio = match nfe_ratio(s.0, s.1) {
+                    Some(r) if window => format!(", NFE ratio {r:.3}"),
+                    _ => String::new(),
+                };
+                Some(format!("{} source: {}{ratio}", s.2, fmt_rho(p)))
+            })
             .collect::<Vec<_>>()
     };
     // (1) SIEM ranks models like the reference
@@ -133,14 +158,7 @@ pub fn claims(results: &StudyResults, corr: &[PairCorrelation], settings: &Study
     };
     out.push(match win.and_then(|(f, wm, src)| find(corr, wm, quality, trained).map(|p| (p, *f, *wm, *src))) {
         Some((p, f, wm, src)) => {
-            // the NFE of the window against the full trajectory: the full-window SIEM of the same
-            // source when it ran, else the sampler's steps (one score call per step and trajectory)
-            let g = mean_cost(rows, wm).and_then(|c| c.mean_nfe);
-            let full_nfe = mean_cost(rows, f).and_then(|c| c.mean_nfe);
-            let ratio = match (g, full_nfe) {
-                (Some(g), Some(f)) => Some(g / f),
-                _ => None,
-            };
+            let ratio = nfe_ratio(f, wm);
             let mut ev = vec![
                 fmt_rho(p),
                 ratio.map_or("NFE ratio n/a (full window not run)".into(), |r| format!("NFE ratio {r:.3}")),
@@ -384,7 +402,7 @@ pub fn write(
     for (e, r) in rows {
         let _ = write!(md, "| {} | {} | {} |", e.name, e.group, e.step.map_or("".into(), |s| format!("{s}")));
         for m in &all_names {
-            let _ = write!(md, " {} |", r.metrics.get(m).map_or("–".into(), |v| format!("{:.4}", v.value)));
+            let _ = write!(md, " {} |", r.metrics.get(m).map_or("–".into(), |v| fmt_value(v.value)));
         }
         md.push('\n');
     }
