@@ -182,10 +182,17 @@ impl HodgeEstimator for Critic {
                 (mean_se(e.mapv(|v| v * v).sum_axis(Axis(1))), "target Monte Carlo (s_θ − ∇log p_t)".to_string())
             }
             (CriticL2::Denoising, _, _) => {
-                // always the denoising draws, whatever form the gradient fit used
-                let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x13));
-                let held = draw(problem, t, Form::Denoising, cfg.n, &mut rng);
-                let l2 = mean_se(held.w.mapv(|v| v * v).sum_axis(Axis(1))).scaled(1.0 / sigma2);
+                // the denoising draws: the gradient's held-out set when it is in that form (no
+                // further score calls), else fresh ones
+                let fresh;
+                let dsm = if form == Form::Denoising {
+                    &held
+                } else {
+                    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x13));
+                    fresh = draw(problem, t, Form::Denoising, cfg.n, &mut rng);
+                    &fresh
+                };
+                let l2 = mean_se(dsm.w.mapv(|v| v * v).sum_axis(Axis(1))).scaled(1.0 / sigma2);
                 (l2, "denoising loss (‖e_t‖² + C_t, C_t ≥ 0 the same for every model: an upper bound)".to_string())
             }
             _ => {

@@ -390,22 +390,22 @@ fn optimise(
     let mut opt = AdamW::new(params, AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() })?;
     let tail = (cfg.steps / 10).max(1);
     let (mut acc, mut rows) = (0.0, 0usize);
-    let pool = cfg.pool.is_some().then_some(&first);
-    if let Some(p) = pool {
+    // with a pool, `first` is the pool (checked and counted once); else the first fresh batch
+    let (pool, mut next) = if cfg.pool.is_some() { (Some(first), None) } else { (None, Some(first)) };
+    if let Some(p) = &pool {
         p.check(d)?;
         rows = p.x.nrows();
     }
-    let mut batch = first.clone();
     for step in 0..cfg.steps {
-        match pool {
-            Some(p) => batch = p.select(&rand::seq::index::sample(rng, p.x.nrows(), cfg.batch).into_vec()),
-            None if step > 0 => batch = draw(cfg.batch, rng),
-            None => {}
-        }
-        batch.check(d)?;
-        if pool.is_none() {
-            rows += batch.x.nrows();
-        }
+        let batch = match &pool {
+            Some(p) => p.select(&rand::seq::index::sample(rng, p.x.nrows(), cfg.batch).into_vec()),
+            None => {
+                let b = next.take().unwrap_or_else(|| draw(cfg.batch, rng));
+                b.check(d)?;
+                rows += b.x.nrows();
+                b
+            }
+        };
         let objective = loss_terms(&batch, rng)?.mean_all()?;
         let value = objective.to_scalar::<f32>()? as f64;
         if !value.is_finite() {

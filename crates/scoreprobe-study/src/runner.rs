@@ -17,7 +17,7 @@ use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_features::FeatureExtractor;
 use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
-use scoreprobe_hodge::critic::{CriticFitConfig, CriticIdentity, CriticL2};
+use scoreprobe_hodge::critic::{CriticFitConfig, CriticL2};
 use scoreprobe_hodge::{EstimatorKind, HodgeConfig, Problem};
 use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
 use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
@@ -465,7 +465,6 @@ impl ModelCtx<'_> {
             config.grid.max_cells_per_axis = s.grid_max_cells;
             config.critic.fit = s.critic_fit();
             config.critic.n = s.critic_holdout.unwrap_or(config.critic.n);
-            config.critic.identity = CriticIdentity::Auto;
             // ‖e_t‖² on a data set: the denoising loss (‖e_t‖² + a model-independent C_t ≥ 0), which
             // keeps the Girsanov bound a bound and ranks models like ‖e_t‖²; a vector critic with d
             // outputs overfits at image sizes (held-out values far below zero)

@@ -106,8 +106,8 @@ pub fn run(a: Args) -> Result<()> {
         a.steps,
         a.seed
     );
-    crate::cmd::study::run_study(
-        spec,
+    crate::cmd::study::run_study_with(
+        scoreprobe_study::reference::Reference::Target(spec),
         models,
         metrics,
         settings,

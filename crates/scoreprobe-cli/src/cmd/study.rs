@@ -221,22 +221,8 @@ pub fn run(a: Args) -> Result<()> {
     )
 }
 
-/// Runs a study, writes its outputs and prints the summary (shared with `demo`).
-#[allow(clippy::too_many_arguments)]
-pub fn run_study(
-    spec: ProblemSpec,
-    models: Vec<ModelEntry>,
-    metrics: Vec<String>,
-    settings: StudySettings,
-    out: PathBuf,
-    progress: bool,
-    title: &str,
-    command: &str,
-) -> Result<()> {
-    run_study_with(Reference::Target(spec), models, metrics, settings, out, progress, title, command)
-}
-
-/// Runs a study against any reference (exact-score target or data set).
+/// Runs a study against any reference (exact-score target or data set), writes its outputs and
+/// prints the summary (shared with `demo`).
 #[allow(clippy::too_many_arguments)]
 pub fn run_study_with(
     reference: Reference,
