@@ -5,7 +5,7 @@
 //! `fonts-dejavu-core` is registered at first use, or `$SCOREPROBE_FONT`. Without one no figure is
 //! drawn and the caller is told why, so a study never fails for want of a font.
 
-use anyhow::{anyhow, Result};
+use crate::error::StudyError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -55,16 +55,17 @@ pub fn unavailable() -> Option<String> {
 }
 
 /// Writes `stem.svg` and `stem.png`; returns the files written.
-pub fn save(fig: &Figure, stem: &Path) -> Result<Vec<PathBuf>> {
+pub fn save(fig: &Figure, stem: &Path) -> Result<Vec<PathBuf>, StudyError> {
+    let failed = |message: String| StudyError::Figure { title: fig.title.to_string(), message };
     if let Some(why) = unavailable() {
-        return Err(anyhow!(why));
+        return Err(failed(why));
     }
     let mut written = vec![];
     let svg = stem.with_extension("svg");
     {
         let root = SVGBackend::new(&svg, (720, 480)).into_drawing_area();
         draw(fig, &root)?;
-        root.present().map_err(|e| anyhow!("cannot write {}: {e}", svg.display()))?;
+        root.present().map_err(|e| failed(format!("cannot write {}: {e}", svg.display())))?;
     }
     written.push(svg);
     if font_ready() {
@@ -72,7 +73,7 @@ pub fn save(fig: &Figure, stem: &Path) -> Result<Vec<PathBuf>> {
         {
             let root = BitMapBackend::new(&png, (720, 480)).into_drawing_area();
             draw(fig, &root)?;
-            root.present().map_err(|e| anyhow!("cannot write {}: {e}", png.display()))?;
+            root.present().map_err(|e| failed(format!("cannot write {}: {e}", png.display())))?;
         }
         written.push(png);
     }
@@ -93,11 +94,14 @@ fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-fn draw<DB: DrawingBackend>(fig: &Figure, root: &DrawingArea<DB, Shift>) -> Result<()>
+fn draw<DB: DrawingBackend>(fig: &Figure, root: &DrawingArea<DB, Shift>) -> Result<(), StudyError>
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot '{}': {e:?}", fig.title);
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| StudyError::Figure {
+        title: fig.title.to_string(),
+        message: format!("plot '{}': {e:?}", fig.title),
+    };
     root.fill(&WHITE).map_err(err)?;
     let (x0, x1) = bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), false);
     let (y0, y1) = bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), fig.log_y);

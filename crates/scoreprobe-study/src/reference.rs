@@ -7,7 +7,7 @@
 //! reference also states how model-space values map back to pixel intensities, so that generated
 //! rows become images for the feature extractors (`scoreprobe-features`).
 
-use anyhow::{bail, ensure, Result};
+use crate::error::{MetricError, StudyError};
 use ndarray::{Array2, Array4, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,9 +17,6 @@ use scoreprobe_data::ImageSet;
 use scoreprobe_features::FeatureExtractor;
 use serde::Serialize;
 use std::sync::Arc;
-
-/// The reason every oracle-based metric gives on a data-set reference.
-pub const NO_EXACT_SCORE: &str = "no exact score for a data-set reference";
 
 /// The study's reference.
 pub enum Reference {
@@ -81,44 +78,48 @@ impl DataReference {
     }
 
     /// The feature extractor named by `features` (vector data accepts `identity` only).
-    pub fn extractor(&self) -> Result<Box<dyn FeatureExtractor>> {
-        let e = scoreprobe_features::extractor_from_name(&self.features, None)?;
+    pub fn extractor(&self) -> Result<Box<dyn FeatureExtractor>, StudyError> {
+        let e = scoreprobe_features::extractor_from_name(&self.features, None)
+            .map_err(|e| StudyError::Extractor { features: self.features.clone(), source: e.into() })?;
         if self.image.is_none() && e.name() != "identity" {
-            bail!(
-                "--features {}: the reference '{}' is vector data ({}), not images; use --features identity",
-                self.features,
-                self.name,
-                self.shape_desc()
-            );
+            return Err(StudyError::FeaturesOnVectors {
+                features: self.features.clone(),
+                reference: self.name.clone(),
+                shape: self.shape_desc(),
+            });
         }
         Ok(e)
     }
 
     /// Rows in the models' space → images with intensities in [0, 1] (values outside the pixel
     /// range are clipped, as when generated images are saved).
-    pub fn to_images(&self, x: &Array2<f64>) -> Result<ImageSet> {
-        let l = self.image.as_ref().ok_or_else(|| anyhow::anyhow!("'{}' is not an image data set", self.name))?;
-        ensure!(
-            x.ncols() == l.channels * l.height * l.width,
-            "rows of dimension {} are not {}x{}x{} images",
-            x.ncols(),
-            l.channels,
-            l.height,
-            l.width
-        );
+    pub fn to_images(&self, x: &Array2<f64>) -> Result<ImageSet, MetricError> {
+        let not_images = |why: String| MetricError::Features { features: self.features.clone(), source: why.into() };
+        let l = self.image.as_ref().ok_or_else(|| not_images(format!("'{}' is not an image data set", self.name)))?;
+        if x.ncols() != l.channels * l.height * l.width {
+            return Err(not_images(format!(
+                "rows of dimension {} are not {}x{}x{} images",
+                x.ncols(),
+                l.channels,
+                l.height,
+                l.width
+            )));
+        }
         let (lo, hi) = l.pixel_range;
         let flat: Vec<f32> = x.iter().map(|&v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0) as f32).collect();
-        let images = Array4::from_shape_vec((x.nrows(), l.channels, l.height, l.width), flat)?;
+        let images = Array4::from_shape_vec((x.nrows(), l.channels, l.height, l.width), flat)
+            .map_err(|e| MetricError::Features { features: self.features.clone(), source: e.into() })?;
         Ok(ImageSet { images, labels: None })
     }
 
     /// Features of rows in the models' space: through images for image data, the rows
     /// themselves for vector data.
-    pub fn features_of(&self, extractor: &dyn FeatureExtractor, x: &Array2<f64>) -> Result<Array2<f64>> {
-        match &self.image {
+    pub fn features_of(&self, extractor: &dyn FeatureExtractor, x: &Array2<f64>) -> Result<Array2<f64>, MetricError> {
+        let features = match &self.image {
             Some(_) => extractor.extract(&self.to_images(x)?),
             None => extractor.extract_matrix(x),
-        }
+        };
+        features.map_err(|e| MetricError::Features { features: self.features.clone(), source: e.into() })
     }
 
     /// `min(n, rows)` distinct rows, a seeded choice (the reference sample of fd/kid/w2).

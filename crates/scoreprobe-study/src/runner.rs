@@ -1,71 +1,30 @@
-//! The study loop: for each model, every applicable metric from the library crates, cached per
-//! metric so an interrupted study resumes where it stopped.
+//! The study loop: for each model, every requested metric from the registry, cached per metric so
+//! an interrupted study resumes where it stopped.
+//!
+//! Each metric ends in one of three ways: done (cached), not applicable (a typed
+//! [`Reason`], listed in the report), or failed. A failure stops the study with an error naming
+//! the model, the metric and the cause ([`OnFailure::Stop`]), or is recorded and shown as failed in
+//! the report while the study goes on ([`OnFailure::KeepGoing`]). A model that cannot be loaded
+//! fails every metric asked of it.
 
-use crate::cache::{Cache, ModelResults, Record};
+use crate::cache::{Cache, ModelResults};
+use crate::context::{DataCtx, ModelCtx, Truth};
+use crate::error::{chain, BoxError, StudyError};
+use crate::metric::{MetricId, Outcome, Reason};
 use crate::models::{ModelEntry, ModelSource};
-use crate::reference::{DataReference, Reference, NO_EXACT_SCORE};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::reference::Reference;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::exact::{generated_law, Dynamics, Init};
 use scoreprobe_core::model::synthetic::SyntheticModel;
-use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
-use scoreprobe_features::FeatureExtractor;
-use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
-use scoreprobe_hodge::critic::{CriticFitConfig, CriticL2};
-use scoreprobe_hodge::{EstimatorKind, HodgeConfig, Problem};
-use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
-use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
-use scoreprobe_siem::source::{ErrorFieldKind, ErrorSource};
-use scoreprobe_siem::{estimate_siem, OracleSource, SiemConfig, TestFnSpec};
+use scoreprobe_hodge::critic::CriticFitConfig;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-
-/// What a metric is for: an expensive reference of quality, or a cheap signal under test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Reference,
-    Cheap,
-}
-
-/// Every metric a study knows, with its role and what it needs.
-pub const METRICS: &[(&str, Role, &str)] = &[
-    ("w2", Role::Reference, "exact W2 (cost |x-y|^2) between n generated samples and n target samples at t_min"),
-    ("fd", Role::Reference, "Fréchet distance in coordinates between generated and target samples"),
-    ("kid", Role::Reference, "KID (cubic kernel) between generated and target samples"),
-    (
-        "exact_kl",
-        Role::Reference,
-        "exact KL(p_tmin || q_tmin) from the Gaussian moment ODEs (Gaussian target, affine model)",
-    ),
-    ("siem", Role::Cheap, "SIEM on the full window, oracle error field, the paper's test function"),
-    ("siem_window", Role::Cheap, "SIEM on the high-noise window (first 10% of sampling steps), oracle error field"),
-    ("siem_mc", Role::Cheap, "multi-centre SIEM on the full window (test functions at K target points)"),
-    ("siem_mc_window", Role::Cheap, "multi-centre SIEM on the high-noise window"),
-    (
-        "siem_classifier",
-        Role::Cheap,
-        "SIEM on the full window, classifier error field (trained per model; no exact score used)",
-    ),
-    ("siem_classifier_window", Role::Cheap, "SIEM on the high-noise window, classifier error field"),
-    ("siem_critic", Role::Cheap, "SIEM on the full window, Hodge-critic error field ∇χ*/σ (trained per model)"),
-    ("siem_critic_window", Role::Cheap, "SIEM on the high-noise window, Hodge-critic error field"),
-    ("l2", Role::Cheap, "integrated L2 score error ∫½β‖e_t‖² dt (Girsanov integrand)"),
-    ("gradient", Role::Cheap, "integrated gradient error ∫½β‖∇φ_t‖² dt (the Hodge gradient part)"),
-    ("girsanov", Role::Cheap, "Girsanov KL bound KL(p_T‖π) + ∫½β‖e_t‖²"),
-    ("marginal", Role::Cheap, "marginal KL bound KL(p_T‖π) + ∫½β‖∇φ_t‖²"),
-];
-
-pub fn role_of(metric: &str) -> Option<Role> {
-    METRICS.iter().find(|m| m.0 == metric).map(|m| m.1)
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StudySettings {
@@ -123,7 +82,7 @@ impl Default for StudySettings {
 
 impl StudySettings {
     /// The critic fit options with this study's overrides.
-    fn critic_fit(&self) -> CriticFitConfig {
+    pub fn critic_fit(&self) -> CriticFitConfig {
         let d = CriticFitConfig::default();
         CriticFitConfig {
             steps: self.critic_steps.unwrap_or(d.steps),
@@ -138,30 +97,88 @@ impl StudySettings {
     pub fn high_noise_window(&self) -> Window {
         Window { lo: self.steps - (self.steps / 10).max(1), hi: self.steps - 1 }
     }
+
+    pub fn validate(&self) -> Result<(), StudyError> {
+        if self.n < 10 || self.steps < 10 {
+            return Err(StudyError::Setting {
+                setting: "n, steps",
+                message: format!("must be at least 10 (got n = {}, steps = {})", self.n, self.steps),
+            });
+        }
+        if self.bound_panels == 0 || !self.bound_panels.is_multiple_of(4) {
+            return Err(StudyError::Setting {
+                setting: "bound panels",
+                message: format!("must be a positive multiple of 4 (composite Simpson), got {}", self.bound_panels),
+            });
+        }
+        self.critic_fit().validate().map_err(|message| StudyError::Setting {
+            setting: "critic fit (--critic-steps, --critic-pool, --critic-batch, --critic-directions)",
+            message,
+        })?;
+        if self.critic_holdout.is_some_and(|h| h < 2) {
+            return Err(StudyError::Setting { setting: "critic held-out draws", message: "must be at least 2".into() });
+        }
+        Ok(())
+    }
 }
 
 /// Loads a trained network from a checkpoint path (provided by the front end, so that this crate
 /// does not depend on the network crate).
-pub type CheckpointLoader<'a> = &'a dyn Fn(&Path) -> Result<Box<dyn ScoreModel>>;
+pub type CheckpointLoader<'a> = &'a dyn Fn(&Path) -> Result<Box<dyn ScoreModel>, BoxError>;
+
+/// What a failed metric does to the study.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Stop with the error (naming the model, the metric and the cause).
+    #[default]
+    Stop,
+    /// Record the failure, show it in the report, and go on with the other metrics and models.
+    KeepGoing,
+}
 
 pub struct Study<'a> {
     /// The reference: an exact-score target and schedule (a spec; its `model` field is
     /// ignored), or a data set.
     pub reference: Reference,
     pub models: Vec<ModelEntry>,
-    pub metrics: Vec<String>,
+    pub metrics: Vec<MetricId>,
     pub settings: StudySettings,
     pub out: PathBuf,
     pub loader: CheckpointLoader<'a>,
     /// Show progress bars.
     pub progress: bool,
+    pub on_failure: OnFailure,
+}
+
+/// A metric that does not apply to a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotApplicable {
+    pub model: String,
+    pub metric: MetricId,
+    pub reason: Reason,
+}
+
+/// A metric that failed on a model (recorded with [`OnFailure::KeepGoing`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub model: String,
+    pub metric: MetricId,
+    /// The error and its causes, in one line.
+    pub cause: String,
 }
 
 /// Results of every model, in the study's order.
+#[derive(Default)]
 pub struct StudyResults {
     pub rows: Vec<(ModelEntry, ModelResults)>,
-    /// Metrics that did not apply to some models: (model, metric, why).
-    pub skipped: Vec<(String, String, String)>,
+    pub not_applicable: Vec<NotApplicable>,
+    pub failed: Vec<Failure>,
+}
+
+impl StudyResults {
+    pub fn failure(&self, model: &str, metric: MetricId) -> Option<&Failure> {
+        self.failed.iter().find(|f| f.model == model && f.metric == metric)
+    }
 }
 
 /// A model ready to be measured.
@@ -170,55 +187,47 @@ struct Loaded {
     synthetic: Option<SyntheticModel>,
 }
 
-fn load(entry: &ModelEntry, spec: Option<&ProblemSpec>, loader: CheckpointLoader) -> Result<Loaded> {
-    match &entry.source {
-        ModelSource::Synthetic { model } => {
-            let Some(spec) = spec else {
-                bail!(
-                    "model '{}' is synthetic (a perturbation of an exact-score target); a data-set reference \
-                     takes trained checkpoints only",
-                    entry.name
-                )
-            };
-            let s = ProblemSpec { model: model.clone(), ..spec.clone() };
-            let m = s.synthetic_model().map_err(|e| anyhow!("model '{}': {e}", entry.name))?;
-            Ok(Loaded { model: Box::new(m.clone()), synthetic: Some(m) })
-        }
-        ModelSource::Checkpoint { path } => {
-            let model = loader(path).with_context(|| format!("model '{}'", entry.name))?;
-            Ok(Loaded { model, synthetic: None })
+/// The reference, built once: what the models are measured against and the reference sample of
+/// the sample-based metrics.
+struct Setup<'a> {
+    target: Option<GaussianMixture>,
+    data: Option<DataCtx<'a>>,
+    schedule: Schedule,
+    dim: usize,
+    reference: Array2<f64>,
+}
+
+impl Setup<'_> {
+    fn truth(&self) -> Truth<'_> {
+        match (&self.target, &self.data) {
+            (Some(t), _) => Truth::Target(t),
+            (None, Some(d)) => Truth::Data(d),
+            (None, None) => unreachable!("a study has a target or a data set"),
         }
     }
 }
 
+/// What happened to a group member before the loop reached it.
+enum Verdict {
+    NotApplicable(Reason),
+    Failed(String),
+}
+
 impl Study<'_> {
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<(), StudyError> {
         crate::models::check_names(&self.models)?;
         if self.models.is_empty() {
-            bail!("the study has no models");
+            return Err(StudyError::NoModels);
         }
-        for m in &self.metrics {
-            if role_of(m).is_none() {
-                bail!(
-                    "unknown metric '{m}'; the study knows: {}",
-                    METRICS.iter().map(|m| m.0).collect::<Vec<_>>().join(", ")
-                );
+        if self.metrics.is_empty() {
+            return Err(StudyError::NoMetrics);
+        }
+        if let Reference::Data { .. } = self.reference {
+            if let Some(m) = self.models.iter().find(|m| matches!(m.source, ModelSource::Synthetic { .. })) {
+                return Err(StudyError::SyntheticOnData { model: m.name.clone() });
             }
         }
-        let s = &self.settings;
-        if s.n < 10 || s.steps < 10 {
-            bail!("n and steps must be at least 10 (got n = {}, steps = {})", s.n, s.steps);
-        }
-        if s.bound_panels == 0 || !s.bound_panels.is_multiple_of(4) {
-            bail!("bound panels must be a positive multiple of 4 (composite Simpson), got {}", s.bound_panels);
-        }
-        s.critic_fit()
-            .validate()
-            .map_err(|e| anyhow!("{e} (--critic-steps, --critic-pool, --critic-batch, --critic-directions)"))?;
-        if s.critic_holdout.is_some_and(|h| h < 2) {
-            bail!("critic held-out draws must be at least 2");
-        }
-        Ok(())
+        self.settings.validate()
     }
 
     /// A fingerprint of everything the cached values depend on.
@@ -233,32 +242,62 @@ impl Study<'_> {
         }
     }
 
-    pub fn run(&self) -> Result<StudyResults> {
-        self.validate()?;
+    /// The requested metrics, each once, in the order given.
+    fn requested(&self) -> Vec<MetricId> {
+        let mut out: Vec<MetricId> = vec![];
+        for m in &self.metrics {
+            if !out.contains(m) {
+                out.push(*m);
+            }
+        }
+        out
+    }
+
+    fn setup(&self) -> Result<Setup<'_>, StudyError> {
         let s = &self.settings;
-        let (target, data, schedule, d, reference) = match &self.reference {
+        let reference_err = |e: String| StudyError::Reference { reference: self.reference.name(), source: e.into() };
+        match &self.reference {
             Reference::Target(spec) => {
-                let target = spec.target().map_err(|e| anyhow!(e))?;
-                let schedule = spec.schedule().map_err(|e| anyhow!(e))?;
-                let d = target.dim();
+                let target = spec.target().map_err(reference_err)?;
+                let schedule = spec.schedule().map_err(reference_err)?;
+                let dim = target.dim();
                 let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7e5e_7e5e);
                 let reference = target.sample_marginal(s.n, &schedule, s.t_min, &mut rng);
-                (Some(target), None, schedule, d, reference)
+                Ok(Setup { target: Some(target), data: None, schedule, dim, reference })
             }
             Reference::Data { data, schedule } => {
-                let schedule = Schedule::from_spec(schedule).map_err(|e| anyhow!(e))?;
-                let needs_features = self.metrics.iter().any(|m| matches!(m.as_str(), "w2" | "fd" | "kid"));
+                let schedule = Schedule::from_spec(schedule).map_err(reference_err)?;
+                let needs_features =
+                    self.metrics.iter().any(|m| matches!(m, MetricId::W2 | MetricId::Fd | MetricId::Kid));
                 let extractor = if needs_features { Some(data.extractor()?) } else { None };
                 // the reference sample of fd/kid/w2, in the feature space
                 let reference = match &extractor {
-                    Some(e) => data
-                        .features_of(e.as_ref(), &data.subset(s.n, s.seed ^ 0x7e5e_7e5e))
-                        .with_context(|| format!("features '{}' of the reference '{}'", data.features, data.name))?,
+                    Some(e) => {
+                        data.features_of(e.as_ref(), &data.subset(s.n, s.seed ^ 0x7e5e_7e5e)).map_err(|source| {
+                            StudyError::ReferenceFeatures {
+                                features: data.features.clone(),
+                                reference: data.name.clone(),
+                                source,
+                            }
+                        })?
+                    }
                     None => Array2::zeros((0, 0)),
                 };
-                (None, Some(DataCtx { data, extractor }), schedule, data.dim(), reference)
+                Ok(Setup {
+                    target: None,
+                    data: Some(DataCtx { data, extractor }),
+                    schedule,
+                    dim: data.dim(),
+                    reference,
+                })
             }
-        };
+        }
+    }
+
+    pub fn run(&self) -> Result<StudyResults, StudyError> {
+        self.validate()?;
+        let setup = self.setup()?;
+        let requested = self.requested();
         let cache = Cache::new(&self.out.join("cache"), self.fingerprint())?;
         let bar = if self.progress { ProgressBar::new(self.models.len() as u64) } else { ProgressBar::hidden() };
         if self.progress {
@@ -268,349 +307,152 @@ impl Study<'_> {
                     .expect("valid template"),
             );
         }
-        let mut rows = vec![];
-        let mut skipped = vec![];
+        let mut out = StudyResults::default();
         for entry in &self.models {
             let mut results = cache.load(&entry.name);
-            let todo: Vec<&String> = self.metrics.iter().filter(|m| !results.metrics.contains_key(*m)).collect();
+            let todo: Vec<MetricId> = requested.iter().copied().filter(|m| !results.metrics.contains_key(m)).collect();
             if !todo.is_empty() {
-                let spec = match &self.reference {
-                    Reference::Target(spec) => Some(spec),
-                    Reference::Data { .. } => None,
-                };
-                let loaded = load(entry, spec, self.loader)?;
-                if loaded.model.dim() != d {
-                    match &data {
-                        Some(dc) => bail!(
-                            "model '{}' generates rows of dimension {}, but the reference '{}' holds {}",
-                            entry.name,
-                            loaded.model.dim(),
-                            dc.data.name,
-                            dc.data.shape_desc()
-                        ),
-                        None => {
-                            bail!("model '{}' has dimension {}, the target has {d}", entry.name, loaded.model.dim())
-                        }
+                match self.load(entry, &setup) {
+                    Ok(loaded) => {
+                        self.measure(entry, &loaded, &setup, &todo, &mut results, &cache, &bar, &mut out)?;
                     }
-                }
-                let mut ctx = ModelCtx {
-                    entry,
-                    loaded: &loaded,
-                    target: target.as_ref(),
-                    data: data.as_ref(),
-                    dim: d,
-                    schedule: &schedule,
-                    settings: s,
-                    reference: &reference,
-                    samples: None,
-                    bounds: None,
-                };
-                for metric in todo {
-                    bar.set_message(format!("{} · {metric}", entry.name));
-                    match ctx.compute(metric) {
-                        Ok(Some(records)) => {
-                            for (name, rec) in records {
-                                results.metrics.insert(name, rec);
-                            }
-                            cache.store(&entry.name, &results)?;
-                        }
-                        Ok(None) => {}
-                        Err(Skip(why)) => skipped.push((entry.name.clone(), metric.clone(), why)),
-                    }
+                    Err(e) => self.failed(e, entry, &todo, &mut out)?,
                 }
             }
             bar.inc(1);
             // the cache may hold metrics of earlier runs with other --metrics: report only these
-            results.metrics.retain(|k, _| self.metrics.iter().any(|m| m == k) || bound_group(k, &self.metrics));
-            rows.push((entry.clone(), results));
+            // (and the members of their groups)
+            results.metrics.retain(|k, _| requested.iter().any(|m| m.computed_with().contains(k)));
+            out.rows.push((entry.clone(), results));
         }
         bar.finish_and_clear();
-        Ok(StudyResults { rows, skipped })
+        Ok(out)
     }
-}
 
-/// The bounds metrics come as a group of four: any one requested shows all four.
-fn bound_group(metric: &str, requested: &[String]) -> bool {
-    const GROUP: [&str; 4] = ["l2", "gradient", "girsanov", "marginal"];
-    GROUP.contains(&metric) && requested.iter().any(|m| GROUP.contains(&m.as_str()))
-}
-
-/// A metric that does not apply to a model, with the reason.
-struct Skip(String);
-
-impl<E: std::fmt::Display> From<E> for Skip {
-    fn from(e: E) -> Self {
-        Skip(e.to_string())
-    }
-}
-
-struct Samples {
-    x: Array2<f64>,
-    nfe: usize,
-    seconds: f64,
-}
-
-/// A data-set reference with its feature extractor (built when a reference metric is asked for).
-struct DataCtx<'a> {
-    data: &'a DataReference,
-    extractor: Option<Box<dyn FeatureExtractor>>,
-}
-
-/// Largest feature dimension on which exact W2 is computed: above it, n points leave W2 in
-/// raw/feature coordinates dominated by the curse of dimension, so it is skipped (fd/kid apply).
-pub const MAX_W2_DIM: usize = 64;
-
-struct ModelCtx<'a> {
-    entry: &'a ModelEntry,
-    loaded: &'a Loaded,
-    /// The exact-score target (`None` for a data-set reference).
-    target: Option<&'a GaussianMixture>,
-    data: Option<&'a DataCtx<'a>>,
-    /// Dimension of the models' rows.
-    dim: usize,
-    schedule: &'a Schedule,
-    settings: &'a StudySettings,
-    /// Reference sample in the feature space of fd/kid/w2 (target samples: coordinates).
-    reference: &'a Array2<f64>,
-    samples: Option<Samples>,
-    /// The bounds report yields four metrics at once: (records, already stored).
-    bounds: Option<Vec<(String, Record)>>,
-}
-
-impl ModelCtx<'_> {
-    fn samples(&mut self) -> Result<&Samples, Skip> {
-        if self.samples.is_none() {
-            let s = self.settings;
-            let start = Instant::now();
-            let cfg = SamplerConfig::new(SamplerKind::Em, s.steps, s.t_min, s.seed);
-            let x0 = prior_init(s.n, self.dim, s.seed);
-            let out = sample_with_observer(self.loaded.model.as_ref(), self.schedule, &cfg, x0, &mut |_| {})?;
-            if out.x.iter().any(|v| !v.is_finite()) {
-                return Err(Skip(format!("model '{}' generated non-finite samples", self.entry.name)));
+    /// A model-level failure (cannot be loaded, wrong dimension): every metric asked of it fails.
+    fn failed(
+        &self,
+        e: StudyError,
+        entry: &ModelEntry,
+        todo: &[MetricId],
+        out: &mut StudyResults,
+    ) -> Result<(), StudyError> {
+        match self.on_failure {
+            OnFailure::Stop => Err(e),
+            OnFailure::KeepGoing => {
+                let cause = chain(&e);
+                out.failed.extend(todo.iter().map(|&metric| Failure {
+                    model: entry.name.clone(),
+                    metric,
+                    cause: cause.clone(),
+                }));
+                Ok(())
             }
-            self.samples = Some(Samples { x: out.x, nfe: out.nfe, seconds: start.elapsed().as_secs_f64() });
         }
-        Ok(self.samples.as_ref().expect("just set"))
     }
 
-    /// The exact-score target, or why there is none.
-    fn exact(&self) -> Result<&GaussianMixture, Skip> {
-        self.target.ok_or_else(|| Skip(NO_EXACT_SCORE.into()))
-    }
-
-    fn oracle(&self) -> Result<OracleSource, Skip> {
-        Ok(match &self.loaded.synthetic {
-            Some(m) => OracleSource::synthetic(m.clone()),
-            None => OracleSource::for_target(self.exact()?.clone(), self.schedule.clone()),
-        })
-    }
-
-    fn siem(&self, window: Window, multi: bool, field: ErrorFieldKind) -> Result<Record, Skip> {
-        let s = self.settings;
-        let d = self.dim;
-        let mut cfg = SiemConfig::new(d, s.steps, s.t_min, s.n, s.seed);
-        cfg.window = window;
-        if multi {
-            cfg.test_fn = TestFnSpec {
-                centers: scoreprobe_siem::testfn::centers_from_target(self.exact()?, s.siem_centers, s.seed),
-                ..TestFnSpec::paper(d)
-            };
-        }
-        let mut source: Box<dyn ErrorSource> = match (field, self.data) {
-            (ErrorFieldKind::Oracle, _) => Box::new(self.oracle()?),
-            (ErrorFieldKind::Classifier, None) => {
-                let config = ClassifierConfig { seed: s.seed, ..Default::default() };
-                Box::new(ClassifierSource::for_target(self.exact()?.clone(), config))
-            }
-            (ErrorFieldKind::Classifier, Some(dc)) => {
-                let config = ClassifierConfig { seed: s.seed, ..Default::default() };
-                Box::new(ClassifierSource::new(dc.data.sampler(), config))
-            }
-            (ErrorFieldKind::Critic, dc) => {
-                let d = CriticSourceConfig::default();
-                let config = CriticSourceConfig {
-                    seed: s.seed,
-                    fit: s.critic_fit(),
-                    holdout: s.critic_holdout.unwrap_or(d.holdout),
-                    ..d
-                };
-                match dc {
-                    None => Box::new(CriticSource::for_target(self.exact()?.clone(), config)),
-                    Some(dc) => Box::new(CriticSource::new(dc.data.sampler(), config)),
+    /// Every metric of `todo` on one loaded model.
+    #[allow(clippy::too_many_arguments)]
+    fn measure(
+        &self,
+        entry: &ModelEntry,
+        loaded: &Loaded,
+        setup: &Setup,
+        todo: &[MetricId],
+        results: &mut ModelResults,
+        cache: &Cache,
+        bar: &ProgressBar,
+        out: &mut StudyResults,
+    ) -> Result<(), StudyError> {
+        let mut ctx = ModelCtx::new(
+            loaded.model.as_ref(),
+            loaded.synthetic.as_ref(),
+            setup.truth(),
+            &setup.schedule,
+            &self.settings,
+            &setup.reference,
+        );
+        // group members whose computation already ended without a value (in the group's order)
+        let mut decided: BTreeMap<MetricId, Verdict> = BTreeMap::new();
+        for &id in todo {
+            let verdict = match decided.remove(&id) {
+                Some(v) => v,
+                None if results.metrics.contains_key(&id) => continue, // stored by a group member
+                None => {
+                    bar.set_message(format!("{} · {id}", entry.name));
+                    match id.metric().compute(&mut ctx) {
+                        Ok(Outcome::Done(records)) => {
+                            results.metrics.extend(records);
+                            cache.store(&entry.name, results)?;
+                            continue;
+                        }
+                        Ok(Outcome::NotApplicable(reason)) => {
+                            for &m in id.computed_with().iter().filter(|m| **m != id) {
+                                decided.insert(m, Verdict::NotApplicable(reason.clone()));
+                            }
+                            Verdict::NotApplicable(reason)
+                        }
+                        Err(source) => {
+                            let e = StudyError::Metric { model: entry.name.clone(), metric: id, source };
+                            if self.on_failure == OnFailure::Stop {
+                                return Err(e);
+                            }
+                            let cause = chain(&e);
+                            for &m in id.computed_with().iter().filter(|m| **m != id) {
+                                decided.insert(m, Verdict::Failed(cause.clone()));
+                            }
+                            Verdict::Failed(cause)
+                        }
+                    }
                 }
+            };
+            let model = entry.name.clone();
+            match verdict {
+                Verdict::NotApplicable(reason) => out.not_applicable.push(NotApplicable { model, metric: id, reason }),
+                Verdict::Failed(cause) => out.failed.push(Failure { model, metric: id, cause }),
+            }
+        }
+        Ok(())
+    }
+
+    fn load(&self, entry: &ModelEntry, setup: &Setup) -> Result<Loaded, StudyError> {
+        let loaded = match (&entry.source, &self.reference) {
+            (ModelSource::Synthetic { model }, Reference::Target(spec)) => {
+                let s = ProblemSpec { model: model.clone(), ..spec.clone() };
+                let m = s
+                    .synthetic_model()
+                    .map_err(|e| StudyError::SyntheticModel { model: entry.name.clone(), source: e.into() })?;
+                Loaded { model: Box::new(m.clone()), synthetic: Some(m) }
+            }
+            (ModelSource::Synthetic { .. }, Reference::Data { .. }) => {
+                return Err(StudyError::SyntheticOnData { model: entry.name.clone() })
+            }
+            (ModelSource::Checkpoint { path }, _) => {
+                let model = (self.loader)(path).map_err(|source| StudyError::Load {
+                    model: entry.name.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                Loaded { model, synthetic: None }
             }
         };
-        let r = estimate_siem(self.loaded.model.as_ref(), self.schedule, source.as_mut(), &cfg)?;
-        Ok(Record {
-            value: r.siem,
-            se: Some(r.siem_se),
-            nfe: Some(r.nfe as f64),
-            seconds: r.seconds,
-            details: serde_json::json!({"window": r.window, "nfe_full": r.nfe_full, "error_field": r.error_field,
-                "test_fn": r.test_fn, "profile": r.profile, "empirical_qv": r.empirical_qv, "source": r.source}),
-        })
-    }
-
-    fn bounds(&mut self) -> Result<&Vec<(String, Record)>, Skip> {
-        if self.bounds.is_none() {
-            let s = self.settings;
-            let problem = match (&self.loaded.synthetic, self.data) {
-                (Some(m), _) => Problem::synthetic(m),
-                // a data set: the critic in the denoising form needs only draws of x₀
-                (None, Some(dc)) => Problem::on_samples(self.loaded.model.as_ref(), dc.data.rows.view(), self.schedule),
-                (None, None) => Problem::on_target(self.loaded.model.as_ref(), self.exact()?, self.schedule),
+        if loaded.model.dim() != setup.dim {
+            let reference = match &setup.data {
+                Some(dc) => format!("but the reference '{}' holds {}", dc.data.name, dc.data.shape_desc()),
+                None => format!("the target has {}", setup.dim),
             };
-            let mut config = HodgeConfig::default();
-            config.grid.cells_per_std = s.grid_cells_per_std;
-            config.grid.max_cells_per_axis = s.grid_max_cells;
-            config.critic.fit = s.critic_fit();
-            config.critic.n = s.critic_holdout.unwrap_or(config.critic.n);
-            // ‖e_t‖² on a data set: the denoising loss (‖e_t‖² + a model-independent C_t ≥ 0), which
-            // keeps the Girsanov bound a bound and ranks models like ‖e_t‖²; a vector critic with d
-            // outputs overfits at image sizes (held-out values far below zero)
-            config.critic.l2 = if self.data.is_some() { CriticL2::Denoising } else { CriticL2::Auto };
-            let all = scoreprobe_hodge::estimators(&config);
-            let available: Vec<&dyn scoreprobe_hodge::HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
-            // the most exact estimator that applies: closed form, else the grid (d ≤ 2), else random
-            // features; on a data set (no exact score) the critic, whose denoising form needs none
-            let candidates: &[EstimatorKind] = if self.data.is_some() {
-                &[EstimatorKind::Critic]
-            } else {
-                &[EstimatorKind::ClosedForm, EstimatorKind::Grid, EstimatorKind::RandomFeatures]
-            };
-            let kind = candidates
-                .iter()
-                .copied()
-                .find(|k| {
-                    let e = scoreprobe_hodge::estimator(*k, &config);
-                    scoreprobe_hodge::check_applies(e.as_ref(), &problem, &available).is_ok()
-                })
-                .ok_or_else(|| Skip("no Hodge estimator applies".into()))?;
-            let est = scoreprobe_hodge::estimator(kind, &config);
-            let cfg = BoundsConfig { t_min: s.t_min, panels: s.bound_panels, ..Default::default() };
-            let r = kl_bounds(est.as_ref(), &problem, &cfg, s.seed, &available)?;
-            let details = serde_json::json!({"estimator": r.estimator, "prior_kl": r.prior_kl, "t_min": r.t_min,
-                "quadrature": r.quadrature, "girsanov_quad_err": r.girsanov_quad_err, "marginal_quad_err": r.marginal_quad_err,
-                "exact_kl": r.exact_kl});
-            let rec = |value: f64, se: f64| Record {
-                value,
-                se: Some(se),
-                nfe: None,
-                seconds: r.seconds,
-                details: details.clone(),
-            };
-            self.bounds = Some(vec![
-                ("l2".into(), rec(r.girsanov - r.prior_kl, r.girsanov_se)),
-                ("gradient".into(), rec(r.marginal - r.prior_kl, r.marginal_se)),
-                ("girsanov".into(), rec(r.girsanov, r.girsanov_se)),
-                ("marginal".into(), rec(r.marginal, r.marginal_se)),
-            ]);
+            return Err(StudyError::Dimension { model: entry.name.clone(), model_dim: loaded.model.dim(), reference });
         }
-        Ok(self.bounds.as_ref().expect("just set"))
+        Ok(loaded)
     }
+}
 
-    /// Computes one metric (some come in groups); Ok(None) when a group member was already stored.
-    fn compute(&mut self, metric: &str) -> Result<Option<Vec<(String, Record)>>, Skip> {
-        let s = self.settings;
-        let one = |name: &str, rec: Record| Ok(Some(vec![(name.to_string(), rec)]));
-        match metric {
-            "w2" | "fd" | "kid" => {
-                let reference = self.reference.clone();
-                let seed = s.seed;
-                let data = self.data;
-                if let Some(dc) = data {
-                    if metric == "w2" && reference.ncols() > MAX_W2_DIM {
-                        return Err(Skip(format!(
-                            "w2 is computed on features of at most {MAX_W2_DIM} dimensions; features '{}' have {} \
-                             (use fd/kid)",
-                            dc.data.features,
-                            reference.ncols()
-                        )));
-                    }
-                }
-                let smp = self.samples()?;
-                let start = Instant::now();
-                // generated rows in the reference's feature space (the rows themselves for a target)
-                let features = match data {
-                    Some(dc) => {
-                        let e = dc.extractor.as_ref().ok_or_else(|| Skip("no feature extractor".into()))?;
-                        Some(dc.data.features_of(e.as_ref(), &smp.x)?)
-                    }
-                    None => None,
-                };
-                let x = features.as_ref().unwrap_or(&smp.x);
-                let feature_details = |mut v: serde_json::Value| {
-                    if let Some(dc) = data {
-                        v["features"] = dc.data.features.clone().into();
-                        v["feature_dim"] = reference.ncols().into();
-                        v["reference"] = dc.data.name.clone().into();
-                        v["n_reference"] = reference.nrows().into();
-                    }
-                    v
-                };
-                let (value, se, details) = match metric {
-                    "w2" => {
-                        let r = scoreprobe_metrics::w2_exact(x.view(), reference.view())?;
-                        (r.w2, None, feature_details(serde_json::json!({"cost": "|x-y|^2", "n": reference.nrows()})))
-                    }
-                    "fd" => {
-                        let r = scoreprobe_metrics::frechet_distance_points(
-                            x.view(),
-                            reference.view(),
-                            scoreprobe_metrics::TraceMethod::default(),
-                        )?;
-                        (r.fd, None, feature_details(serde_json::json!({"features": "identity"})))
-                    }
-                    _ => {
-                        let opts = scoreprobe_metrics::KidOptions { seed, ..Default::default() };
-                        let r = scoreprobe_metrics::kid(x.view(), reference.view(), &opts)?;
-                        (r.mean, Some(r.std), feature_details(serde_json::json!({"features": "identity"})))
-                    }
-                };
-                one(
-                    metric,
-                    Record {
-                        value,
-                        se,
-                        nfe: Some(smp.nfe as f64),
-                        seconds: smp.seconds + start.elapsed().as_secs_f64(),
-                        details,
-                    },
-                )
-            }
-            "exact_kl" => {
-                self.exact()?;
-                let m = self.loaded.synthetic.as_ref().ok_or_else(|| Skip("needs a synthetic model".into()))?;
-                let start = Instant::now();
-                let law = generated_law(m, Dynamics::ReverseSde, Init::Prior, s.t_min, 4000)?;
-                one(
-                    metric,
-                    Record {
-                        value: law.kl,
-                        se: None,
-                        nfe: None,
-                        seconds: start.elapsed().as_secs_f64(),
-                        details: serde_json::json!({"reference": "KL(p_tmin || q_tmin), continuous reverse SDE from N(0,I)"}),
-                    },
-                )
-            }
-            "siem" => one(metric, self.siem(Window::full(s.steps), false, ErrorFieldKind::Oracle)?),
-            "siem_window" => one(metric, self.siem(s.high_noise_window(), false, ErrorFieldKind::Oracle)?),
-            "siem_mc" => one(metric, self.siem(Window::full(s.steps), true, ErrorFieldKind::Oracle)?),
-            "siem_mc_window" => one(metric, self.siem(s.high_noise_window(), true, ErrorFieldKind::Oracle)?),
-            "siem_classifier" => one(metric, self.siem(Window::full(s.steps), false, ErrorFieldKind::Classifier)?),
-            "siem_classifier_window" => {
-                one(metric, self.siem(s.high_noise_window(), false, ErrorFieldKind::Classifier)?)
-            }
-            "siem_critic" => one(metric, self.siem(Window::full(s.steps), false, ErrorFieldKind::Critic)?),
-            "siem_critic_window" => one(metric, self.siem(s.high_noise_window(), false, ErrorFieldKind::Critic)?),
-            "l2" | "gradient" | "girsanov" | "marginal" => {
-                let first = self.bounds.is_none();
-                let all = self.bounds()?.clone();
-                // the first member of the group returns all four; later members find them stored
-                Ok(first.then_some(all))
-            }
-            other => Err(Skip(format!("unknown metric '{other}'"))),
+impl Reference {
+    /// How the reference is named in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Reference::Target(spec) => serde_json::to_string(&spec.target).expect("serialisable"),
+            Reference::Data { data, .. } => data.name.clone(),
         }
     }
 }

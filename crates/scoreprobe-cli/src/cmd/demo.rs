@@ -7,8 +7,9 @@ use scoreprobe_core::model::synthetic::Potential;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
 use scoreprobe_core::target::TargetSpec;
 use scoreprobe_nn::{ModelKind, TrainConfig};
-use scoreprobe_study::models::{list_run, ModelEntry, ModelSource};
-use scoreprobe_study::runner::{StudySettings, METRICS};
+use scoreprobe_study::models::{list_run, ModelEntry, ModelGroup, ModelSource};
+use scoreprobe_study::runner::{OnFailure, StudySettings};
+use scoreprobe_study::MetricId;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -34,21 +35,48 @@ pub struct Args {
     quiet: bool,
 }
 
-fn synthetic(name: String, group: &str, step: f64, model: ModelSpec) -> ModelEntry {
-    ModelEntry { name, group: group.into(), step: Some(step), source: ModelSource::Synthetic { model } }
+/// The demo's metrics: every one but the classifier- and critic-source SIEMs, which train a
+/// network per model (minutes more; `study` has them).
+pub const DEMO_METRICS: &[MetricId] = &[
+    MetricId::W2,
+    MetricId::Fd,
+    MetricId::Kid,
+    MetricId::ExactKl,
+    MetricId::Siem,
+    MetricId::SiemWindow,
+    MetricId::SiemMc,
+    MetricId::SiemMcWindow,
+    MetricId::L2,
+    MetricId::Gradient,
+    MetricId::Girsanov,
+    MetricId::Marginal,
+];
+
+fn synthetic(name: String, group: ModelGroup, step: f64, model: ModelSpec) -> ModelEntry {
+    ModelEntry { name, group, step: Some(step), source: ModelSource::Synthetic { model } }
 }
 
 /// The embedded default models besides the checkpoints: the exact score, a radial gradient
 /// perturbation (moves mass radially: visible to every metric), and rotations (invisible).
 pub fn default_perturbations() -> Vec<ModelEntry> {
-    let mut v = vec![synthetic("exact".into(), "exact", 0.0, ModelSpec::Exact)];
+    let mut v = vec![synthetic("exact".into(), ModelGroup::Exact, 0.0, ModelSpec::Exact)];
     for lambda in [0.1, 0.25, 0.5, 1.0] {
         let potential = Potential::RadialBump { center: None, width: 1.0, height: 1.0 };
-        v.push(synthetic(format!("gradient-{lambda}"), "gradient", lambda, ModelSpec::Gradient { potential, lambda }));
+        v.push(synthetic(
+            format!("gradient-{lambda}"),
+            ModelGroup::Gradient,
+            lambda,
+            ModelSpec::Gradient { potential, lambda },
+        ));
     }
     for lambda in [0.5, 1.0, 2.0] {
         let a = vec![vec![0.0, 1.0], vec![-1.0, 0.0]];
-        v.push(synthetic(format!("solenoidal-{lambda}"), "solenoidal", lambda, ModelSpec::Solenoidal { a, lambda }));
+        v.push(synthetic(
+            format!("solenoidal-{lambda}"),
+            ModelGroup::Solenoidal,
+            lambda,
+            ModelSpec::Solenoidal { a, lambda },
+        ));
     }
     v
 }
@@ -80,13 +108,6 @@ pub fn run(a: Args) -> Result<()> {
     }
     let mut models = list_run(&run_dir)?;
     models.extend(default_perturbations());
-    // the classifier- and critic-source SIEMs train a network per model: minutes more, so `study`
-    // has them, the demo not
-    let metrics: Vec<String> = METRICS
-        .iter()
-        .map(|m| m.0.to_string())
-        .filter(|m| !m.starts_with("siem_classifier") && !m.starts_with("siem_critic"))
-        .collect();
     // sized for minutes on 2 cores: a coarser Hodge grid and fewer quadrature panels than a full study
     let settings = StudySettings {
         n: a.n,
@@ -106,16 +127,17 @@ pub fn run(a: Args) -> Result<()> {
         a.steps,
         a.seed
     );
-    crate::cmd::study::run_study_with(
-        scoreprobe_study::reference::Reference::Target(spec),
+    crate::cmd::study::run_study(crate::cmd::study::StudyRun {
+        reference: scoreprobe_study::reference::Reference::Target(spec),
         models,
-        metrics,
+        metrics: DEMO_METRICS.to_vec(),
         settings,
-        a.out.clone(),
-        !a.quiet,
-        "scoreprobe demo: ring8",
-        &command,
-    )?;
+        out: a.out.clone(),
+        progress: !a.quiet,
+        on_failure: OnFailure::Stop,
+        title: "scoreprobe demo: ring8",
+        command: &command,
+    })?;
     crate::io::print_text(&format!("demo finished in {:.0} s", start.elapsed().as_secs_f64()));
     Ok(())
 }

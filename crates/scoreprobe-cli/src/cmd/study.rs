@@ -9,7 +9,8 @@ use scoreprobe_nn::{DataShape, TrainData};
 use scoreprobe_study::models::{list_run, load_extra, ModelEntry, ModelSource};
 use scoreprobe_study::reference::{DataReference, ImageLayout, Reference};
 use scoreprobe_study::report;
-use scoreprobe_study::runner::{Study, StudySettings, METRICS};
+use scoreprobe_study::runner::{OnFailure, Study, StudySettings};
+use scoreprobe_study::MetricId;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,9 +38,9 @@ pub struct Args {
     /// Sampler steps; the high-noise window is the first 10% of them (900..999 for 1000).
     #[arg(long, default_value_t = 1000)]
     steps: usize,
-    /// Comma-separated metrics (default: all that apply).
+    /// Comma-separated metrics (default: all; those that do not apply to a model are listed as such).
     #[arg(long, value_delimiter = ',')]
-    metrics: Option<Vec<String>>,
+    metrics: Option<Vec<MetricId>>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Simpson panels in ln t of the KL bounds (l2, gradient, girsanov, marginal); a multiple of 4.
@@ -69,6 +70,11 @@ pub struct Args {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// A metric that fails on a model (a corrupt checkpoint, a diverging sampler) is recorded as
+    /// failed and the study goes on; the report marks it, and the command still exits non-zero.
+    /// Without it the first failure stops the study, naming the model, the metric and the cause.
+    #[arg(long)]
+    keep_going: bool,
 }
 
 /// A reference given as a named target or a spec file.
@@ -184,7 +190,7 @@ pub fn run(a: Args) -> Result<()> {
     if models.is_empty() {
         bail!("no models: give --run DIR (checkpoints) and/or --models FILE (extra models)");
     }
-    let metrics = a.metrics.clone().unwrap_or_else(|| METRICS.iter().map(|m| m.0.to_string()).collect());
+    let metrics = a.metrics.clone().unwrap_or_else(|| MetricId::all().to_vec());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let reference = if is_target_reference(&a.reference) {
         if a.features != "identity" {
@@ -198,11 +204,11 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         data_reference(&a.reference, &a.features, &models)?
     };
-    run_study_with(
+    run_study(StudyRun {
         reference,
         models,
         metrics,
-        StudySettings {
+        settings: StudySettings {
             n: a.n,
             steps: a.steps,
             seed: a.seed,
@@ -214,31 +220,57 @@ pub fn run(a: Args) -> Result<()> {
             critic_directions: a.critic_directions,
             ..Default::default()
         },
-        a.out,
-        !a.quiet,
-        "scoreprobe study",
-        &command,
-    )
+        out: a.out,
+        progress: !a.quiet,
+        on_failure: if a.keep_going { OnFailure::KeepGoing } else { OnFailure::Stop },
+        title: "scoreprobe study",
+        command: &command,
+    })
 }
 
-/// Runs a study against any reference (exact-score target or data set), writes its outputs and
-/// prints the summary (shared with `demo`).
-#[allow(clippy::too_many_arguments)]
-pub fn run_study_with(
-    reference: Reference,
-    models: Vec<ModelEntry>,
-    metrics: Vec<String>,
-    settings: StudySettings,
-    out: PathBuf,
-    progress: bool,
-    title: &str,
-    command: &str,
-) -> Result<()> {
-    let loader = |p: &std::path::Path| crate::models::load_checkpoint(p);
-    let study = Study { reference, models, metrics, settings, out: out.clone(), loader: &loader, progress };
+/// A study against any reference (exact-score target or data set), as `study` and `demo` run it.
+pub struct StudyRun<'a> {
+    pub reference: Reference,
+    pub models: Vec<ModelEntry>,
+    pub metrics: Vec<MetricId>,
+    pub settings: StudySettings,
+    pub out: PathBuf,
+    pub progress: bool,
+    pub on_failure: OnFailure,
+    pub title: &'a str,
+    pub command: &'a str,
+}
+
+/// Runs a study, writes its outputs and prints the summary. With `--keep-going` the report is
+/// written whatever failed, and the command then fails naming what did (as `make -k` does).
+pub fn run_study(r: StudyRun) -> Result<()> {
+    let loader = |p: &std::path::Path| crate::models::load_checkpoint(p).map_err(Into::into);
+    let study = Study {
+        reference: r.reference,
+        models: r.models,
+        metrics: r.metrics,
+        settings: r.settings,
+        out: r.out.clone(),
+        loader: &loader,
+        progress: r.progress,
+        on_failure: r.on_failure,
+    };
     let results = study.run()?;
-    let summary = report::write(&out, title, command, &results, &study.settings)?;
+    let summary = report::write(&r.out, r.title, r.command, &results, &study.settings)?;
     print_text(&report::terminal_summary(&summary));
-    print_text(&format!("report: {}", out.join("report.md").display()));
+    let report = r.out.join("report.md");
+    print_text(&format!("report: {}", report.display()));
+    if let Some(first) = results.failed.first() {
+        let models: std::collections::BTreeSet<&str> = results.failed.iter().map(|f| f.model.as_str()).collect();
+        bail!(
+            "{} metric(s) failed on {} model(s), marked failed in {}; the first: {} · {}: {}",
+            results.failed.len(),
+            models.len(),
+            report.display(),
+            first.model,
+            first.metric,
+            first.cause
+        );
+    }
     Ok(())
 }

@@ -1,0 +1,172 @@
+//! `report.md`: one function per section, in the order they appear.
+
+use super::figures::Figures;
+use super::{Columns, Summary};
+use crate::metric::MetricId;
+use crate::runner::{StudyResults, StudySettings};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The whole report.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn report(
+    out: &Path,
+    title: &str,
+    command: &str,
+    results: &StudyResults,
+    settings: &StudySettings,
+    summary: &Summary,
+    cols: &Columns,
+    figures: &Figures,
+) -> String {
+    let mut md = String::new();
+    header(&mut md, title, command, settings);
+    claims(&mut md, summary);
+    metrics_table(&mut md, results, &cols.all);
+    correlations(&mut md, summary);
+    cost(&mut md, summary);
+    failed(&mut md, results);
+    not_applicable(&mut md, results);
+    figure_links(&mut md, out, figures);
+    definitions(&mut md);
+    md
+}
+
+/// A table value with four significant digits: fixed point in [1e-3, 1e5), else scientific
+/// (FD in MNIST-CNN units is ~1e6, a windowed SIEM ~1e-5).
+fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (1e-3..1e5).contains(&a) {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.4e}")
+    }
+}
+
+fn header(md: &mut String, title: &str, command: &str, settings: &StudySettings) {
+    let _ = writeln!(md, "# {title}\n\nRegenerate with:\n\n```sh\n{command}\n```\n");
+    let _ = writeln!(
+        md,
+        "Settings: n = {} samples/trajectories per model, {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant).\n",
+        settings.n, settings.steps, settings.t_min, settings.seed, settings.high_noise_window(), settings.siem_centers
+    );
+}
+
+fn claims(md: &mut String, summary: &Summary) {
+    let _ = writeln!(md, "## Claims (SPEC §9)\n\n| # | claim | status | evidence |\n|---|---|---|---|");
+    for c in &summary.claims {
+        let _ = writeln!(md, "| {} | {} | **{}** | {} |", c.id, c.statement, c.status, c.evidence);
+    }
+}
+
+/// One row per model, one column per metric: the value, `failed`, or `–` (not run or not applicable).
+fn metrics_table(md: &mut String, results: &StudyResults, metrics: &[MetricId]) {
+    let _ = writeln!(md, "\n## Models and metrics\n");
+    let _ = write!(md, "| model | group | step/λ |");
+    for m in metrics {
+        let _ = write!(md, " {m} |");
+    }
+    let _ = write!(md, "\n|---|---|---|");
+    for _ in metrics {
+        md.push_str("---|");
+    }
+    md.push('\n');
+    for (e, r) in &results.rows {
+        let _ = write!(md, "| {} | {} | {} |", e.name, e.group, e.step.map_or("".into(), |s| format!("{s}")));
+        for &m in metrics {
+            let cell = match (r.get(m), results.failure(&e.name, m)) {
+                (Some(v), _) => fmt_value(v.value),
+                (None, Some(_)) => "**failed**".into(),
+                (None, None) => "–".into(),
+            };
+            let _ = write!(md, " {cell} |");
+        }
+        md.push('\n');
+    }
+}
+
+fn correlations(md: &mut String, summary: &Summary) {
+    let _ = writeln!(md, "\n## Rank correlations (Spearman with 95% bootstrap CI; Kendall τ-b)\n\n| cheap | reference | models | n | Spearman ρ [CI] | Kendall τ |\n|---|---|---|---|---|---|");
+    for p in &summary.correlations {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.3} [{:.2}, {:.2}] | {:.3} |",
+            p.cheap,
+            p.reference,
+            p.subset,
+            p.n,
+            p.spearman.value,
+            p.spearman.ci_low,
+            p.spearman.ci_high,
+            p.kendall.value
+        );
+    }
+}
+
+fn cost(md: &mut String, summary: &Summary) {
+    let _ = writeln!(
+        md,
+        "\n## Cost per model\n\n| metric | role | mean seconds | mean NFE per sample |\n|---|---|---|---|"
+    );
+    for c in &summary.cost {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2} | {} |",
+            c.metric,
+            c.metric.role(),
+            c.mean_seconds,
+            c.mean_nfe.map_or("–".into(), |v| format!("{v:.0}"))
+        );
+    }
+}
+
+fn failed(md: &mut String, results: &StudyResults) {
+    if results.failed.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Metrics that failed\n");
+    for f in &results.failed {
+        let _ = writeln!(md, "- {} · {}: {}", f.model, f.metric, f.cause);
+    }
+}
+
+fn not_applicable(md: &mut String, results: &StudyResults) {
+    if results.not_applicable.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Metrics that did not apply\n");
+    for s in &results.not_applicable {
+        let _ = writeln!(md, "- {} · {}: {}", s.model, s.metric, s.reason);
+    }
+}
+
+fn figure_links(md: &mut String, out: &Path, figures: &Figures) {
+    let _ = writeln!(md, "\n## Figures\n");
+    if let Some(note) = &figures.note {
+        let _ = writeln!(md, "{note}\n");
+    }
+    for (title, stem) in &figures.drawn {
+        let rel = stem.strip_prefix(out).unwrap_or(stem).with_extension("png");
+        let _ = writeln!(md, "![{title}]({})\n", rel.display());
+    }
+}
+
+fn definitions(md: &mut String) {
+    let _ = writeln!(md, "\n## Metric definitions\n");
+    for &m in MetricId::all() {
+        let _ = writeln!(md, "- `{m}` ({}): {}", m.role(), m.doc());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_four_significant_digits_at_every_scale() {
+        assert_eq!(fmt_value(0.0), "0.0000");
+        assert_eq!(fmt_value(1.23456), "1.2346");
+        assert_eq!(fmt_value(2.5e-5), "2.5000e-5");
+        assert_eq!(fmt_value(1.5e6), "1.5000e6");
+    }
+}
