@@ -26,6 +26,16 @@ pub enum Reference {
     Data { data: DataReference, schedule: ScheduleSpec },
 }
 
+impl Reference {
+    /// How the reference is named in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Reference::Target(spec) => serde_json::to_string(&spec.target).expect("serialisable"),
+            Reference::Data { data, .. } => data.name.clone(),
+        }
+    }
+}
+
 /// Layout of image rows: `(C, H, W)` flattened row-major, and the model-space values of pixel
 /// intensities 0 and 1 (the training transform, e.g. (−1, 1) for x ↦ 2x − 1).
 #[derive(Clone, Debug, PartialEq, Serialize)]

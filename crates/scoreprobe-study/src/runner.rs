@@ -446,13 +446,3 @@ impl Study<'_> {
         Ok(loaded)
     }
 }
-
-impl Reference {
-    /// How the reference is named in messages.
-    pub fn name(&self) -> String {
-        match self {
-            Reference::Target(spec) => serde_json::to_string(&spec.target).expect("serialisable"),
-            Reference::Data { data, .. } => data.name.clone(),
-        }
-    }
-}
