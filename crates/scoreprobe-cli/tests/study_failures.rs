@@ -98,5 +98,8 @@ fn a_corrupt_checkpoint_stops_the_study_or_is_marked_failed_with_keep_going() {
     let skipped = table["skipped"].as_array().unwrap();
     assert!(skipped.iter().all(|s| s[0] != "ckpt-20"), "a failure listed as not applicable: {skipped:?}");
     assert!(md.contains("| ckpt-20 | checkpoint | 20 | **failed** | **failed** | **failed** |"), "{md}");
-    assert!(md.contains("## Metrics that failed\n\n- ckpt-20 · w2: model 'ckpt-20': cannot load the checkpoint"), "{md}");
+    assert!(
+        md.contains("## Metrics that failed\n\n- ckpt-20 · w2: model 'ckpt-20': cannot load the checkpoint"),
+        "{md}"
+    );
 }
