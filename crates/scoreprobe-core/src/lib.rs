@@ -4,6 +4,7 @@
 //! → sampler (EM, ancestral, PF-ODE; windows; NFE) → exact (Gaussian moment ODEs).
 
 pub mod exact;
+pub mod family;
 pub mod fsio;
 pub mod linalg;
 pub mod model;
