@@ -5,11 +5,13 @@
 //! the exact KL of the continuous reverse SDE and of the Euler–Maruyama chain (Gaussian targets),
 //! and the sample moments of an Euler–Maruyama run against the target's.
 
+use crate::error::CoreError;
 use crate::exact::{euler_maruyama_law, generated_law, Dynamics, Init};
 use crate::model::synthetic::{ErrorField, SyntheticModel};
 use crate::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
+use std::ops::ControlFlow;
 
 /// RK4 substeps of the exact reverse-SDE law.
 const SUBSTEPS: usize = 4000;
@@ -63,10 +65,10 @@ pub fn default_em_steps(lambda: f64, beta_max: f64) -> usize {
 
 /// The antisymmetric A of the family: the base model's when it is solenoidal, else the rotation
 /// in the first two coordinates.
-pub fn family_matrix(base: &SyntheticModel) -> Result<Array2<f64>, String> {
+pub fn family_matrix(base: &SyntheticModel) -> Result<Array2<f64>, CoreError> {
     let d = base.target.dim();
     if d < 2 {
-        return Err(format!("the solenoidal family needs dimension ≥ 2, the target has {d}"));
+        return Err(CoreError::invalid("target", format!("the solenoidal family needs dimension ≥ 2, got {d}")));
     }
     Ok(match &base.error {
         ErrorField::Solenoidal { a, .. } => a.clone(),
@@ -80,7 +82,7 @@ pub fn family_matrix(base: &SyntheticModel) -> Result<Array2<f64>, String> {
 }
 
 /// Every member of the family built on `base`'s target and schedule.
-pub fn solenoidal_family(base: &SyntheticModel, cfg: &FamilyConfig) -> Result<FamilyReport, String> {
+pub fn solenoidal_family(base: &SyntheticModel, cfg: &FamilyConfig) -> Result<FamilyReport, CoreError> {
     let amat = family_matrix(base)?;
     let d = base.target.dim();
     let n = cfg.n;
@@ -95,7 +97,9 @@ pub fn solenoidal_family(base: &SyntheticModel, cfg: &FamilyConfig) -> Result<Fa
         let steps = cfg.steps.unwrap_or_else(|| default_em_steps(lambda, beta_max));
         let chain_kl = euler_maruyama_law(&model, Init::Prior, t_min, steps).ok().map(|l| l.kl);
         let scfg = SamplerConfig::new(SamplerKind::Em, steps, t_min, cfg.seed);
-        let out = sample_with_observer(&model, &model.schedule, &scfg, prior_init(n, d, cfg.seed), &mut |_| {})?;
+        let out = sample_with_observer(&model, &model.schedule, &scfg, prior_init(n, d, cfg.seed), &mut |_| {
+            ControlFlow::Continue(())
+        })?;
         let m = out.x.mean_axis(Axis(0)).expect("n ≥ 1 samples");
         let centred = &out.x - &m.view().insert_axis(Axis(0));
         let c = centred.t().dot(&centred) / (n as f64 - 1.0);
@@ -160,6 +164,6 @@ mod tests {
             .unwrap()
             .synthetic_model()
             .unwrap();
-        assert!(family_matrix(&m).unwrap_err().contains("dimension ≥ 2"));
+        assert!(family_matrix(&m).unwrap_err().to_string().contains("dimension ≥ 2"));
     }
 }

@@ -18,12 +18,14 @@
 pub mod bounds;
 pub mod closed_form;
 pub mod critic;
+pub mod error;
 pub mod grid;
 pub mod problem;
 pub mod quadrature;
 pub mod random_features;
 
 pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
+pub use error::{HodgeError, NotApplicable};
 pub use problem::{check_applies, Data, EstimatorKind, HodgeEstimator, Problem};
 
 use serde::Serialize;
@@ -104,10 +106,10 @@ pub fn profile(
     times: &[f64],
     seed: u64,
     available: &[&dyn HodgeEstimator],
-) -> Result<HodgeProfile, String> {
+) -> Result<HodgeProfile, HodgeError> {
     check_applies(estimator, problem, available)?;
     if times.is_empty() {
-        return Err("no times given".into());
+        return Err(HodgeError::invalid("times", "no times given (need at least one time in (0, 1])"));
     }
     for &t in times {
         problem::check_time(t)?;

@@ -17,10 +17,12 @@
 pub mod classifier;
 #[cfg(feature = "nn")]
 pub mod critic;
+pub mod error;
 pub mod estimate;
 pub mod source;
 pub mod testfn;
 
+pub use error::SiemError;
 pub use estimate::{estimate_siem, ProfilePoint, SiemConfig, SiemReport, TestFnReport};
 pub use source::{AuxCost, ErrorFieldKind, ErrorSource, OracleSource, PrepareContext};
 pub use testfn::{centers_from_target, BandwidthRule, RadialKind, RadialTestFn, TestFnSpec};

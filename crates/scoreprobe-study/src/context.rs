@@ -9,6 +9,7 @@ use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_features::FeatureExtractor;
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// What the models are measured against.
@@ -79,8 +80,8 @@ impl<'a> ModelCtx<'a> {
             let start = Instant::now();
             let cfg = SamplerConfig::new(SamplerKind::Em, s.steps, s.t_min, s.seed);
             let x0 = prior_init(s.n, self.dim(), s.seed);
-            let out = sample_with_observer(self.model, self.schedule, &cfg, x0, &mut |_| {})
-                .map_err(|e| MetricError::Sampling(e.into()))?;
+            let out = sample_with_observer(self.model, self.schedule, &cfg, x0, &mut |_| ControlFlow::Continue(()))
+                .map_err(MetricError::Sampling)?;
             if out.x.iter().any(|v| !v.is_finite()) {
                 return Err(MetricError::NonFiniteSamples);
             }

@@ -8,6 +8,9 @@
 //! library error that started it (a score model's, a sampler's, a file's).
 
 use crate::metric::MetricId;
+use scoreprobe_core::CoreError;
+use scoreprobe_hodge::HodgeError;
+use scoreprobe_siem::SiemError;
 use std::path::PathBuf;
 
 /// A cause from a crate whose errors this crate does not name (feature extractors, file loaders,
@@ -30,6 +33,8 @@ pub enum StudyError {
     /// A setting out of its range, named as the front end spells it.
     #[error("{setting}: {message}")]
     Setting { setting: &'static str, message: String },
+    #[error("critic fit (--critic-steps, --critic-pool, --critic-batch, --critic-directions)")]
+    CriticFit { source: BoxError },
     #[error("cannot read the run directory {}", path.display())]
     RunDir { path: PathBuf, source: std::io::Error },
     #[error("run directory {} has no checkpoints (expected files named ckpt-<step>.safetensors)", path.display())]
@@ -38,7 +43,7 @@ pub enum StudyError {
     ModelsFile { path: PathBuf, source: BoxError },
     /// The reference (target, schedule, data) could not be built.
     #[error("the reference '{reference}'")]
-    Reference { reference: String, source: BoxError },
+    Reference { reference: String, source: CoreError },
     #[error("features '{features}' of the reference '{reference}'")]
     ReferenceFeatures { features: String, reference: String, source: MetricError },
     #[error("--features {features}: the reference '{reference}' is vector data ({shape}), not images; use --features identity")]
@@ -51,7 +56,7 @@ pub enum StudyError {
     )]
     SyntheticOnData { model: String },
     #[error("model '{model}'")]
-    SyntheticModel { model: String, source: BoxError },
+    SyntheticModel { model: String, source: CoreError },
     #[error("model '{model}': cannot load the checkpoint {}", path.display())]
     Load { model: String, path: PathBuf, source: BoxError },
     #[error("model '{model}' has dimension {model_dim}, {reference}")]
@@ -77,7 +82,7 @@ pub enum StudyError {
 #[non_exhaustive]
 pub enum MetricError {
     #[error("sampling the model failed")]
-    Sampling(#[source] BoxError),
+    Sampling(#[source] CoreError),
     #[error("the model generated non-finite samples")]
     NonFiniteSamples,
     #[error("features '{features}'")]
@@ -85,11 +90,11 @@ pub enum MetricError {
     #[error(transparent)]
     Reference(#[from] scoreprobe_metrics::MetricsError),
     #[error("the exact generated law")]
-    ExactLaw(#[source] BoxError),
+    ExactLaw(#[source] CoreError),
     #[error("the SIEM estimate")]
-    Siem(#[source] BoxError),
+    Siem(#[from] SiemError),
     #[error("the KL bounds")]
-    Bounds(#[source] BoxError),
+    Bounds(#[from] HodgeError),
 }
 
 /// An error and its causes in one line, `outer: cause: root cause` (a cause whose text the line
@@ -121,11 +126,11 @@ mod tests {
         let e = StudyError::Metric {
             model: "ckpt-7".into(),
             metric: MetricId::SiemWindow,
-            source: MetricError::Sampling(Box::new(Truncated)),
+            source: MetricError::Features { features: "mnist-cnn".into(), source: Box::new(Truncated) },
         };
         assert_eq!(
             chain(&e),
-            "model 'ckpt-7', metric siem_window: sampling the model failed: checkpoint ckpt-7.safetensors is truncated"
+            "model 'ckpt-7', metric siem_window: features 'mnist-cnn': checkpoint ckpt-7.safetensors is truncated"
         );
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         let mut found = false;

@@ -111,10 +111,7 @@ impl StudySettings {
                 message: format!("must be a positive multiple of 4 (composite Simpson), got {}", self.bound_panels),
             });
         }
-        self.critic_fit().validate().map_err(|message| StudyError::Setting {
-            setting: "critic fit (--critic-steps, --critic-pool, --critic-batch, --critic-directions)",
-            message,
-        })?;
+        self.critic_fit().validate().map_err(|e| StudyError::CriticFit { source: e.into() })?;
         if self.critic_holdout.is_some_and(|h| h < 2) {
             return Err(StudyError::Setting { setting: "critic held-out draws", message: "must be at least 2".into() });
         }
@@ -255,7 +252,7 @@ impl Study<'_> {
 
     fn setup(&self) -> Result<Setup<'_>, StudyError> {
         let s = &self.settings;
-        let reference_err = |e: String| StudyError::Reference { reference: self.reference.name(), source: e.into() };
+        let reference_err = |source| StudyError::Reference { reference: self.reference.name(), source };
         match &self.reference {
             Reference::Target(spec) => {
                 let target = spec.target().map_err(reference_err)?;
@@ -421,7 +418,7 @@ impl Study<'_> {
                 let s = ProblemSpec { model: model.clone(), ..spec.clone() };
                 let m = s
                     .synthetic_model()
-                    .map_err(|e| StudyError::SyntheticModel { model: entry.name.clone(), source: e.into() })?;
+                    .map_err(|source| StudyError::SyntheticModel { model: entry.name.clone(), source })?;
                 Loaded { model: Box::new(m.clone()), synthetic: Some(m) }
             }
             (ModelSource::Synthetic { .. }, Reference::Data { .. }) => {

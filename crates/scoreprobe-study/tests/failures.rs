@@ -6,7 +6,7 @@
 use ndarray::{Array2, ArrayView2};
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
 use scoreprobe_core::target::TargetSpec;
-use scoreprobe_core::ScoreModel;
+use scoreprobe_core::{ModelError, ScoreModel};
 use scoreprobe_study::error::{chain, BoxError};
 use scoreprobe_study::models::{ModelEntry, ModelGroup, ModelSource};
 use scoreprobe_study::reference::Reference;
@@ -21,11 +21,31 @@ impl ScoreModel for Diverged {
     fn dim(&self) -> usize {
         2
     }
-    fn score(&self, x: ArrayView2<f64>, _t: f64) -> Array2<f64> {
-        Array2::from_elem(x.dim(), f64::NAN)
+    fn score(&self, x: ArrayView2<f64>, _t: f64) -> Result<Array2<f64>, ModelError> {
+        Ok(Array2::from_elem(x.dim(), f64::NAN))
     }
     fn describe(&self) -> String {
         "diverged".into()
+    }
+}
+
+/// The error a network's runtime raises (a candle error, a Python exception, ...).
+#[derive(Debug, thiserror::Error)]
+#[error("out of device memory")]
+struct OutOfMemory;
+
+/// A network that cannot run.
+struct Crashes;
+
+impl ScoreModel for Crashes {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn score(&self, _x: ArrayView2<f64>, _t: f64) -> Result<Array2<f64>, ModelError> {
+        Err(ModelError::failed("crashes", OutOfMemory))
+    }
+    fn describe(&self) -> String {
+        "crashes".into()
     }
 }
 
@@ -33,10 +53,12 @@ impl ScoreModel for Diverged {
 #[error("{}: truncated or corrupt safetensors file", .0.display())]
 struct Corrupt(PathBuf);
 
-/// `broken.safetensors` cannot be read; `nan.safetensors` loads a network that returns NaN.
+/// `broken.safetensors` cannot be read; `nan.safetensors` loads a network that returns NaN,
+/// `oom.safetensors` one that fails.
 fn loader(path: &Path) -> Result<Box<dyn ScoreModel>, BoxError> {
     match path.file_name().and_then(|n| n.to_str()) {
         Some("nan.safetensors") => Ok(Box::new(Diverged)),
+        Some("oom.safetensors") => Ok(Box::new(Crashes)),
         _ => Err(Box::new(Corrupt(path.to_path_buf()))),
     }
 }
@@ -93,6 +115,25 @@ fn a_model_that_breaks_the_sampler_fails_the_metric_and_is_not_skipped() {
     let e = s.run().err().expect("the study stops");
     let text = chain(&e);
     assert!(text.starts_with("model 'ckpt-nan', metric w2: ") && text.contains("non-finite"), "{text}");
+}
+
+#[test]
+fn a_model_failure_keeps_its_original_error_through_the_study_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = study(vec![ckpt("ckpt-oom", "oom.safetensors")], OnFailure::Stop, dir.path(), &loader);
+    s.metrics = vec![MetricId::SiemWindow];
+    let e = s.run().err().expect("the study stops");
+    assert!(matches!(e, StudyError::Metric { metric: MetricId::SiemWindow, .. }), "{e:?}");
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    let mut chain_types = vec![];
+    while let Some(c) = cause {
+        chain_types.push(c.to_string());
+        if c.downcast_ref::<OutOfMemory>().is_some() {
+            return;
+        }
+        cause = c.source();
+    }
+    panic!("OutOfMemory not reachable through source(): {chain_types:#?}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use crate::cmd::hodge::{EstimatorOpts, Source};
 use crate::io::{print_json, print_text};
 use crate::models::DataArgs;
-use anyhow::{anyhow, Result};
+use anyhow::{Context, Result};
 use scoreprobe_hodge::{estimators, kl_bounds, BoundsConfig, HodgeEstimator};
 use std::path::PathBuf;
 
@@ -43,7 +43,7 @@ pub fn run(a: Args) -> Result<()> {
     let est = a.opts.pick(&all, &problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
     let cfg = BoundsConfig { t_min: a.t_min, panels: a.panels, prior_n: a.prior_n, ..Default::default() };
-    let r = kl_bounds(est, &problem, &cfg, a.seed, &refs).map_err(|e| anyhow!("{}: {e}", source.label()))?;
+    let r = kl_bounds(est, &problem, &cfg, a.seed, &refs).with_context(|| source.label().to_string())?;
     if a.json {
         print_json(&serde_json::to_value(&r)?);
         return Ok(());

@@ -3,7 +3,7 @@
 
 use crate::io::{print_json, print_text};
 use crate::models::{resolve, DataArgs, OnData, Resolved};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_hodge::critic::{CriticIdentity, CriticL2};
 use scoreprobe_hodge::random_features::{Identity, L2Source};
@@ -74,7 +74,7 @@ impl EstimatorOpts {
                 .find(|e| e.kind() != EstimatorKind::Critic && e.applies(problem).is_ok())
                 .ok_or_else(|| anyhow!("--estimator auto: no estimator applies to this problem"));
         }
-        let kind: EstimatorKind = self.estimator.parse().map_err(|e: String| anyhow!("--estimator: {e}"))?;
+        let kind: EstimatorKind = self.estimator.parse().context("--estimator")?;
         Ok(all.iter().find(|e| e.kind() == kind).expect("every kind is listed").as_ref())
     }
 }
@@ -156,7 +156,7 @@ pub fn run(a: Args) -> Result<()> {
     let all = estimators(&a.opts.config(a.n));
     let est = a.opts.pick(&all, &problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
-    let prof = profile(est, &problem, &times, a.seed, &refs).map_err(|e| anyhow!("{}: {e}", source.label()))?;
+    let prof = profile(est, &problem, &times, a.seed, &refs).with_context(|| source.label().to_string())?;
     let report = prof.report();
     if a.json {
         print_json(&serde_json::to_value(&report)?);

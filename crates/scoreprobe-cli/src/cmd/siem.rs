@@ -2,7 +2,7 @@
 //! reverse-SDE trajectories, over a window of the sampler's steps.
 
 use crate::io::{print_json, print_text};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ndarray::Array1;
 use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
@@ -68,7 +68,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let kind: ErrorFieldKind = a.error_field.parse().map_err(|e: String| anyhow!("--error-field: {e}"))?;
+    let kind: ErrorFieldKind = a.error_field.parse().context("--error-field")?;
     if let Some(why) = kind.unavailable() {
         bail!(why);
     }
@@ -110,7 +110,7 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn test_functions(a: &Args, target: &scoreprobe_core::GaussianMixture, d: usize) -> Result<TestFnSpec> {
-    let kind: RadialKind = a.test_fn.parse().map_err(|e: String| anyhow!("--test-fn: {e}"))?;
+    let kind: RadialKind = a.test_fn.parse().context("--test-fn")?;
     let bandwidth = match (a.bandwidth, a.bandwidth_rule.as_str()) {
         (Some(h), _) if !(h > 0.0 && h.is_finite()) => bail!("--bandwidth: must be a finite number > 0, got {h}"),
         (Some(h), _) => BandwidthRule::Fixed(h),

@@ -92,8 +92,7 @@ impl StudyMetric for KlBound {
         };
         let est = scoreprobe_hodge::estimator(kind, &config);
         let cfg = BoundsConfig { t_min: s.t_min, panels: s.bound_panels, ..Default::default() };
-        let r =
-            kl_bounds(est.as_ref(), &problem, &cfg, s.seed, &available).map_err(|e| MetricError::Bounds(e.into()))?;
+        let r = kl_bounds(est.as_ref(), &problem, &cfg, s.seed, &available)?;
         let details = BoundsDetails {
             estimator: r.estimator.clone(),
             prior_kl: r.prior_kl,

@@ -42,7 +42,7 @@ impl StudyMetric for ExactKl {
         }
         let start = Instant::now();
         let law = generated_law(m, Dynamics::ReverseSde, Init::Prior, ctx.settings.t_min, SUBSTEPS)
-            .map_err(|e| MetricError::ExactLaw(e.into()))?;
+            .map_err(MetricError::ExactLaw)?;
         Ok(Outcome::one(
             self.id(),
             Record {

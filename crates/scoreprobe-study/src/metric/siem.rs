@@ -204,8 +204,7 @@ impl StudyMetric for Siem {
                 })
             }
         };
-        let r =
-            estimate_siem(ctx.model, ctx.schedule, source.as_mut(), &cfg).map_err(|e| MetricError::Siem(e.into()))?;
+        let r = estimate_siem(ctx.model, ctx.schedule, source.as_mut(), &cfg)?;
         Ok(Outcome::one(
             self.id,
             Record {
