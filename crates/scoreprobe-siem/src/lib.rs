@@ -19,6 +19,7 @@ pub mod classifier;
 pub mod critic;
 pub mod error;
 pub mod estimate;
+pub mod recipe;
 pub mod source;
 pub mod testfn;
 

@@ -45,7 +45,7 @@ pub enum StudyError {
     #[error("the reference '{reference}'")]
     Reference { reference: String, source: CoreError },
     #[error("features '{features}' of the reference '{reference}'")]
-    ReferenceFeatures { features: String, reference: String, source: MetricError },
+    ReferenceFeatures { features: String, reference: String, source: Box<MetricError> },
     #[error("--features {features}: the reference '{reference}' is vector data ({shape}), not images; use --features identity")]
     FeaturesOnVectors { features: String, reference: String, shape: String },
     #[error("feature extractor '{features}'")]
@@ -63,7 +63,7 @@ pub enum StudyError {
     Dimension { model: String, model_dim: usize, reference: String },
     /// A metric failed on a model: the model, the metric, and the cause as the source.
     #[error("model '{model}', metric {metric}")]
-    Metric { model: String, metric: MetricId, source: MetricError },
+    Metric { model: String, metric: MetricId, source: Box<MetricError> },
     #[error("cannot write {}", path.display())]
     Write { path: PathBuf, source: BoxError },
     #[error("{message}")]
@@ -126,7 +126,7 @@ mod tests {
         let e = StudyError::Metric {
             model: "ckpt-7".into(),
             metric: MetricId::SiemWindow,
-            source: MetricError::Features { features: "mnist-cnn".into(), source: Box::new(Truncated) },
+            source: Box::new(MetricError::Features { features: "mnist-cnn".into(), source: Box::new(Truncated) }),
         };
         assert_eq!(
             chain(&e),

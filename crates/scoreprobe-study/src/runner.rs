@@ -274,7 +274,7 @@ impl Study<'_> {
                             StudyError::ReferenceFeatures {
                                 features: data.features.clone(),
                                 reference: data.name.clone(),
-                                source,
+                                source: Box::new(source),
                             }
                         })?
                     }
@@ -390,7 +390,8 @@ impl Study<'_> {
                             Verdict::NotApplicable(reason)
                         }
                         Err(source) => {
-                            let e = StudyError::Metric { model: entry.name.clone(), metric: id, source };
+                            let e =
+                                StudyError::Metric { model: entry.name.clone(), metric: id, source: Box::new(source) };
                             if self.on_failure == OnFailure::Stop {
                                 return Err(e);
                             }

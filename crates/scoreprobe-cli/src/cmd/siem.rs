@@ -7,11 +7,11 @@ use ndarray::Array1;
 use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
-use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
-use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
+use scoreprobe_siem::classifier::ClassifierConfig;
+use scoreprobe_siem::critic::CriticSourceConfig;
+use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth};
 use scoreprobe_siem::{
-    centers_from_target, estimate_siem, BandwidthRule, ErrorFieldKind, ErrorSource, OracleSource, RadialKind,
-    SiemConfig, SiemReport, TestFnSpec,
+    centers_from_target, estimate_siem, BandwidthRule, ErrorFieldKind, RadialKind, SiemConfig, SiemReport, TestFnSpec,
 };
 use serde_json::json;
 use std::path::PathBuf;
@@ -85,21 +85,14 @@ pub fn run(a: Args) -> Result<()> {
         cfg.window.check(steps).map_err(|e| anyhow!("--window: {e}"))?;
     }
     cfg.test_fn = test_functions(&a, target, d)?;
-    let mut source: Box<dyn ErrorSource> = match kind {
-        // every spec target is a mixture with an exact score; a synthetic model's e_t is used directly
-        ErrorFieldKind::Oracle => match &resolved.synthetic {
-            Some(m) => Box::new(OracleSource::synthetic(m.clone())),
-            None => Box::new(OracleSource::for_target(target.clone(), schedule.clone())),
-        },
-        ErrorFieldKind::Classifier => Box::new(ClassifierSource::for_target(
-            target.clone(),
-            ClassifierConfig { train_steps: a.classifier_steps, seed: a.seed, ..Default::default() },
-        )),
-        ErrorFieldKind::Critic => Box::new(CriticSource::for_target(
-            target.clone(),
-            CriticSourceConfig { seed: a.seed, ..Default::default() },
-        )),
+    // every spec target is a mixture with an exact score; a synthetic model's e_t is used directly
+    let truth =
+        Truth::Exact { target: target.clone(), schedule: schedule.clone(), synthetic: resolved.synthetic.clone() };
+    let options = SourceOptions {
+        classifier: ClassifierConfig { train_steps: a.classifier_steps, seed: a.seed, ..Default::default() },
+        critic: CriticSourceConfig { seed: a.seed, ..Default::default() },
     };
+    let mut source = error_source(kind, truth, options)?;
     let report = estimate_siem(resolved.model.as_ref(), schedule, source.as_mut(), &cfg).map_err(|e| anyhow!(e))?;
     if a.json {
         print_json(&serde_json::to_value(&report)?);

@@ -6,9 +6,10 @@ use crate::context::{ModelCtx, Truth};
 use crate::error::MetricError;
 use crate::record::{Details, Record};
 use scoreprobe_core::window::Window;
-use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
-use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
-use scoreprobe_siem::{estimate_siem, ErrorFieldKind, ErrorSource, OracleSource, SiemConfig, SiemReport, TestFnSpec};
+use scoreprobe_siem::classifier::ClassifierConfig;
+use scoreprobe_siem::critic::CriticSourceConfig;
+use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth as RecipeTruth};
+use scoreprobe_siem::{estimate_siem, ErrorFieldKind, SiemConfig, SiemReport, TestFnSpec};
 use serde::{Deserialize, Serialize};
 
 /// The steps of the sampler's grid SIEM integrates over.
@@ -177,33 +178,26 @@ impl StudyMetric for Siem {
                 ..TestFnSpec::paper(d)
             };
         }
-        let mut source: Box<dyn ErrorSource> = match (self.field, ctx.truth) {
-            (Oracle, Truth::Target(target)) => Box::new(match ctx.synthetic {
-                Some(m) => OracleSource::synthetic(m.clone()),
-                None => OracleSource::for_target(target.clone(), ctx.schedule.clone()),
-            }),
-            (Oracle, Truth::Data(_)) => return Ok(Outcome::NotApplicable(Reason::NoExactScore)),
-            (Classifier, truth) => {
-                let config = ClassifierConfig { seed: s.seed, ..Default::default() };
-                Box::new(match truth {
-                    Truth::Target(target) => ClassifierSource::for_target(target.clone(), config),
-                    Truth::Data(dc) => ClassifierSource::new(dc.data.sampler(), config),
-                })
-            }
-            (Critic, truth) => {
-                let d = CriticSourceConfig::default();
-                let config = CriticSourceConfig {
-                    seed: s.seed,
-                    fit: s.critic_fit(),
-                    holdout: s.critic_holdout.unwrap_or(d.holdout),
-                    ..d
-                };
-                Box::new(match truth {
-                    Truth::Target(target) => CriticSource::for_target(target.clone(), config),
-                    Truth::Data(dc) => CriticSource::new(dc.data.sampler(), config),
-                })
-            }
+        let truth = match ctx.truth {
+            Truth::Target(target) => RecipeTruth::Exact {
+                target: target.clone(),
+                schedule: ctx.schedule.clone(),
+                synthetic: ctx.synthetic.cloned(),
+            },
+            Truth::Data(_) if self.field == Oracle => return Ok(Outcome::NotApplicable(Reason::NoExactScore)),
+            Truth::Data(dc) => RecipeTruth::Samples { draws: dc.data.sampler(), what: dc.data.name.clone() },
         };
+        let critic = CriticSourceConfig::default();
+        let options = SourceOptions {
+            classifier: ClassifierConfig { seed: s.seed, ..Default::default() },
+            critic: CriticSourceConfig {
+                seed: s.seed,
+                fit: s.critic_fit(),
+                holdout: s.critic_holdout.unwrap_or(critic.holdout),
+                ..critic
+            },
+        };
+        let mut source = error_source(self.field, truth, options)?;
         let r = estimate_siem(ctx.model, ctx.schedule, source.as_mut(), &cfg)?;
         Ok(Outcome::one(
             self.id,
