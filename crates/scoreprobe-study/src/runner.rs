@@ -187,19 +187,23 @@ struct Loaded {
 /// The reference, built once: what the models are measured against and the reference sample of
 /// the sample-based metrics.
 struct Setup<'a> {
-    target: Option<GaussianMixture>,
-    data: Option<DataCtx<'a>>,
+    against: Against<'a>,
     schedule: Schedule,
     dim: usize,
     reference: Array2<f64>,
 }
 
+/// The reference's owned part: an exact-score target, or a data set with its feature extractor.
+enum Against<'a> {
+    Target(GaussianMixture),
+    Data(DataCtx<'a>),
+}
+
 impl Setup<'_> {
     fn truth(&self) -> Truth<'_> {
-        match (&self.target, &self.data) {
-            (Some(t), _) => Truth::Target(t),
-            (None, Some(d)) => Truth::Data(d),
-            (None, None) => unreachable!("a study has a target or a data set"),
+        match &self.against {
+            Against::Target(t) => Truth::Target(t),
+            Against::Data(d) => Truth::Data(d),
         }
     }
 }
@@ -260,7 +264,7 @@ impl Study<'_> {
                 let dim = target.dim();
                 let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7e5e_7e5e);
                 let reference = target.sample_marginal(s.n, &schedule, s.t_min, &mut rng);
-                Ok(Setup { target: Some(target), data: None, schedule, dim, reference })
+                Ok(Setup { against: Against::Target(target), schedule, dim, reference })
             }
             Reference::Data { data, schedule } => {
                 let schedule = Schedule::from_spec(schedule).map_err(reference_err)?;
@@ -280,13 +284,8 @@ impl Study<'_> {
                     }
                     None => Array2::zeros((0, 0)),
                 };
-                Ok(Setup {
-                    target: None,
-                    data: Some(DataCtx { data, extractor }),
-                    schedule,
-                    dim: data.dim(),
-                    reference,
-                })
+                let against = Against::Data(DataCtx { data, extractor });
+                Ok(Setup { against, schedule, dim: data.dim(), reference })
             }
         }
     }
@@ -435,9 +434,9 @@ impl Study<'_> {
             }
         };
         if loaded.model.dim() != setup.dim {
-            let reference = match &setup.data {
-                Some(dc) => format!("but the reference '{}' holds {}", dc.data.name, dc.data.shape_desc()),
-                None => format!("the target has {}", setup.dim),
+            let reference = match &setup.against {
+                Against::Data(dc) => format!("but the reference '{}' holds {}", dc.data.name, dc.data.shape_desc()),
+                Against::Target(_) => format!("the target has {}", setup.dim),
             };
             return Err(StudyError::Dimension { model: entry.name.clone(), model_dim: loaded.model.dim(), reference });
         }
