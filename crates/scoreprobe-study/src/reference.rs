@@ -48,7 +48,7 @@ pub struct DataReference {
     /// `Some` for image data sets, `None` for vector data (`.npy` matrices).
     pub image: Option<ImageLayout>,
     /// The training transform, as stated by the loader and the checkpoint sidecars.
-    pub transform: String,
+    pub transform: scoreprobe_data::DataTransform,
     /// Feature space of the reference metrics (fd, kid, w2): `identity`, `mnist-cnn`, `mobilenet`, …
     pub features: String,
 }
@@ -116,8 +116,8 @@ impl DataReference {
     /// themselves for vector data.
     pub fn features_of(&self, extractor: &dyn FeatureExtractor, x: &Array2<f64>) -> Result<Array2<f64>> {
         match &self.image {
-            Some(_) => extractor.extract(&self.to_images(x)?),
-            None => extractor.extract_matrix(x),
+            Some(_) => Ok(extractor.extract(&self.to_images(x)?)?),
+            None => Ok(extractor.extract_matrix(x)?),
         }
     }
 
@@ -150,7 +150,7 @@ mod tests {
             name: "toy".into(),
             rows: Arc::new(rows),
             image: Some(ImageLayout { channels: 1, height: 2, width: 2, pixel_range: (-1.0, 1.0) }),
-            transform: "pixels in [0,1] mapped to [-1,1] by x -> 2x - 1".into(),
+            transform: scoreprobe_data::DataTransform::PixelsToSymmetric,
             features: "identity".into(),
         }
     }

@@ -7,14 +7,12 @@ use crate::reference::{DataReference, Reference, NO_EXACT_SCORE};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::Array2;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::exact::{generated_law, Dynamics, Init};
 use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
-use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
+use scoreprobe_core::{GaussianMixture, Purpose, Schedule, ScoreModel, SeedStream};
 use scoreprobe_features::FeatureExtractor;
 use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
 use scoreprobe_hodge::critic::{CriticFitConfig, CriticL2};
@@ -241,7 +239,7 @@ impl Study<'_> {
                 let target = spec.target().map_err(|e| anyhow!(e))?;
                 let schedule = spec.schedule().map_err(|e| anyhow!(e))?;
                 let d = target.dim();
-                let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7e5e_7e5e);
+                let mut rng = SeedStream::new(s.seed).rng(Purpose::ReferenceSubset);
                 let reference = target.sample_marginal(s.n, &schedule, s.t_min, &mut rng);
                 (Some(target), None, schedule, d, reference)
             }
@@ -252,7 +250,10 @@ impl Study<'_> {
                 // the reference sample of fd/kid/w2, in the feature space
                 let reference = match &extractor {
                     Some(e) => data
-                        .features_of(e.as_ref(), &data.subset(s.n, s.seed ^ 0x7e5e_7e5e))
+                        .features_of(
+                            e.as_ref(),
+                            &data.subset(s.n, SeedStream::new(s.seed).derive(Purpose::ReferenceSubset)),
+                        )
                         .with_context(|| format!("features '{}' of the reference '{}'", data.features, data.name))?,
                     None => Array2::zeros((0, 0)),
                 };
