@@ -1,27 +1,5 @@
-//! Output helpers shared by subcommands: atomic writes (temp file + rename) and JSON printing.
-
-use anyhow::{Context, Result};
-use ndarray::{ArrayBase, Data, Dimension};
-use ndarray_npy::WritableElement;
-use std::path::Path;
-
-/// Runs `write` on a temporary file and renames it onto `path` (see `scoreprobe_core::fsio`).
-pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    scoreprobe_core::fsio::write_atomic_with(path, |tmp| write(tmp).map_err(|e| format!("{e:#}")))
-        .map_err(anyhow::Error::msg)
-}
-
-/// Writes an array as `.npy` atomically.
-pub fn write_npy<S, D, A>(path: &Path, array: &ArrayBase<S, D>) -> Result<()>
-where
-    S: Data<Elem = A>,
-    D: Dimension,
-    A: WritableElement,
-{
-    write_atomic(path, |tmp| {
-        ndarray_npy::write_npy(tmp, array).with_context(|| format!("cannot write {}", path.display()))
-    })
-}
+//! Output helpers shared by subcommands: JSON printing (files are written by the library crates'
+//! atomic writers: `scoreprobe_data::write_npy`, `scoreprobe_core::fsio`).
 
 /// Prints pretty JSON to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
 pub fn print_json(value: &serde_json::Value) {

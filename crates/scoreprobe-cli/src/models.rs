@@ -16,7 +16,7 @@ pub struct Resolved {
 
 /// Loads a checkpoint (`ckpt-<step>.safetensors` with its JSON sidecar), EMA weights.
 pub fn load_checkpoint(path: &Path) -> Result<Box<dyn ScoreModel>> {
-    scoreprobe_nn::load_checkpoint(path)
+    Ok(scoreprobe_nn::load_checkpoint(path)?)
 }
 
 pub fn resolve(spec: &ProblemSpec) -> Result<Resolved> {
@@ -86,8 +86,7 @@ impl DataArgs {
             ));
         }
         // images are mapped to [−1, 1] for training; raw rows (.npy, named targets) are not
-        let mapped = |t: &str| t.contains("[-1,1]");
-        if mapped(&set.transform) != mapped(&sidecar.data_transform) {
+        if set.transform.rescales() != sidecar.data_transform.rescales() {
             return Err(anyhow!(
                 "--data {data} is transformed as '{}' but checkpoint {} was trained on data transformed as '{}'",
                 set.transform,

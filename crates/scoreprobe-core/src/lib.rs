@@ -2,7 +2,10 @@
 //!
 //! schedule (VP / DDPM) → target (exact p_t) → model (trait ScoreModel, synthetic errors)
 //! → sampler (EM, ancestral, PF-ODE; windows; NFE) → exact (Gaussian moment ODEs).
+//! Shared routines: [`seed`] (every derived seed), [`denoise`] (the draw x_t = α_t x₀ + σ_t ξ and
+//! its target), [`stats`] (mean ± standard error), [`fsio`] (atomic writes), [`linalg`].
 
+pub mod denoise;
 pub mod error;
 pub mod exact;
 pub mod family;
@@ -11,11 +14,14 @@ pub mod linalg;
 pub mod model;
 pub mod sampler;
 pub mod schedule;
+pub mod seed;
 pub mod spec;
+pub mod stats;
 pub mod target;
 pub mod window;
 
 pub use error::{CoreError, MatrixProblem};
 pub use model::{ModelError, ScoreModel};
 pub use schedule::Schedule;
+pub use seed::{Purpose, SeedStream};
 pub use target::GaussianMixture;

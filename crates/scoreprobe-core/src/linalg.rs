@@ -1,16 +1,30 @@
 //! Small dense linear algebra in f64 on ndarray matrices, backed by faer's factorisations.
 //!
-//! Everything statistical in scoreprobe holds matrices as `ndarray::Array2<f64>`; these helpers
-//! convert to faer for the factorisations (Cholesky, self-adjoint eigendecomposition) and back.
+//! Everything statistical in scoreprobe holds matrices as `ndarray::Array2<f64>`; [`with_faer`]
+//! lends one to faer (the workspace's one bridge, zero-copy for contiguous layouts) for the
+//! factorisations (Cholesky, self-adjoint eigendecomposition) and products, and [`from_faer`]
+//! copies a result back.
 
 use crate::error::{CoreError, MatrixProblem};
-use faer::{Mat, MatRef, Side};
+use faer::{MatRef, Side};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-pub fn to_faer(a: ArrayView2<f64>) -> Mat<f64> {
-    Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[[i, j]])
+/// Runs `f` on a faer view of `a`: zero-copy when `a` is row- or column-major contiguous, one
+/// copy into row-major otherwise.
+pub fn with_faer<R>(a: ArrayView2<'_, f64>, f: impl FnOnce(MatRef<'_, f64>) -> R) -> R {
+    let (m, n) = a.dim();
+    if let Some(s) = a.to_slice() {
+        return f(MatRef::from_row_major_slice(s, m, n));
+    }
+    if let Some(s) = a.t().to_slice() {
+        return f(MatRef::from_column_major_slice(s, m, n));
+    }
+    let owned = a.as_standard_layout();
+    let s = owned.as_slice().expect("standard layout is contiguous");
+    f(MatRef::from_row_major_slice(s, m, n))
 }
 
+/// A faer matrix (any strides) copied into an ndarray one.
 pub fn from_faer(m: MatRef<'_, f64>) -> Array2<f64> {
     Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
 }
@@ -38,8 +52,8 @@ pub fn sym_eigen(a: ArrayView2<f64>) -> (Array1<f64>, Array2<f64>) {
     if n == 0 {
         return (Array1::zeros(0), Array2::zeros((0, 0)));
     }
-    let m = to_faer(symmetrize(a).view());
-    let evd = m.self_adjoint_eigen(Side::Lower).expect("self-adjoint eigendecomposition of a finite symmetric matrix");
+    let evd = with_faer(symmetrize(a).view(), |m| m.self_adjoint_eigen(Side::Lower))
+        .expect("self-adjoint eigendecomposition of a finite symmetric matrix");
     let s = evd.S();
     let vals = Array1::from_shape_fn(n, |i| s[i]);
     let vecs = from_faer(evd.U());
@@ -51,8 +65,9 @@ pub fn sym_eigenvalues(a: ArrayView2<f64>) -> Array1<f64> {
     if a.nrows() == 0 {
         return Array1::zeros(0);
     }
-    let m = to_faer(symmetrize(a).view());
-    Array1::from(m.self_adjoint_eigenvalues(Side::Lower).expect("eigenvalues of a finite symmetric matrix"))
+    let vals = with_faer(symmetrize(a).view(), |m| m.self_adjoint_eigenvalues(Side::Lower))
+        .expect("eigenvalues of a finite symmetric matrix");
+    Array1::from(vals)
 }
 
 /// U f(Λ) Uᵀ for a symmetric matrix.
@@ -80,8 +95,7 @@ pub fn cholesky(a: ArrayView2<f64>, what: &str) -> Result<Array2<f64>, CoreError
     if asym > 1e-9 {
         return Err(refuse(MatrixProblem::NotSymmetric { asymmetry: asym }));
     }
-    let m = to_faer(a);
-    let llt = m.llt(Side::Lower).map_err(|_| refuse(MatrixProblem::NotPositiveDefinite))?;
+    let llt = with_faer(a, |m| m.llt(Side::Lower)).map_err(|_| refuse(MatrixProblem::NotPositiveDefinite))?;
     Ok(from_faer(llt.L()))
 }
 

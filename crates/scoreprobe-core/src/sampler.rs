@@ -12,6 +12,7 @@
 use crate::error::CoreError;
 use crate::model::{score_checked, ScoreModel};
 use crate::schedule::{Schedule, T_END};
+use crate::seed::{Purpose, SeedStream};
 use crate::target::standard_normal;
 use crate::window::Window;
 use ndarray::{Array2, ArrayView2};
@@ -132,8 +133,7 @@ pub struct SampleOutput {
 
 /// Draws the initial states from the prior N(0, I).
 pub fn prior_init(n: usize, d: usize, seed: u64) -> Array2<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_9e1a);
-    standard_normal(n, d, &mut rng)
+    standard_normal(n, d, &mut SeedStream::new(seed).rng(Purpose::PriorInit))
 }
 
 /// Runs the sampler from `x_init` (states at t = T) and calls `observer` on every step in the

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{DataError, Result};
 
 use crate::idx::load_idx_pair;
 use crate::images::{list_image_files, load_image_files, load_image_folder};
@@ -135,15 +135,15 @@ fn idx_file(dir: &Path, stem: &str) -> Result<PathBuf> {
     if raw.is_file() {
         return Ok(raw);
     }
-    bail!("{}: file not found (nor {})", gz.display(), raw.display())
+    Err(DataError::format(gz, format!("file not found (nor {})", raw.display())))
 }
 
 fn root_or_err(dataset: &str) -> Result<PathBuf> {
-    shared_data_root().with_context(|| {
-        format!(
-            "dataset '{dataset}' needs the shared data folder: none of ../shared/data, \
-             ../../shared/data, ../../../shared/data exists; set SCOREPROBE_DATA or pass a path"
-        )
+    shared_data_root().ok_or_else(|| DataError::Missing {
+        dataset: format!("dataset '{dataset}'"),
+        how: "needs the shared data folder: none of ../shared/data, ../../shared/data, ../../../shared/data exists; \
+              set SCOREPROBE_DATA or pass a path"
+            .into(),
     })
 }
 
@@ -172,16 +172,18 @@ pub fn mnist_test(limit: Option<usize>) -> Result<ImageSet> {
 /// labels are class indices; order interleaved by class (see the module docs); always RGB.
 pub fn cifar10_test_from(dir: impl AsRef<Path>, limit: Option<usize>) -> Result<ImageSet> {
     let dir = dir.as_ref();
-    ensure!(
-        dir.is_dir(),
-        "{}: not a directory (expected CIFAR-10 class folders {})",
-        dir.display(),
-        CIFAR10_CLASSES.join(", ")
-    );
+    if !dir.is_dir() {
+        return Err(DataError::format(
+            dir,
+            format!("not a directory (expected CIFAR-10 class folders {})", CIFAR10_CLASSES.join(", ")),
+        ));
+    }
     let mut per_class = Vec::with_capacity(CIFAR10_CLASSES.len());
     for class in CIFAR10_CLASSES {
         let files = list_image_files(dir.join(class))?;
-        ensure!(!files.is_empty(), "{}: CIFAR-10 class folder holds no image", dir.join(class).display());
+        if files.is_empty() {
+            return Err(DataError::format(dir.join(class), "CIFAR-10 class folder holds no image"));
+        }
         per_class.push(files);
     }
     let longest = per_class.iter().map(Vec::len).max().unwrap_or(0);
@@ -198,7 +200,9 @@ pub fn cifar10_test_from(dir: impl AsRef<Path>, limit: Option<usize>) -> Result<
             }
         }
     }
-    ensure!(!paths.is_empty(), "{}: limit 0 leaves no image", dir.display());
+    if paths.is_empty() {
+        return Err(DataError::invalid("limit", format!("0 leaves no image of {}", dir.display())));
+    }
     let mut set = load_image_files(&paths)?.to_rgb();
     set.labels = Some(labels);
     Ok(set)
@@ -212,8 +216,10 @@ pub fn cifar10_test(limit: Option<usize>) -> Result<ImageSet> {
 /// Fashion-MNIST split from a folder holding `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`.
 pub fn fashion_mnist_from(dir: impl AsRef<Path>, split: FashionSplit, limit: Option<usize>) -> Result<ImageSet> {
     let dir = dir.as_ref();
-    let images = idx_file(dir, &format!("{}-images-idx3-ubyte", split.prefix()))
-        .context("Fashion-MNIST not found: install it with `apt-get install -y dataset-fashion-mnist`")?;
+    let images = idx_file(dir, &format!("{}-images-idx3-ubyte", split.prefix())).map_err(|e| DataError::Missing {
+        dataset: "Fashion-MNIST".into(),
+        how: format!("not found ({e}); install it with `apt-get install -y dataset-fashion-mnist`"),
+    })?;
     let labels = idx_file(dir, &format!("{}-labels-idx1-ubyte", split.prefix()))?;
     Ok(limited(load_idx_pair(images, Some(&labels))?, limit))
 }
@@ -253,11 +259,12 @@ pub fn load_dataset(name_or_path: &str, limit: Option<usize>) -> Result<ImageSet
     if path.is_dir() {
         return load_image_folder(path, limit);
     }
-    ensure!(
-        path.is_file(),
-        "'{name_or_path}' is neither a dataset name ({}) nor an existing file or folder",
-        DATASET_NAMES.join(", ")
-    );
+    if !path.is_file() {
+        return Err(DataError::invalid(
+            format!("'{name_or_path}'"),
+            format!("neither a dataset name ({}) nor an existing file or folder", DATASET_NAMES.join(", ")),
+        ));
+    }
     let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if is_npy {
         return Ok(limited(load_images_npy(path)?, limit));

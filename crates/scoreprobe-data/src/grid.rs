@@ -1,6 +1,6 @@
 //! A grid of images as one PNG (for looking at samples).
 
-use anyhow::{ensure, Context, Result};
+use crate::error::{DataError, Result};
 use std::path::Path;
 
 /// Writes `images` (row-major (n, channels·height·width), CHW per image, values in
@@ -14,13 +14,18 @@ pub fn write_png_grid(
     (lo, hi): (f32, f32),
 ) -> Result<()> {
     let d = channels * height * width;
-    ensure!(channels == 1 || channels == 3, "png grid: 1 or 3 channels, got {channels}");
-    ensure!(
-        d > 0 && !images.is_empty() && images.len().is_multiple_of(d),
-        "png grid: {} values are not a whole number of {channels}x{height}x{width} images",
-        images.len()
-    );
-    ensure!(cols > 0 && hi > lo, "png grid: bad columns or range");
+    if !(channels == 1 || channels == 3) {
+        return Err(DataError::invalid("png grid", format!("1 or 3 channels, got {channels}")));
+    }
+    if !(d > 0 && !images.is_empty() && images.len().is_multiple_of(d)) {
+        return Err(DataError::invalid(
+            "png grid",
+            format!("{} values are not a whole number of {channels}x{height}x{width} images", images.len()),
+        ));
+    }
+    if !(cols > 0 && hi > lo) {
+        return Err(DataError::invalid("png grid", format!("need columns > 0 and lo < hi, got {cols}, [{lo}, {hi}]")));
+    }
     let n = images.len() / d;
     let rows = n.div_ceil(cols);
     let b = 2;
@@ -41,8 +46,12 @@ pub fn write_png_grid(
     }
     let color = if channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| DataError::Io {
+            path: dir.into(),
+            action: "cannot create directory",
+            source,
+        })?;
     }
     image::save_buffer_with_format(path, &buf, gw as u32, gh as u32, color, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", path.display()))
+        .map_err(|source| DataError::Image { path: path.into(), action: "write", source })
 }

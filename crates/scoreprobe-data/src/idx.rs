@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{DataError, Result};
 use ndarray::Array4;
 
 use crate::ImageSet;
@@ -24,12 +24,15 @@ pub struct IdxArray {
 
 /// Reads the bytes of `path`, gunzipping when the file starts with the gzip magic bytes.
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw =
+        std::fs::read(path).map_err(|source| DataError::Io { path: path.into(), action: "cannot read", source })?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .with_context(|| format!("{}: gzip stream is corrupt or truncated", path.display()))?;
+        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|source| DataError::Io {
+            path: path.into(),
+            action: "gzip stream is corrupt or truncated",
+            source,
+        })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -38,46 +41,47 @@ pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
 
 /// Parses IDX bytes; `path` is only used in error messages.
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
-    let name = path.display();
-    ensure!(
-        bytes.len() >= 4,
-        "{name}: not an IDX file (only {} bytes, shorter than the 4-byte magic number)",
-        bytes.len()
-    );
-    ensure!(
-        bytes[0] == 0 && bytes[1] == 0,
-        "{name}: not an IDX file (magic number starts with {:#04x} {:#04x}, expected 0x00 0x00)",
-        bytes[0],
-        bytes[1]
-    );
+    let bad = |problem: String| Err(DataError::format(path, problem));
+    if bytes.len() < 4 {
+        return bad(format!("not an IDX file (only {} bytes, shorter than the 4-byte magic number)", bytes.len()));
+    }
+    if !(bytes[0] == 0 && bytes[1] == 0) {
+        return bad(format!(
+            "not an IDX file (magic number starts with {:#04x} {:#04x}, expected 0x00 0x00)",
+            bytes[0], bytes[1]
+        ));
+    }
     let type_code = bytes[2];
     if type_code != 0x08 {
-        bail!("{name}: IDX data type {type_code:#04x} is not supported (only 0x08, unsigned byte)");
+        return bad(format!("IDX data type {type_code:#04x} is not supported (only 0x08, unsigned byte)"));
     }
     let ndim = bytes[3] as usize;
-    ensure!((1..=4).contains(&ndim), "{name}: IDX file declares {ndim} dimensions (expected 1 to 4)");
+    if !(1..=4).contains(&ndim) {
+        return bad(format!("IDX file declares {ndim} dimensions (expected 1 to 4)"));
+    }
     let header = 4 + 4 * ndim;
-    ensure!(bytes.len() >= header, "{name}: truncated IDX header ({} bytes, expected at least {header})", bytes.len());
+    if bytes.len() < header {
+        return bad(format!("truncated IDX header ({} bytes, expected at least {header})", bytes.len()));
+    }
     let dims: Vec<usize> = (0..ndim)
         .map(|i| {
             let b = &bytes[4 + 4 * i..8 + 4 * i];
             u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
         })
         .collect();
-    let expected = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .with_context(|| format!("{name}: IDX dimensions {dims:?} overflow"))?;
+    let Some(expected) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+        return bad(format!("IDX dimensions {dims:?} overflow"));
+    };
     let found = bytes.len() - header;
-    ensure!(
-        found >= expected,
-        "{name}: truncated IDX file: dimensions {dims:?} need {expected} data bytes, found {found}"
-    );
-    ensure!(
-        found == expected,
-        "{name}: IDX file has {} trailing bytes after the {expected} data bytes of dimensions {dims:?}",
-        found - expected
-    );
+    if found < expected {
+        return bad(format!("truncated IDX file: dimensions {dims:?} need {expected} data bytes, found {found}"));
+    }
+    if found != expected {
+        return bad(format!(
+            "IDX file has {} trailing bytes after the {expected} data bytes of dimensions {dims:?}",
+            found - expected
+        ));
+    }
     Ok(IdxArray { dims, data: bytes[header..].to_vec() })
 }
 
@@ -93,14 +97,16 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Array4<f32>> {
     let path = path.as_ref();
     let arr = read_idx(path)?;
-    ensure!(
-        arr.dims.len() == 3,
-        "{}: expected an IDX image file with 3 dimensions (N, H, W), found dimensions {:?}",
-        path.display(),
-        arr.dims
-    );
+    if arr.dims.len() != 3 {
+        return Err(DataError::format(
+            path,
+            format!("expected an IDX image file with 3 dimensions (N, H, W), found dimensions {:?}", arr.dims),
+        ));
+    }
     let (n, h, w) = (arr.dims[0], arr.dims[1], arr.dims[2]);
-    ensure!(n > 0 && h > 0 && w > 0, "{}: IDX image file is empty (dimensions {:?})", path.display(), arr.dims);
+    if !(n > 0 && h > 0 && w > 0) {
+        return Err(DataError::format(path, format!("IDX image file is empty (dimensions {:?})", arr.dims)));
+    }
     let data: Vec<f32> = arr.data.iter().map(|&b| b as f32 / 255.0).collect();
     Ok(Array4::from_shape_vec((n, 1, h, w), data).expect("length checked by parse_idx"))
 }
@@ -109,12 +115,12 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Array4<f32>> {
 pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u8>> {
     let path = path.as_ref();
     let arr = read_idx(path)?;
-    ensure!(
-        arr.dims.len() == 1,
-        "{}: expected an IDX label file with 1 dimension, found dimensions {:?}",
-        path.display(),
-        arr.dims
-    );
+    if arr.dims.len() != 1 {
+        return Err(DataError::format(
+            path,
+            format!("expected an IDX label file with 1 dimension, found dimensions {:?}", arr.dims),
+        ));
+    }
     Ok(arr.data)
 }
 
@@ -125,14 +131,12 @@ pub fn load_idx_pair(images: impl AsRef<Path>, labels: Option<&Path>) -> Result<
     let labels = match labels {
         Some(lp) => {
             let l = read_idx_labels(lp)?;
-            ensure!(
-                l.len() == imgs.shape()[0],
-                "{} holds {} labels but {} holds {} images",
-                lp.display(),
-                l.len(),
-                images_path.display(),
-                imgs.shape()[0]
-            );
+            if l.len() != imgs.shape()[0] {
+                return Err(DataError::format(
+                    lp,
+                    format!("holds {} labels but {} holds {} images", l.len(), images_path.display(), imgs.shape()[0]),
+                ));
+            }
             Some(l)
         }
         None => None,

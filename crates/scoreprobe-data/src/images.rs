@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{DataError, Result};
 use image::DynamicImage;
 use ndarray::{Array4, Axis};
 use rayon::prelude::*;
@@ -28,14 +28,16 @@ fn is_image_file(p: &Path) -> bool {
 /// All image files under `dir`, recursively, sorted by path.
 pub fn list_image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     let dir = dir.as_ref();
-    ensure!(dir.is_dir(), "{}: not a directory (expected a folder of PNG/JPEG images)", dir.display());
+    if !dir.is_dir() {
+        return Err(DataError::format(dir, "not a directory (expected a folder of PNG/JPEG images)"));
+    }
     let mut files = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let entry = entry.map_err(|source| DataError::Walk { path: dir.into(), source })?;
         if entry.file_type().is_file() && is_image_file(entry.path()) {
             files.push(entry.into_path());
         }
@@ -47,34 +49,39 @@ pub fn list_image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
 /// Decodes one image file; the error names the file.
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
     image::ImageReader::open(path)
-        .with_context(|| format!("cannot open image {}", path.display()))?
+        .map_err(|source| DataError::Io { path: path.into(), action: "cannot open image", source })?
         .with_guessed_format()
-        .with_context(|| format!("cannot read image {}", path.display()))?
+        .map_err(|source| DataError::Io { path: path.into(), action: "cannot read image", source })?
         .decode()
-        .with_context(|| format!("cannot decode image {}", path.display()))
+        .map_err(|source| DataError::Image { path: path.into(), action: "decode", source })
 }
 
 /// Decodes `paths` (in parallel) into one [`ImageSet`] without labels. All images must share
 /// the size of the first; the error names the first file of another size.
 pub fn load_image_files(paths: &[PathBuf]) -> Result<ImageSet> {
-    ensure!(!paths.is_empty(), "no image files to load");
+    if paths.is_empty() {
+        return Err(DataError::invalid("image files", "no image files to load"));
+    }
     let decoded: Vec<Result<DynamicImage>> = paths.par_iter().map(|p| decode_image(p)).collect();
     let mut imgs = Vec::with_capacity(decoded.len());
     for d in decoded {
         imgs.push(d?);
     }
     let (w, h) = (imgs[0].width(), imgs[0].height());
-    ensure!(w > 0 && h > 0, "{}: image has zero size {w}×{h}", paths[0].display());
+    if !(w > 0 && h > 0) {
+        return Err(DataError::format(&paths[0], format!("image has zero size {w}×{h}")));
+    }
     for (p, img) in paths.iter().zip(&imgs) {
         if (img.width(), img.height()) != (w, h) {
-            bail!(
-                "{}: image is {}×{} (width×height) but {} is {w}×{h}; all images must have \
-                 the same size",
-                p.display(),
-                img.width(),
-                img.height(),
-                paths[0].display()
-            );
+            return Err(DataError::format(
+                p,
+                format!(
+                    "image is {}×{} (width×height) but {} is {w}×{h}; all images must have the same size",
+                    img.width(),
+                    img.height(),
+                    paths[0].display()
+                ),
+            ));
         }
     }
     let color = imgs.iter().any(|i| i.color().has_color());
@@ -103,12 +110,12 @@ pub fn load_image_files(paths: &[PathBuf]) -> Result<ImageSet> {
 pub fn load_image_folder(dir: impl AsRef<Path>, limit: Option<usize>) -> Result<ImageSet> {
     let dir = dir.as_ref();
     let mut files = list_image_files(dir)?;
-    ensure!(
-        !files.is_empty(),
-        "{}: no image files ({}) found in this folder or below",
-        dir.display(),
-        IMAGE_EXTENSIONS.join(", ")
-    );
+    if files.is_empty() {
+        return Err(DataError::format(
+            dir,
+            format!("no image files ({}) found in this folder or below", IMAGE_EXTENSIONS.join(", ")),
+        ));
+    }
     if let Some(n) = limit {
         files.truncate(n);
     }

@@ -5,7 +5,7 @@
 //! `Array2<f64>` with [`npy::load_matrix`].
 //!
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST), gzip-compressed or not;
-//! - [`npy`]: `.npy` matrices and image arrays, and an atomic `.npy` writer;
+//! - [`npy`]: `.npy` matrices and image arrays: the workspace's one `.npy` reader and atomic writer;
 //! - [`images`]: a folder of PNG/JPEG files (recursive, sorted paths, decoded in parallel);
 //! - [`datasets`]: named datasets (`mnist`, `cifar10-test`, `fashion-mnist`), the shared data
 //!   root, and [`load_dataset`], which dispatches names and paths.
@@ -15,18 +15,22 @@
 use ndarray::{Array4, Axis};
 
 pub mod datasets;
+pub mod error;
 pub mod grid;
 pub mod idx;
 pub mod images;
 pub mod npy;
+pub mod transform;
 
 pub use datasets::{
     cifar10_test, cifar10_test_from, fashion_mnist, fashion_mnist_from, load_dataset, mnist_test, mnist_test_from,
     require_fashion_mnist, require_shared_data, shared_data_root, FashionSplit, CIFAR10_CLASSES, DATASET_NAMES,
     FASHION_MNIST_DIR,
 };
+pub use error::DataError;
 pub use images::load_image_folder;
-pub use npy::{load_images_npy, load_matrix, save_matrix_f32};
+pub use npy::{load_images_npy, load_matrix, read_npy, save_matrix_f32, write_npy, NpyDtype};
+pub use transform::DataTransform;
 
 /// A set of images: `images` is `(N, C, H, W)` with values in `[0, 1]` (`C` is 1 for grayscale,
 /// 3 for RGB); `labels`, when known, holds one class index per image.

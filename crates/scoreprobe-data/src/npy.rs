@@ -1,17 +1,19 @@
-//! `.npy` files: feature / sample matrices `(N, D)` and image arrays.
+//! `.npy` files, the workspace's one reader and one writer: feature / sample matrices `(N, D)`
+//! and image arrays.
 //!
-//! Readers accept little- or big-endian `f64`, `f32` and `u8` arrays, C or Fortran order.
-//! The writer stores `f32` (what pytorch-fid and numpy users expect for features) and is atomic:
-//! it writes a temporary file in the destination folder and renames it into place, so readers
-//! never see a half-written file.
+//! [`read_npy`] accepts little- or big-endian `f64`, `f32` and `u8` arrays, C or Fortran order.
+//! [`write_npy`] writes any array atomically through `scoreprobe_core::fsio` (temporary file in
+//! the destination folder, flushed to disk, renamed into place), so readers never see a
+//! half-written file; [`save_matrix_f32`] stores features as `float32` (what pytorch-fid and numpy
+//! users expect).
 
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
-use ndarray::{Array2, Array4, ArrayD, Axis, Ix2};
-use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
+use ndarray::{Array2, Array4, ArrayBase, ArrayD, Axis, Data, Dimension, Ix2};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WritableElement, WriteNpyExt};
 
+use crate::error::{DataError, Result};
 use crate::ImageSet;
 
 /// Element type found in a `.npy` file.
@@ -22,19 +24,24 @@ pub enum NpyDtype {
     U8,
 }
 
-/// Reads any supported `.npy` array as `f64`, reporting which dtype the file held.
-fn read_any(path: &Path) -> Result<(ArrayD<f64>, NpyDtype)> {
-    let name = path.display();
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-    let explain = |e: ReadNpyError| -> anyhow::Error {
+/// Reads any supported `.npy` array (`f64`, `f32` or `u8`) as `f64`, with the dtype the file held.
+/// Errors name the file and say what is wrong (missing, truncated, unsupported dtype, not `.npy`).
+pub fn read_npy(path: impl AsRef<Path>) -> Result<(ArrayD<f64>, NpyDtype)> {
+    let path = path.as_ref();
+    let bytes =
+        std::fs::read(path).map_err(|source| DataError::Io { path: path.into(), action: "cannot read", source })?;
+    let explain = |e: ReadNpyError| -> DataError {
         match e {
             ReadNpyError::MissingData => {
-                anyhow::anyhow!("{name}: truncated .npy file (the header describes more data than the file holds)")
+                DataError::format(path, "truncated .npy file (the header describes more data than the file holds)")
             }
             ReadNpyError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                anyhow::anyhow!("{name}: truncated .npy file ({io})")
+                DataError::format(path, format!("truncated .npy file ({io})"))
             }
-            other => anyhow::anyhow!("{name}: cannot read as .npy: {other}"),
+            ReadNpyError::WrongDescriptor(d) => {
+                DataError::format(path, format!("unsupported .npy dtype {d} (supported: float64, float32, uint8)"))
+            }
+            source => DataError::Npy { path: path.into(), source },
         }
     };
     match ArrayD::<f64>::read_npy(&bytes[..]) {
@@ -49,9 +56,6 @@ fn read_any(path: &Path) -> Result<(ArrayD<f64>, NpyDtype)> {
     }
     match ArrayD::<u8>::read_npy(&bytes[..]) {
         Ok(a) => Ok((a.mapv(f64::from), NpyDtype::U8)),
-        Err(ReadNpyError::WrongDescriptor(d)) => {
-            bail!("{name}: unsupported .npy dtype {d} (supported: float64, float32, uint8)")
-        }
         Err(e) => Err(explain(e)),
     }
 }
@@ -63,7 +67,10 @@ fn check_finite(a: &ArrayD<f64>, path: &Path) -> Result<()> {
     }
     for (i, row) in a.axis_iter(Axis(0)).enumerate() {
         if let Some((j, v)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            bail!("{}: row {i} contains a non-finite value ({v} at flat position {j} of that row)", path.display());
+            return Err(DataError::format(
+                path,
+                format!("row {i} contains a non-finite value ({v} at flat position {j} of that row)"),
+            ));
         }
     }
     unreachable!("a non-finite value exists")
@@ -73,9 +80,16 @@ fn check_finite(a: &ArrayD<f64>, path: &Path) -> Result<()> {
 /// arrays are errors naming the file (and, for NaN/inf, the row).
 pub fn load_matrix(path: impl AsRef<Path>) -> Result<Array2<f64>> {
     let path = path.as_ref();
-    let (a, _) = read_any(path)?;
-    ensure!(a.ndim() == 2, "{}: expected a 2-D (N, D) array, found shape {:?}", path.display(), a.shape());
-    ensure!(!a.is_empty(), "{}: array is empty (shape {:?})", path.display(), a.shape());
+    let (a, _) = read_npy(path)?;
+    if a.ndim() != 2 {
+        return Err(DataError::format(
+            path,
+            format!("expected a 2-D (N, D) array, found an array with {} dimensions, shape {:?}", a.ndim(), a.shape()),
+        ));
+    }
+    if a.is_empty() {
+        return Err(DataError::format(path, format!("array is empty (shape {:?})", a.shape())));
+    }
     check_finite(&a, path)?;
     Ok(a.into_dimensionality::<Ix2>().expect("ndim checked"))
 }
@@ -87,9 +101,10 @@ pub fn load_matrix(path: impl AsRef<Path>) -> Result<Array2<f64>> {
 /// error suggesting the rescaling, e.g. `(x + 1) / 2` for `[-1, 1]` samples).
 pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
     let path = path.as_ref();
-    let name = path.display();
-    let (a, dtype) = read_any(path)?;
-    ensure!(!a.is_empty(), "{name}: array is empty (shape {:?})", a.shape());
+    let (a, dtype) = read_npy(path)?;
+    if a.is_empty() {
+        return Err(DataError::format(path, format!("array is empty (shape {:?})", a.shape())));
+    }
     check_finite(&a, path)?;
     let a4: Array4<f64> = match a.ndim() {
         3 => a.insert_axis(Axis(1)).into_dimensionality().expect("4-D"),
@@ -101,60 +116,74 @@ pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
             } else if s[3] == 1 || s[3] == 3 {
                 a4.permuted_axes([0, 3, 1, 2])
             } else {
-                bail!(
-                    "{name}: shape {s:?} has neither 1 nor 3 channels on axis 1 (N, C, H, W) \
-                     or axis 3 (N, H, W, C)"
-                );
+                return Err(DataError::format(
+                    path,
+                    format!("shape {s:?} has neither 1 nor 3 channels on axis 1 (N, C, H, W) or axis 3 (N, H, W, C)"),
+                ));
             }
         }
-        2 => bail!(
-            "{name}: a 2-D array of shape {:?} is a matrix, not images \
-             (load it with load_matrix / the identity feature space)",
-            a.shape()
-        ),
-        _ => bail!("{name}: expected images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), found {:?}", a.shape()),
+        2 => {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "a 2-D array of shape {:?} is a matrix, not images \
+                     (load it with load_matrix / the identity feature space)",
+                    a.shape()
+                ),
+            ))
+        }
+        _ => {
+            return Err(DataError::format(
+                path,
+                format!("expected images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), found {:?}", a.shape()),
+            ))
+        }
     };
     let images = if dtype == NpyDtype::U8 {
         a4.mapv(|v| (v / 255.0) as f32)
     } else {
         let (lo, hi) = a4.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-        ensure!(
-            lo >= -1e-4 && hi <= 1.0 + 1e-4,
-            "{name}: float images must lie in [0, 1], found values in [{lo}, {hi}] \
-             (rescale first, e.g. (x + 1) / 2 for samples in [-1, 1], or x / 255)"
-        );
+        if !(lo >= -1e-4 && hi <= 1.0 + 1e-4) {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "float images must lie in [0, 1], found values in [{lo}, {hi}] \
+                     (rescale first, e.g. (x + 1) / 2 for samples in [-1, 1], or x / 255)"
+                ),
+            ));
+        }
         a4.mapv(|v| v.clamp(0.0, 1.0) as f32)
     };
     Ok(ImageSet { images: images.as_standard_layout().into_owned(), labels: None })
 }
 
-/// Writes an `(N, D)` matrix as a little-endian `float32` `.npy`, atomically (temporary file in
-/// the same folder, flushed, then renamed over `path`). Values that do not fit in `f32` (or are
-/// not finite) are an error naming the file and row.
+/// Writes any array as `.npy` (ndarray-npy's format: little-endian, C order) atomically: a
+/// temporary file in the destination folder, flushed to disk, then renamed over `path`.
+pub fn write_npy<S, D, A>(path: impl AsRef<Path>, array: &ArrayBase<S, D>) -> Result<()>
+where
+    S: Data<Elem = A>,
+    D: Dimension,
+    A: WritableElement,
+{
+    let path = path.as_ref();
+    scoreprobe_core::fsio::write_atomic_with(path, |tmp| -> Result<()> {
+        let io = |action| move |source| DataError::Io { path: tmp.into(), action, source };
+        let file = std::fs::File::create(tmp).map_err(io("cannot create"))?;
+        let mut w = std::io::BufWriter::new(file);
+        array.write_npy(&mut w).map_err(|source| DataError::NpyWrite { path: path.into(), source })?;
+        w.flush().map_err(io("cannot write"))?;
+        w.get_ref().sync_all().map_err(io("cannot flush to disk"))
+    })?;
+    Ok(())
+}
+
+/// Writes an `(N, D)` matrix as a little-endian `float32` `.npy`, atomically ([`write_npy`]).
+/// Values that do not fit in `f32` (or are not finite) are an error naming the file and row.
 pub fn save_matrix_f32(path: impl AsRef<Path>, m: &Array2<f64>) -> Result<()> {
     let path = path.as_ref();
-    let name = path.display();
     let m32 = m.mapv(|v| v as f32);
     if let Some((i, _)) = m32.axis_iter(Axis(0)).enumerate().find(|(_, r)| r.iter().any(|v| !v.is_finite())) {
-        bail!("{name}: cannot save: row {i} has a value that is not finite in float32");
+        return Err(DataError::format(path, format!("cannot save: row {i} has a value that is not finite in float32")));
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".scoreprobe-npy-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("{name}: cannot create a temporary file in {}", dir.display()))?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        m32.write_npy(&mut w).with_context(|| format!("{name}: cannot write .npy data"))?;
-        w.flush().with_context(|| format!("{name}: cannot write .npy data"))?;
-    }
-    tmp.as_file().sync_all().with_context(|| format!("{name}: cannot flush to disk"))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("{name}: cannot move the finished file into place"))?;
-    Ok(())
+    write_npy(path, &m32)
 }

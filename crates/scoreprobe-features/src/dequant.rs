@@ -28,8 +28,8 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, ensure, Context, Result};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{bail, ensure, TractErrorContext};
 use tract_onnx::tract_core::ops::change_axes::InOut;
 use tract_onnx::tract_core::ops::cnn::Conv;
 use tract_onnx::tract_core::ops::cnn::SumPool;
@@ -37,6 +37,9 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::math::{add, max, min, mul};
 use tract_onnx::tract_core::ops::source::TypedSource;
+
+/// Tract's error type (an `anyhow::Error`): this module only rewrites tract graphs.
+type Result<T> = TractResult<T>;
 
 /// The constant value feeding `outlet`, or an error.
 fn konst(model: &TypedModel, outlet: OutletId) -> Result<Arc<Tensor>> {
@@ -118,7 +121,7 @@ fn wire_requantize(
     let mut step = |new: &mut TypedModel, what: &str, op: Box<dyn TypedOp>, value: f32| {
         let c = unit_const(new, format!("{name}.requant.{what}_const"), value, rank)?;
         x = new.wire_node(format!("{name}.requant.{what}"), op, &[x, c])?[0];
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, TractError>(())
     };
     if !prescaled {
         step(new, "to_grid", Box::new(mul()), 1.0 / s)?;

@@ -19,11 +19,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{ensure, Context, Result};
 use ndarray::{Array2, Axis};
 use scoreprobe_data::ImageSet;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::TractErrorContext;
 
+use crate::error::{FeaturesError, Result};
 use crate::preprocess::{gray_to_rgb, resize_chw};
 use crate::runner::BatchedPlan;
 use crate::FeatureExtractor;
@@ -71,22 +72,28 @@ impl Inception {
     /// Loads an ONNX Inception-v3 (see the module docs for the expected graph).
     pub fn from_path(path: impl AsRef<Path>, input: InceptionInput) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(FeaturesError::ModelFile { path, problem: "Inception ONNX file not found".into() });
+        }
+        let plan = Self::compile(&path).map_err(|source| FeaturesError::Model { path: path.clone(), source })?;
+        Ok(Inception { plan, input, path })
+    }
+
+    fn compile(path: &Path) -> TractResult<BatchedPlan> {
         let label = path.display().to_string();
-        ensure!(path.is_file(), "{label}: Inception ONNX file not found");
         // Shapes recorded in the file (value_info) may fix the batch: ignore them.
         let model = tract_onnx::onnx()
             .with_ignore_value_info(true)
             .with_ignore_output_shapes(true)
-            .model_for_path(&path)
+            .model_for_path(path)
             .with_context(|| format!("{label}: cannot load as ONNX"))?;
-        let compile = |b: usize| -> Result<BatchedPlan> {
+        let compile = |b: usize| -> TractResult<BatchedPlan> {
             let typed = model.clone().with_input_fact(0, f32::fact([b, 3, SIDE, SIDE]).into())?.into_optimized()?;
             BatchedPlan::new(typed, b, label.clone())
         };
-        let plan = compile(BATCH)
+        compile(BATCH)
             .or_else(|_| compile(1))
-            .with_context(|| format!("{label}: cannot run as an Inception-v3 with input N×3×299×299 f32"))?;
-        Ok(Inception { plan, input, path })
+            .with_context(|| format!("{label}: cannot run as an Inception-v3 with input N×3×299×299 f32"))
     }
 
     /// The model file.
@@ -110,20 +117,25 @@ impl FeatureExtractor for Inception {
     }
 
     fn extract(&self, images: &ImageSet) -> Result<Array2<f64>> {
-        ensure!(!images.is_empty(), "inception: the image set is empty");
-        ensure!(
-            images.channels() == 1 || images.channels() == 3,
-            "inception expects grayscale or RGB images, got {} channels",
-            images.channels()
-        );
+        if images.is_empty() {
+            return Err(FeaturesError::invalid("inception", "the image set is empty"));
+        }
+        if !(images.channels() == 1 || images.channels() == 3) {
+            return Err(FeaturesError::invalid(
+                "inception",
+                format!("expects grayscale or RGB images, got {} channels", images.channels()),
+            ));
+        }
         let input = self.input;
-        self.plan.run::<f32>(images.len(), |i, buf| {
-            let img = images.images.index_axis(Axis(0), i);
-            let r = resize_chw(gray_to_rgb(img).view(), SIDE, SIDE);
-            for (d, s) in buf.iter_mut().zip(r.iter()) {
-                *d = input.apply(*s);
-            }
-            Ok(())
-        })
+        self.plan
+            .run::<f32>(images.len(), |i, buf| {
+                let img = images.images.index_axis(Axis(0), i);
+                let r = resize_chw(gray_to_rgb(img).view(), SIDE, SIDE);
+                for (d, s) in buf.iter_mut().zip(r.iter()) {
+                    *d = input.apply(*s);
+                }
+                Ok(())
+            })
+            .map_err(|source| FeaturesError::Inference { model: self.name(), source })
     }
 }

@@ -16,18 +16,21 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
 use ndarray::Array2;
 use scoreprobe_data::ImageSet;
 
 mod dequant;
+pub mod error;
 mod inception;
 mod mnist_cnn;
 mod mobilenet;
 pub mod preprocess;
 mod runner;
 
+pub use error::FeaturesError;
 pub use inception::{Inception, InceptionInput};
+
+use error::Result;
 pub use mnist_cnn::MnistCnn;
 pub use mobilenet::{MobileNet, MobileNetMode};
 
@@ -46,7 +49,10 @@ pub trait FeatureExtractor: Send + Sync {
     /// these; model-based feature spaces return an error.
     fn extract_matrix(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
         let _ = x;
-        bail!("feature space '{}' needs images, not an (N, D) matrix; use 'identity' for raw vectors", self.name())
+        Err(FeaturesError::invalid(
+            format!("feature space '{}'", self.name()),
+            "needs images, not an (N, D) matrix; use 'identity' for raw vectors",
+        ))
     }
 }
 
@@ -68,14 +74,21 @@ impl FeatureExtractor for Identity {
     }
 
     fn extract(&self, images: &ImageSet) -> Result<Array2<f64>> {
-        ensure!(!images.is_empty(), "identity: the image set is empty");
+        if images.is_empty() {
+            return Err(FeaturesError::invalid("identity", "the image set is empty"));
+        }
         Ok(images.to_matrix())
     }
 
     fn extract_matrix(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
-        ensure!(x.nrows() > 0 && x.ncols() > 0, "identity: the matrix is empty");
+        if x.nrows() == 0 || x.ncols() == 0 {
+            return Err(FeaturesError::invalid(
+                "identity",
+                format!("the matrix is empty ({}x{})", x.nrows(), x.ncols()),
+            ));
+        }
         if let Some(i) = x.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
-            bail!("identity: row {i} contains a non-finite value");
+            return Err(FeaturesError::invalid("identity", format!("row {i} contains a non-finite value")));
         }
         Ok(x.clone())
     }
@@ -86,15 +99,17 @@ impl FeatureExtractor for Identity {
 pub fn model_path(file: &str, data_root: Option<&Path>) -> Result<PathBuf> {
     let root = match data_root {
         Some(r) => r.to_path_buf(),
-        None => scoreprobe_data::shared_data_root().with_context(|| {
-            format!(
-                "model file models/{file} needs the shared data folder: none of ../shared/data, \
-                 ../../shared/data, ../../../shared/data exists; set SCOREPROBE_DATA"
-            )
+        None => scoreprobe_data::shared_data_root().ok_or_else(|| FeaturesError::ModelFile {
+            path: Path::new("models").join(file),
+            problem: "needs the shared data folder: none of ../shared/data, ../../shared/data, \
+                      ../../../shared/data exists; set SCOREPROBE_DATA"
+                .into(),
         })?,
     };
     let p = root.join("models").join(file);
-    ensure!(p.is_file(), "model file {} not found", p.display());
+    if !p.is_file() {
+        return Err(FeaturesError::ModelFile { path: p, problem: "model file not found".into() });
+    }
     Ok(p)
 }
 
@@ -110,12 +125,17 @@ pub fn extractor_from_name(name: &str, data_root: Option<&Path>) -> Result<Box<d
     let need_path = |what: &str| -> Result<PathBuf> {
         match arg {
             Some(a) if !a.is_empty() => Ok(PathBuf::from(a)),
-            _ => bail!("feature space '{what}' needs a model file: write '{what}:PATH'"),
+            _ => Err(FeaturesError::invalid(
+                format!("feature space '{what}'"),
+                format!("needs a model file: write '{what}:PATH'"),
+            )),
         }
     };
     Ok(match kind.to_ascii_lowercase().as_str() {
         "identity" | "pixels" => {
-            ensure!(arg.is_none(), "feature space 'identity' takes no argument");
+            if arg.is_some() {
+                return Err(FeaturesError::invalid("feature space 'identity'", "takes no argument"));
+            }
             Box::new(Identity)
         }
         "mnist-cnn" => {
@@ -135,6 +155,11 @@ pub fn extractor_from_name(name: &str, data_root: Option<&Path>) -> Result<Box<d
         "inception" => Box::new(Inception::from_path(need_path("inception")?, InceptionInput::MinusOneToOne)?),
         "inception01" => Box::new(Inception::from_path(need_path("inception01")?, InceptionInput::ZeroToOne)?),
         "inception255" => Box::new(Inception::from_path(need_path("inception255")?, InceptionInput::Bytes)?),
-        _ => bail!("unknown feature space '{name}'; valid names: {}", EXTRACTOR_NAMES.join(", ")),
+        _ => {
+            return Err(FeaturesError::invalid(
+                "feature space",
+                format!("unknown feature space '{name}'; valid names: {}", EXTRACTOR_NAMES.join(", ")),
+            ))
+        }
     })
 }

@@ -11,11 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
 use ndarray::Array2;
 use scoreprobe_data::ImageSet;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{bail, ensure, TractErrorContext};
 
+use crate::error::{FeaturesError, Result};
 use crate::runner::BatchedPlan;
 use crate::FeatureExtractor;
 
@@ -37,13 +38,22 @@ impl MnistCnn {
     /// Loads the model from an ONNX file.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(FeaturesError::ModelFile { path, problem: "model file not found".into() });
+        }
+        let (features, logits, feature_node) =
+            Self::compile(&path).map_err(|source| FeaturesError::Model { path: path.clone(), source })?;
+        Ok(MnistCnn { features, logits, feature_node, path })
+    }
+
+    /// The feature and classifier plans and the feature node's name.
+    fn compile(path: &Path) -> TractResult<(BatchedPlan, BatchedPlan, String)> {
         let label = path.display().to_string();
-        ensure!(path.is_file(), "{label}: model file not found");
         // Shapes recorded in the file (value_info) fix the batch at 1: ignore them.
         let model = tract_onnx::onnx()
             .with_ignore_value_info(true)
             .with_ignore_output_shapes(true)
-            .model_for_path(&path)
+            .model_for_path(path)
             .with_context(|| format!("{label}: cannot load as ONNX"))?;
         let (feat_outlet, feature_node) =
             find_feature_outlet(&model).with_context(|| format!("{label}: not the expected MNIST CNN graph"))?;
@@ -62,7 +72,7 @@ impl MnistCnn {
             .with_context(|| format!("{label}: cannot build the classifier graph"))?;
         let logits = BatchedPlan::new(logit_model, 1, label.clone())?;
         ensure!(logits.out_dim == 10, "{label}: classifier output has {} values, expected 10", logits.out_dim);
-        Ok(MnistCnn { features, logits, feature_node, path })
+        Ok((features, logits, feature_node))
     }
 
     /// Name of the tract node whose output is flattened into the features.
@@ -76,14 +86,20 @@ impl MnistCnn {
     }
 
     fn check_input(&self, images: &ImageSet) -> Result<()> {
-        ensure!(!images.is_empty(), "mnist-cnn: the image set is empty");
-        ensure!(
-            images.channels() == 1 && images.height() == 28 && images.width() == 28,
-            "mnist-cnn expects 1×28×28 grayscale images, got {}×{}×{}",
-            images.channels(),
-            images.height(),
-            images.width()
-        );
+        if images.is_empty() {
+            return Err(FeaturesError::invalid("mnist-cnn", "the image set is empty"));
+        }
+        if !(images.channels() == 1 && images.height() == 28 && images.width() == 28) {
+            return Err(FeaturesError::invalid(
+                "mnist-cnn",
+                format!(
+                    "expects 1×28×28 grayscale images, got {}×{}×{}",
+                    images.channels(),
+                    images.height(),
+                    images.width()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -97,6 +113,7 @@ impl MnistCnn {
             }
             Ok(())
         })
+        .map_err(|source| FeaturesError::Inference { model: "mnist-cnn".into(), source })
     }
 
     /// The 10 class logits of each image, `(N, 10)`.
@@ -121,7 +138,7 @@ impl MnistCnn {
 
 /// The outlet to read features from: the data input of the last Gemm/MatMul, or, when that
 /// input is a Reshape/Flatten, the Reshape's own input (flattened later).
-fn find_feature_outlet(model: &InferenceModel) -> Result<(OutletId, String)> {
+fn find_feature_outlet(model: &InferenceModel) -> TractResult<(OutletId, String)> {
     let order = model.eval_order()?;
     let Some(head) = order
         .iter()

@@ -18,12 +18,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{ensure, Context, Result};
 use ndarray::{Array2, Axis};
 use scoreprobe_data::ImageSet;
-use tract_onnx::prelude::Framework;
+use tract_onnx::prelude::{Framework, TractResult};
+use tract_onnx::tract_core::internal::{ensure, TractErrorContext};
 
 use crate::dequant::dequantize_model;
+use crate::error::{FeaturesError, Result};
 use crate::preprocess::{gray_to_rgb, resize_chw, to_byte};
 use crate::runner::BatchedPlan;
 use crate::FeatureExtractor;
@@ -64,10 +65,18 @@ impl MobileNet {
     /// Loads the model from a TFLite file, evaluated in the given mode.
     pub fn from_path_with_mode(path: impl AsRef<Path>, mode: MobileNetMode) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(FeaturesError::ModelFile { path, problem: "model file not found".into() });
+        }
+        let (plan, input_zp_scale) =
+            Self::compile(&path, mode).map_err(|source| FeaturesError::Model { path: path.clone(), source })?;
+        Ok(MobileNet { plan, mode, input_zp_scale, path })
+    }
+
+    fn compile(path: &Path, mode: MobileNetMode) -> TractResult<(BatchedPlan, (f32, f32))> {
         let label = path.display().to_string();
-        ensure!(path.is_file(), "{label}: model file not found");
         let model =
-            tract_tflite::tflite().model_for_path(&path).with_context(|| format!("{label}: cannot load as TFLite"))?;
+            tract_tflite::tflite().model_for_path(path).with_context(|| format!("{label}: cannot load as TFLite"))?;
         let in_dt = model.input_fact(0)?.datum_type;
         ensure!(in_dt.size_of() == 1, "{label}: model input type {in_dt:?} is not a byte type");
         let (zp, scale) = in_dt.zp_scale();
@@ -84,7 +93,7 @@ impl MobileNet {
             "{label}: model input per image is {:?}, expected [224, 224, 3]",
             plan.sample_shape
         );
-        Ok(MobileNet { plan, mode, input_zp_scale: (zp as f32, scale), path })
+        Ok((plan, (zp as f32, scale)))
     }
 
     /// The model file.
@@ -118,13 +127,16 @@ impl FeatureExtractor for MobileNet {
     }
 
     fn extract(&self, images: &ImageSet) -> Result<Array2<f64>> {
-        ensure!(!images.is_empty(), "mobilenet: the image set is empty");
-        ensure!(
-            images.channels() == 1 || images.channels() == 3,
-            "mobilenet expects grayscale or RGB images, got {} channels",
-            images.channels()
-        );
-        match self.mode {
+        if images.is_empty() {
+            return Err(FeaturesError::invalid("mobilenet", "the image set is empty"));
+        }
+        if !(images.channels() == 1 || images.channels() == 3) {
+            return Err(FeaturesError::invalid(
+                "mobilenet",
+                format!("expects grayscale or RGB images, got {} channels", images.channels()),
+            ));
+        }
+        let run = match self.mode {
             MobileNetMode::Integer => self.plan.run::<u8>(images.len(), |i, buf| {
                 mobilenet_input(images, i, buf);
                 Ok(())
@@ -140,6 +152,7 @@ impl FeatureExtractor for MobileNet {
                     Ok(())
                 })
             }
-        }
+        };
+        run.map_err(|source| FeaturesError::Inference { model: self.name(), source })
     }
 }

@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
-use anyhow::{ensure, Context, Result};
 use ndarray::Array2;
 use rayon::prelude::*;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{ensure, TractErrorContext};
+
+/// Tract's error type (an `anyhow::Error`): this module only drives tract.
+type Result<T> = TractResult<T>;
 
 /// A compiled model taking `(batch, sample_shape…)` inputs and giving `(batch, out_dim…)`
 /// outputs (every non-batch output axis is flattened into `out_dim`).

@@ -9,7 +9,7 @@
 //! the exact KL is null there and the report says so.
 
 use crate::error::HodgeError;
-use crate::problem::{check_applies, derive_seed, HodgeEstimator, Problem};
+use crate::problem::{check_applies, HodgeEstimator, Problem};
 use crate::quadrature::log_simpson;
 use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
@@ -18,6 +18,7 @@ use scoreprobe_core::exact::{generated_law, Dynamics, Init};
 use scoreprobe_core::linalg::gaussian_kl;
 use scoreprobe_core::schedule::T_END;
 use scoreprobe_core::target::standard_normal;
+use scoreprobe_core::{Purpose, SeedStream};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -193,7 +194,7 @@ pub fn kl_bounds(
     let q = log_simpson(cfg.t_min, T_END, cfg.panels)?;
     let mut points = Vec::with_capacity(q.times.len());
     for (i, &t) in q.times.iter().enumerate() {
-        points.push(estimator.point(problem, t, derive_seed(seed, i as u64))?);
+        points.push(estimator.point(problem, t, SeedStream::new(seed).derive(Purpose::Time(i as u64)))?);
     }
     let half_beta: Vec<f64> = q.times.iter().map(|&t| 0.5 * problem.schedule.beta(t)).collect();
     let fl: Vec<f64> = points.iter().zip(&half_beta).map(|(p, hb)| hb * p.l2.value).collect();
@@ -204,7 +205,7 @@ pub fn kl_bounds(
     let (il, el, sel) = q.integrate(&fl, &sl);
     let (ig, eg, seg) = q.integrate(&fg, &sg);
     let (ir, _, _) = q.integrate(&fr, &vec![0.0; fr.len()]);
-    let prior = prior_kl(problem, cfg.prior_n, derive_seed(seed, 0xC0FFEE))?;
+    let prior = prior_kl(problem, cfg.prior_n, SeedStream::new(seed).derive(Purpose::PriorKl))?;
     let (exact, exact_method) = exact_kl(problem, cfg.t_min, cfg.exact_substeps);
     let samples = points.iter().map(|p| p.samples).sum::<usize>() + prior.samples;
     let prior_se = prior.se;

@@ -32,14 +32,15 @@
 //! reported unclipped.
 
 use crate::error::{HodgeError, NotApplicable};
-use crate::problem::{check_time, derive_seed, mean_se, EstimatorKind, HodgeEstimator, Problem};
+use crate::problem::{check_time, mean_se, EstimatorKind, HodgeEstimator, Problem};
 use crate::{Estimate, HodgePoint};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::denoise::NoisedBatch;
 use scoreprobe_core::model::score_checked;
 use scoreprobe_core::target::standard_normal;
-use scoreprobe_core::ModelError;
+use scoreprobe_core::{ModelError, Purpose, SeedStream};
 /// Re-exported: the fit options are part of [`CriticConfig`].
 pub use scoreprobe_nn::critic_fit::CriticFitConfig;
 use scoreprobe_nn::critic_fit::{fit_scalar_critic, fit_vector_critic, CriticBatch};
@@ -129,13 +130,15 @@ fn exact_error(problem: &Problem, x: ArrayView2<f64>, t: f64) -> Result<Option<A
 
 /// n draws at time t: x_t ~ p_t and w with E[w | x_t] = σ_t e_t(x_t).
 fn draw(problem: &Problem, t: f64, form: Form, n: usize, rng: &mut ChaCha8Rng) -> Result<CriticBatch, ModelError> {
-    let (alpha, sigma) = (problem.schedule.alpha(t), problem.schedule.sigma(t));
     let x0 = problem.draw_x0(n, rng);
     let xi = standard_normal(n, problem.dim(), rng);
-    let x = &x0 * alpha + &xi * sigma;
-    let w = match form {
-        Form::Denoising => xi + &(score_checked(problem.model, x.view(), t)? * sigma),
-        Form::Oracle => exact_error(problem, x.view(), t)?.expect("oracle form only with a known error") * sigma,
+    let noised = NoisedBatch::new(x0.view(), xi, problem.schedule, t);
+    let (x, w) = match form {
+        Form::Denoising => noised.denoising_target(problem.model)?,
+        Form::Oracle => {
+            let e = exact_error(problem, noised.x.view(), t)?.expect("oracle form only with a known error");
+            (noised.x, e * noised.sigma)
+        }
     };
     Ok(CriticBatch { x, t: vec![t; n], w })
 }
@@ -164,13 +167,14 @@ impl HodgeEstimator for Critic {
         let mut drawer = |n: usize, rng: &mut ChaCha8Rng| draw(problem, t, form, n, rng);
 
         // gradient part: fit on fresh draws, evaluate on n held-out ones
-        let (chi, log) = fit_scalar_critic(d, &cfg.fit, derive_seed(seed, 1), &device, &mut drawer)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 2));
+        let seeds = SeedStream::new(seed);
+        let (chi, log) = fit_scalar_critic(d, &cfg.fit, seeds.derive(Purpose::CriticFit), &device, &mut drawer)?;
+        let mut rng = seeds.rng(Purpose::CriticHeldOut);
         let held = draw(problem, t, form, cfg.n, &mut rng).map_err(HodgeError::model_at(t))?;
         let gradient = mean_se(chi.terms(&held, &mut rng)?).scaled(1.0 / sigma2);
         let mut fit_rows = log.rows;
 
-        let l2_seed = derive_seed(seed, 0x12);
+        let l2_seed = seeds.derive(Purpose::L2);
         let (l2, l2_method) = match (cfg.l2, problem.oracle, problem.target()) {
             (CriticL2::Auto, Some(oracle), _) => {
                 let (v, se) = oracle.l2_error_mc(t, cfg.n, l2_seed);
@@ -189,7 +193,7 @@ impl HodgeEstimator for Critic {
                 let dsm = if form == Form::Denoising {
                     &held
                 } else {
-                    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x13));
+                    let mut rng = seeds.rng(Purpose::L2HeldOut);
                     fresh = draw(problem, t, Form::Denoising, cfg.n, &mut rng).map_err(HodgeError::model_at(t))?;
                     &fresh
                 };
@@ -199,7 +203,7 @@ impl HodgeEstimator for Critic {
             _ => {
                 let (h, vlog) = fit_vector_critic(d, &cfg.fit, l2_seed, &device, &mut drawer)?;
                 fit_rows += vlog.rows;
-                let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x13));
+                let mut rng = seeds.rng(Purpose::L2HeldOut);
                 let held = draw(problem, t, form, cfg.n, &mut rng).map_err(HodgeError::model_at(t))?;
                 let l2 = mean_se(h.terms(&held)?).scaled(1.0 / sigma2);
                 (l2, format!("vector critic ({})", form.name()))

@@ -28,6 +28,7 @@ pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
 pub use error::{HodgeError, NotApplicable};
 pub use problem::{check_applies, Data, EstimatorKind, HodgeEstimator, Problem};
 
+use scoreprobe_core::{Purpose, SeedStream};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -117,7 +118,7 @@ pub fn profile(
     let start = Instant::now();
     let mut points = Vec::with_capacity(times.len());
     for (i, &t) in times.iter().enumerate() {
-        points.push(estimator.point(problem, t, problem::derive_seed(seed, i as u64))?);
+        points.push(estimator.point(problem, t, SeedStream::new(seed).derive(Purpose::Time(i as u64)))?);
     }
     let samples = points.iter().map(|p| p.samples).sum();
     Ok(HodgeProfile {

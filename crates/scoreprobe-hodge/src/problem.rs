@@ -182,11 +182,3 @@ pub fn mean_se(values: impl IntoIterator<Item = f64>) -> Estimate {
     let se = if n > 1 { (m2 / (n - 1) as f64 / n as f64).sqrt() } else { f64::NAN };
     Estimate { value: mean, se, samples: n }
 }
-
-/// A per-time seed derived from a base seed (SplitMix64 step), so times are independent.
-pub fn derive_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed.wrapping_add(stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}

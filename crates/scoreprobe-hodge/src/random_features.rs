@@ -23,10 +23,10 @@ use ndarray::parallel::prelude::*;
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::denoise::{denoising_target, NoisedBatch};
 use scoreprobe_core::linalg::{cholesky, symmetrize};
-use scoreprobe_core::model::score_checked;
 use scoreprobe_core::target::standard_normal;
-use scoreprobe_core::ModelError;
+use scoreprobe_core::{ModelError, Purpose, SeedStream};
 
 /// Where ‖e_t‖² comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -468,16 +468,15 @@ pub fn critic_samples(
     id: Identity,
     rng: &mut ChaCha8Rng,
 ) -> Result<(Array2<f64>, Array2<f64>), ModelError> {
-    let (alpha, sigma) = (problem.schedule.alpha(t), problem.schedule.sigma(t));
     let x0 = problem.draw_x0(n, rng);
     let xi = standard_normal(n, problem.dim(), rng);
-    let xt = &x0 * alpha + &xi * sigma;
-    let s = score_checked(problem.model, xt.view(), t)? * sigma;
+    let noised = NoisedBatch::new(x0.view(), xi, problem.schedule, t);
+    let s = noised.scaled_score(problem.model)?;
     let w = match id {
-        Identity::Denoising => xi + &s,
+        Identity::Denoising => denoising_target(noised.xi, s),
         Identity::IntegrationByParts => s,
     };
-    Ok((xt, w))
+    Ok((noised.x, w))
 }
 
 /// A held-out critic value in ε-units with what went into it.
@@ -539,7 +538,7 @@ impl HodgeEstimator for RandomFeatures {
     fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, HodgeError> {
         let sigma2 = problem.schedule.sigma2(t);
         let g = critic_value(problem, t, CriticForm::Gradient, &self.config, seed)?.value.scaled(1.0 / sigma2);
-        let l2_seed = crate::problem::derive_seed(seed, 0x12);
+        let l2_seed = SeedStream::new(seed).derive(Purpose::L2);
         let (l2, method) = match (self.config.l2, problem.oracle) {
             (L2Source::Auto, Some(oracle)) => {
                 let (v, se) = oracle.l2_error_mc(t, self.config.n, l2_seed);

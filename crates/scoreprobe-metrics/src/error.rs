@@ -15,6 +15,12 @@ pub enum MetricsError {
     Invalid(String),
     #[error("{path}: {msg}")]
     File { path: PathBuf, msg: String },
+    /// A `.npy` point set that cannot be read or written (scoreprobe-data's reader and writer).
+    #[error("{0}")]
+    Data(#[from] scoreprobe_data::DataError),
+    /// An atomic write that failed (scoreprobe-core's).
+    #[error("{0}")]
+    Write(#[from] scoreprobe_core::CoreError),
 }
 
 pub type Result<T> = std::result::Result<T, MetricsError>;

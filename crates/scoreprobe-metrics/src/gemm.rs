@@ -6,20 +6,7 @@
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
 use faer::{Accum, MatMut, MatRef};
 use ndarray::{Array2, ArrayView2};
-
-/// Runs `f` on a faer view of `a` (zero-copy for contiguous layouts, one copy otherwise).
-fn with_faer<R>(a: ArrayView2<'_, f64>, f: impl FnOnce(MatRef<'_, f64>) -> R) -> R {
-    let (m, n) = a.dim();
-    if let Some(s) = a.to_slice() {
-        return f(MatRef::from_row_major_slice(s, m, n));
-    }
-    if let Some(s) = a.t().to_slice() {
-        return f(MatRef::from_column_major_slice(s, m, n));
-    }
-    let owned = a.as_standard_layout();
-    let s = owned.as_slice().expect("standard layout is contiguous");
-    f(MatRef::from_row_major_slice(s, m, n))
-}
+use scoreprobe_core::linalg::with_faer;
 
 fn par() -> faer::Par {
     faer::get_global_parallelism()

@@ -1,10 +1,11 @@
-//! Files: pytorch-fid style `.npz` statistics (`mu` (D,), `sigma` (D, D)) and `.npy` point sets.
-//! Every error names the file.
+//! Files: pytorch-fid style `.npz` statistics (`mu` (D,), `sigma` (D, D)) and `.npy` point sets
+//! (through scoreprobe-data's `.npy` reader and writer). Every error names the file; every write
+//! is atomic.
 
 use crate::error::{MetricsError, Result};
 use crate::moments::GaussianStats;
 use ndarray::{Array1, Array2, ArrayView2, Dimension};
-use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError, WriteNpyExt};
+use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError};
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek};
 use std::path::Path;
@@ -24,27 +25,15 @@ fn npy_msg(e: &ReadNpyError) -> String {
     }
 }
 
-/// Reads an f64 or f32 array (converted to f64) from a `.npy` byte stream.
-fn read_float<D: Dimension>(bytes: &[u8]) -> std::result::Result<ndarray::Array<f64, D>, ReadNpyError> {
-    match ndarray::Array::<f64, D>::read_npy(bytes) {
-        Err(ReadNpyError::WrongDescriptor(_)) => ndarray::Array::<f32, D>::read_npy(bytes).map(|a| a.mapv(f64::from)),
-        r => r,
-    }
-}
-
-/// A point set (N, D) from a `.npy` file of float32 or float64.
+/// A point set (N, D) from a `.npy` file of float64, float32 or uint8: non-empty, every value
+/// finite (`scoreprobe_data::load_matrix`).
 pub fn read_points_npy(path: impl AsRef<Path>) -> Result<Array2<f64>> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
-    let x: Array2<f64> = read_float(&bytes).map_err(|e| file_err(path, npy_msg(&e)))?;
-    Ok(x)
+    Ok(scoreprobe_data::load_matrix(path)?)
 }
 
-/// Writes a point set as float64 `.npy`.
+/// Writes a point set as float64 `.npy`, atomically (`scoreprobe_data::write_npy`).
 pub fn write_points_npy(path: impl AsRef<Path>, x: ArrayView2<f64>) -> Result<()> {
-    let path = path.as_ref();
-    let f = File::create(path).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
-    x.write_npy(BufWriter::new(f)).map_err(|e| file_err(path, format!("cannot write .npy: {e}")))
+    Ok(scoreprobe_data::write_npy(path, &x)?)
 }
 
 fn npz_entry<R: Read + Seek, D: Dimension>(
@@ -94,15 +83,19 @@ pub fn read_stats_npz(path: impl AsRef<Path>) -> Result<GaussianStats> {
     Ok(GaussianStats { mu, sigma, n: None })
 }
 
-/// Writes statistics as float64 `mu`, `sigma` (readable by pytorch-fid's `np.load`).
+/// Writes statistics as float64 `mu`, `sigma` (readable by pytorch-fid's `np.load`), atomically
+/// (`scoreprobe_core::fsio`).
 pub fn write_stats_npz(path: impl AsRef<Path>, stats: &GaussianStats) -> Result<()> {
     let path = path.as_ref();
-    let f = File::create(path).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
-    let w = |e: ndarray_npy::WriteNpzError| file_err(path, format!("cannot write .npz: {e}"));
-    let mut npz = NpzWriter::new(BufWriter::new(f));
-    npz.add_array("mu", &stats.mu).map_err(w)?;
-    npz.add_array("sigma", &stats.sigma).map_err(w)?;
-    npz.finish().map_err(w)?;
+    scoreprobe_core::fsio::write_atomic_with(path, |tmp| -> Result<()> {
+        let f = File::create(tmp).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
+        let w = |e: ndarray_npy::WriteNpzError| file_err(path, format!("cannot write .npz: {e}"));
+        let mut npz = NpzWriter::new(BufWriter::new(f));
+        npz.add_array("mu", &stats.mu).map_err(w)?;
+        npz.add_array("sigma", &stats.sigma).map_err(w)?;
+        let file = npz.finish().map_err(w)?.into_inner().map_err(|e| file_err(path, format!("cannot flush: {e}")))?;
+        file.sync_all().map_err(|e| file_err(path, format!("cannot flush to disk: {e}")))
+    })?;
     Ok(())
 }
 
@@ -110,6 +103,7 @@ pub fn write_stats_npz(path: impl AsRef<Path>, stats: &GaussianStats) -> Result<
 mod tests {
     use super::*;
     use ndarray::array;
+    use ndarray_npy::WriteNpyExt;
 
     #[test]
     fn round_trips_and_clear_errors() {

@@ -132,7 +132,7 @@ fn main() -> Result<()> {
     for (i, &(ci, co, k, s, side)) in convs.iter().enumerate() {
         let conv = Conv2d::new(&mut p, &format!("c{i}"), ci, co, k, s)?;
         let x = Var::from_tensor(&rand_tensor(&mut rng, &[b, ci, side, side])?)?;
-        let t = time_layer(reps, &x, &|x| conv.forward(x))?;
+        let t = time_layer(reps, &x, &|x| Ok(conv.forward(x)?))?;
         add(if k == 1 { "conv 1x1" } else { "conv 3x3" }, t);
     }
     // GroupNorm + SiLU (fused, as in the residual blocks)
@@ -153,7 +153,7 @@ fn main() -> Result<()> {
     for (i, &(c, side)) in norms.iter().enumerate() {
         let gn = GroupNorm::new(&mut p, &format!("gn{i}"), 8, c)?;
         let x = Var::from_tensor(&rand_tensor(&mut rng, &[b, c, side, side])?)?;
-        add("groupnorm+silu", time_layer(reps, &x, &|x| gn.forward_silu(x))?);
+        add("groupnorm+silu", time_layer(reps, &x, &|x| Ok(gn.forward_silu(x)?))?);
     }
     // residual adds, temb broadcast-add, cat, upsample
     for &(c, side) in &[(32, 28), (64, 14), (64, 14), (64, 14), (32, 28)] {
@@ -169,7 +169,7 @@ fn main() -> Result<()> {
     }
     {
         let x = Var::from_tensor(&rand_tensor(&mut rng, &[b, 64, 14, 14])?)?;
-        add("cat/upsample", time_layer(reps, &x, &scoreprobe_nn::fused::upsample2x)?);
+        add("cat/upsample", time_layer(reps, &x, &|x| Ok(scoreprobe_nn::fused::upsample2x(x)?))?);
     }
     // attention at 14×14, c = 64 (same ops as unet::Attention)
     {

@@ -5,8 +5,8 @@
 //! (decoupled weight decay, bias-corrected moments, as in PyTorch's `torch.optim.AdamW`) with its
 //! state exposed.
 
+use crate::error::Result;
 use crate::params::ParamStore;
-use anyhow::Result;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};

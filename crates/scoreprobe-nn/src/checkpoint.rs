@@ -4,11 +4,12 @@
 //! only ever describes a complete tensor file.
 
 use crate::config::TrainConfig;
-use crate::data::DataShape;
+use crate::data::{DataShape, DataTransform};
+use crate::error::{NnError, Result};
 use crate::net::{ArchSpec, Network};
 use crate::score::NetScoreModel;
-use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
+use scoreprobe_core::fsio::write_atomic;
 use scoreprobe_core::schedule::ScheduleSpec;
 use scoreprobe_core::ScoreModel;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub struct Sidecar {
     pub data: String,
     pub data_shape: DataShape,
     /// How data were transformed before training (the model's space).
-    pub data_transform: String,
+    pub data_transform: DataTransform,
     /// Optimiser steps taken.
     pub step: u64,
     /// The file holds EMA weights (`ema.*`) beside the raw ones (`raw.*`).
@@ -54,11 +55,6 @@ pub fn checkpoint_paths(dir: &Path, step: u64) -> (PathBuf, PathBuf) {
     (dir.join(format!("ckpt-{step}.safetensors")), dir.join(format!("ckpt-{step}.json")))
 }
 
-/// Writes `bytes` to `path` atomically (the workspace's one implementation, with fsync).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    scoreprobe_core::fsio::write_atomic(path, bytes).map_err(anyhow::Error::msg)
-}
-
 /// Saves named tensors and the sidecar for one step.
 pub fn save(dir: &Path, sidecar: &Sidecar, tensors: &[(String, Tensor)]) -> Result<(PathBuf, PathBuf)> {
     let (wpath, jpath) = checkpoint_paths(dir, sidecar.step);
@@ -66,9 +62,10 @@ pub fn save(dir: &Path, sidecar: &Sidecar, tensors: &[(String, Tensor)]) -> Resu
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("step".to_string(), sidecar.step.to_string());
     let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
-        .with_context(|| format!("serialising {}", wpath.display()))?;
+        .map_err(|source| NnError::Safetensors { path: wpath.clone(), action: "cannot serialise".into(), source })?;
     write_atomic(&wpath, &bytes)?;
-    write_atomic(&jpath, serde_json::to_string_pretty(sidecar)?.as_bytes())?;
+    let json = serde_json::to_string_pretty(sidecar).expect("a sidecar serialises");
+    write_atomic(&jpath, json.as_bytes())?;
     Ok((wpath, jpath))
 }
 
@@ -83,27 +80,41 @@ fn pair_of(path: &Path) -> (PathBuf, PathBuf) {
 pub fn read_sidecar(path: &Path) -> Result<Sidecar> {
     let (wpath, jpath) = pair_of(path);
     let text = std::fs::read_to_string(&jpath).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: cannot read the checkpoint's sidecar {} ({e}); a checkpoint needs its .json sidecar to rebuild the architecture",
-            wpath.display(),
-            jpath.display()
+        NnError::checkpoint(
+            &wpath,
+            format!(
+                "cannot read the checkpoint's sidecar {} ({e}); a checkpoint needs its .json sidecar to rebuild the architecture",
+                jpath.display()
+            ),
         )
     })?;
-    let side: Sidecar = serde_json::from_str(&text).with_context(|| format!("{}: invalid sidecar", jpath.display()))?;
+    let side: Sidecar =
+        serde_json::from_str(&text).map_err(|source| NnError::Sidecar { path: jpath.clone(), source })?;
     if side.format != FORMAT {
-        bail!("{}: unsupported checkpoint format '{}' (expected {FORMAT})", jpath.display(), side.format);
+        return Err(NnError::checkpoint(
+            &jpath,
+            format!("unsupported checkpoint format '{}' (expected {FORMAT})", side.format),
+        ));
     }
     Ok(side)
 }
 
 /// Reads every tensor of a checkpoint file, with errors that name the file.
 pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
-    if let Err(e) = safetensors::SafeTensors::deserialize(&bytes) {
-        bail!("{}: truncated or corrupt safetensors file ({} bytes): {e}", path.display(), bytes.len());
+    let bytes = std::fs::read(path).map_err(|source| NnError::Io {
+        path: path.into(),
+        action: "cannot read checkpoint",
+        source,
+    })?;
+    if let Err(source) = safetensors::SafeTensors::deserialize(&bytes) {
+        return Err(NnError::Safetensors {
+            path: path.into(),
+            action: format!("truncated or corrupt safetensors file ({} bytes)", bytes.len()),
+            source,
+        });
     }
     candle_core::safetensors::load_buffer(&bytes, device)
-        .with_context(|| format!("{}: cannot decode tensors", path.display()))
+        .map_err(|e| NnError::checkpoint(path, format!("cannot decode tensors: {e}")))
 }
 
 /// Completed checkpoints (both files present) in `dir`, sorted by step.
@@ -112,8 +123,9 @@ pub fn list_checkpoints(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     if !dir.exists() {
         return Ok(out);
     }
-    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let p = entry?.path();
+    let io = |source| NnError::Io { path: dir.into(), action: "cannot list", source };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let p = entry.map_err(io)?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if let Some(step) =
             name.strip_prefix("ckpt-").and_then(|s| s.strip_suffix(".safetensors")).and_then(|s| s.parse::<u64>().ok())
@@ -144,8 +156,10 @@ impl Default for LoadOptions {
 pub fn load_score_model(path: &Path, opts: &LoadOptions) -> Result<(NetScoreModel, Sidecar)> {
     let (wpath, _) = pair_of(path);
     let side = read_sidecar(path)?;
-    let net: Network =
-        side.arch.build(0, &opts.device).with_context(|| format!("{}: sidecar architecture", wpath.display()))?;
+    let net: Network = side
+        .arch
+        .build(0, &opts.device)
+        .map_err(|e| NnError::checkpoint(&wpath, format!("sidecar architecture: {e}")))?;
     let tensors = read_tensors(&wpath, &opts.device)?;
     let prefix = if opts.use_ema && side.has_ema { EMA } else { RAW };
     let file = wpath.display().to_string();

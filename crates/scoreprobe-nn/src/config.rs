@@ -2,10 +2,10 @@
 
 use crate::adamw::AdamWConfig;
 use crate::data::DataShape;
+use crate::error::{bail, ensure, NnError, Result};
 use crate::mlp::MlpSpec;
 use crate::net::ArchSpec;
 use crate::unet::UnetSpec;
-use anyhow::{bail, ensure, Result};
 use scoreprobe_core::schedule::ScheduleSpec;
 use serde::{Deserialize, Serialize};
 
@@ -17,12 +17,12 @@ pub enum ModelKind {
 }
 
 impl std::str::FromStr for ModelKind {
-    type Err = anyhow::Error;
+    type Err = NnError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "mlp" => Ok(ModelKind::Mlp),
             "unet" => Ok(ModelKind::Unet),
-            other => bail!("--model: unknown model '{other}'; known: mlp, unet"),
+            other => Err(NnError::invalid("--model", format!("unknown model '{other}'; known: mlp, unet"))),
         }
     }
 }

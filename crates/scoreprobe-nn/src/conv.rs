@@ -10,7 +10,7 @@
 //!
 //! Off the CPU (the `cuda` feature) candle's own op is used.
 
-use anyhow::{ensure, Result};
+use crate::error::{ensure, Result};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 

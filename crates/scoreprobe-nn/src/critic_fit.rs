@@ -32,7 +32,7 @@ use candle_core::{Device, Tensor};
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::ModelError;
+use scoreprobe_core::{ModelError, Purpose, SeedStream};
 use std::time::Instant;
 
 /// Default largest dimension for exact |∇χ|² and w·∇χ from the d unit directions; above it,
@@ -461,7 +461,7 @@ fn optimise(
         let objective = loss_terms(&batch, rng)?.mean_all()?;
         let value = objective.to_scalar::<f32>()? as f64;
         if !value.is_finite() {
-            return Err(NnError::Diverged { what: "critic training", step: step as u64, value });
+            return Err(NnError::Diverged { what: "critic training", step: step as u64, quantity: "objective", value });
         }
         if step >= cfg.steps - tail {
             acc += value;
@@ -486,7 +486,8 @@ pub fn fit_scalar_critic(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let first = initial_draws(cfg, draw, &mut rng)?;
     first.check(d)?;
-    let net = JvpMlp::new(&MlpSpec::scalar(d, cfg.hidden, cfg.depth), seed ^ 0x0c1f_7a11, device)?;
+    let init = SeedStream::new(seed).derive(Purpose::ScalarCriticInit);
+    let net = JvpMlp::new(&MlpSpec::scalar(d, cfg.hidden, cfg.depth), init, device)?;
     let critic = ScalarCritic {
         net,
         st: Standardize::of(first.x.view()),
@@ -511,7 +512,7 @@ pub fn fit_vector_critic(
     let first = initial_draws(cfg, draw, &mut rng)?;
     first.check(d)?;
     let spec = MlpSpec { dim: d, out_dim: d, hidden: cfg.hidden, depth: cfg.depth, time_dim: 64 };
-    let net = Mlp::new(&spec, seed ^ 0x0ec7_0a11, device)?;
+    let net = Mlp::new(&spec, SeedStream::new(seed).derive(Purpose::VectorCriticInit), device)?;
     let critic = VectorCritic { net, st: Standardize::of(first.x.view()), device: device.clone() };
     let log = optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, _| critic.objective_terms(b))?;
     Ok((critic, log))

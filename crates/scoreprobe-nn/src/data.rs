@@ -4,12 +4,12 @@
 //! Batches are a pure function of (seed, step): targets draw from a per-step RNG; finite
 //! datasets walk through one seeded permutation per epoch, so resuming needs no RNG state.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{NnError, Result};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::target::{named_target, NAMED_TARGETS};
-use scoreprobe_core::GaussianMixture;
+use scoreprobe_core::{GaussianMixture, Purpose, SeedStream};
+pub use scoreprobe_data::DataTransform;
 use serde::{Deserialize, Serialize};
 
 /// Shape of one training example.
@@ -42,64 +42,56 @@ pub struct TrainData {
     pub name: String,
     pub shape: DataShape,
     /// How the stored data were transformed before training (stated in every sidecar).
-    pub transform: String,
+    pub transform: DataTransform,
     source: Source,
     perm_cache: Vec<(u64, Vec<u32>)>,
 }
-
-/// Mixes a seed with a stream tag and an index into one 64-bit seed (SplitMix64 finaliser).
-pub fn mix_seed(seed: u64, tag: u64, index: u64) -> u64 {
-    let mut z = seed ^ tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-const TAG_PERM: u64 = 0x5045_524d;
 
 impl TrainData {
     /// `name_or_path`: a named target (`ring8`, `grid25`), a `.npy` (N, D) matrix, or a dataset
     /// name or path understood by `scoreprobe_data::load_dataset`; `limit` keeps the first rows.
     pub fn load(name_or_path: &str, limit: Option<usize>) -> Result<Self> {
         if NAMED_TARGETS.contains(&name_or_path) {
-            let gmm = named_target(name_or_path).map_err(anyhow::Error::msg)?;
+            let gmm = named_target(name_or_path)?;
             return Ok(Self {
                 name: name_or_path.to_string(),
                 shape: DataShape::Vector { dim: gmm.dim() },
-                transform: "none (exact samples of the named target)".into(),
+                transform: DataTransform::TargetSamples,
                 source: Source::Target(gmm),
                 perm_cache: vec![],
             });
         }
         if name_or_path.ends_with(".npy") {
-            let m = scoreprobe_data::load_matrix(name_or_path)
-                .with_context(|| format!("loading training data {name_or_path}"))?;
+            let m = scoreprobe_data::load_matrix(name_or_path)?;
             let n = limit.map_or(m.nrows(), |l| l.min(m.nrows()));
             if n == 0 || m.ncols() == 0 {
-                bail!("{name_or_path}: the data matrix is empty ({}x{})", m.nrows(), m.ncols());
+                return Err(NnError::invalid(
+                    format!("training data {name_or_path}"),
+                    format!("the data matrix is empty ({}x{} with limit {limit:?})", m.nrows(), m.ncols()),
+                ));
             }
             let data: Vec<f32> =
                 m.rows().into_iter().take(n).flat_map(|r| r.iter().map(|&v| v as f32).collect::<Vec<_>>()).collect();
             return Ok(Self {
                 name: name_or_path.to_string(),
                 shape: DataShape::Vector { dim: m.ncols() },
-                transform: "none".into(),
+                transform: DataTransform::Identity,
                 source: Source::Rows { data, n },
                 perm_cache: vec![],
             });
         }
-        let set = scoreprobe_data::load_dataset(name_or_path, limit)
-            .with_context(|| format!("loading training data {name_or_path}"))?;
+        let set = scoreprobe_data::load_dataset(name_or_path, limit)?;
         if set.is_empty() {
-            bail!("{name_or_path}: the dataset holds no image");
+            return Err(NnError::invalid(format!("training data {name_or_path}"), "the dataset holds no image"));
         }
         let shape = DataShape::Image { channels: set.channels(), height: set.height(), width: set.width() };
         let n = set.len();
-        let data: Vec<f32> = set.images.as_standard_layout().iter().map(|&v| 2.0 * v - 1.0).collect();
+        let transform = DataTransform::PixelsToSymmetric;
+        let data: Vec<f32> = set.images.as_standard_layout().iter().map(|&v| transform.apply(v)).collect();
         Ok(Self {
             name: name_or_path.to_string(),
             shape,
-            transform: "pixels in [0,1] mapped to [-1,1] by x -> 2x - 1".into(),
+            transform,
             source: Source::Rows { data, n },
             perm_cache: vec![],
         })
@@ -109,13 +101,13 @@ impl TrainData {
     pub fn from_rows(name: &str, data: Vec<f32>, shape: DataShape) -> Result<Self> {
         let d = shape.dim();
         if d == 0 || data.is_empty() || !data.len().is_multiple_of(d) {
-            bail!("{name}: {} values do not form rows of dimension {d}", data.len());
+            return Err(NnError::invalid(name, format!("{} values do not form rows of dimension {d}", data.len())));
         }
         let n = data.len() / d;
         Ok(Self {
             name: name.into(),
             shape,
-            transform: "none".into(),
+            transform: DataTransform::Identity,
             source: Source::Rows { data, n },
             perm_cache: vec![],
         })
@@ -149,7 +141,7 @@ impl TrainData {
             return &self.perm_cache[pos].1;
         }
         let mut perm: Vec<u32> = (0..n as u32).collect();
-        perm.shuffle(&mut ChaCha8Rng::seed_from_u64(mix_seed(seed, TAG_PERM, epoch)));
+        perm.shuffle(&mut SeedStream::new(seed).rng(Purpose::TrainEpoch(epoch)));
         if self.perm_cache.len() >= 2 {
             self.perm_cache.remove(0);
         }

@@ -1,7 +1,7 @@
 //! Exponential moving average of the parameters.
 
+use crate::error::Result;
 use crate::params::ParamStore;
-use anyhow::Result;
 use candle_core::Tensor;
 
 pub struct Ema {

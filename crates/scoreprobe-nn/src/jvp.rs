@@ -6,10 +6,10 @@
 //! (Linear: W·dx; conv: conv(dx) without bias; SiLU: silu'(z)·dz; GroupNorm: its own rule);
 //! first-order autodiff over the parameters then runs through values and tangents alike.
 
+use crate::error::{ensure, Result};
 use crate::layers::{silu_tangent, time_embedding, Conv2d, GroupNorm, Linear};
 use crate::mlp::{Mlp, MlpSpec};
 use crate::params::{ParamInit, ParamStore};
-use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 

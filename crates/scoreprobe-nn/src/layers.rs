@@ -3,8 +3,8 @@
 //!
 //! A *tangent* of an activation `x` of shape `S` is stacked over k directions: shape `(k, S...)`.
 
+use crate::error::{ensure, Result};
 use crate::params::ParamInit;
-use anyhow::Result;
 use candle_core::{Tensor, D};
 
 /// Fold the direction axis into the batch axis: (k, n, rest...) → (k·n, rest...).
@@ -110,10 +110,7 @@ pub struct GroupNormCache {
 
 impl GroupNorm {
     pub fn new(p: &mut ParamInit, name: &str, groups: usize, channels: usize) -> Result<Self> {
-        anyhow::ensure!(
-            channels.is_multiple_of(groups),
-            "{name}: {channels} channels not divisible by {groups} groups"
-        );
+        ensure!(channels.is_multiple_of(groups), "{name}: {channels} channels not divisible by {groups} groups");
         Ok(Self {
             weight: p.constant(format!("{name}.weight"), &[channels], 1.0)?,
             bias: p.constant(format!("{name}.bias"), &[channels], 0.0)?,

@@ -29,7 +29,7 @@ pub mod unet;
 pub use checkpoint::{list_checkpoints, load_checkpoint, load_checkpoint_with, load_score_model, LoadOptions, Sidecar};
 pub use config::{ModelKind, TrainConfig};
 pub use critic_fit::{fit_scalar_critic, fit_vector_critic, CriticBatch, CriticFitConfig, ScalarCritic, VectorCritic};
-pub use data::{DataShape, TrainData};
+pub use data::{DataShape, DataTransform, TrainData};
 pub use error::NnError;
 pub use jvp::{ConvCritic, ConvCriticSpec, JvpMlp, JvpScalar};
 pub use mlp::{Mlp, MlpSpec};

@@ -5,9 +5,9 @@
 //! y = W_out h_L + b_out. The time path does not depend on x, so the tangent of every layer is
 //! W·dz and SiLU's tangent is silu'(z)·dz.
 
+use crate::error::{ensure, Result};
 use crate::layers::{silu_tangent, time_embedding, Linear};
 use crate::params::{ParamInit, ParamStore};
-use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 

@@ -1,9 +1,9 @@
 //! Architecture specs (serialised in checkpoint sidecars) and the networks they build.
 
+use crate::error::Result;
 use crate::mlp::{Mlp, MlpSpec};
 use crate::params::ParamStore;
 use crate::unet::{Unet, UnetSpec};
-use anyhow::Result;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 

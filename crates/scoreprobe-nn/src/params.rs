@@ -5,7 +5,7 @@
 //! the Var's tensor (same storage, same id), so `Var::set` updates them in place and gradients
 //! are found in the `GradStore` by the Var.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, NnError, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -85,7 +85,8 @@ impl ParamStore {
             bail!("expected {} tensors, got {}", self.vars.len(), values.len());
         }
         for ((name, var), v) in self.vars.iter().zip(values) {
-            var.set(&v.to_dtype(DType::F32)?.contiguous()?).with_context(|| format!("setting parameter {name}"))?;
+            var.set(&v.to_dtype(DType::F32)?.contiguous()?)
+                .map_err(|e| NnError::Check(format!("setting parameter {name}: {e}")))?;
         }
         Ok(())
     }
@@ -96,11 +97,11 @@ impl ParamStore {
         let mut out = Vec::with_capacity(self.vars.len());
         for (name, var) in &self.vars {
             let key = format!("{prefix}{name}");
-            let t = map.get(&key).with_context(|| {
-                format!(
+            let Some(t) = map.get(&key) else {
+                bail!(
                     "{file}: tensor '{key}' is missing; the checkpoint does not match the architecture in its sidecar"
                 )
-            })?;
+            };
             if t.dims() != var.dims() {
                 bail!(
                     "{file}: tensor '{key}' has shape {:?} but the sidecar's architecture needs {:?}",

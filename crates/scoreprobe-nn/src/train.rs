@@ -8,23 +8,21 @@
 use crate::adamw::AdamW;
 use crate::checkpoint::{self, list_checkpoints, read_sidecar, read_tensors, Sidecar, ADAM_M, ADAM_V, EMA, RAW};
 use crate::config::TrainConfig;
-use crate::data::{mix_seed, TrainData};
+use crate::data::TrainData;
 use crate::ema::Ema;
+use crate::error::{NnError, Result};
 use crate::net::{ArchSpec, Network};
-use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use rand_distr::StandardNormal;
+use scoreprobe_core::denoise::noised_value;
 use scoreprobe_core::schedule::Schedule;
+use scoreprobe_core::{Purpose, SeedStream};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-const TAG_INIT: u64 = 0x494e_4954;
-const TAG_STEP: u64 = 0x5354_4550;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainReport {
@@ -59,7 +57,7 @@ pub fn dsm_batch(
     step: u64,
     device: &Device,
 ) -> Result<DsmBatch> {
-    let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(cfg.seed, TAG_STEP, step));
+    let mut rng = SeedStream::new(cfg.seed).rng(Purpose::TrainStep(step));
     let b = cfg.batch;
     let d = data.shape.dim();
     let x0 = data.batch(cfg.seed, step, b, &mut rng);
@@ -74,7 +72,7 @@ pub fn dsm_batch(
     for (i, &t) in times.iter().enumerate() {
         let (a, s) = (schedule.alpha(t), schedule.sigma(t));
         for j in 0..d {
-            xt.push((a * x0[i * d + j] as f64 + s * eps[i * d + j] as f64) as f32);
+            xt.push(noised_value(x0[i * d + j] as f64, eps[i * d + j] as f64, a, s) as f32);
         }
     }
     Ok(DsmBatch {
@@ -102,7 +100,7 @@ pub fn optimizer_step(
     let loss = dsm_loss(net, batch)?;
     let lv = loss.to_scalar::<f32>()? as f64;
     if !lv.is_finite() {
-        bail!("training diverged at step {step}: loss = {lv}");
+        return Err(NnError::Diverged { what: "training", step, quantity: "loss", value: lv });
     }
     let grads = loss.backward()?;
     let mut g = AdamW::collect_grads(net.params(), &grads)?;
@@ -146,15 +144,21 @@ fn resume_state(cfg: &TrainConfig, out_dir: &Path, arch: &ArchSpec, device: &Dev
     let Some((_, path)) = list_checkpoints(out_dir)?.pop() else { return Ok(None) };
     let side = read_sidecar(&path)?;
     if side.config.resume_key() != cfg.resume_key() {
-        bail!(
-            "{}: cannot resume: the run was trained with a different configuration.\n  checkpoint: {}\n  requested:  {}",
-            path.display(),
-            serde_json::to_string(&side.config.resume_key())?,
-            serde_json::to_string(&cfg.resume_key())?
-        );
+        let json = |c: &TrainConfig| serde_json::to_string(&c.resume_key()).expect("a config serialises");
+        return Err(NnError::checkpoint(
+            &path,
+            format!(
+                "cannot resume: the run was trained with a different configuration.\n  checkpoint: {}\n  requested:  {}",
+                json(&side.config),
+                json(cfg)
+            ),
+        ));
     }
     if &side.arch != arch {
-        bail!("{}: cannot resume: architecture {:?} differs from {:?}", path.display(), side.arch, arch);
+        return Err(NnError::checkpoint(
+            &path,
+            format!("cannot resume: architecture {:?} differs from {:?}", side.arch, arch),
+        ));
     }
     let net = arch.build(0, device)?;
     let tensors = read_tensors(&path, device)?;
@@ -183,22 +187,28 @@ pub fn train(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<Train
 pub fn train_with_data(config: &TrainConfig, mut data: TrainData, out_dir: &Path, resume: bool) -> Result<TrainReport> {
     config.validate()?;
     let device = crate::default_device();
-    let schedule = Schedule::from_spec(&config.schedule).map_err(anyhow::Error::msg)?;
+    let schedule = Schedule::from_spec(&config.schedule)?;
     let arch = config.resolve_arch(&data.shape)?;
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    std::fs::create_dir_all(out_dir).map_err(|source| NnError::Io {
+        path: out_dir.into(),
+        action: "cannot create directory",
+        source,
+    })?;
     let existing = list_checkpoints(out_dir)?;
     let resumed = if resume { resume_state(config, out_dir, &arch, &device)? } else { None };
     if !resume && !existing.is_empty() {
-        bail!(
-            "{} already holds checkpoints (last: step {}); pass resume to continue or choose another folder",
-            out_dir.display(),
-            existing.last().map_or(0, |c| c.0)
-        );
+        return Err(NnError::checkpoint(
+            out_dir,
+            format!(
+                "already holds checkpoints (last: step {}); pass resume to continue or choose another folder",
+                existing.last().map_or(0, |c| c.0)
+            ),
+        ));
     }
     let mut st = match resumed {
         Some(s) => s,
         None => {
-            let net = arch.build(mix_seed(config.seed, TAG_INIT, 0), &device)?;
+            let net = arch.build(SeedStream::new(config.seed).derive(Purpose::TrainInit), &device)?;
             let opt = AdamW::new(net.params(), config.adam.clone())?;
             let ema = Ema::new(net.params(), config.ema_decay)?;
             State { net, opt, ema, step: 0, wall_before: 0.0, loss_before: f64::NAN }
@@ -232,7 +242,7 @@ pub fn train_with_data(config: &TrainConfig, mut data: TrainData, out_dir: &Path
                 schedule: config.schedule.clone(),
                 data: data.name.clone(),
                 data_shape: data.shape.clone(),
-                data_transform: data.transform.clone(),
+                data_transform: data.transform,
                 step: st.step,
                 has_ema: true,
                 ema_decay: config.ema_decay,

@@ -8,9 +8,9 @@
 //!                                          └ mid: Res(c1) [+ Attn(c1)] ┘
 //! ```
 
+use crate::error::{ensure, Result};
 use crate::layers::{time_embedding, Conv2d, GroupNorm, Linear};
 use crate::params::{ParamInit, ParamStore};
-use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 

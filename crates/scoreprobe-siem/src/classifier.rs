@@ -15,10 +15,11 @@ use crate::error::SiemError;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use candle_core::{DType, Device, Tensor};
 use ndarray::{Array2, ArrayView2, Axis};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::denoise::noised;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer};
-use scoreprobe_core::GaussianMixture;
+use scoreprobe_core::{GaussianMixture, Purpose, SeedStream};
 use scoreprobe_nn::adamw::{AdamW, AdamWConfig};
 use scoreprobe_nn::{JvpMlp, JvpScalar, MlpSpec};
 use std::time::Instant;
@@ -163,7 +164,8 @@ impl ErrorSource for ClassifierSource {
         }
         // label 0: the model's own states over the window, from an independently seeded run
         let mut scfg = ctx.sampler.clone();
-        scfg.seed = ctx.sampler.seed ^ 0xc1a5_51f1 ^ c.seed.rotate_left(17);
+        scfg.seed = SeedStream::new(ctx.sampler.seed).derive(Purpose::ClassifierStates { classifier_seed: c.seed });
+        let states = SeedStream::new(scfg.seed);
         let mut fake = Pool { states: Vec::new(), times: Vec::new() };
         let out = sample_with_observer(ctx.model, ctx.schedule, &scfg, prior_init(m, d, scfg.seed), &mut |v| {
             fake.states.push(v.x.to_owned());
@@ -171,7 +173,7 @@ impl ErrorSource for ClassifierSource {
             std::ops::ControlFlow::Continue(())
         })?;
         // label 1: forward-noised data at the same times, m draws per time
-        let mut rng = ChaCha8Rng::seed_from_u64(scfg.seed ^ 0xda7a);
+        let mut rng = states.rng(Purpose::ClassifierData);
         let mut real = Pool { states: Vec::with_capacity(fake.times.len()), times: fake.times.clone() };
         for &t in &fake.times {
             let x0 = (self.data)(m, &mut rng);
@@ -182,7 +184,7 @@ impl ErrorSource for ClassifierSource {
                 ));
             }
             let z = scoreprobe_core::target::standard_normal(m, d, &mut rng);
-            real.states.push(x0 * ctx.schedule.alpha(t) + z * ctx.schedule.sigma(t));
+            real.states.push(noised(x0.view(), z.view(), ctx.schedule.alpha(t), ctx.schedule.sigma(t)));
         }
 
         let net = JvpMlp::new(&MlpSpec::scalar(d, c.hidden, c.depth), c.seed, &self.device).map_err(net_err)?;
@@ -218,6 +220,7 @@ impl ErrorSource for ClassifierSource {
                 return Err(net_err(scoreprobe_nn::NnError::Diverged {
                     what: "classifier training",
                     step: step as u64,
+                    quantity: "loss",
                     value: last_loss,
                 }));
             }
@@ -227,7 +230,7 @@ impl ErrorSource for ClassifierSource {
             let lr = c.lr * (0.55 + 0.45 * (std::f64::consts::PI * step as f64 / c.train_steps as f64).cos());
             opt.step(net.params(), &g, lr).map_err(net_err)?;
         }
-        let mut acc_rng = ChaCha8Rng::seed_from_u64(scfg.seed ^ 0xacc);
+        let mut acc_rng = states.rng(Purpose::ClassifierAccuracy);
         let heldout = self.accuracy(&net, &real, &fake, (0, n_hold), &mut acc_rng)?;
         let train_acc = self.accuracy(&net, &real, &fake, train, &mut acc_rng)?;
         let seconds = start.elapsed().as_secs_f64();

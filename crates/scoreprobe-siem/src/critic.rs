@@ -25,12 +25,12 @@ use crate::error::SiemError;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use candle_core::Device;
 use ndarray::{Array2, ArrayView2, Axis};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::model::score_checked;
+use scoreprobe_core::denoise::NoisedBatch;
 use scoreprobe_core::target::standard_normal;
 use scoreprobe_core::ModelError;
-use scoreprobe_core::{GaussianMixture, Schedule};
+use scoreprobe_core::{GaussianMixture, Purpose, Schedule, SeedStream};
 use scoreprobe_nn::critic_fit::{fit_scalar_critic, CriticBatch, CriticFitConfig, ScalarCritic};
 use std::time::Instant;
 
@@ -115,10 +115,9 @@ fn draw(
     for g in 0..groups {
         let rows = n / groups + usize::from(g < n % groups);
         let t = times[rng.random_range(0..times.len())];
-        let (alpha, sigma) = (ctx.schedule.alpha(t), ctx.schedule.sigma(t));
         let xi = standard_normal(rows, d, rng);
-        let x = data(rows, rng) * alpha + &xi * sigma;
-        let w = xi + &(score_checked(ctx.model, x.view(), t)? * sigma);
+        let x0 = data(rows, rng);
+        let (x, w) = NoisedBatch::new(x0.view(), xi, ctx.schedule, t).denoising_target(ctx.model)?;
         xs.push(x);
         ws.push(w);
         ts.extend(std::iter::repeat_n(t, rows));
@@ -156,7 +155,7 @@ impl ErrorSource for CriticSource {
                 format!("σ_t = 0 at window time {t}; ê = ∇χ/σ_t is undefined there"),
             ));
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(c.seed ^ 0xc217_1c00 ^ ctx.sampler.seed.rotate_left(23));
+        let mut rng = SeedStream::new(c.seed).rng(Purpose::CriticSourceFit { sampler_seed: ctx.sampler.seed });
         let probe = (self.data)(2, &mut rng);
         if probe.dim() != (2, d) {
             return Err(SiemError::invalid(

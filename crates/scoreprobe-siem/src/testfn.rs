@@ -8,9 +8,7 @@
 
 use crate::error::SiemError;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::GaussianMixture;
+use scoreprobe_core::{GaussianMixture, Purpose, SeedStream};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -221,8 +219,7 @@ impl TestFnSpec {
 
 /// K seeded data points of the target, as centres of the multi-centre variant.
 pub fn centers_from_target(target: &GaussianMixture, k: usize, seed: u64) -> Array2<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xce47_e125);
-    target.sample(k, &mut rng)
+    target.sample(k, &mut SeedStream::new(seed).rng(Purpose::SiemCenters))
 }
 
 /// Median of a non-empty slice (mean of the two middle values for even length); NaN for empty.

@@ -55,7 +55,7 @@ pub struct DataReference {
     /// `Some` for image data sets, `None` for vector data (`.npy` matrices).
     pub image: Option<ImageLayout>,
     /// The training transform, as stated by the loader and the checkpoint sidecars.
-    pub transform: String,
+    pub transform: scoreprobe_data::DataTransform,
     /// Feature space of the reference metrics (fd, kid, w2): `identity`, `mnist-cnn`, `mobilenet`, …
     pub features: String,
 }
@@ -161,7 +161,7 @@ mod tests {
             name: "toy".into(),
             rows: Arc::new(rows),
             image: Some(ImageLayout { channels: 1, height: 2, width: 2, pixel_range: (-1.0, 1.0) }),
-            transform: "pixels in [0,1] mapped to [-1,1] by x -> 2x - 1".into(),
+            transform: scoreprobe_data::DataTransform::PixelsToSymmetric,
             features: "identity".into(),
         }
     }

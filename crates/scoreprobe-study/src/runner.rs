@@ -15,12 +15,10 @@ use crate::models::{ModelEntry, ModelSource};
 use crate::reference::Reference;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::Array2;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
-use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
+use scoreprobe_core::{GaussianMixture, Purpose, Schedule, ScoreModel, SeedStream};
 use scoreprobe_hodge::critic::CriticFitConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -262,7 +260,7 @@ impl Study<'_> {
                 let target = spec.target().map_err(reference_err)?;
                 let schedule = spec.schedule().map_err(reference_err)?;
                 let dim = target.dim();
-                let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7e5e_7e5e);
+                let mut rng = SeedStream::new(s.seed).rng(Purpose::ReferenceSubset);
                 let reference = target.sample_marginal(s.n, &schedule, s.t_min, &mut rng);
                 Ok(Setup { against: Against::Target(target), schedule, dim, reference })
             }
@@ -273,15 +271,16 @@ impl Study<'_> {
                 let extractor = if needs_features { Some(data.extractor()?) } else { None };
                 // the reference sample of fd/kid/w2, in the feature space
                 let reference = match &extractor {
-                    Some(e) => {
-                        data.features_of(e.as_ref(), &data.subset(s.n, s.seed ^ 0x7e5e_7e5e)).map_err(|source| {
-                            StudyError::ReferenceFeatures {
-                                features: data.features.clone(),
-                                reference: data.name.clone(),
-                                source: Box::new(source),
-                            }
-                        })?
-                    }
+                    Some(e) => data
+                        .features_of(
+                            e.as_ref(),
+                            &data.subset(s.n, SeedStream::new(s.seed).derive(Purpose::ReferenceSubset)),
+                        )
+                        .map_err(|source| StudyError::ReferenceFeatures {
+                            features: data.features.clone(),
+                            reference: data.name.clone(),
+                            source: Box::new(source),
+                        })?,
                     None => Array2::zeros((0, 0)),
                 };
                 let against = Against::Data(DataCtx { data, extractor });

@@ -3,6 +3,7 @@
 use crate::io::{print_json, print_text};
 use anyhow::{bail, Context, Result};
 use ndarray::Array2;
+use scoreprobe_core::{Purpose, SeedStream};
 use scoreprobe_metrics as m;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -186,7 +187,11 @@ pub fn run(args: Args) -> Result<()> {
     let (xa, xb) = match args.n {
         Some(0) => bail!("--n: must be at least 1"),
         Some(n) => {
-            (m::subsample_rows(xa.view(), n, args.seed), m::subsample_rows(xb.view(), n, args.seed.wrapping_add(1)))
+            let seeds = SeedStream::new(args.seed);
+            (
+                m::subsample_rows(xa.view(), n, seeds.seed()),
+                m::subsample_rows(xb.view(), n, seeds.derive(Purpose::SubsampleSecond)),
+            )
         }
         None => (xa, xb),
     };
@@ -230,8 +235,11 @@ pub fn run(args: Args) -> Result<()> {
             Metric::W2 => {
                 dense_guard("w2")?;
                 let n = a.nrows().min(b.nrows());
-                let (sa, sb) =
-                    (m::subsample_rows(a, n, args.seed ^ 0x5eed), m::subsample_rows(b, n, args.seed ^ 0xb0b));
+                let seeds = SeedStream::new(args.seed);
+                let (sa, sb) = (
+                    m::subsample_rows(a, n, seeds.derive(Purpose::EqualSizeFirst)),
+                    m::subsample_rows(b, n, seeds.derive(Purpose::EqualSizeSecond)),
+                );
                 if a.nrows() != b.nrows() {
                     warnings.push(format!("w2: exact W2 needs equal sizes; both sets subsampled to {n} points"));
                 }

@@ -1,11 +1,12 @@
-use crate::io::{print_json, write_npy};
+use crate::io::print_json;
 use anyhow::{anyhow, Context, Result};
 use ndarray::{Array3, Axis};
 use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::schedule::Schedule;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
 use scoreprobe_core::window::Window;
-use scoreprobe_core::{GaussianMixture, ScoreModel};
+use scoreprobe_core::{GaussianMixture, Purpose, ScoreModel, SeedStream};
+use scoreprobe_data::write_npy;
 use scoreprobe_nn::{ArchSpec, LoadOptions, NetScoreModel};
 use serde_json::json;
 use std::path::PathBuf;
@@ -122,8 +123,7 @@ pub fn run(a: Args) -> Result<()> {
         ("prior", _) => prior_init(a.n, d, a.seed),
         (_, None) => return Err(anyhow!("--init marginal needs a spec with a target")),
         (_, Some(target)) => {
-            use rand::SeedableRng;
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed ^ 0x1417);
+            let mut rng = SeedStream::new(a.seed).rng(Purpose::MarginalInit);
             target.sample_marginal(a.n, schedule, 1.0, &mut rng)
         }
     };

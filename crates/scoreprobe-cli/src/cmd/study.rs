@@ -97,10 +97,6 @@ pub fn reference_spec(reference: &str) -> Result<ProblemSpec> {
     )
 }
 
-/// The transform `TrainData` applies to image data sets, and the model-space values of pixel
-/// intensities 0 and 1 it implies. Any other transform of image data is refused rather than guessed.
-const IMAGE_TRANSFORM: (&str, (f64, f64)) = ("pixels in [0,1] mapped to [-1,1] by x -> 2x - 1", (-1.0, 1.0));
-
 /// Whether `--reference` names an exact-score reference (named target or problem spec).
 fn is_target_reference(reference: &str) -> bool {
     let path = PathBuf::from(reference);
@@ -132,10 +128,12 @@ pub fn data_reference(reference: &str, features: &str, models: &[ModelEntry]) ->
     let image = match data.shape {
         DataShape::Vector { .. } => None,
         DataShape::Image { channels, height, width } => {
-            if data.transform != IMAGE_TRANSFORM.0 {
-                bail!("--reference '{reference}': unknown image transform '{}'", data.transform);
-            }
-            Some(ImageLayout { channels, height, width, pixel_range: IMAGE_TRANSFORM.1 })
+            // the model-space values of pixel intensities 0 and 1; an image transform without them is
+            // refused rather than guessed
+            let Some(pixel_range) = data.transform.pixel_range() else {
+                bail!("--reference '{reference}': image data transformed as '{}' has no pixel range", data.transform);
+            };
+            Some(ImageLayout { channels, height, width, pixel_range })
         }
     };
     let mut schedule = None;
@@ -173,7 +171,7 @@ pub fn data_reference(reference: &str, features: &str, models: &[ModelEntry]) ->
         name: reference.to_string(),
         rows: Arc::new(rows),
         image,
-        transform: data.transform.clone(),
+        transform: data.transform,
         features: features.to_string(),
     };
     Ok(Reference::Data { data, schedule: schedule.unwrap_or_default() })
