@@ -5,7 +5,7 @@
     python3 bench/metrics_bench.py --data DIR [--reps N] WORKLOAD ...
 
 Prints one TSV row per workload: `workload<TAB>peer<TAB>seconds<TAB>details` (median of N runs,
-default 3). Run it with OMP_NUM_THREADS=2 (bench/compare-metrics.sh sets every thread variable).
+default 3; the details end with that run's CPU seconds, all threads). Run it with OMP_NUM_THREADS=2 (bench/compare-metrics.sh sets every thread variable).
 
 Peers (same inputs, same conventions: cost |x - y|^2, unbiased covariances, f64 throughout):
   moments            x.mean(0) and np.cov(x, rowvar=False) of 10 000 x 2048
@@ -25,13 +25,19 @@ import time
 import numpy as np
 
 
+LAST_CPU = [0.0]
+
+
 def median_time(f, reps):
+    """Median wall seconds of `reps` runs; the CPU seconds (all threads) of that run go to LAST_CPU."""
     ts = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         f()
-        ts.append(time.perf_counter() - t)
-    return sorted(ts)[len(ts) // 2]
+        ts.append((time.perf_counter() - t, time.process_time() - c))
+    wall, cpu = sorted(ts)[len(ts) // 2]
+    LAST_CPU[0] = cpu
+    return wall
 
 
 def make_data(d):
@@ -135,7 +141,7 @@ def main():
         if not args.data:
             sys.exit("--data DIR is needed (write it first with --make-data DIR)")
         peer, t, details = run(w, args.data, args.reps, args.kid_subsets)
-        print(f"{w}\t{peer}\t{t:.4f}\t{details}", flush=True)
+        print(f"{w}\t{peer}\t{t:.4f}\t{details} cpu={LAST_CPU[0]:.2f}s", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 //! cargo run --release -p scoreprobe-metrics --example bench -- [--quick] [--reps N] [--data DIR] [--kid-subsets N] [WORKLOAD ...]
 //! ```
 //!
-//! Prints one TSV row per workload: `workload<TAB>seconds<TAB>details`. Without WORKLOAD all of
+//! Prints one TSV row per workload: `workload<TAB>seconds<TAB>details` (the details end with the
+//! CPU seconds of the median run, all threads: a check on wall times taken on a loaded machine). Without WORKLOAD all of
 //! them run. With `--data DIR` the inputs are read from the `.npy`/`.npz` files that
 //! `python3 bench/metrics_bench.py --make-data DIR` wrote, so scoreprobe and its Python peer time
 //! the same numbers; without it the same shapes are drawn here.
@@ -44,17 +45,34 @@ fn normal(n: usize, d: usize, shift: f64, seed: u64) -> Array2<f64> {
     })
 }
 
-/// Median wall seconds of `reps` runs of `f`.
+/// CPU seconds (user + system, all threads) this process has used so far, from /proc (Linux);
+/// 0 elsewhere. On a loaded machine it moves much less than the wall time.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+    f.iter().sum::<f64>() / 100.0 // USER_HZ, 100 on Linux
+}
+
+thread_local! {
+    /// CPU seconds of the median run of the last [`time`] call.
+    static LAST_CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// Median wall seconds of `reps` runs of `f` (the CPU seconds of that run go to `LAST_CPU`).
 fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    let mut v: Vec<f64> = (0..reps)
+    let mut v: Vec<(f64, f64)> = (0..reps)
         .map(|_| {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_seconds());
             std::hint::black_box(f());
-            t.elapsed().as_secs_f64()
+            (t.elapsed().as_secs_f64(), cpu_seconds() - c)
         })
         .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (wall, cpu) = v[v.len() / 2];
+    LAST_CPU.with(|c| c.set(cpu));
+    wall
 }
 
 struct Inputs {
@@ -197,7 +215,8 @@ fn main() -> Result<()> {
     eprintln!("threads: {}", rayon::current_num_threads());
     for w in &works {
         let (t, details) = run(w, &inp, reps)?;
-        println!("{w}\t{t:.4}\t{details}");
+        let cpu = LAST_CPU.with(|c| c.get());
+        println!("{w}\t{t:.4}\t{details} cpu={cpu:.2}s");
     }
     Ok(())
 }
