@@ -4,7 +4,7 @@
 //! Per subset (m points drawn without replacement from each set):
 //!   MMD²_u = Σ_{i≠j} k(xᵢ,xⱼ)/(m(m−1)) + Σ_{i≠j} k(yᵢ,yⱼ)/(m(m−1)) − 2 Σ_{i,j} k(xᵢ,yⱼ)/m²,
 //! the estimator used by the reference KID code and torch-fidelity. It can be negative when the
-//! sets are close. `std` is the population standard deviation over subsets (ddof = 0, as
+//! sets are close. (The kernel's constant term cancels from it and is left out of the sums.) `std` is the population standard deviation over subsets (ddof = 0, as
 //! torch-fidelity's `kid_std`).
 
 use crate::error::{check_min_rows, check_pair, invalid, Result};
@@ -41,9 +41,13 @@ pub struct KidResult {
     pub values: Vec<f64>,
 }
 
+/// The kernel less its constant: (t + 1)³ − 1 = t(3 + t(3 + t)) with t = xᵀy/d. The constant
+/// cancels exactly in the unbiased MMD² (its three sums have the same weight), and leaving it out
+/// keeps the small t of features near 1e-30 from vanishing next to 1 (and the sums from
+/// cancelling to ~1e-16 of their size on ordinary data).
 fn cubic(g: f64, d: f64) -> f64 {
-    let t = g / d + 1.0;
-    t * t * t
+    let t = g / d;
+    t * (3.0 + t * (3.0 + t))
 }
 
 /// Unbiased MMD² between `x` and `y` (both m × d, m ≥ 2) with the cubic kernel.
@@ -102,7 +106,11 @@ pub fn kid(a: ArrayView2<f64>, b: ArrayView2<f64>, opts: &KidOptions) -> Result<
     }
     let k = values.len() as f64;
     let mean = values.iter().sum::<f64>() / k;
-    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / k).sqrt();
+    // Squares of deviations taken relative to the largest one: features near 1e30 give values
+    // near 1e180, whose squares would overflow.
+    let top = values.iter().fold(0.0f64, |m, v| m.max((v - mean).abs()));
+    let std =
+        if top > 0.0 { top * (values.iter().map(|v| ((v - mean) / top).powi(2)).sum::<f64>() / k).sqrt() } else { 0.0 };
     Ok(KidResult { mean, std, subset_size: m, values })
 }
 

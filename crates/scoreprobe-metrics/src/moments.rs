@@ -74,7 +74,7 @@ impl MomentAccumulator {
         check_points(chunk, "moments: chunk")?;
         let mut buf = Vec::new();
         for block in chunk.axis_chunks_iter(Axis(0), BLOCK_ROWS) {
-            let mean = block.mean_axis(Axis(0)).expect("non-empty block");
+            let mean = block_mean(block);
             let centred = centre_column_major(block, mean.view(), std::mem::take(&mut buf));
             // The block's own scatter goes straight into M₂ (lower triangle), then the Chan term.
             gemm::syrk_lower_t(&mut self.m2, centred.view(), true);
@@ -149,6 +149,20 @@ impl MomentAccumulator {
     pub fn stats(&self) -> Result<GaussianStats> {
         Ok(GaussianStats { mu: self.mean.clone(), sigma: self.covariance()?, n: Some(self.n) })
     }
+}
+
+/// Column means of a non-empty block, corrected by a second pass (μ += Σ(x − μ)/m): the rounding
+/// error of the sum is removed, and a constant column gets its value back exactly, so that its
+/// centred values, and its variance, are exactly 0.
+fn block_mean(x: ArrayView2<f64>) -> Array1<f64> {
+    let m = x.nrows() as f64;
+    let mut mean = x.sum_axis(Axis(0)) / m;
+    let mut corr = Array1::<f64>::zeros(x.ncols());
+    for row in x.rows() {
+        ndarray::Zip::from(&mut corr).and(&row).and(&mean).for_each(|c, &r, &mu| *c += r - mu);
+    }
+    mean.zip_mut_with(&corr, |mu, &c| *mu += c / m);
+    mean
 }
 
 /// `x − mean` (row by row) as a column-major array, written into `buf`'s allocation. The rank-k
