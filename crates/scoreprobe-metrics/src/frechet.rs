@@ -9,12 +9,18 @@
 //!   (Cholesky fails) L is replaced by U√Λ₊ from Σ₁'s eigendecomposition.
 //! - [`TraceMethod::SymmetricSqrt`]: eig(√Σ₁ Σ₂ √Σ₁), the textbook symmetric form (slower: a full
 //!   eigendecomposition plus dense products).
+//!
+//! Both covariances are scaled by one power of two (exact in binary) so that the largest variance
+//! is near 1 before any product: features of magnitude 1e±30 (and far beyond) neither overflow nor
+//! underflow the fourth powers that LᵀΣ₂L holds. The linear algebra runs on faer matrices end to
+//! end (no element-wise conversions).
 
 use crate::error::{check_pair, invalid, Result};
 use crate::gemm;
 use crate::moments::{GaussianStats, MomentAccumulator};
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
-use scoreprobe_core::linalg;
+use crate::warning::{MetricWarning, Set};
+use faer::{Mat, MatRef, Side};
+use ndarray::{ArrayView1, ArrayView2};
 
 /// How tr √(Σ₁Σ₂) is computed (both give the same number up to rounding).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,14 +44,37 @@ pub struct FrechetResult {
     pub trace_sqrt_product: f64,
     /// Route actually taken: "cholesky", "eigen-fallback" or "symmetric-sqrt".
     pub method: &'static str,
-    /// Conditions that make the number less trustworthy (rank deficiency, clamped eigenvalues).
-    pub warnings: Vec<String>,
+    /// Conditions that make the number less trustworthy (rank deficiency, clamped eigenvalues,
+    /// constant features); print them with `Display`.
+    pub warnings: Vec<MetricWarning>,
 }
 
 /// Relative size below which negative eigenvalues of a PSD product are rounding noise.
 const NEG_EIG_TOL: f64 = 1e-8;
 
-fn check_gaussian(mu: ArrayView1<f64>, sigma: ArrayView2<f64>, what: &str) -> Result<Array2<f64>> {
+/// A symmetric d × d matrix held as one contiguous buffer (row- and column-major alike), times a
+/// power-of-two `scale` chosen by the caller.
+struct SymMat {
+    d: usize,
+    data: Vec<f64>,
+}
+
+impl SymMat {
+    fn faer(&self) -> MatRef<'_, f64> {
+        MatRef::from_column_major_slice(&self.data, self.d, self.d)
+    }
+
+    fn trace(&self) -> f64 {
+        (0..self.d).map(|i| self.data[i * self.d + i]).sum()
+    }
+}
+
+/// Checks a Gaussian (shapes, finite, symmetric to 1e-6 relative, non-negative variances) and
+/// returns its covariance's symmetric part (Σ + Σᵀ)/2 times `scale`, in one tiled pass.
+fn check_gaussian(mu: ArrayView1<f64>, sigma: ArrayView2<f64>, scale: f64, what: &str) -> Result<SymMat> {
+    // Small tiles: the transposed reads have a stride of D doubles, a power of two for typical
+    // feature widths, so more than ~8 of those lines at once would evict each other from L1.
+    const TILE: usize = 8;
     let d = mu.len();
     if d == 0 {
         return Err(invalid(format!("{what}: empty mean vector")));
@@ -56,51 +85,128 @@ fn check_gaussian(mu: ArrayView1<f64>, sigma: ArrayView2<f64>, what: &str) -> Re
             sigma.dim()
         )));
     }
-    if mu.iter().chain(sigma.iter()).any(|v| !v.is_finite()) {
-        return Err(invalid(format!("{what}: mean or covariance contains NaN or infinite values")));
+    let nonfinite = || invalid(format!("{what}: mean or covariance contains NaN or infinite values"));
+    if !mu.iter().all(|v| v.is_finite()) {
+        return Err(nonfinite());
     }
-    let asym = linalg::asymmetry(sigma);
+    let s = sigma.as_standard_layout();
+    let s = s.as_slice().expect("standard layout");
+    let mut data = vec![0.0; d * d];
+    let (mut asym, mut top, mut finite) = (0.0f64, 0.0f64, true);
+    for ib in (0..d).step_by(TILE) {
+        for jb in (0..=ib).step_by(TILE) {
+            for i in ib..(ib + TILE).min(d) {
+                for j in jb..(jb + TILE).min(i + 1) {
+                    let (x, y) = (s[i * d + j], s[j * d + i]);
+                    finite &= x.is_finite() & y.is_finite();
+                    asym = asym.max((x - y).abs());
+                    top = top.max(x.abs());
+                    let v = 0.5 * (x + y) * scale;
+                    data[i * d + j] = v;
+                    data[j * d + i] = v;
+                }
+            }
+        }
+    }
+    if !finite {
+        return Err(nonfinite());
+    }
+    let asym = asym / top.max(1e-300);
     if asym > 1e-6 {
         return Err(invalid(format!("{what}: covariance is not symmetric (max relative |s_ij - s_ji| = {asym:.3e})")));
     }
-    if sigma.diag().iter().any(|&v| v < 0.0) {
+    if (0..d).any(|i| data[i * d + i] < 0.0) {
         return Err(invalid(format!("{what}: covariance has a negative diagonal entry")));
     }
-    Ok(linalg::symmetrize(sigma))
+    Ok(SymMat { d, data })
 }
 
-/// tr √(Σ₁Σ₂) for symmetric PSD Σ₁, Σ₂ (not validated here), with the route taken and warnings.
-pub fn trace_sqrt_product(
-    s1: ArrayView2<f64>,
-    s2: ArrayView2<f64>,
+/// 2^k with 2^k · `x` in [1, 2) (1 when `x` is 0 or not finite): an exact rescaling.
+fn pow2_scale(x: f64) -> f64 {
+    if !(x.is_finite() && x > 0.0) {
+        return 1.0;
+    }
+    2f64.powi(-(x.log2().floor() as i32))
+}
+
+/// Eigenvalues of the symmetric matrix whose lower triangle `m` holds.
+fn eigenvalues_lower(m: MatRef<'_, f64>) -> Vec<f64> {
+    m.self_adjoint_eigenvalues(Side::Lower).expect("eigenvalues of a finite symmetric matrix")
+}
+
+/// tr √(Σ₁Σ₂) for symmetric PSD Σ₁, Σ₂ (faer views; only used as symmetric), with the route
+/// taken and warnings. Inputs must already be scaled to moderate magnitudes.
+fn trace_sqrt_product_faer(
+    s1: MatRef<'_, f64>,
+    s2: MatRef<'_, f64>,
     method: TraceMethod,
-) -> (f64, &'static str, Vec<String>) {
+) -> (f64, &'static str, Vec<MetricWarning>) {
     let mut warnings = Vec::new();
+    // (U, U √Λ₊) from Σ₁'s eigendecomposition: the second is a (non-triangular) factor of Σ₁.
+    let eigen_factor = |s1: MatRef<'_, f64>| -> (Mat<f64>, Mat<f64>) {
+        let evd = s1.self_adjoint_eigen(Side::Lower).expect("eigendecomposition of a finite symmetric matrix");
+        let (u, lam) = (evd.U(), evd.S().column_vector());
+        (u.to_owned(), Mat::from_fn(u.nrows(), u.ncols(), |i, j| u[(i, j)] * lam[j].max(0.0).sqrt()))
+    };
     let (eigs, used) = match method {
         TraceMethod::SymmetricSqrt => {
-            let r = linalg::sqrtm_psd(s1);
-            (linalg::sym_eigenvalues(gemm::congruence(r.view(), s2, false).view()), "symmetric-sqrt")
+            // √Σ₁ = U √Λ₊ Uᵀ (symmetric), then eig(√Σ₁ Σ₂ √Σ₁).
+            let (u, b) = eigen_factor(s1);
+            let mut r = Mat::<f64>::zeros(s1.nrows(), s1.nrows());
+            gemm::matmul_faer(r.as_mut(), b.as_ref(), u.transpose());
+            (eigenvalues_lower(gemm::congruence_faer(r.as_ref(), s2, false).as_ref()), "symmetric-sqrt")
         }
-        TraceMethod::Cholesky => match linalg::cholesky(s1, "FD: first covariance") {
-            Ok(l) => (linalg::sym_eigenvalues(gemm::congruence(l.view(), s2, true).view()), "cholesky"),
+        TraceMethod::Cholesky => match s1.llt(Side::Lower) {
+            Ok(llt) => (eigenvalues_lower(gemm::congruence_faer(llt.L(), s2, true).as_ref()), "cholesky"),
             Err(_) => {
-                warnings.push(
-                    "first covariance is singular (Cholesky failed): used its eigendecomposition instead".to_string(),
-                );
-                let (vals, u) = linalg::sym_eigen(s1);
-                let b = &u * &vals.mapv(|v| v.max(0.0).sqrt()).insert_axis(Axis(0));
-                (linalg::sym_eigenvalues(gemm::congruence(b.view(), s2, false).view()), "eigen-fallback")
+                warnings.push(MetricWarning::SingularFirstCovariance);
+                let (_, b) = eigen_factor(s1);
+                (eigenvalues_lower(gemm::congruence_faer(b.as_ref(), s2, false).as_ref()), "eigen-fallback")
             }
         },
     };
     let top = eigs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let lowest = eigs.iter().fold(f64::INFINITY, |m, &v| m.min(v));
     if lowest < -NEG_EIG_TOL * top {
-        warnings.push(format!(
-            "eigenvalues of Σ1Σ2 down to {lowest:.3e} (largest {top:.3e}) were clamped to 0: a covariance is not PSD"
-        ));
+        warnings.push(MetricWarning::ClampedEigenvalues { lowest, largest: top });
     }
     (eigs.iter().map(|v| v.max(0.0).sqrt()).sum(), used, warnings)
+}
+
+/// tr √(Σ₁Σ₂) for symmetric PSD Σ₁, Σ₂ (not validated here, symmetrised), with the route taken
+/// and warnings (clamped eigenvalues are reported in the units of the inputs).
+pub fn trace_sqrt_product(
+    s1: ArrayView2<f64>,
+    s2: ArrayView2<f64>,
+    method: TraceMethod,
+) -> (f64, &'static str, Vec<MetricWarning>) {
+    let scale = pow2_scale(s1.diag().iter().chain(s2.diag().iter()).fold(0.0f64, |m, v| m.max(v.abs())));
+    let sym = |s: ArrayView2<f64>| {
+        let d = s.nrows();
+        SymMat { d, data: (0..d * d).map(|k| 0.5 * (s[[k / d, k % d]] + s[[k % d, k / d]]) * scale).collect() }
+    };
+    let (a, b) = (sym(s1), sym(s2));
+    unscale(trace_sqrt_product_faer(a.faer(), b.faer(), method), scale)
+}
+
+/// Undoes the power-of-two scaling of the covariances on a trace term (√ of a product: 1/scale).
+fn unscale(
+    (tr, used, mut warnings): (f64, &'static str, Vec<MetricWarning>),
+    scale: f64,
+) -> (f64, &'static str, Vec<MetricWarning>) {
+    for w in &mut warnings {
+        if let MetricWarning::ClampedEigenvalues { lowest, largest } = w {
+            *lowest /= scale * scale;
+            *largest /= scale * scale;
+        }
+    }
+    (tr / scale, used, warnings)
+}
+
+/// Constant columns: zero variance on the diagonal of a (scaled) covariance.
+fn constant_features(s: &SymMat, set: Set) -> Option<MetricWarning> {
+    let zero: Vec<usize> = (0..s.d).filter(|&i| s.data[i * s.d + i] == 0.0).collect();
+    zero.first().map(|&first| MetricWarning::ConstantFeatures { set, count: zero.len(), first })
 }
 
 /// FD between two Gaussians given by mean and covariance.
@@ -111,8 +217,14 @@ pub fn frechet_distance(
     sigma2: ArrayView2<f64>,
     method: TraceMethod,
 ) -> Result<FrechetResult> {
-    let s1 = check_gaussian(mu1, sigma1, "FD: first Gaussian")?;
-    let s2 = check_gaussian(mu2, sigma2, "FD: second Gaussian")?;
+    // One power of two for both covariances (the trace term is homogeneous of degree 1).
+    let max_var = |s: ArrayView2<f64>| {
+        let d = s.nrows().min(s.ncols());
+        (0..d).map(|i| s[[i, i]].abs()).filter(|v| v.is_finite()).fold(0.0f64, f64::max)
+    };
+    let scale = pow2_scale(max_var(sigma1).max(max_var(sigma2)));
+    let s1 = check_gaussian(mu1, sigma1, scale, "FD: first Gaussian")?;
+    let s2 = check_gaussian(mu2, sigma2, scale, "FD: second Gaussian")?;
     if mu1.len() != mu2.len() {
         return Err(crate::MetricsError::DimensionMismatch {
             what: "FD: feature dimension of the two Gaussians".into(),
@@ -122,28 +234,31 @@ pub fn frechet_distance(
     }
     let dm = &mu1 - &mu2;
     let mean_term = dm.dot(&dm);
-    let trace_sum = s1.diag().sum() + s2.diag().sum();
-    let (tr, used, warnings) = trace_sqrt_product(s1.view(), s2.view(), method);
+    let trace_sum = (s1.trace() + s2.trace()) / scale;
+    let (tr, used, mut warnings) = unscale(trace_sqrt_product_faer(s1.faer(), s2.faer(), method), scale);
+    warnings.extend(constant_features(&s1, Set::First));
+    warnings.extend(constant_features(&s2, Set::Second));
     let fd = (mean_term + trace_sum - 2.0 * tr).max(0.0);
     Ok(FrechetResult { fd, mean_term, trace_sum, trace_sqrt_product: tr, method: used, warnings })
+}
+
+/// Warnings for Gaussians fitted on N ≤ D samples.
+pub(crate) fn rank_warnings(a: &GaussianStats, b: &GaussianStats) -> Vec<MetricWarning> {
+    [(Set::First, a), (Set::Second, b)]
+        .into_iter()
+        .filter_map(|(set, s)| match s.n {
+            Some(n) if n <= s.mu.len() => Some(MetricWarning::RankDeficient { set, n, dim: s.mu.len() }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// FD between two [`GaussianStats`]; warns when either was fitted on N ≤ D samples.
 pub fn frechet_distance_stats(a: &GaussianStats, b: &GaussianStats, method: TraceMethod) -> Result<FrechetResult> {
     let mut r = frechet_distance(a.mu.view(), a.sigma.view(), b.mu.view(), b.sigma.view(), method)?;
-    for (name, s) in [("first", a), ("second", b)] {
-        if let Some(n) = s.n {
-            let d = s.mu.len();
-            if n <= d {
-                r.warnings.insert(
-                    0,
-                    format!(
-                        "{name} set has N = {n} <= D = {d}: its covariance is rank-deficient, FD is finite but strongly biased; use N >> D"
-                    ),
-                );
-            }
-        }
-    }
+    let mut warnings = rank_warnings(a, b);
+    warnings.append(&mut r.warnings);
+    r.warnings = warnings;
     Ok(r)
 }
 
@@ -158,9 +273,10 @@ pub fn frechet_distance_points(a: ArrayView2<f64>, b: ArrayView2<f64>, method: T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array1};
+    use ndarray::{array, Array1, Array2, Axis};
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
+    use scoreprobe_core::linalg;
 
     fn gaussian_samples(n: usize, mean: &Array1<f64>, chol: &Array2<f64>, seed: u64) -> Array2<f64> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -235,7 +351,8 @@ mod tests {
         for m in [TraceMethod::Cholesky, TraceMethod::SymmetricSqrt] {
             let r = frechet_distance_points(a.view(), b.view(), m).unwrap();
             assert!(r.fd.is_finite() && r.fd > 0.0);
-            assert!(r.warnings.iter().any(|w| w.contains("rank-deficient")), "{:?}", r.warnings);
+            assert!(r.warnings.iter().any(|w| matches!(w, MetricWarning::RankDeficient { n: 10, dim: 30, .. })));
+            assert!(r.warnings.iter().any(|w| w.to_string().contains("rank-deficient")), "{:?}", r.warnings);
         }
         let r1 = frechet_distance_points(a.view(), b.view(), TraceMethod::Cholesky).unwrap();
         let r2 = frechet_distance_points(a.view(), b.view(), TraceMethod::SymmetricSqrt).unwrap();

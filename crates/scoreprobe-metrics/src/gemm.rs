@@ -4,7 +4,7 @@
 //! row- or column-major layout.
 
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
-use faer::{Accum, MatMut, MatRef};
+use faer::{Accum, Mat, MatMut, MatRef};
 use ndarray::{Array2, ArrayView2};
 use scoreprobe_core::linalg::with_faer;
 
@@ -12,12 +12,20 @@ fn par() -> faer::Par {
     faer::get_global_parallelism()
 }
 
-/// Fills the upper triangle from the lower one.
-fn mirror_lower(c: &mut Array2<f64>) {
+/// Fills the upper triangle from the lower one (cache-blocked transpose copy; small tiles, since
+/// the column stride is often a power of two and wider tiles would thrash one L1 set).
+pub(crate) fn mirror_lower(c: &mut Array2<f64>) {
+    const B: usize = 8;
     let n = c.nrows();
-    for i in 0..n {
-        for j in 0..i {
-            c[[j, i]] = c[[i, j]];
+    assert_eq!(n, c.ncols(), "mirror_lower: square matrix");
+    let s = c.as_slice_mut().expect("standard layout");
+    for ib in (0..n).step_by(B) {
+        for jb in (0..=ib).step_by(B) {
+            for i in ib..(ib + B).min(n) {
+                for j in jb..(jb + B).min(i) {
+                    s[j * n + i] = s[i * n + j];
+                }
+            }
         }
     }
 }
@@ -45,15 +53,16 @@ pub(crate) fn matmul_nt(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array
     matmul(a, b.t())
 }
 
-/// Xᵀ X (symmetric; only the lower triangle is computed, then mirrored).
-pub(crate) fn gram_t(x: ArrayView2<'_, f64>) -> Array2<f64> {
-    let d = x.ncols();
-    let mut c = Array2::<f64>::zeros((d, d));
+/// Lower triangle of `c` (d × d, standard layout) set to, or with `accumulate` increased by,
+/// Xᵀ X for X (m × d): a symmetric rank-m update (BLAS syrk) through faer's triangular kernel.
+/// The strict upper triangle of `c` is not touched.
+pub(crate) fn syrk_lower_t(c: &mut Array2<f64>, x: ArrayView2<'_, f64>, accumulate: bool) {
+    assert_eq!(c.dim(), (x.ncols(), x.ncols()), "syrk: output shape");
     with_faer(x, |fx| {
         tri_matmul(
-            dst_mut(&mut c),
+            dst_mut(c),
             BlockStructure::TriangularLower,
-            Accum::Replace,
+            if accumulate { Accum::Add } else { Accum::Replace },
             fx.transpose(),
             BlockStructure::Rectangular,
             fx,
@@ -62,54 +71,69 @@ pub(crate) fn gram_t(x: ArrayView2<'_, f64>) -> Array2<f64> {
             par(),
         );
     });
+}
+
+/// Lower triangle of `c` set to (or increased by) X Xᵀ; see [`syrk_lower_t`].
+pub(crate) fn syrk_lower(c: &mut Array2<f64>, x: ArrayView2<'_, f64>, accumulate: bool) {
+    syrk_lower_t(c, x.t(), accumulate)
+}
+
+/// Xᵀ X (symmetric; only the lower triangle is computed, then mirrored).
+#[cfg(test)]
+pub(crate) fn gram_t(x: ArrayView2<'_, f64>) -> Array2<f64> {
+    let d = x.ncols();
+    let mut c = Array2::<f64>::zeros((d, d));
+    syrk_lower_t(&mut c, x, false);
     mirror_lower(&mut c);
     c
 }
 
 /// X Xᵀ (symmetric; lower triangle computed, then mirrored).
+#[cfg(test)]
 pub(crate) fn gram(x: ArrayView2<'_, f64>) -> Array2<f64> {
     gram_t(x.t())
 }
 
-/// Lᵀ S L for symmetric S. With `l_lower` the lower-triangular structure of L is exploited
-/// (S·L and Lᵀ·(SL) each cost half a dense product).
-pub(crate) fn congruence(l: ArrayView2<'_, f64>, s: ArrayView2<'_, f64>, l_lower: bool) -> Array2<f64> {
+/// dst = A · B on faer views.
+pub(crate) fn matmul_faer(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
+    faer::linalg::matmul::matmul(dst, Accum::Replace, a, b, 1.0, par());
+}
+
+/// Lower triangle of Lᵀ S L for symmetric S (the strict upper triangle of the result is 0). With
+/// `l_lower` the lower-triangular structure of L is exploited (S·L and Lᵀ·(SL) each cost half a
+/// dense product). S enters as Sᵀ (equal, and row-major when S is column-major) so that both
+/// products read their operands along the summed dimension, faer's fastest layout.
+pub(crate) fn congruence_faer(l: MatRef<'_, f64>, s: MatRef<'_, f64>, l_lower: bool) -> Mat<f64> {
     let n = l.ncols();
     let (ls, lt) = if l_lower {
         (BlockStructure::TriangularLower, BlockStructure::TriangularUpper)
     } else {
         (BlockStructure::Rectangular, BlockStructure::Rectangular)
     };
-    let mut sl = Array2::<f64>::zeros((s.nrows(), n));
-    let mut out = Array2::<f64>::zeros((n, n));
-    with_faer(l, |fl| {
-        with_faer(s, |fs| {
-            tri_matmul(
-                dst_mut(&mut sl),
-                BlockStructure::Rectangular,
-                Accum::Replace,
-                fs,
-                BlockStructure::Rectangular,
-                fl,
-                ls,
-                1.0,
-                par(),
-            );
-        });
-        let fsl = MatRef::from_row_major_slice(sl.as_slice().expect("contiguous"), s.nrows(), n);
-        tri_matmul(
-            dst_mut(&mut out),
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            fl.transpose(),
-            lt,
-            fsl,
-            BlockStructure::Rectangular,
-            1.0,
-            par(),
-        );
-    });
-    mirror_lower(&mut out);
+    let mut sl = Mat::<f64>::zeros(s.nrows(), n);
+    tri_matmul(
+        sl.as_mut(),
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        s.transpose(),
+        BlockStructure::Rectangular,
+        l,
+        ls,
+        1.0,
+        par(),
+    );
+    let mut out = Mat::<f64>::zeros(n, n);
+    tri_matmul(
+        out.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        l.transpose(),
+        lt,
+        sl.as_ref(),
+        BlockStructure::Rectangular,
+        1.0,
+        par(),
+    );
     out
 }
 
@@ -131,8 +155,29 @@ mod tests {
         let l = array![[2.0, 0.0, 0.0], [1.0, 3.0, 0.0], [-1.0, 0.5, 1.0]];
         let s = array![[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.7]];
         let want = l.t().dot(&s).dot(&l);
-        assert!(close(&congruence(l.view(), s.view(), true), &want));
-        assert!(close(&congruence(l.view(), s.view(), false), &want));
+        let fl = MatRef::from_row_major_slice(l.as_slice().unwrap(), 3, 3);
+        let fs = MatRef::from_row_major_slice(s.as_slice().unwrap(), 3, 3);
+        for lower in [true, false] {
+            let got = congruence_faer(fl, fs, lower);
+            for i in 0..3 {
+                for j in 0..3 {
+                    let expected = if j <= i { want[[i, j]] } else { 0.0 };
+                    assert!((got[(i, j)] - expected).abs() < 1e-12, "{lower} ({i},{j})");
+                }
+            }
+        }
+        let mut c = Array2::<f64>::zeros((3, 3));
+        syrk_lower_t(&mut c, a.view(), false);
+        syrk_lower_t(&mut c, a.view(), true);
+        let want = a.t().dot(&a) * 2.0;
+        for i in 0..3 {
+            for j in 0..3 {
+                assert_eq!(c[[i, j]] == 0.0, j > i);
+                if j <= i {
+                    assert!((c[[i, j]] - want[[i, j]]).abs() < 1e-12);
+                }
+            }
+        }
         let sliced = a.slice(ndarray::s![..;2, ..]);
         assert!(close(&gram_t(sliced), &sliced.t().dot(&sliced)));
     }

@@ -4,14 +4,15 @@
 //! Per subset (m points drawn without replacement from each set):
 //!   MMD²_u = Σ_{i≠j} k(xᵢ,xⱼ)/(m(m−1)) + Σ_{i≠j} k(yᵢ,yⱼ)/(m(m−1)) − 2 Σ_{i,j} k(xᵢ,yⱼ)/m²,
 //! the estimator used by the reference KID code and torch-fidelity. It can be negative when the
-//! sets are close. `std` is the population standard deviation over subsets (ddof = 0, as
+//! sets are close. (The kernel's constant term cancels from it and is left out of the sums.) `std` is the population standard deviation over subsets (ddof = 0, as
 //! torch-fidelity's `kid_std`).
 
 use crate::error::{check_min_rows, check_pair, invalid, Result};
 use crate::gemm;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct KidOptions {
@@ -40,24 +41,47 @@ pub struct KidResult {
     pub values: Vec<f64>,
 }
 
+/// The kernel less its constant: (t + 1)³ − 1 = t(3 + t(3 + t)) with t = xᵀy/d. The constant
+/// cancels exactly in the unbiased MMD² (its three sums have the same weight), and leaving it out
+/// keeps the small t of features near 1e-30 from vanishing next to 1 (and the sums from
+/// cancelling to ~1e-16 of their size on ordinary data).
 fn cubic(g: f64, d: f64) -> f64 {
-    let t = g / d + 1.0;
-    t * t * t
+    let t = g / d;
+    t * (3.0 + t * (3.0 + t))
 }
 
 /// Unbiased MMD² between `x` and `y` (both m × d, m ≥ 2) with the cubic kernel.
 pub fn mmd2_unbiased(x: ArrayView2<f64>, y: ArrayView2<f64>) -> f64 {
-    let m = x.nrows() as f64;
-    let d = x.ncols() as f64;
-    let off_diag = |k: &Array2<f64>| {
-        let total: f64 = k.iter().map(|&g| cubic(g, d)).sum();
-        let diag: f64 = k.diag().iter().map(|&g| cubic(g, d)).sum();
-        total - diag
-    };
-    let kxx = off_diag(&gemm::gram(x));
-    let kyy = off_diag(&gemm::gram(y));
-    let kxy: f64 = gemm::matmul_nt(x, y).iter().map(|&g| cubic(g, d)).sum();
-    (kxx + kyy) / (m * (m - 1.0)) - 2.0 * kxy / (m * m)
+    let mut z = Array2::<f64>::zeros((x.nrows() + y.nrows(), x.ncols()));
+    z.slice_mut(s![..x.nrows(), ..]).assign(&x);
+    z.slice_mut(s![x.nrows().., ..]).assign(&y);
+    mmd2_stacked(z.view(), x.nrows())
+}
+
+/// Unbiased MMD² of the first `m` rows of `z` (x) against the other m (y). One symmetric product
+/// gives the lower triangle of Z Zᵀ = [[XXᵀ, ·], [YXᵀ, YYᵀ]]: the x–x and y–y sums are twice those
+/// of the strict lower triangles of the diagonal blocks, the x–y sum that of the whole YXᵀ block.
+/// Same work as three separate products with symmetry used (half of XXᵀ and YYᵀ), in one call.
+fn mmd2_stacked(z: ArrayView2<f64>, m: usize) -> f64 {
+    let d = z.ncols() as f64;
+    let mut g = Array2::<f64>::zeros((2 * m, 2 * m));
+    gemm::syrk_lower(&mut g, z, false);
+    let (sxx, syy, sxy) = g
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let row = row.as_slice().expect("standard layout");
+            let sum = |r: &[f64]| r.iter().map(|&v| cubic(v, d)).sum::<f64>();
+            if i < m {
+                (sum(&row[..i]), 0.0, 0.0)
+            } else {
+                (0.0, sum(&row[m..i]), sum(&row[..m]))
+            }
+        })
+        .reduce(|| (0.0, 0.0, 0.0), |p, q| (p.0 + q.0, p.1 + q.1, p.2 + q.2));
+    let mf = m as f64;
+    2.0 * (sxx + syy) / (mf * (mf - 1.0)) - 2.0 * sxy / (mf * mf)
 }
 
 /// KID between point sets a (N_a, D) and b (N_b, D).
@@ -71,16 +95,22 @@ pub fn kid(a: ArrayView2<f64>, b: ArrayView2<f64>, opts: &KidOptions) -> Result<
     let m = opts.subset_size.min(a.nrows()).min(b.nrows());
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut values = Vec::with_capacity(opts.n_subsets);
+    // One (2m × D) buffer for the subset pair, reused: rows 0..m from a, m..2m from b.
+    let mut z = Array2::<f64>::zeros((2 * m, a.ncols()));
     for _ in 0..opts.n_subsets {
         let ia = rand::seq::index::sample(&mut rng, a.nrows(), m).into_vec();
         let ib = rand::seq::index::sample(&mut rng, b.nrows(), m).into_vec();
-        let xs = a.select(Axis(0), &ia);
-        let ys = b.select(Axis(0), &ib);
-        values.push(mmd2_unbiased(xs.view(), ys.view()));
+        let rows = ia.iter().map(|&i| a.row(i)).chain(ib.iter().map(|&i| b.row(i)));
+        z.outer_iter_mut().zip(rows).for_each(|(mut dst, src)| dst.assign(&src));
+        values.push(mmd2_stacked(z.view(), m));
     }
     let k = values.len() as f64;
     let mean = values.iter().sum::<f64>() / k;
-    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / k).sqrt();
+    // Squares of deviations taken relative to the largest one: features near 1e30 give values
+    // near 1e180, whose squares would overflow.
+    let top = values.iter().fold(0.0f64, |m, v| m.max((v - mean).abs()));
+    let std =
+        if top > 0.0 { top * (values.iter().map(|v| ((v - mean) / top).powi(2)).sum::<f64>() / k).sqrt() } else { 0.0 };
     Ok(KidResult { mean, std, subset_size: m, values })
 }
 

@@ -18,6 +18,7 @@ pub mod prdc;
 pub mod rank;
 pub mod sinkhorn;
 pub mod stats_io;
+pub mod warning;
 pub mod wasserstein;
 
 pub use error::{MetricsError, Result};
@@ -28,6 +29,7 @@ pub use prdc::{prdc, Prdc, PrdcOptions};
 pub use rank::{kendall_ci, kendall_tau_b, pearson, pearson_ci, spearman, spearman_ci, BootstrapOptions, Correlation};
 pub use sinkhorn::{sinkhorn_divergence, SinkhornOptions, SinkhornResult};
 pub use stats_io::{read_points_npy, read_stats_npz, write_points_npy, write_stats_npz};
+pub use warning::{MetricWarning, Set};
 pub use wasserstein::{bures_w2, w2_exact, w2_sliced, BuresW2, ExactW2, SlicedOptions, SlicedW2};
 
 /// Exact optimal assignment (used by [`w2_exact`]); exposed for callers with their own costs.

@@ -6,17 +6,18 @@
 //! - [`crate::sinkhorn::sinkhorn_divergence`]: entropic, debiased (any sizes).
 //! - [`w2_sliced`]: sliced W2, random directions on the sphere, exact 1-D W2 per direction.
 //! - [`bures_w2`]: W2 between the Gaussian fits (mean, unbiased covariance) — the square root of
-//!   the Fréchet distance.
+//!   the Fréchet distance, computed by it.
 
 use crate::assignment;
 use crate::error::{check_pair, invalid, MetricsError, Result};
+use crate::frechet::{frechet_distance_stats, TraceMethod};
 use crate::gemm;
 use crate::moments::MomentAccumulator;
+use crate::warning::MetricWarning;
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-use scoreprobe_core::linalg;
 
 /// Squared Euclidean distances |a_i − b_j|² (clamped ≥ 0). Both sets are first shifted by their
 /// pooled mean so that the Gram-matrix form |a|² + |b|² − 2a·b does not cancel catastrophically
@@ -149,30 +150,24 @@ pub struct BuresW2 {
     /// W2 between N(μ_a, Σ_a) and N(μ_b, Σ_b) fitted to the two sets.
     pub w2: f64,
     pub w2_squared: f64,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<MetricWarning>,
 }
 
-/// W2 between the Gaussian fits (mean, unbiased covariance) of two point sets, through
-/// `scoreprobe_core::linalg::gaussian_w2_squared` (the Bures formula; equals √FD).
+/// W2 between the Gaussian fits (mean, unbiased covariance) of two point sets: the Bures formula
+/// |μ_a − μ_b|² + tr Σ_a + tr Σ_b − 2 tr (Σ_a^{1/2} Σ_b Σ_a^{1/2})^{1/2}, which is the Fréchet
+/// distance; computed by [`frechet_distance_stats`] (Cholesky route), so W2² = FD exactly.
 pub fn bures_w2(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Result<BuresW2> {
     check_pair(a, b, "Bures W2")?;
     let sa = MomentAccumulator::from_points(a)?.stats()?;
     let sb = MomentAccumulator::from_points(b)?.stats()?;
-    let w2_squared = linalg::gaussian_w2_squared(sa.mu.view(), sa.sigma.view(), sb.mu.view(), sb.sigma.view());
-    let mut warnings = Vec::new();
-    let d = a.ncols();
-    for (name, n) in [("first", a.nrows()), ("second", b.nrows())] {
-        if n <= d {
-            warnings.push(format!("Bures: {name} set has N = {n} <= D = {d}: rank-deficient covariance"));
-        }
-    }
-    Ok(BuresW2 { w2: w2_squared.sqrt(), w2_squared, warnings })
+    let r = frechet_distance_stats(&sa, &sb, TraceMethod::Cholesky)?;
+    Ok(BuresW2 { w2: r.fd.sqrt(), w2_squared: r.fd, warnings: r.warnings })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frechet::{frechet_distance_points, TraceMethod};
+    use crate::frechet::frechet_distance_points;
     use ndarray::array;
 
     fn cloud(n: usize, d: usize, seed: u64) -> Array2<f64> {

@@ -178,7 +178,7 @@ pub fn run(args: Args) -> Result<()> {
         out.insert("n_b".into(), json!(nb));
         out.insert("fd".into(), json_f(r.fd));
         details.insert("fd".into(), json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
-        warnings.extend(r.warnings);
+        warnings.extend(r.warnings.iter().map(ToString::to_string));
         return finish(out, details, warnings, args.json);
     }
 
@@ -220,7 +220,7 @@ pub fn run(args: Args) -> Result<()> {
                 let r = m::frechet_distance_points(a, b, m::TraceMethod::default())?;
                 out.insert("fd".into(), json_f(r.fd));
                 details.insert("fd".into(), json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
-                warnings.extend(r.warnings);
+                warnings.extend(r.warnings.iter().map(ToString::to_string));
             }
             Metric::Kid => {
                 let opts =
@@ -279,7 +279,7 @@ pub fn run(args: Args) -> Result<()> {
             Metric::Bures => {
                 let r = m::bures_w2(a, b)?;
                 out.insert("bures".into(), json_f(r.w2));
-                warnings.extend(r.warnings);
+                warnings.extend(r.warnings.iter().map(ToString::to_string));
             }
             Metric::Prdc => {
                 let r = m::prdc(a, b, &m::PrdcOptions::default())?;
