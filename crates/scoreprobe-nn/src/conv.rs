@@ -252,9 +252,11 @@ impl Geometry {
             // from the neighbouring rows, or untouched) are zeroed after it
             let (start, len) = (oy_lo * wo + ox_lo, (oy_hi - oy_lo - 1) * wo + (ox_hi - ox_lo));
             plane[start..start + len].copy_from_slice(&xs[first..first + len]);
-            for oy in oy_lo..oy_hi {
-                plane[oy * wo..oy * wo + ox_lo].fill(0.0);
-                plane[oy * wo + ox_hi..(oy + 1) * wo].fill(0.0);
+            // a few columns per row: strided stores, not a memset call per row
+            for j in (0..ox_lo).chain(ox_hi..wo) {
+                for oy in oy_lo..oy_hi {
+                    plane[oy * wo + j] = 0.0;
+                }
             }
         });
     }
@@ -301,10 +303,11 @@ impl Geometry {
                         continue;
                     }
                     let plane = &mut cols[row * p..(row + 1) * p];
-                    // zero the gradients of padding inside the copied range, then one shifted add
-                    for oy in oy_lo..oy_hi - 1 {
-                        plane[oy * wo + ox_hi..(oy + 1) * wo].fill(0.0);
-                        plane[(oy + 1) * wo..(oy + 1) * wo + ox_lo].fill(0.0);
+                    // zero the gradients of padding inside the added range, then one shifted add
+                    for j in (0..ox_lo).chain(ox_hi..wo) {
+                        for oy in oy_lo..oy_hi {
+                            plane[oy * wo + j] = 0.0;
+                        }
                     }
                     let (start, len) = (oy_lo * wo + ox_lo, (oy_hi - oy_lo - 1) * wo + (ox_hi - ox_lo));
                     crate::cpu::add_assign(&mut xs[first..first + len], &plane[start..start + len]);
@@ -352,7 +355,7 @@ impl Geometry {
         let (k, p) = (self.col_rows(), self.ho * self.wo);
         let o = db.len();
         for (acc, row) in db.iter_mut().zip(gs.chunks_exact(p)) {
-            *acc += row.iter().sum::<f32>();
+            *acc += crate::cpu::sum_f32(row);
         }
         if self.one_by_one() {
             gemm(o, k, p, dw, k, true, Mat::n(gs, p), Mat::t(xs, p));

@@ -222,6 +222,13 @@ macro_rules! simd_dispatch {
 }
 pub(crate) use simd_dispatch;
 
+/// The integer value of an integral f32 with |k| < 2²² (through the bits of k + 1.5·2²³, which
+/// vectorises, unlike the saturating `as i32`).
+#[inline(always)]
+pub fn float_to_int(k: f32) -> i32 {
+    (k + 12_582_912.0).to_bits() as i32 - 0x4B40_0000
+}
+
 /// e^x for f32 without a libm call, so loops over it vectorise: x = k·ln2 + r, |r| ≤ ln2/2,
 /// e^r by a degree-6 polynomial (Cephes `expf`, relative error ≈ 2 ulp), 2^k through the
 /// exponent bits; saturates to 0 below −87.3 and to +inf above 88.7.
@@ -231,7 +238,7 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let xc = x.clamp(-87.336_55, 88.722_83);
-    let k = (xc * LOG2E).round();
+    let k = (xc * LOG2E + 0.5).floor();
     let r = (xc - k * LN2_HI) - k * LN2_LO;
     let p = 1.987_569_1e-4f32;
     let p = p * r + 1.398_199_9e-3;
@@ -241,7 +248,7 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p * r + 0.5;
     let er = (p * r * r) + r + 1.0;
     // 2^k with k in [-126, 128]: build the exponent in two halves so k = 128 does not overflow
-    let ki = k as i32;
+    let ki = float_to_int(k);
     let h = ki >> 1;
     let s1 = f32::from_bits(((h + 127) as u32) << 23);
     let s2 = f32::from_bits(((ki - h + 127) as u32) << 23);
@@ -256,7 +263,8 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 /// (sin x, cos x) for f32 without libm calls (Cephes `sinf`/`cosf`: reduction by π/4 in three
-/// parts, exact for |x| < 8192, then degree-7 / degree-8 polynomials; error ≈ 1 ulp).
+/// parts, exact for |x| < 8192, then degree-7 / degree-8 polynomials; error ≈ 1 ulp). Callers
+/// use libm beyond |x| = [`SINCOS_MAX`].
 #[inline(always)]
 pub fn sincos_f32(x: f32) -> (f32, f32) {
     const FOPI: f32 = 1.273_239_5; // 4/π
@@ -264,7 +272,7 @@ pub fn sincos_f32(x: f32) -> (f32, f32) {
     const DP2: f32 = 2.418_756_5e-4;
     const DP3: f32 = 3.774_895e-8;
     let ax = x.abs();
-    let mut j = (ax * FOPI) as i32;
+    let mut j = float_to_int((ax * FOPI).floor());
     j += j & 1; // even octant
     let y = j as f32;
     let z = ((ax - y * DP1) - y * DP2) - y * DP3;
@@ -279,6 +287,9 @@ pub fn sincos_f32(x: f32) -> (f32, f32) {
     let c_neg = (j == 2) || (j == 4);
     (if s_neg { -s } else { s }, if c_neg { -c } else { c })
 }
+
+/// Largest |x| for [`sincos_f32`].
+pub const SINCOS_MAX: f32 = 8192.0;
 
 /// σ(z) = 1/(1 + e^{−z}).
 #[inline(always)]
@@ -348,6 +359,24 @@ fn col_sums_body(acc: &mut [f32], m: &[f32]) {
 simd_dispatch!(
     /// acc[j] += Σ_i m[i, j] (m row-major with rows of `acc.len()`).
     pub fn add_col_sums(acc: &mut [f32], m: &[f32]) => col_sums_body
+);
+
+#[inline(always)]
+fn sum_body(x: &[f32]) -> f32 {
+    // sixteen partial sums, so that the loop vectorises (LLVM does not reassociate f32 additions)
+    let mut acc = [0f32; 16];
+    let mut it = x.chunks_exact(16);
+    for c in &mut it {
+        for q in 0..16 {
+            acc[q] += c[q];
+        }
+    }
+    acc.iter().sum::<f32>() + it.remainder().iter().sum::<f32>()
+}
+
+simd_dispatch!(
+    /// Σ x.
+    pub fn sum_f32(x: &[f32]) -> f32 => sum_body
 );
 
 #[inline(always)]

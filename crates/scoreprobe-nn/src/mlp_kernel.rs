@@ -544,8 +544,15 @@ fn embed_body(t: &[f32], freqs: &[f32], emb: &mut [f32]) {
     for (row, &ti) in emb.chunks_exact_mut(td).zip(t) {
         let tt = ti * 1000.0;
         let (sin, cos) = row.split_at_mut(half);
-        for ((s, c), &f) in sin.iter_mut().zip(cos.iter_mut()).zip(freqs) {
-            (*s, *c) = crate::cpu::sincos_f32(tt * f);
+        // the frequencies are at most 1: beyond the polynomial's range (|t| > 8.192), libm
+        if tt.abs() <= crate::cpu::SINCOS_MAX {
+            for ((s, c), &f) in sin.iter_mut().zip(cos.iter_mut()).zip(freqs) {
+                (*s, *c) = crate::cpu::sincos_f32(tt * f);
+            }
+        } else {
+            for ((s, c), &f) in sin.iter_mut().zip(cos.iter_mut()).zip(freqs) {
+                (*s, *c) = ((tt * f).sin(), (tt * f).cos());
+            }
         }
     }
 }

@@ -215,11 +215,18 @@ fn softmax_rows_body(s: &mut [f32], n: usize, scale: f32) {
             *v *= scale;
             mx = mx.max(*v);
         }
-        let mut sum = 0f32;
         for v in row.iter_mut() {
             *v = crate::cpu::exp_f32(*v - mx);
-            sum += *v;
         }
+        // sixteen partial sums, so that the sum vectorises
+        let mut acc = [0f32; 16];
+        let mut it = row.chunks_exact(16);
+        for c in &mut it {
+            for q in 0..16 {
+                acc[q] += c[q];
+            }
+        }
+        let sum: f32 = acc.iter().sum::<f32>() + it.remainder().iter().sum::<f32>();
         let inv = 1.0 / sum;
         row.iter_mut().for_each(|v| *v *= inv);
     }
@@ -233,7 +240,15 @@ simd_dispatch!(
 #[inline(always)]
 fn softmax_backward_body(a: &[f32], da: &mut [f32], n: usize, scale: f32) {
     for (ar, dr) in a.chunks_exact(n).zip(da.chunks_exact_mut(n)) {
-        let dot: f32 = ar.iter().zip(dr.iter()).map(|(x, y)| x * y).sum();
+        let mut acc = [0f32; 16];
+        let (mut ia, mut id) = (ar.chunks_exact(16), dr.chunks_exact(16));
+        for (x, y) in (&mut ia).zip(&mut id) {
+            for q in 0..16 {
+                acc[q] += x[q] * y[q];
+            }
+        }
+        let dot: f32 =
+            acc.iter().sum::<f32>() + ia.remainder().iter().zip(id.remainder()).map(|(x, y)| x * y).sum::<f32>();
         for (d, &x) in dr.iter_mut().zip(ar) {
             *d = scale * x * (*d - dot);
         }
@@ -334,7 +349,7 @@ pub fn attention_backward(
     }
     // y = x + b + W_proj Oᵀ
     for (acc, row) in g.proj_b.iter_mut().zip(dy.chunks_exact(p)) {
-        *acc += row.iter().sum::<f32>();
+        *acc += crate::cpu::sum_f32(row);
     }
     gemm(c, c, p, g.proj_w, c, true, Mat::n(dy, p), Mat::n(k.o, c));
     gemm(p, c, c, do_, c, false, Mat::t(dy, p), Mat::n(w.proj_w, c));
