@@ -130,6 +130,7 @@ impl<'a> Mat<'a> {
 /// dst (m × n, row-major, leading dimension `ldd`) = [dst +] a (m × k) · b (k × n), single-threaded
 /// (callers parallelise over independent blocks, which keeps results independent of the thread
 /// count). `accumulate` adds to dst instead of overwriting it.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, accumulate: bool, a: Mat, b: Mat) {
     gemm_par(m, n, k, dst, ldd, accumulate, a, b, 1)
 }
@@ -197,12 +198,15 @@ pub fn gemm_par(
 macro_rules! simd_dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident) => {
         $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn v4($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn v3($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
                 if std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")

@@ -57,10 +57,7 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// Splits `buf` into consecutive slices of the given lengths, and the rest.
-pub(crate) fn carve<'a, const N: usize>(
-    mut buf: &'a mut [f32],
-    lens: [usize; N],
-) -> ([&'a mut [f32]; N], &'a mut [f32]) {
+pub(crate) fn carve<const N: usize>(mut buf: &mut [f32], lens: [usize; N]) -> ([&mut [f32]; N], &mut [f32]) {
     let parts = lens.map(|n| {
         let (a, b) = std::mem::take(&mut buf).split_at_mut(n);
         buf = b;

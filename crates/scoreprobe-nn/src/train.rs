@@ -252,9 +252,20 @@ pub fn train(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<Train
 }
 
 /// [`train`] on already-loaded data (`config.data` is only recorded, not loaded).
-pub fn train_with_data(config: &TrainConfig, mut data: TrainData, out_dir: &Path, resume: bool) -> Result<TrainReport> {
+pub fn train_with_data(config: &TrainConfig, data: TrainData, out_dir: &Path, resume: bool) -> Result<TrainReport> {
+    train_with_data_on(config, data, out_dir, resume, &crate::default_device())
+}
+
+/// [`train_with_data`] on a chosen device ([`crate::select_device`]; the CPU by default).
+pub fn train_with_data_on(
+    config: &TrainConfig,
+    mut data: TrainData,
+    out_dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<TrainReport> {
     config.validate()?;
-    let device = crate::default_device();
+    let device = device.clone();
     let schedule = Schedule::from_spec(&config.schedule).map_err(anyhow::Error::msg)?;
     let arch = config.resolve_arch(&data.shape)?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;

@@ -116,6 +116,7 @@ simd_dispatch!(
 );
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn gn_pass2_body(x: &[f32], dz: &[f32], gamma: f32, mean: f32, inv: f32, m1: f32, m2: f32, dx: &mut [f32], acc: bool) {
     if acc {
         for ((d, &v), &g) in dx.iter_mut().zip(x).zip(dz) {
@@ -172,10 +173,10 @@ pub fn group_norm_backward(
         }
         // pass 2: dx = inv·(γ dz − mean(γ dz) − x̂·mean(γ dz·x̂)) over the group
         let (m1, m2) = ((g1 / m as f64) as f32, (g2 / m as f64) as f32);
-        for ch in gi * cg..(gi + 1) * cg {
+        for (ch, &gm) in gamma.iter().enumerate().take((gi + 1) * cg).skip(gi * cg) {
             let r = ch * p..(ch + 1) * p;
             let dz = if silu { &tmp[r.clone()] } else { &dy[r.clone()] };
-            gn_pass2(&x[r.clone()], dz, gamma[ch], mean, inv, m1, m2, &mut dx[r], acc);
+            gn_pass2(&x[r.clone()], dz, gm, mean, inv, m1, m2, &mut dx[r], acc);
         }
     }
 }
@@ -359,7 +360,7 @@ pub fn attention_backward(
     // A = softmax(q kᵀ / √c)
     softmax_backward(k.att, da, p, 1.0 / (c as f32).sqrt());
     gemm(p, c, p, dqkv, 3 * c, false, Mat::n(da, p), Mat::n(&k.qkv[c..], 3 * c));
-    gemm(p, c, p, &mut dqkv[c..], 3 * c, false, Mat::t(da, p), Mat::n(&k.qkv[..], 3 * c));
+    gemm(p, c, p, &mut dqkv[c..], 3 * c, false, Mat::t(da, p), Mat::n(k.qkv, 3 * c));
     // qkv = GN(x)ᵀ W_qkvᵀ + b
     gemm(3 * c, c, p, g.qkv_w, c, true, Mat::t(dqkv, 3 * c), Mat::t(k.gn, p));
     crate::cpu::add_col_sums(g.qkv_b, dqkv);

@@ -278,6 +278,7 @@ fn fused_conv_with_per_sample_bias_matches_composed_ops() {
 }
 
 /// The AdamW + clipping + EMA update as the composed candle ops it replaced.
+#[allow(clippy::too_many_arguments)]
 fn composed_update(
     params: &ParamStore,
     m: &mut [Tensor],
