@@ -358,21 +358,34 @@ impl Geometry {
             *acc += crate::cpu::sum_f32(row);
         }
         if self.one_by_one() {
-            gemm(o, k, p, dw, k, true, Mat::n(gs, p), Mat::t(xs, p));
+            with_cols(o * k, |dwt| weight_grad(o, k, p, gs, xs, dw, dwt));
             if let Some(dxs) = dxs {
                 gemm(k, p, o, dxs, p, acc_dx, Mat::t(w, k), Mat::n(gs, p));
             }
             return;
         }
-        with_cols(2 * k * p, |buf| {
-            let (cols, dcols) = buf.split_at_mut(k * p);
+        with_cols(2 * k * p + o * k, |buf| {
+            let (cols, rest) = buf.split_at_mut(k * p);
+            let (dcols, dwt) = rest.split_at_mut(k * p);
             self.im2col(xs, cols);
-            gemm(o, k, p, dw, k, true, Mat::n(gs, p), Mat::t(cols, p));
+            weight_grad(o, k, p, gs, cols, dw, dwt);
             if let Some(dxs) = dxs {
                 gemm(k, p, o, dcols, p, false, Mat::t(w, k), Mat::n(gs, p));
                 self.col2im(dcols, dxs, acc_dx);
             }
         });
+    }
+}
+
+/// dw (o × k, row-major) += g (o × p) · colsᵀ (cols: k × p). The product goes through a
+/// column-major scratch `dwt` (o·k floats): with that destination the gemm crate reads colsᵀ in
+/// place instead of repacking all k·p columns (measured ~1.5–2× faster at these shapes).
+fn weight_grad(o: usize, k: usize, p: usize, gs: &[f32], cols: &[f32], dw: &mut [f32], dwt: &mut [f32]) {
+    crate::cpu::gemm_cm(o, k, p, dwt, o, false, Mat::n(gs, p), Mat::t(cols, p));
+    for (i, row) in dw.chunks_exact_mut(k).enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v += dwt[j * o + i];
+        }
     }
 }
 

@@ -161,6 +161,41 @@ pub fn gemm_par(
         }
         return;
     }
+    gemm_raw(m, n, k, dst, (ldd as isize, 1), accumulate, a, b, threads)
+}
+
+/// dst (m × n, column-major: element (i, j) at `dst[j * ldd + i]`) = [dst +] a · b, single-threaded.
+/// A column-major destination lets the gemm crate use a row-major left operand whose rows are
+/// long (g in g·colsᵀ) without repacking the much larger right one.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_cm(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, accumulate: bool, a: Mat, b: Mat) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(m <= ldd && (n - 1) * ldd + m <= dst.len(), "gemm destination out of bounds");
+    if k == 0 {
+        if !accumulate {
+            for j in 0..n {
+                dst[j * ldd..j * ldd + m].fill(0.0);
+            }
+        }
+        return;
+    }
+    gemm_raw(m, n, k, dst, (1, ldd as isize), accumulate, a, b, 1)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    (drs, dcs): (isize, isize),
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+    threads: usize,
+) {
     a.check(m, k);
     b.check(k, n);
     let (ars, acs) = a.strides();
@@ -174,8 +209,8 @@ pub fn gemm_par(
             n,
             k,
             dst.as_mut_ptr(),
-            1,
-            ldd as isize,
+            dcs,
+            drs,
             accumulate,
             a.data.as_ptr(),
             acs,
