@@ -272,14 +272,23 @@ impl StepBuffers {
             v.reserve(n * d);
         }
         self.t.clear();
+        let center = st.center.as_slice().expect("a fresh vector is contiguous");
         for r in 0..n {
             let i = match rows {
                 StepRows::Batch(_) => r,
                 StepRows::Pool(_, idx) => idx[r],
             };
             let (xr, wr) = (src.x.row(i), src.w.row(i));
-            self.x.extend(xr.iter().zip(&st.center).map(|(v, c)| ((v - c) / st.scale) as f32));
-            self.w.extend(wr.iter().map(|v| *v as f32));
+            match (xr.as_slice(), wr.as_slice()) {
+                (Some(xr), Some(wr)) => {
+                    self.x.extend(xr.iter().zip(center).map(|(v, c)| ((v - c) / st.scale) as f32));
+                    self.w.extend(wr.iter().map(|v| *v as f32));
+                }
+                _ => {
+                    self.x.extend(xr.iter().zip(center).map(|(v, c)| ((v - c) / st.scale) as f32));
+                    self.w.extend(wr.iter().map(|v| *v as f32));
+                }
+            }
             self.t.push(src.t[i] as f32);
         }
     }
