@@ -4,8 +4,16 @@
 //! cannot be saved; exact resume needs them in the checkpoint. This is the same algorithm
 //! (decoupled weight decay, bias-corrected moments, as in PyTorch's `torch.optim.AdamW`) with its
 //! state exposed.
+//!
+//! On the CPU one update is a single in-place pass per parameter ([`AdamW::update`]): gradient
+//! scaling (clipping), both moments, the weight and optionally the EMA shadow, with the same f32
+//! operations in the same order as the composed candle ops it replaced (so the same bits), but
+//! without the ~15 allocating tensor ops per parameter those cost. Elsewhere (the `cuda`
+//! feature) the composed ops run.
 
-use crate::error::Result;
+use crate::cpu::{is_cpu_f32, simd_dispatch, with_f32, with_f32_mut};
+use crate::ema::Ema;
+use crate::error::{ensure, Result};
 use crate::params::ParamStore;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
@@ -25,6 +33,14 @@ impl Default for AdamWConfig {
     }
 }
 
+/// Gradients for an update, in store order: one tensor per parameter, or one flat buffer with the
+/// parameters' gradients concatenated (what the fused MLP kernels produce).
+#[derive(Clone, Copy)]
+pub enum Grads<'a> {
+    Tensors(&'a [Tensor]),
+    Flat(&'a [f32]),
+}
+
 pub struct AdamW {
     pub config: AdamWConfig,
     /// First moments, one per parameter (same order as the store).
@@ -33,6 +49,70 @@ pub struct AdamW {
     pub v: Vec<Tensor>,
     /// Number of updates taken.
     pub t: u64,
+}
+
+/// The f32 constants of one update (each rounded from f64 exactly as candle's `affine` does).
+#[derive(Clone, Copy)]
+struct Coefficients {
+    scale: f32,
+    b1: f32,
+    one_minus_b1: f32,
+    b2: f32,
+    one_minus_b2: f32,
+    inv_bc2: f32,
+    eps: f32,
+    step: f32,
+    decay: f32,
+    /// EMA decay d and 1 − d (unused without an EMA).
+    ema_d: f32,
+    ema_1md: f32,
+}
+
+#[inline(always)]
+fn adamw_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let g = g * c.scale;
+        let mi = *m * c.b1 + g * c.one_minus_b1;
+        let vi = *v * c.b2 + (g * g) * c.one_minus_b2;
+        let denom = (vi * c.inv_bc2).sqrt() + c.eps;
+        *p = *p * c.decay - (mi * c.step) / denom;
+        *m = mi;
+        *v = vi;
+    }
+}
+
+#[inline(always)]
+fn adamw_ema_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], e: &mut [f32], c: &Coefficients) {
+    for ((((p, &g), m), v), e) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()).zip(e.iter_mut()) {
+        let g = g * c.scale;
+        let mi = *m * c.b1 + g * c.one_minus_b1;
+        let vi = *v * c.b2 + (g * g) * c.one_minus_b2;
+        let denom = (vi * c.inv_bc2).sqrt() + c.eps;
+        let pi = *p * c.decay - (mi * c.step) / denom;
+        *p = pi;
+        *m = mi;
+        *v = vi;
+        *e = *e * c.ema_d + pi * c.ema_1md;
+    }
+}
+
+simd_dispatch!(fn adamw_kernel(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) => adamw_body);
+simd_dispatch!(
+    fn adamw_ema_kernel(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], e: &mut [f32], c: &Coefficients) => adamw_ema_body
+);
+
+#[inline(always)]
+fn sum_sq_body(g: &[f32]) -> f64 {
+    // sequential f64 accumulation, as candle's sum of the f64-converted squares
+    g.iter().map(|&v| (v as f64) * (v as f64)).sum()
+}
+
+fn flat<T>(r: candle_core::Result<candle_core::Result<T>>) -> candle_core::Result<T> {
+    r?
+}
+
+fn all_cpu_f32(ts: &[Tensor]) -> bool {
+    ts.iter().all(is_cpu_f32)
 }
 
 impl AdamW {
@@ -47,7 +127,7 @@ impl AdamW {
             .vars()
             .iter()
             .map(|(_, v)| match grads.get(v.as_tensor()) {
-                Some(g) => Ok(g.clone()),
+                Some(g) => Ok(g.contiguous()?),
                 None => Ok(v.zeros_like()?),
             })
             .collect()
@@ -55,6 +135,13 @@ impl AdamW {
 
     /// Global L² norm of a gradient list.
     pub fn grad_norm(grads: &[Tensor]) -> Result<f64> {
+        if all_cpu_f32(grads) {
+            let mut s = 0.0f64;
+            for g in grads {
+                s += with_f32(&g.contiguous()?, sum_sq_body)?;
+            }
+            return Ok(s.sqrt());
+        }
         let mut s = 0.0f64;
         for g in grads {
             s += g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
@@ -62,14 +149,132 @@ impl AdamW {
         Ok(s.sqrt())
     }
 
+    /// Global L² norm of gradients in either form.
+    pub fn norm_of(grads: Grads) -> Result<f64> {
+        match grads {
+            Grads::Tensors(g) => Self::grad_norm(g),
+            Grads::Flat(g) => Ok(sum_sq_body(g).sqrt()),
+        }
+    }
+
     /// One update with learning rate `lr`; `grads` in store order.
     pub fn step(&mut self, params: &ParamStore, grads: &[Tensor], lr: f64) -> Result<()> {
+        self.update(params, Grads::Tensors(grads), 1.0, lr, None)
+    }
+
+    /// One update with the gradients multiplied by `scale` (global-norm clipping), learning rate
+    /// `lr`, and, when given, the EMA's update after it (`ema.update(params, step)` in the same
+    /// pass over memory).
+    pub fn update(
+        &mut self,
+        params: &ParamStore,
+        grads: Grads,
+        scale: f64,
+        lr: f64,
+        ema: Option<(&mut Ema, u64)>,
+    ) -> Result<()> {
+        let vars = params.vars();
+        let sizes: Vec<usize> = vars.iter().map(|(_, v)| v.elem_count()).collect();
+        match grads {
+            Grads::Tensors(g) => ensure!(g.len() == vars.len(), "expected {} gradients, got {}", vars.len(), g.len()),
+            Grads::Flat(g) => ensure!(
+                g.len() == sizes.iter().sum::<usize>(),
+                "flat gradient of {} values for {} parameters",
+                g.len(),
+                sizes.iter().sum::<usize>()
+            ),
+        }
         self.t += 1;
         let c = &self.config;
         let bc1 = 1.0 - c.beta1.powi(self.t as i32);
         let bc2 = 1.0 - c.beta2.powi(self.t as i32);
+        let fast = vars.iter().all(|(_, v)| is_cpu_f32(v.as_tensor()))
+            && all_cpu_f32(&self.m)
+            && all_cpu_f32(&self.v)
+            && ema.as_ref().is_none_or(|(e, _)| all_cpu_f32(&e.shadow))
+            && match grads {
+                Grads::Tensors(g) => all_cpu_f32(g),
+                Grads::Flat(_) => true,
+            };
+        if !fast {
+            let owned: Vec<Tensor>;
+            let g: &[Tensor] = match grads {
+                Grads::Tensors(g) => g,
+                Grads::Flat(flat) => {
+                    let mut off = 0;
+                    owned = vars
+                        .iter()
+                        .map(|(_, v)| {
+                            let n = v.elem_count();
+                            off += n;
+                            Tensor::from_slice(&flat[off - n..off], v.shape(), v.device())
+                        })
+                        .collect::<candle_core::Result<_>>()?;
+                    &owned
+                }
+            };
+            self.composed_step(params, g, scale, lr, bc1, bc2)?;
+            if let Some((e, step)) = ema {
+                e.update(params, step)?;
+            }
+            return Ok(());
+        }
+        let (ema_d, shadow) = match ema {
+            Some((e, step)) => (e.effective_decay(step), Some(&e.shadow)),
+            None => (0.0, None),
+        };
+        let co = Coefficients {
+            scale: scale as f32,
+            b1: c.beta1 as f32,
+            one_minus_b1: (1.0 - c.beta1) as f32,
+            b2: c.beta2 as f32,
+            one_minus_b2: (1.0 - c.beta2) as f32,
+            inv_bc2: (1.0 / bc2) as f32,
+            eps: c.eps as f32,
+            step: (lr / bc1) as f32,
+            decay: (1.0 - lr * c.weight_decay) as f32,
+            ema_d: ema_d as f32,
+            ema_1md: (1.0 - ema_d) as f32,
+        };
+        let mut off = 0;
+        for (i, (_, var)) in vars.iter().enumerate() {
+            let n = sizes[i];
+            let run = |g: &[f32]| -> candle_core::Result<()> {
+                flat(with_f32_mut(var.as_tensor(), |p| {
+                    flat(with_f32_mut(&self.m[i], |m| {
+                        flat(with_f32_mut(&self.v[i], |v| match shadow {
+                            Some(sh) => with_f32_mut(&sh[i], |e| adamw_ema_kernel(p, g, m, v, e, &co)),
+                            None => {
+                                adamw_kernel(p, g, m, v, &co);
+                                Ok(())
+                            }
+                        }))
+                    }))
+                }))
+            };
+            match grads {
+                Grads::Tensors(g) => flat(with_f32(&g[i].contiguous()?, run))?,
+                Grads::Flat(fl) => run(&fl[off..off + n])?,
+            }
+            off += n;
+        }
+        Ok(())
+    }
+
+    /// The update as composed candle ops (any device).
+    fn composed_step(
+        &mut self,
+        params: &ParamStore,
+        grads: &[Tensor],
+        scale: f64,
+        lr: f64,
+        bc1: f64,
+        bc2: f64,
+    ) -> Result<()> {
+        let c = &self.config;
         for (i, ((_, var), g)) in params.vars().iter().zip(grads).enumerate() {
-            let m = ((&self.m[i] * c.beta1)? + (g * (1.0 - c.beta1))?)?;
+            let g = if scale != 1.0 { (g * scale)? } else { g.clone() };
+            let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let denom = ((&v * (1.0 / bc2))?.sqrt()? + c.eps)?;
             let update = ((&m * (lr / bc1))? / denom)?;

@@ -12,25 +12,30 @@
 //! unconstrained vector critic h, E[2 w·h − |h|²] = σ_t²‖e_t‖² − ‖h − σ_t e_t‖², maximised at
 //! h* = σ_t e_t with value σ_t²‖e_t‖².
 //!
-//! ∇ₓχ comes from the forward-mode tangents of [`JvpScalar`] (candle's backprop detaches input
-//! gradients): exactly, from the d unit directions, when d ≤ `exact_max_dim` (default
-//! [`EXACT_MAX_DIM`]); otherwise from k fresh Rademacher directions v per row (E[vvᵀ] = I),
+//! ∇ₓχ enters exactly when d ≤ `exact_max_dim` (default [`EXACT_MAX_DIM`]); above it through k
+//! fresh Rademacher directions v per row (E[vvᵀ] = I, one random bit per sign),
 //! (1/k)Σ_j [2(v_j·w)(v_j·∇χ) − (v_j·∇χ)²], which is unbiased for 2w·∇χ − |∇χ|² (in training and
-//! in held-out values alike; the SE of the latter then includes the directions' noise). Every step draws a fresh batch
+//! in held-out values alike; the SE of the latter then includes the directions' noise). On the CPU
+//! ∇ₓχ and the parameter gradient of the objective come from the fused MLP passes
+//! ([`crate::critic_fused`]: one reverse pass and its hand-written double backward); elsewhere
+//! from candle's autograd through the forward-mode tangents of [`JvpScalar`] (candle's backprop
+//! detaches input gradients), which is also the tests' reference. Every step draws a fresh batch
 //! (or, with `pool`, a minibatch of a fixed pool drawn up front); AdamW with a cosine decay of
 //! the learning rate to 10%. Inputs are standardised (y = (x − c)/s, c and s from the first
-//! batch), so the tangent along v in x is the tangent along v/s in y.
+//! batch), so ∇ₓχ = ∇_yχ/s (the tangent along v in x is the tangent along v/s in y).
 //!
 //! A fitted critic is suboptimal, so its objective on fresh (held-out) draws is biased low by the
 //! fitting error ‖∇χ − σ∇φ‖², never high; on the training draws it would be biased high.
 
-use crate::adamw::{AdamW, AdamWConfig};
-use crate::error::{NnError, Result};
+use crate::adamw::{AdamW, AdamWConfig, Grads};
+use crate::critic_fused::{vector_upstream, Directions, ScalarObjective};
+use crate::error::{ensure, NnError, Result};
 use crate::jvp::{JvpMlp, JvpScalar};
 use crate::mlp::{Mlp, MlpSpec};
+use crate::mlp_kernel::MlpKernel;
 use candle_core::{Device, Tensor};
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::{ModelError, Purpose, SeedStream};
 use std::time::Instant;
@@ -227,9 +232,84 @@ fn inputs(st: &Standardize, x: ArrayView2<f64>, t: &[f64], device: &Device) -> R
     Ok((xt, tt))
 }
 
-/// k Rademacher direction sets for n rows, flattened (k, n, d).
-fn rademacher(k: usize, n: usize, d: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    (0..k * n * d).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect()
+/// One fit step's objective: a candle tensor of per-row terms (autograd), or the fused CPU
+/// pass's mean objective (its flat parameter gradient, of the loss −objective, in
+/// [`StepBuffers::grad`]).
+enum StepObjective {
+    Terms(Tensor),
+    Fused(f64),
+}
+
+/// The rows of one fit step: a fresh batch, or rows of the pool (gathered without a copy of the
+/// f64 pool rows).
+#[derive(Clone, Copy)]
+enum StepRows<'a> {
+    Batch(&'a CriticBatch),
+    Pool(&'a CriticBatch, &'a [usize]),
+}
+
+impl StepRows<'_> {
+    fn len(&self) -> usize {
+        match self {
+            StepRows::Batch(b) => b.x.nrows(),
+            StepRows::Pool(_, idx) => idx.len(),
+        }
+    }
+
+    /// The rows as one batch (a copy for pool rows; the candle path).
+    fn to_batch(self) -> std::borrow::Cow<'static, CriticBatch> {
+        match self {
+            StepRows::Batch(b) => std::borrow::Cow::Owned(b.clone()),
+            StepRows::Pool(p, idx) => std::borrow::Cow::Owned(p.select(idx)),
+        }
+    }
+}
+
+/// Reusable buffers of the fused steps (nothing is allocated per step once they have grown).
+#[derive(Default)]
+struct StepBuffers {
+    /// Standardised rows (n × d), times (n), targets (n × d), all f32.
+    x: Vec<f32>,
+    t: Vec<f32>,
+    w: Vec<f32>,
+    dirs: Option<Directions>,
+    /// Flat parameter gradient of the loss.
+    grad: Vec<f32>,
+}
+
+impl StepBuffers {
+    /// Fills x (standardised), t and w from the step's rows.
+    fn gather(&mut self, st: &Standardize, rows: StepRows) {
+        let (src, n): (&CriticBatch, usize) = match rows {
+            StepRows::Batch(b) => (b, b.x.nrows()),
+            StepRows::Pool(p, idx) => (p, idx.len()),
+        };
+        let d = src.x.ncols();
+        for v in [&mut self.x, &mut self.w] {
+            v.clear();
+            v.reserve(n * d);
+        }
+        self.t.clear();
+        let center = st.center.as_slice().expect("a fresh vector is contiguous");
+        for r in 0..n {
+            let i = match rows {
+                StepRows::Batch(_) => r,
+                StepRows::Pool(_, idx) => idx[r],
+            };
+            let (xr, wr) = (src.x.row(i), src.w.row(i));
+            match (xr.as_slice(), wr.as_slice()) {
+                (Some(xr), Some(wr)) => {
+                    self.x.extend(xr.iter().zip(center).map(|(v, c)| ((v - c) / st.scale) as f32));
+                    self.w.extend(wr.iter().map(|v| *v as f32));
+                }
+                _ => {
+                    self.x.extend(xr.iter().zip(center).map(|(v, c)| ((v - c) / st.scale) as f32));
+                    self.w.extend(wr.iter().map(|v| *v as f32));
+                }
+            }
+            self.t.push(src.t[i] as f32);
+        }
+    }
 }
 
 /// A fitted scalar critic χ(x, t) (ε-units: ∇χ* = σ_t∇φ_t).
@@ -264,8 +344,36 @@ impl ScalarCritic {
         Ok(self.net.forward_stacked(x, t, &dy)?.1)
     }
 
-    /// Per-row objective terms (n,) as a tensor, and the tangent count used, for the loss.
-    fn objective_terms(&self, b: &CriticBatch, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+    /// The random directions of a batch of n rows (none at or below the exact dimension), drawn
+    /// into `dirs` (reusing its storage).
+    fn directions(&self, n: usize, rng: &mut ChaCha8Rng, dirs: &mut Option<Directions>) {
+        let d = self.dim();
+        if d > self.exact_max_dim {
+            dirs.get_or_insert_with(Directions::default).redraw(self.directions, n, d, rng);
+        } else {
+            *dirs = None;
+        }
+    }
+
+    /// One step's objective: the fused pass on the CPU, candle's autograd through tangents
+    /// elsewhere.
+    fn step_objective(&self, rows: StepRows, rng: &mut ChaCha8Rng, bufs: &mut StepBuffers) -> Result<StepObjective> {
+        let kernel = if self.device.is_cpu() { MlpKernel::new(self.net.mlp()) } else { None };
+        let Some(kernel) = kernel else {
+            return Ok(StepObjective::Terms(self.objective_terms(&rows.to_batch(), rng)?));
+        };
+        let n = rows.len();
+        bufs.gather(&self.st, rows);
+        self.directions(n, rng, &mut bufs.dirs);
+        let obj = ScalarObjective { w: &bufs.w, d: self.dim(), scale: self.st.scale as f32, dirs: bufs.dirs.as_ref() };
+        bufs.grad.resize(kernel.layout().total, 0.0);
+        let loss = kernel.input_grad_loss_and_grad(&bufs.x, &bufs.t, obj.upstream(n), &mut bufs.grad);
+        Ok(StepObjective::Fused(-loss))
+    }
+
+    /// Per-row objective terms (n,) as a candle tensor (differentiable in the parameters through
+    /// forward-mode tangents; the reference for the fused pass, and its fallback off the CPU).
+    pub fn objective_terms(&self, b: &CriticBatch, rng: &mut ChaCha8Rng) -> Result<Tensor> {
         let (n, d) = b.x.dim();
         let (x, t) = inputs(&self.st, b.x.view(), &b.t, &self.device)?;
         if d <= self.exact_max_dim {
@@ -278,7 +386,7 @@ impl ScalarCritic {
             Ok(((&wt * &tan)? * 2.0 - tan.sqr()?)?.sum(0)?)
         } else {
             let k = self.directions;
-            let v = rademacher(k, n, d, rng);
+            let v = Directions::draw(k, n, d, rng).to_vec();
             // (v_j·w_i) for each direction set
             let mut vw = vec![0f32; k * n];
             for j in 0..k {
@@ -300,28 +408,60 @@ impl ScalarCritic {
         b.check(self.dim())?;
         let n = b.x.nrows();
         let mut out = Vec::with_capacity(n);
+        let kernel = if self.device.is_cpu() { MlpKernel::new(self.net.mlp()) } else { None };
         for lo in (0..n).step_by(EVAL_CHUNK) {
             let hi = (lo + EVAL_CHUNK).min(n);
-            let v: Vec<f32> = self.objective_terms(&b.rows(lo, hi), rng)?.to_vec1()?;
-            out.extend(v.into_iter().map(f64::from));
+            let part = b.rows(lo, hi);
+            match &kernel {
+                Some(k) => {
+                    let mut bufs = StepBuffers::default();
+                    bufs.gather(&self.st, StepRows::Batch(&part));
+                    self.directions(hi - lo, rng, &mut bufs.dirs);
+                    let obj = ScalarObjective {
+                        w: &bufs.w,
+                        d: self.dim(),
+                        scale: self.st.scale as f32,
+                        dirs: bufs.dirs.as_ref(),
+                    };
+                    out.extend(obj.terms(k, &bufs.x, &bufs.t));
+                }
+                None => {
+                    let v: Vec<f32> = self.objective_terms(&part, rng)?.to_vec1()?;
+                    out.extend(v.into_iter().map(f64::from));
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// ∇ₓχ (n, d) by the fused reverse pass (`None` off the CPU).
+    fn fused_gradient(&self, x: ArrayView2<f64>, t: &[f64]) -> Option<Vec<f32>> {
+        if !self.device.is_cpu() {
+            return None;
+        }
+        let kernel = MlpKernel::new(self.net.mlp())?;
+        let (n, d) = x.dim();
+        let (xs, ts) = (self.st.apply(x), t.iter().map(|v| *v as f32).collect::<Vec<_>>());
+        let mut g = vec![0f32; n * d];
+        kernel.input_grad(&xs, &ts, &mut g);
+        let inv = 1.0 / self.st.scale as f32;
+        g.iter_mut().for_each(|v| *v *= inv);
+        Some(g)
     }
 
     /// v·∇ₓχ(x, t) (k, n) for each direction field in `dirs` (each (n, d), x-space).
     pub fn directional(&self, x: ArrayView2<f64>, t: &[f64], dirs: &[Array2<f64>]) -> Result<Array2<f64>> {
         let (n, d) = x.dim();
-        if !(d == self.dim() && t.len() == n && !dirs.is_empty()) {
-            return Err(NnError::invalid(
-                "critic",
-                format!(
-                    "bad shapes for directional derivatives: x {:?}, {} times, {} directions (critic dimension {})",
-                    x.dim(),
-                    t.len(),
-                    dirs.len(),
-                    self.dim()
-                ),
-            ));
+        ensure!(d == self.dim() && t.len() == n && !dirs.is_empty(), "critic: bad shapes for directional derivatives");
+        if let Some(g) = self.fused_gradient(x, t) {
+            let mut out = Array2::zeros((dirs.len(), n));
+            for (j, v) in dirs.iter().enumerate() {
+                ensure!(v.dim() == (n, d), "critic: direction of shape {:?}, expected ({n}, {d})", v.dim());
+                for (i, row) in v.outer_iter().enumerate() {
+                    out[[j, i]] = row.iter().zip(&g[i * d..(i + 1) * d]).map(|(a, b)| a * *b as f64).sum();
+                }
+            }
+            return Ok(out);
         }
         let (xt, tt) = inputs(&self.st, x, t, &self.device)?;
         let mut flat = Vec::with_capacity(dirs.len() * n * d);
@@ -342,16 +482,9 @@ impl ScalarCritic {
     /// ∇ₓχ(x, t) (n, d) from the d unit directions (in chunks of rows).
     pub fn gradient(&self, x: ArrayView2<f64>, t: &[f64]) -> Result<Array2<f64>> {
         let (n, d) = x.dim();
-        if !(d == self.dim() && t.len() == n) {
-            return Err(NnError::invalid(
-                "critic",
-                format!(
-                    "bad shapes for the gradient: x {:?}, {} times (critic dimension {})",
-                    x.dim(),
-                    t.len(),
-                    self.dim()
-                ),
-            ));
+        ensure!(d == self.dim() && t.len() == n, "critic: bad shapes for the gradient");
+        if let Some(g) = self.fused_gradient(x, t) {
+            return Ok(Array2::from_shape_vec((n, d), g.into_iter().map(f64::from).collect()).expect("n × d gradients"));
         }
         let mut g = Array2::zeros((n, d));
         let chunk = (EVAL_CHUNK / d.max(1)).max(16);
@@ -386,6 +519,17 @@ impl VectorCritic {
         self.st.center.len()
     }
 
+    /// One step's objective: the fused pass on the CPU, candle's autograd elsewhere.
+    fn step_objective(&self, rows: StepRows, bufs: &mut StepBuffers) -> Result<StepObjective> {
+        let kernel = if self.device.is_cpu() { MlpKernel::new(&self.net) } else { None };
+        let Some(kernel) = kernel else { return Ok(StepObjective::Terms(self.objective_terms(&rows.to_batch())?)) };
+        let n = rows.len();
+        bufs.gather(&self.st, rows);
+        bufs.grad.resize(kernel.layout().total, 0.0);
+        let loss = kernel.loss_and_grad(&bufs.x, &bufs.t, vector_upstream(&bufs.w, self.dim(), n), &mut bufs.grad);
+        Ok(StepObjective::Fused(-loss))
+    }
+
     fn objective_terms(&self, b: &CriticBatch) -> Result<Tensor> {
         let (n, d) = b.x.dim();
         let (x, t) = inputs(&self.st, b.x.view(), &b.t, &self.device)?;
@@ -417,7 +561,7 @@ impl VectorCritic {
             ));
         }
         let (xt, tt) = inputs(&self.st, x, t, &self.device)?;
-        let v: Vec<f32> = self.net.forward(&xt, &tt)?.flatten_all()?.to_vec1()?;
+        let v: Vec<f32> = self.net.eval(&xt, &tt)?.flatten_all()?.to_vec1()?;
         Ok(Array2::from_shape_vec((n, d), v.into_iter().map(f64::from).collect()).expect("n × d outputs"))
     }
 }
@@ -425,7 +569,8 @@ impl VectorCritic {
 /// Draws a batch of `n` rows with the given RNG; evaluating the model under test may fail.
 pub type DrawBatch<'a> = dyn FnMut(usize, &mut ChaCha8Rng) -> Result<CriticBatch, ModelError> + 'a;
 
-/// The shared loop: `loss_terms` gives per-row objective terms of a batch; AdamW maximises their mean.
+/// The shared loop: `step_objective` gives a batch's objective (per-row terms or the fused pass);
+/// AdamW maximises its mean.
 fn optimise(
     params: &crate::params::ParamStore,
     cfg: &CriticFitConfig,
@@ -433,7 +578,7 @@ fn optimise(
     first: CriticBatch,
     draw: &mut DrawBatch,
     rng: &mut ChaCha8Rng,
-    loss_terms: &mut dyn FnMut(&CriticBatch, &mut ChaCha8Rng) -> Result<Tensor>,
+    step_objective: &mut dyn FnMut(StepRows, &mut ChaCha8Rng, &mut StepBuffers) -> Result<StepObjective>,
 ) -> Result<FitLog> {
     let start = Instant::now();
     let mut opt = AdamW::new(params, AdamWConfig { weight_decay: cfg.weight_decay, ..Default::default() })?;
@@ -445,30 +590,59 @@ fn optimise(
         p.check(d)?;
         rows = p.x.nrows();
     }
+    let mut bufs = StepBuffers::default();
     for step in 0..cfg.steps {
-        let batch = match &pool {
-            Some(p) => p.select(&rand::seq::index::sample(rng, p.x.nrows(), cfg.batch).into_vec()),
+        let (fresh, idx);
+        let step_rows = match &pool {
+            Some(p) => {
+                idx = rand::seq::index::sample(rng, p.x.nrows(), cfg.batch).into_vec();
+                StepRows::Pool(p, &idx)
+            }
             None => {
-                let b = match next.take() {
+                fresh = match next.take() {
                     Some(b) => b,
                     None => draw(cfg.batch, rng)?,
                 };
-                b.check(d)?;
-                rows += b.x.nrows();
-                b
+                fresh.check(d)?;
+                rows += fresh.x.nrows();
+                StepRows::Batch(&fresh)
             }
         };
-        let objective = loss_terms(&batch, rng)?.mean_all()?;
-        let value = objective.to_scalar::<f32>()? as f64;
-        if !value.is_finite() {
-            return Err(NnError::Diverged { what: "critic training", step: step as u64, quantity: "objective", value });
+        let lr = cosine_lr(cfg.lr, step, cfg.steps);
+        match step_objective(step_rows, rng, &mut bufs)? {
+            StepObjective::Terms(terms) => {
+                let objective = terms.mean_all()?;
+                let value = objective.to_scalar::<f32>()? as f64;
+                if !value.is_finite() {
+                    return Err(NnError::Diverged {
+                        what: "critic training",
+                        step: step as u64,
+                        quantity: "objective",
+                        value,
+                    });
+                }
+                if step >= cfg.steps - tail {
+                    acc += value;
+                }
+                let grads = objective.neg()?.backward()?;
+                let g = AdamW::collect_grads(params, &grads)?;
+                opt.step(params, &g, lr)?;
+            }
+            StepObjective::Fused(objective) => {
+                if !objective.is_finite() {
+                    return Err(NnError::Diverged {
+                        what: "critic training",
+                        step: step as u64,
+                        quantity: "objective",
+                        value: objective,
+                    });
+                }
+                if step >= cfg.steps - tail {
+                    acc += objective;
+                }
+                opt.update(params, Grads::Flat(&bufs.grad), 1.0, lr, None)?;
+            }
         }
-        if step >= cfg.steps - tail {
-            acc += value;
-        }
-        let grads = objective.neg()?.backward()?;
-        let g = AdamW::collect_grads(params, &grads)?;
-        opt.step(params, &g, cosine_lr(cfg.lr, step, cfg.steps))?;
     }
     Ok(FitLog { steps: cfg.steps, rows, final_objective: acc / tail as f64, seconds: start.elapsed().as_secs_f64() })
 }
@@ -495,7 +669,9 @@ pub fn fit_scalar_critic(
         exact_max_dim: cfg.exact_max_dim,
         directions: cfg.directions,
     };
-    let log = optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, r| critic.objective_terms(b, r))?;
+    let log = optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, r, bufs| {
+        critic.step_objective(b, r, bufs)
+    })?;
     Ok((critic, log))
 }
 
@@ -514,6 +690,7 @@ pub fn fit_vector_critic(
     let spec = MlpSpec { dim: d, out_dim: d, hidden: cfg.hidden, depth: cfg.depth, time_dim: 64 };
     let net = Mlp::new(&spec, SeedStream::new(seed).derive(Purpose::VectorCriticInit), device)?;
     let critic = VectorCritic { net, st: Standardize::of(first.x.view()), device: device.clone() };
-    let log = optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, _| critic.objective_terms(b))?;
+    let log =
+        optimise(critic.net.params(), cfg, d, first, draw, &mut rng, &mut |b, _, bufs| critic.step_objective(b, bufs))?;
     Ok((critic, log))
 }

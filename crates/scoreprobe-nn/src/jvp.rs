@@ -59,6 +59,11 @@ impl JvpMlp {
     pub fn spec(&self) -> &MlpSpec {
         self.mlp.spec()
     }
+
+    /// The underlying MLP.
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
 }
 
 impl JvpScalar for JvpMlp {

@@ -82,7 +82,14 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        crate::fused::add_channel_bias(&self.conv(x)?, &self.bias)
+        crate::conv::conv2d_bias(x, &self.weight, Some(&self.bias), self.stride, self.padding)
+    }
+
+    /// conv(x) + bias + `extra` (n, c_out), a per-sample channel offset (e.g. a time embedding),
+    /// in one fused op.
+    pub fn forward_with_offset(&self, x: &Tensor, extra: &Tensor) -> Result<Tensor> {
+        let bias = extra.broadcast_add(&self.bias.unsqueeze(0)?)?;
+        crate::conv::conv2d_bias(x, &self.weight, Some(&bias), self.stride, self.padding)
     }
 
     /// A convolution is linear: the tangent is the convolution of the tangent, without bias.

@@ -12,24 +12,31 @@ pub mod adamw;
 pub mod checkpoint;
 pub mod config;
 pub mod conv;
+pub mod cpu;
 pub mod critic_fit;
+pub mod critic_fused;
 pub mod data;
+pub mod device;
 pub mod ema;
 pub mod error;
 pub mod fused;
 pub mod jvp;
 pub mod layers;
 pub mod mlp;
+pub mod mlp_kernel;
 pub mod net;
 pub mod params;
 pub mod score;
 pub mod train;
 pub mod unet;
+pub mod unet_kernel;
+pub mod unet_ops;
 
 pub use checkpoint::{list_checkpoints, load_checkpoint, load_checkpoint_with, load_score_model, LoadOptions, Sidecar};
 pub use config::{ModelKind, TrainConfig};
 pub use critic_fit::{fit_scalar_critic, fit_vector_critic, CriticBatch, CriticFitConfig, ScalarCritic, VectorCritic};
 pub use data::{DataShape, DataTransform, TrainData};
+pub use device::{default_device, select_device, DeviceChoice, DeviceError};
 pub use error::NnError;
 pub use jvp::{ConvCritic, ConvCriticSpec, JvpMlp, JvpScalar};
 pub use mlp::{Mlp, MlpSpec};
@@ -37,17 +44,5 @@ pub use net::{ArchSpec, Network};
 pub use score::NetScoreModel;
 /// PNG grids of image samples (re-exported for the CLI).
 pub use scoreprobe_data::grid::write_png_grid;
-pub use train::{train, train_with_data, TrainReport};
+pub use train::{train, train_with_data, train_with_data_on, TrainReport};
 pub use unet::{Unet, UnetSpec};
-
-/// The compute device: CUDA device 0 when built with the `cuda` feature and one is present,
-/// otherwise the CPU.
-pub fn default_device() -> candle_core::Device {
-    #[cfg(feature = "cuda")]
-    {
-        if let Ok(d) = candle_core::Device::new_cuda(0) {
-            return d;
-        }
-    }
-    candle_core::Device::Cpu
-}

@@ -5,8 +5,10 @@
 //! y = W_out h_L + b_out. The time path does not depend on x, so the tangent of every layer is
 //! W·dz and SiLU's tangent is silu'(z)·dz.
 
+use crate::cpu::{is_cpu_f32, F32Views};
 use crate::error::{ensure, Result};
 use crate::layers::{silu_tangent, time_embedding, Linear};
+use crate::mlp_kernel::MlpKernel;
 use crate::params::{ParamInit, ParamStore};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,24 @@ impl Mlp {
             h = (lin.forward(&h)? + tp.forward(&e)?)?.silu()?;
         }
         self.out.forward(&h)
+    }
+
+    /// [`Self::forward`] without autograd: on the CPU the fused pass of [`crate::mlp_kernel`]
+    /// (same values up to rounding), elsewhere candle's ops on detached results.
+    pub fn eval(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let (n, d) = x.dims2()?;
+        ensure!(d == self.spec.dim, "mlp: input of dimension {d}, expected {}", self.spec.dim);
+        ensure!(t.dims1()? == n, "mlp: {} times for {n} rows", t.dims1()?);
+        if is_cpu_f32(x) && is_cpu_f32(t) {
+            if let Some(k) = MlpKernel::new(self) {
+                let (xc, tc) = (x.contiguous()?, t.contiguous()?);
+                let views = F32Views::new([&xc, &tc])?;
+                let mut y = vec![0f32; n * self.spec.out_dim];
+                k.forward(views.get(0), views.get(1), &mut y);
+                return Ok(Tensor::from_vec(y, (n, self.spec.out_dim), x.device())?);
+            }
+        }
+        Ok(self.forward(x, t)?.detach())
     }
 
     /// Value (n, out_dim) and the stacked tangents (k, n, out_dim) along `dx` of shape (k, n, d).

@@ -63,7 +63,15 @@ impl Network {
         }
     }
 
-    /// x (n, d) f32 and t (n,) f32 → ε̂ (n, d).
+    /// [`Self::forward`] for sampling and evaluation, without autograd (the MLP's fused CPU pass).
+    pub fn eval(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        match self {
+            Network::Mlp(m) => m.eval(x, t),
+            Network::Unet(u) => u.eval(x, t),
+        }
+    }
+
+    /// x (n, d) f32 and t (n,) f32 → ε̂ (n, d) (differentiable in the parameters).
     pub fn forward(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
         match self {
             Network::Mlp(m) => m.forward(x, t),

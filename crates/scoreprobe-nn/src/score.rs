@@ -66,7 +66,7 @@ impl NetScoreModel {
             let flat: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
             let xt = Tensor::from_vec(flat, (end - start, d), self.device())?;
             let tt = Tensor::full(t as f32, end - start, self.device())?;
-            let eps = self.net.forward(&xt, &tt)?.to_dtype(DType::F64)?;
+            let eps = self.net.eval(&xt, &tt)?.to_dtype(DType::F64)?;
             let v: Vec<f64> = eps.flatten_all()?.to_vec1()?;
             let rows = ArrayView2::from_shape((end - start, d), &v).map_err(|e| {
                 NnError::invalid(

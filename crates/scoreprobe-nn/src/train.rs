@@ -5,13 +5,18 @@
 //! thus a function of (config, state before s), and resuming from `ckpt-<s>` (raw weights, EMA,
 //! AdamW moments and count) reproduces an uninterrupted run exactly.
 
-use crate::adamw::AdamW;
+use crate::adamw::{AdamW, Grads};
 use crate::checkpoint::{self, list_checkpoints, read_sidecar, read_tensors, Sidecar, ADAM_M, ADAM_V, EMA, RAW};
 use crate::config::TrainConfig;
+use crate::cpu::{is_cpu_f32, F32Views};
 use crate::data::TrainData;
 use crate::ema::Ema;
-use crate::error::{NnError, Result};
+use crate::error::{ensure, NnError, Result};
+use crate::mlp::Mlp;
+use crate::mlp_kernel::{check_batch, dsm_upstream, MlpKernel};
 use crate::net::{ArchSpec, Network};
+use crate::unet::Unet;
+use crate::unet_kernel::UnetKernel;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::Rng;
@@ -97,24 +102,91 @@ pub fn optimizer_step(
     batch: &DsmBatch,
     step: u64,
 ) -> Result<f64> {
+    let lr = config.lr * ((step + 1) as f64 / config.warmup_steps.max(1) as f64).min(1.0);
+    let clip_scale = |norm: f64| match config.grad_clip {
+        Some(clip) if norm > clip => clip / norm,
+        _ => 1.0,
+    };
+    if let Network::Mlp(mlp) = net {
+        let fused = GRAD.with_borrow_mut(|grad| -> Result<Option<f64>> {
+            let Some(lv) = fused_mlp_grads(mlp, batch, grad)? else { return Ok(None) };
+            check_loss(lv, step)?;
+            let scale = if config.grad_clip.is_some() { clip_scale(AdamW::norm_of(Grads::Flat(grad))?) } else { 1.0 };
+            opt.update(net.params(), Grads::Flat(grad), scale, lr, Some((ema, step + 1)))?;
+            Ok(Some(lv))
+        })?;
+        if let Some(lv) = fused {
+            return Ok(lv);
+        }
+    }
+    if let Network::Unet(unet) = net {
+        let fused = GRAD.with_borrow_mut(|grad| -> Result<Option<f64>> {
+            let Some(lv) = fused_unet_grads(unet, batch, grad)? else { return Ok(None) };
+            check_loss(lv, step)?;
+            let scale = if config.grad_clip.is_some() { clip_scale(AdamW::norm_of(Grads::Flat(grad))?) } else { 1.0 };
+            opt.update(net.params(), Grads::Flat(grad), scale, lr, Some((ema, step + 1)))?;
+            Ok(Some(lv))
+        })?;
+        if let Some(lv) = fused {
+            return Ok(lv);
+        }
+    }
     let loss = dsm_loss(net, batch)?;
     let lv = loss.to_scalar::<f32>()? as f64;
+    check_loss(lv, step)?;
+    let grads = loss.backward()?;
+    let g = AdamW::collect_grads(net.params(), &grads)?;
+    let scale = if config.grad_clip.is_some() { clip_scale(AdamW::norm_of(Grads::Tensors(&g))?) } else { 1.0 };
+    opt.update(net.params(), Grads::Tensors(&g), scale, lr, Some((ema, step + 1)))?;
+    Ok(lv)
+}
+
+fn check_loss(lv: f64, step: u64) -> Result<()> {
     if !lv.is_finite() {
         return Err(NnError::Diverged { what: "training", step, quantity: "loss", value: lv });
     }
-    let grads = loss.backward()?;
-    let mut g = AdamW::collect_grads(net.params(), &grads)?;
-    if let Some(clip) = config.grad_clip {
-        let norm = AdamW::grad_norm(&g)?;
-        if norm > clip {
-            let f = clip / norm;
-            g = g.iter().map(|t| t * f).collect::<candle_core::Result<Vec<_>>>()?;
-        }
+    Ok(())
+}
+
+thread_local! {
+    /// The fused MLP step's flat gradient, reused between steps.
+    static GRAD: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// DSM loss and flat parameter gradient (into `grad`) of an MLP by the fused CPU pass (`None`
+/// off the CPU). The kernel's read access to the parameters ends before the optimiser writes them.
+fn fused_mlp_grads(mlp: &Mlp, batch: &DsmBatch, grad: &mut Vec<f32>) -> Result<Option<f64>> {
+    let tensors = [&batch.x_t, &batch.t, &batch.eps];
+    if !tensors.iter().all(|t| is_cpu_f32(t) && t.is_contiguous()) {
+        return Ok(None);
     }
-    let lr = config.lr * ((step + 1) as f64 / config.warmup_steps.max(1) as f64).min(1.0);
-    opt.step(net.params(), &g, lr)?;
-    ema.update(net.params(), step + 1)?;
-    Ok(lv)
+    let Some(kernel) = MlpKernel::new(mlp) else { return Ok(None) };
+    let views = F32Views::new(tensors)?;
+    let (x, t, eps) = (views.get(0), views.get(1), views.get(2));
+    check_batch(mlp.spec(), x, t)?;
+    grad.resize(kernel.layout().total, 0.0);
+    Ok(Some(kernel.loss_and_grad(x, t, dsm_upstream(eps, t.len(), mlp.spec().out_dim), grad)))
+}
+
+/// DSM loss and flat parameter gradient (into `grad`) of a U-Net by the fused CPU pass (`None`
+/// off the CPU); as [`fused_mlp_grads`].
+fn fused_unet_grads(unet: &Unet, batch: &DsmBatch, grad: &mut Vec<f32>) -> Result<Option<f64>> {
+    let tensors = [&batch.x_t, &batch.t, &batch.eps];
+    if !tensors.iter().all(|t| is_cpu_f32(t) && t.is_contiguous()) {
+        return Ok(None);
+    }
+    let Some(kernel) = UnetKernel::new(unet) else { return Ok(None) };
+    let views = F32Views::new(tensors)?;
+    let (x, t, eps) = (views.get(0), views.get(1), views.get(2));
+    let dim = unet.spec().dim();
+    ensure!(
+        x.len() == t.len() * dim && eps.len() == x.len(),
+        "unet: batch of {} values for {} rows of {dim}",
+        x.len(),
+        t.len()
+    );
+    grad.resize(kernel.num_params(), 0.0);
+    Ok(Some(kernel.dsm_loss_and_grad(x, t, eps, grad)))
 }
 
 struct State {
@@ -184,9 +256,20 @@ pub fn train(config: &TrainConfig, out_dir: &Path, resume: bool) -> Result<Train
 }
 
 /// [`train`] on already-loaded data (`config.data` is only recorded, not loaded).
-pub fn train_with_data(config: &TrainConfig, mut data: TrainData, out_dir: &Path, resume: bool) -> Result<TrainReport> {
+pub fn train_with_data(config: &TrainConfig, data: TrainData, out_dir: &Path, resume: bool) -> Result<TrainReport> {
+    train_with_data_on(config, data, out_dir, resume, &crate::default_device())
+}
+
+/// [`train_with_data`] on a chosen device ([`crate::select_device`]; the CPU by default).
+pub fn train_with_data_on(
+    config: &TrainConfig,
+    mut data: TrainData,
+    out_dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<TrainReport> {
     config.validate()?;
-    let device = crate::default_device();
+    let device = device.clone();
     let schedule = Schedule::from_spec(&config.schedule)?;
     let arch = config.resolve_arch(&data.shape)?;
     std::fs::create_dir_all(out_dir).map_err(|source| NnError::Io {

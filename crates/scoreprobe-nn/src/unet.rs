@@ -8,9 +8,11 @@
 //!                                          └ mid: Res(c1) [+ Attn(c1)] ┘
 //! ```
 
+use crate::cpu::{is_cpu_f32, F32Views};
 use crate::error::{ensure, Result};
 use crate::layers::{time_embedding, Conv2d, GroupNorm, Linear};
 use crate::params::{ParamInit, ParamStore};
+use crate::unet_kernel::UnetKernel;
 use candle_core::{Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 
@@ -64,10 +66,7 @@ impl ResBlock {
 
     /// `e` is the already-activated time feature SiLU(MLP(emb(t))), shape (n, time_dim).
     fn forward(&self, x: &Tensor, e: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
-        let c = h.dim(1)?;
-        let tb = self.temb.forward(e)?.reshape((e.dim(0)?, c, 1, 1))?;
-        let h = h.broadcast_add(&tb)?;
+        let h = self.conv1.forward_with_offset(&self.norm1.forward_silu(x)?, &self.temb.forward(e)?)?;
         let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         let s = match &self.skip {
             Some(conv) => conv.forward(x)?,
@@ -182,6 +181,27 @@ impl Unet {
 
     pub fn params(&self) -> &ParamStore {
         &self.params
+    }
+
+    /// ε̂ for flattened images x (n, C·H·W), t (n,) → (n, C·H·W), without autograd: on the CPU
+    /// the fused pass of [`crate::unet_kernel`] (same values up to rounding), elsewhere candle's
+    /// ops on detached results.
+    pub fn eval(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let (n, d) = x.dims2()?;
+        ensure!(d == self.spec.dim(), "unet: input of dimension {d}, expected {}", self.spec.dim());
+        ensure!(t.dims1()? == n, "unet: {} times for {n} rows", t.dims1()?);
+        if is_cpu_f32(x) && is_cpu_f32(t) {
+            if let Some(k) = UnetKernel::new(self) {
+                let (xc, tc) = (x.contiguous()?, t.contiguous()?);
+                let views = F32Views::new([&xc, &tc])?;
+                let mut y = vec![0f32; n * d];
+                k.forward(views.get(0), views.get(1), &mut y);
+                return Ok(Tensor::from_vec(y, (n, d), x.device())?);
+            }
+        }
+        let s = &self.spec;
+        let img = x.reshape((n, s.channels, s.height, s.width))?;
+        Ok(self.forward(&img, t)?.reshape((n, d))?.detach())
     }
 
     /// x (n, C, H, W) f32, t (n,) f32 → ε̂ (n, C, H, W).
