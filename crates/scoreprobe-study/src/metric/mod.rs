@@ -29,7 +29,7 @@ mod siem;
 pub use bounds::{BoundsDetails, KlBound, BOUNDS};
 pub use exact_kl::{ExactKl, ExactKlDetails};
 pub use reference::{Fd, Kid, SampleDetails, MAX_W2_DIM, W2};
-pub use siem::{Centres, ProfileStep, Siem, SiemDetails, SiemWindow, TestFnDetails};
+pub use siem::{Centres, PairedUnits, ProfileStep, Siem, SiemDetails, SiemWindow, TestFnDetails, UnitKind};
 
 use crate::context::ModelCtx;
 use crate::error::MetricError;

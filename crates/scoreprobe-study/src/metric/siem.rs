@@ -3,7 +3,9 @@
 //!
 //! Every model of a study is measured with the study's seed, so the SIEM runs share their random
 //! numbers (common random numbers): the projection form's data draws and noise, the particle
-//! form's prior draws and Brownian increments.
+//! form's prior draws and Brownian increments. Each record keeps its per-unit values
+//! ([`PairedUnits`]) so that the report gives paired standard errors of the differences between
+//! adjacent checkpoints.
 
 use super::{MetricId, Outcome, Reason, Role, StudyMetric};
 use crate::context::{ModelCtx, Truth};
@@ -169,6 +171,45 @@ pub struct ProfileStep {
     pub mean_sq: f64,
 }
 
+/// What the per-unit values of a SIEM record are, which decides how a paired SE is formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// Per-trajectory sums S_i (particle form; SIEM = their mean): i.i.d. over trajectories, paired
+    /// SE = sd(S^a − S^b)/√n.
+    Trajectories,
+    /// Leave-one-draw-out values (projection form; their mean is SIEM): the jackknife of the
+    /// difference, √((n−1)/n Σ (D₍₋ᵢ₎ − D̄)²), D = a − b (conservative near m = 0).
+    LeaveOneOut,
+}
+
+/// Per-unit values of one SIEM run. Every model of a study is run on the same random numbers, so
+/// unit i of two models shares its draws and their difference is paired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedUnits {
+    pub kind: UnitKind,
+    pub values: Vec<f64>,
+}
+
+impl PairedUnits {
+    /// The paired SE of (self − other), or None when the units do not pair (other kinds or
+    /// counts, fewer than 2).
+    pub fn paired_se(&self, other: &PairedUnits) -> Option<f64> {
+        if self.kind != other.kind || self.values.len() != other.values.len() || self.values.len() < 2 {
+            return None;
+        }
+        match self.kind {
+            UnitKind::LeaveOneOut => scoreprobe_siem::projection::paired_jackknife_se(&self.values, &other.values),
+            UnitKind::Trajectories => {
+                let d: Vec<f64> = self.values.iter().zip(&other.values).map(|(a, b)| a - b).collect();
+                let n = d.len() as f64;
+                let mean = d.iter().sum::<f64>() / n;
+                Some((d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n).sqrt())
+            }
+        }
+    }
+}
+
 /// What a SIEM record keeps of the estimator's report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SiemDetails {
@@ -189,6 +230,10 @@ pub struct SiemDetails {
     /// The error source's own facts (e.g. the classifier's held-out accuracy), shown as they are.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub source: serde_json::Value,
+    /// Per-unit values for paired comparisons between models (absent in records of earlier
+    /// versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedUnits>,
 }
 
 fn particle_form() -> SiemForm {
@@ -210,6 +255,7 @@ impl SiemDetails {
                 .collect(),
             empirical_qv: Some(r.empirical_qv),
             source: r.source.clone(),
+            paired: Some(PairedUnits { kind: UnitKind::Trajectories, values: r.trajectory_sums.clone() }),
         }
     }
 
@@ -230,6 +276,7 @@ impl SiemDetails {
                 "draws_per_time": r.n, "pilot_per_time": r.pilot, "score_evals": r.score_evals,
                 "se_jackknife": r.siem_se_jackknife,
             }),
+            paired: Some(PairedUnits { kind: UnitKind::LeaveOneOut, values: r.leave_one_out.clone() }),
         }
     }
 }
