@@ -48,7 +48,7 @@ fn header(md: &mut String, title: &str, command: &str, settings: &StudySettings)
     let _ = writeln!(md, "# {title}\n\nRegenerate with:\n\n```sh\n{command}\n```\n");
     let _ = writeln!(
         md,
-        "Settings: n = {} samples/trajectories per model, {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant).\n",
+        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.\n",
         settings.n, settings.steps, settings.t_min, settings.seed, settings.high_noise_window(), settings.siem_centers
     );
 }
