@@ -184,6 +184,45 @@ fn siem_refuses_bad_windows_and_bandwidths_and_is_zero_for_the_exact_model() {
     assert_eq!(g["error_field"], "oracle");
 }
 
+/// `--form`: the particle form stays the default for spec models (their exact score is known);
+/// the projection form names itself, is zero within its SE for the exact model, resolves an affine
+/// error, is blind to a solenoidal one, and refuses the particle form's options.
+#[test]
+fn siem_form_projection_names_itself_and_refuses_particle_options() {
+    let base = ["--steps", "100", "--window", "90..99", "--n", "400", "--json"];
+    let proj = |spec: &str| {
+        let mut args = vec!["siem", "--spec", spec, "--form", "projection"];
+        args.extend(base);
+        json(&run(&args))
+    };
+    let exact = proj(&examples("gaussian-exact.json"));
+    assert_eq!(exact["form"], "projection", "{exact}");
+    assert_eq!(exact["test_fn"]["k"], 8, "K = 8 by default in the projection form");
+    let (v, se) = (exact["siem"].as_f64().unwrap(), exact["siem_se"].as_f64().unwrap());
+    assert!(se > 0.0 && v.abs() <= 4.0 * se, "exact: {v} ± {se}");
+    let affine = proj(&examples("gaussian-affine.json"));
+    let (v, se) = (affine["siem"].as_f64().unwrap(), affine["siem_se"].as_f64().unwrap());
+    assert!(v > 4.0 * se, "affine: {v} ± {se}");
+    let sol = proj(&examples("gaussian-solenoidal.json"));
+    let (v, se) = (sol["siem"].as_f64().unwrap(), sol["siem_se"].as_f64().unwrap());
+    assert!(v.abs() <= 4.0 * se, "solenoidal: {v} ± {se}");
+
+    let spec = examples("gaussian-exact.json");
+    let mut args = vec!["siem", "--spec", &spec];
+    args.extend(base);
+    let particle = json(&run(&args));
+    assert_eq!((&particle["form"], &particle["error_field"]), (&"particle".into(), &"oracle".into()), "{particle}");
+
+    let o = run(&["siem", "--spec", &spec, "--form", "projection", "--error-field", "oracle", "--n", "10"]);
+    assert_fails_with(&o, &["--error-field", "projection form"]);
+    let o = run(&["siem", "--spec", &spec, "--form", "projection", "--sampler", "ancestral", "--n", "10"]);
+    assert_fails_with(&o, &["--sampler"]);
+    let o = run(&["siem", "--spec", &spec, "--form", "both", "--n", "10"]);
+    assert_fails_with(&o, &["--form", "both"]);
+    let o = run(&["siem", "--spec", &spec, "--form", "projection", "--n", "3"]);
+    assert_fails_with(&o, &["at least 4 draws"]);
+}
+
 #[test]
 fn study_refuses_empty_runs_and_unknown_metrics_and_resumes() {
     let dir = tmp();

@@ -1,7 +1,7 @@
 //! `scoreprobe study` against a data-set reference (an `.npy` of rows, no exact score): trains a
 //! tiny MLP on the rows, measures both checkpoints with fd/kid against the data, the classifier
-//! SIEM on the high-noise window and the critic's KL-bound group (l2, gradient), and lists the
-//! oracle SIEM as skipped with its reason.
+//! SIEM and the projection-form SIEM on the high-noise window and the critic's KL-bound group (l2,
+//! gradient), and lists the oracle SIEM as skipped with its reason.
 
 use std::process::{Command, Output};
 
@@ -54,7 +54,7 @@ fn study_against_an_npy_data_set_reports_fd_kid_and_skips_oracle_metrics() {
         "--reference",
         npy,
         "--metrics",
-        "fd,kid,siem_classifier_window,siem,gradient",
+        "fd,kid,siem_classifier_window,siem_proj_window,siem,gradient",
         "--n",
         "50",
         "--steps",
@@ -82,6 +82,15 @@ fn study_against_an_npy_data_set_reports_fd_kid_and_skips_oracle_metrics() {
             assert!(v.is_some_and(f64::is_finite), "{} lacks {metric}: {m}", m["name"]);
         }
         assert!(m["metrics"].get("siem").is_none(), "{m}");
+        // the projection form needs only data: K = 8 test functions centred at data rows
+        let p = &m["metrics"]["siem_proj_window"];
+        assert!(p["value"].as_f64().is_some_and(f64::is_finite), "{} lacks siem_proj_window: {m}", m["name"]);
+        assert_eq!((&p["details"]["form"], &p["details"]["test_fn"]["k"]), (&"projection".into(), &8.into()), "{p}");
+        let centres = p["details"]["test_fn"]["centers"].as_array().expect("centres");
+        assert!(
+            centres.iter().flat_map(|c| c.as_array().unwrap()).all(|v| (v.as_f64().unwrap().abs() - 1.0).abs() < 0.06),
+            "centres are not data rows: {centres:?}"
+        );
         // the bounds group on a data set: the critic in its denoising form, no exact score
         for metric in ["l2", "gradient", "girsanov", "marginal"] {
             let r = &m["metrics"][metric];

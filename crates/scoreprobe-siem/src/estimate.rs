@@ -17,6 +17,7 @@
 //! observer breaks), and its error is returned as is.
 
 use crate::error::SiemError;
+use crate::form::SiemForm;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
 use ndarray::ArrayView2;
@@ -106,8 +107,11 @@ pub struct TestFnReport {
     pub k: usize,
 }
 
+/// The particle form's report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SiemReport {
+    /// Always [`SiemForm::Particle`].
+    pub form: SiemForm,
     pub siem: f64,
     /// Monte-Carlo standard error over trajectories.
     pub siem_se: f64,
@@ -251,6 +255,7 @@ pub fn estimate_siem(
     let var = sums.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (n - 1) as f64;
     let nfe_aux = aux.score_evals.div_ceil(n);
     Ok(SiemReport {
+        form: SiemForm::Particle,
         siem: mean,
         siem_se: (var / n as f64).sqrt(),
         window: cfg.window.to_string(),

@@ -35,9 +35,14 @@ pub enum Truth {
 }
 
 impl Truth {
-    /// Draws of x₀: samples of the target, or the data's own.
-    #[cfg_attr(not(feature = "nn"), allow(dead_code))]
-    fn into_draws(self) -> Draws {
+    /// Whether the model's exact error is known (an exact-score target).
+    pub fn has_exact_score(&self) -> bool {
+        matches!(self, Truth::Exact { .. })
+    }
+
+    /// Draws of x₀: samples of the target, or the data's own (what the projection form, the
+    /// classifier and the critic use).
+    pub fn into_draws(self) -> Draws {
         match self {
             Truth::Exact { target, .. } => Box::new(move |n, rng| target.sample(n, rng)),
             Truth::Samples { draws, .. } => draws,

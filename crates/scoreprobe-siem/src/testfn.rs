@@ -70,6 +70,35 @@ impl RadialKind {
     }
 }
 
+impl RadialKind {
+    /// ψ''(r) + (d − 1) ψ'(r)/r: h² Δφ for φ(x) = ψ(|x − c|/h) in dimension d (r = |x − c|/h).
+    /// Finite at r = 0, where it is d ψ''(0).
+    pub fn laplacian_coef(&self, r: f64, d: usize) -> f64 {
+        let d = d as f64;
+        let r2 = r * r;
+        match self {
+            // ψ' = −r e, ψ'' = (r² − 1) e with e = exp(−r²/2)
+            RadialKind::Gaussian => (r2 - d) * (-0.5 * r2).exp(),
+            // ψ'/r = −(1 + r²)^(−3/2), ψ'' = −(1 + r²)^(−3/2) + 3r²(1 + r²)^(−5/2)
+            RadialKind::Imq => {
+                let u = 1.0 + r2;
+                -d * u.powf(-1.5) + 3.0 * r2 * u.powf(-2.5)
+            }
+            // ψ'/r = −2ψ/u², ψ'' = ψ(−2/u² + 4r²/u⁴ − 8r²/u³) with u = 1 − r²
+            RadialKind::Bump => {
+                let p = self.psi(r);
+                if p == 0.0 {
+                    0.0
+                } else {
+                    let u = 1.0 - r2;
+                    let u2 = u * u;
+                    p * (-2.0 * d / u2 + 4.0 * r2 / (u2 * u2) - 8.0 * r2 / (u2 * u))
+                }
+            }
+        }
+    }
+}
+
 impl FromStr for RadialKind {
     type Err = SiemError;
     fn from_str(s: &str) -> Result<Self, SiemError> {
@@ -120,6 +149,18 @@ impl RadialTestFn {
     #[inline]
     pub fn directional(&self, rho: f64, a: f64) -> f64 {
         self.kind.dpsi_over_r(rho / self.bandwidth) * a / (self.bandwidth * self.bandwidth)
+    }
+
+    /// Δφ from ρ = |x − c| in dimension d.
+    #[inline]
+    pub fn laplacian(&self, rho: f64, d: usize) -> f64 {
+        self.kind.laplacian_coef(rho / self.bandwidth, d) / (self.bandwidth * self.bandwidth)
+    }
+
+    /// Δφ at each row of `x`.
+    pub fn laplacian_at(&self, x: ArrayView2<f64>) -> Array1<f64> {
+        let d = x.ncols();
+        radial_distances(x, self.center.view()).mapv(|rho| self.laplacian(rho, d))
     }
 
     /// |∇φ|² from ρ = |x − c|.
@@ -270,6 +311,37 @@ mod tests {
             // the row at distance 2.0+ lies outside the bump's support (h = 0.9)
             if kind == RadialKind::Bump {
                 assert_eq!(g.row(4).iter().map(|v| v.abs()).sum::<f64>(), 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn laplacians_match_finite_differences() {
+        // second central differences of φ along each axis, in d = 1, 3 and 5
+        for d in [1usize, 3, 5] {
+            let center = Array1::from_iter((0..d).map(|j| 0.1 * j as f64 - 0.2));
+            let pts: Vec<Array1<f64>> = vec![
+                Array1::from_iter((0..d).map(|j| 0.3 + 0.2 * j as f64)),
+                Array1::from_iter((0..d).map(|j| -0.4 + 0.05 * j as f64)),
+                center.clone(),
+            ];
+            for kind in [RadialKind::Gaussian, RadialKind::Imq, RadialKind::Bump] {
+                let f = RadialTestFn::new(kind, center.clone(), 1.3).unwrap();
+                let phi = |x: &Array1<f64>| f.value(x.view().insert_axis(Axis(0)))[0];
+                for x in &pts {
+                    let eps = 1e-4;
+                    let fd: f64 = (0..d)
+                        .map(|j| {
+                            let (mut xp, mut xm) = (x.clone(), x.clone());
+                            xp[j] += eps;
+                            xm[j] -= eps;
+                            (phi(&xp) - 2.0 * phi(x) + phi(&xm)) / (eps * eps)
+                        })
+                        .sum();
+                    let got = f.laplacian_at(x.view().insert_axis(Axis(0)))[0];
+                    // O(ε²) truncation + O(1e-16/ε²) = 1e-8 round-off
+                    assert!((fd - got).abs() < 1e-6, "{kind:?} d={d} at {x}: fd {fd} vs {got}");
+                }
             }
         }
     }

@@ -165,9 +165,11 @@ mod tests {
         let s = r.get(MetricId::SiemWindow).unwrap().details.siem().expect("siem details");
         assert_eq!(s.profile[0].beta2 * s.profile[0].mean_sq, 0.4);
         assert_eq!(s.window, "180..199");
-        // written back, the same JSON object
+        assert_eq!(s.form, scoreprobe_siem::SiemForm::Particle, "records before the projection form are particle");
+        // written back, the same JSON object, with the SIEM record's form named
         let again: serde_json::Value = serde_json::to_value(&r).unwrap();
-        let old: serde_json::Value = serde_json::from_str(old).unwrap();
+        let mut old: serde_json::Value = serde_json::from_str(old).unwrap();
+        old["metrics"]["siem_window"]["details"]["form"] = "particle".into();
         assert_eq!(again, old);
     }
 }

@@ -35,13 +35,15 @@ pub struct Args {
     quiet: bool,
 }
 
-/// The demo's metrics: every one but the classifier- and critic-source SIEMs, which train a
-/// network per model (minutes more; `study` has them).
+/// The demo's metrics: both SIEM forms and every other metric but the classifier- and
+/// critic-source SIEMs, which train a network per model (minutes more; `study` has them).
 pub const DEMO_METRICS: &[MetricId] = &[
     MetricId::W2,
     MetricId::Fd,
     MetricId::Kid,
     MetricId::ExactKl,
+    MetricId::SiemProj,
+    MetricId::SiemProjWindow,
     MetricId::Siem,
     MetricId::SiemWindow,
     MetricId::SiemMc,

@@ -32,7 +32,7 @@ pub struct Args {
     /// inception:PATH (vector data: identity only). w2 is skipped above 64 feature dimensions.
     #[arg(long, default_value = "identity")]
     features: String,
-    /// Samples and SIEM trajectories per model.
+    /// Samples per model, SIEM trajectories (particle form) and draws per window time (projection form).
     #[arg(long, default_value_t = 1000)]
     n: usize,
     /// Sampler steps; the high-noise window is the first 10% of them (900..999 for 1000).

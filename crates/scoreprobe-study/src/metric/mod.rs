@@ -29,7 +29,7 @@ mod siem;
 pub use bounds::{BoundsDetails, KlBound, BOUNDS};
 pub use exact_kl::{ExactKl, ExactKlDetails};
 pub use reference::{Fd, Kid, SampleDetails, MAX_W2_DIM, W2};
-pub use siem::{Centres, ProfileStep, Siem, SiemDetails, SiemWindow, TestFnDetails};
+pub use siem::{Centres, PairedUnits, ProfileStep, Siem, SiemDetails, SiemWindow, TestFnDetails, UnitKind};
 
 use crate::context::ModelCtx;
 use crate::error::MetricError;
@@ -50,6 +50,10 @@ pub enum MetricId {
     Kid,
     /// Exact KL of the generated law (Gaussian target, affine model).
     ExactKl,
+    /// Projection-form SIEM, full window (K test functions at seeded data points).
+    SiemProj,
+    /// Projection-form SIEM, high-noise window.
+    SiemProjWindow,
     /// SIEM, full window, oracle error field.
     Siem,
     /// SIEM, high-noise window, oracle error field.
@@ -90,6 +94,8 @@ impl MetricId {
             Fd => &reference::Fd,
             Kid => &reference::Kid,
             ExactKl => &exact_kl::ExactKl,
+            SiemProj => &siem::SIEM_PROJ,
+            SiemProjWindow => &siem::SIEM_PROJ_WINDOW,
             Siem => &siem::SIEM,
             SiemWindow => &siem::SIEM_WINDOW,
             SiemMc => &siem::SIEM_MC,
@@ -113,6 +119,8 @@ impl MetricId {
             Fd => "fd",
             Kid => "kid",
             ExactKl => "exact_kl",
+            SiemProj => "siem_proj",
+            SiemProjWindow => "siem_proj_window",
             Siem => "siem",
             SiemWindow => "siem_window",
             SiemMc => "siem_mc",

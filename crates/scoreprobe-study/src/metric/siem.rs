@@ -1,5 +1,11 @@
-//! SIEM (SPEC §7) on the model's own trajectories: eight metrics that differ only in their window,
-//! their test functions and their error field, so they are eight values of one small type.
+//! SIEM (SPEC §7): ten metrics that differ only in their form, window, test functions and error
+//! field, so they are ten values of one small type.
+//!
+//! Every model of a study is measured with the study's seed, so the SIEM runs share their random
+//! numbers (common random numbers): the projection form's data draws and noise, the particle
+//! form's prior draws and Brownian increments. Each record keeps its per-unit values
+//! ([`PairedUnits`]) so that the report gives paired standard errors of the differences between
+//! adjacent checkpoints.
 
 use super::{MetricId, Outcome, Reason, Role, StudyMetric};
 use crate::context::{ModelCtx, Truth};
@@ -8,8 +14,9 @@ use crate::record::{Details, Record};
 use scoreprobe_core::window::Window;
 use scoreprobe_siem::classifier::ClassifierConfig;
 use scoreprobe_siem::critic::CriticSourceConfig;
+use scoreprobe_siem::projection::{centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport};
 use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth as RecipeTruth};
-use scoreprobe_siem::{estimate_siem, ErrorFieldKind, SiemConfig, SiemReport, TestFnSpec};
+use scoreprobe_siem::{estimate_siem, ErrorFieldKind, SiemConfig, SiemForm, SiemReport, TestFnReport, TestFnSpec};
 use serde::{Deserialize, Serialize};
 
 /// The steps of the sampler's grid SIEM integrates over.
@@ -20,7 +27,7 @@ pub enum SiemWindow {
     HighNoise,
 }
 
-/// The test functions.
+/// The test functions of the particle form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Centres {
     /// The paper's: one Gaussian at the origin.
@@ -29,64 +36,101 @@ pub enum Centres {
     Target,
 }
 
+/// Which estimator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The projection form, K Gaussians at seeded data points (target samples or data rows).
+    Projection,
+    /// The particle form with an error field.
+    Particle { centres: Centres, field: ErrorFieldKind },
+}
+
 pub struct Siem {
+    id: MetricId,
+    doc: &'static str,
+    window: SiemWindow,
+    kind: Kind,
+}
+
+const fn particle(
     id: MetricId,
     doc: &'static str,
     window: SiemWindow,
     centres: Centres,
     field: ErrorFieldKind,
-}
-
-const fn siem(id: MetricId, doc: &'static str, window: SiemWindow, centres: Centres, field: ErrorFieldKind) -> Siem {
-    Siem { id, doc, window, centres, field }
+) -> Siem {
+    Siem { id, doc, window, kind: Kind::Particle { centres, field } }
 }
 
 use Centres::{Paper, Target};
 use ErrorFieldKind::{Classifier, Critic, Oracle};
 use SiemWindow::{Full, HighNoise};
 
-pub const SIEM: Siem =
-    siem(MetricId::Siem, "SIEM on the full window, oracle error field, the paper's test function", Full, Paper, Oracle);
-pub const SIEM_WINDOW: Siem = siem(
+pub const SIEM_PROJ: Siem = Siem {
+    id: MetricId::SiemProj,
+    doc: "projection-form SIEM on the full window: ∫β²(1/K)Σ_c m_c², m_c = E_p[s·∇φ_c + Δφ_c] on forward-noised \
+          data (no sampler, no fitted field; K test functions at seeded data points)",
+    window: Full,
+    kind: Kind::Projection,
+};
+pub const SIEM_PROJ_WINDOW: Siem = Siem {
+    id: MetricId::SiemProjWindow,
+    doc: "projection-form SIEM on the high-noise window (first 10% of the grid's times)",
+    window: HighNoise,
+    kind: Kind::Projection,
+};
+pub const SIEM: Siem = particle(
+    MetricId::Siem,
+    "particle-form SIEM on the full window, oracle error field, the paper's test function",
+    Full,
+    Paper,
+    Oracle,
+);
+pub const SIEM_WINDOW: Siem = particle(
     MetricId::SiemWindow,
-    "SIEM on the high-noise window (first 10% of sampling steps), oracle error field",
+    "particle-form SIEM on the high-noise window (first 10% of sampling steps), oracle error field",
     HighNoise,
     Paper,
     Oracle,
 );
-pub const SIEM_MC: Siem = siem(
+pub const SIEM_MC: Siem = particle(
     MetricId::SiemMc,
-    "multi-centre SIEM on the full window (test functions at K target points)",
+    "multi-centre particle-form SIEM on the full window (test functions at K target points)",
     Full,
     Target,
     Oracle,
 );
-pub const SIEM_MC_WINDOW: Siem =
-    siem(MetricId::SiemMcWindow, "multi-centre SIEM on the high-noise window", HighNoise, Target, Oracle);
-pub const SIEM_CLASSIFIER: Siem = siem(
+pub const SIEM_MC_WINDOW: Siem = particle(
+    MetricId::SiemMcWindow,
+    "multi-centre particle-form SIEM on the high-noise window",
+    HighNoise,
+    Target,
+    Oracle,
+);
+pub const SIEM_CLASSIFIER: Siem = particle(
     MetricId::SiemClassifier,
-    "SIEM on the full window, classifier error field (trained per model; no exact score used)",
+    "particle-form SIEM on the full window, classifier error field (trained per model; no exact score used)",
     Full,
     Paper,
     Classifier,
 );
-pub const SIEM_CLASSIFIER_WINDOW: Siem = siem(
+pub const SIEM_CLASSIFIER_WINDOW: Siem = particle(
     MetricId::SiemClassifierWindow,
-    "SIEM on the high-noise window, classifier error field",
+    "particle-form SIEM on the high-noise window, classifier error field",
     HighNoise,
     Paper,
     Classifier,
 );
-pub const SIEM_CRITIC: Siem = siem(
+pub const SIEM_CRITIC: Siem = particle(
     MetricId::SiemCritic,
-    "SIEM on the full window, Hodge-critic error field ∇χ*/σ (trained per model)",
+    "particle-form SIEM on the full window, Hodge-critic error field ∇χ*/σ (trained per model)",
     Full,
     Paper,
     Critic,
 );
-pub const SIEM_CRITIC_WINDOW: Siem = siem(
+pub const SIEM_CRITIC_WINDOW: Siem = particle(
     MetricId::SiemCriticWindow,
-    "SIEM on the high-noise window, Hodge-critic error field",
+    "particle-form SIEM on the high-noise window, Hodge-critic error field",
     HighNoise,
     Paper,
     Critic,
@@ -103,6 +147,18 @@ pub struct TestFnDetails {
     pub k: usize,
 }
 
+impl From<&TestFnReport> for TestFnDetails {
+    fn from(tf: &TestFnReport) -> Self {
+        TestFnDetails {
+            kind: tf.kind.into(),
+            bandwidth_rule: tf.bandwidth_rule.into(),
+            bandwidths: tf.bandwidths.clone(),
+            centers: tf.centers.clone(),
+            k: tf.k,
+        }
+    }
+}
+
 /// One step of SIEM's per-step profile.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProfileStep {
@@ -110,46 +166,199 @@ pub struct ProfileStep {
     pub t: f64,
     pub dt: f64,
     pub beta2: f64,
-    /// E[(ê·∇φ)²], averaged over the test functions.
+    /// The rate's expectation: particle form E_{q_t}[(ê·∇φ)²], projection form (1/K) Σ_c m̂_c(t)²
+    /// (both averaged over the test functions).
     pub mean_sq: f64,
+}
+
+/// What the per-unit values of a SIEM record are, which decides how a paired SE is formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// Per-trajectory sums S_i (particle form; SIEM = their mean): i.i.d. over trajectories, paired
+    /// SE = sd(S^a − S^b)/√n.
+    Trajectories,
+    /// Leave-one-draw-out values (projection form; their mean is SIEM): the jackknife of the
+    /// difference, √((n−1)/n Σ (D₍₋ᵢ₎ − D̄)²), D = a − b (conservative near m = 0).
+    LeaveOneOut,
+}
+
+/// Per-unit values of one SIEM run. Every model of a study is run on the same random numbers, so
+/// unit i of two models shares its draws and their difference is paired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedUnits {
+    pub kind: UnitKind,
+    pub values: Vec<f64>,
+}
+
+impl PairedUnits {
+    /// The paired SE of (self − other), or None when the units do not pair (other kinds or
+    /// counts, fewer than 2).
+    pub fn paired_se(&self, other: &PairedUnits) -> Option<f64> {
+        if self.kind != other.kind || self.values.len() != other.values.len() || self.values.len() < 2 {
+            return None;
+        }
+        match self.kind {
+            UnitKind::LeaveOneOut => scoreprobe_siem::projection::paired_jackknife_se(&self.values, &other.values),
+            UnitKind::Trajectories => {
+                let d: Vec<f64> = self.values.iter().zip(&other.values).map(|(a, b)| a - b).collect();
+                let n = d.len() as f64;
+                let mean = d.iter().sum::<f64>() / n;
+                Some((d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n).sqrt())
+            }
+        }
+    }
 }
 
 /// What a SIEM record keeps of the estimator's report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SiemDetails {
+    /// Projection or particle (records written before the projection form are particle).
+    #[serde(default = "particle_form")]
+    pub form: SiemForm,
     pub window: String,
     /// NFE of a full sampling run, for the cost ratio of a window.
     pub nfe_full: usize,
-    pub error_field: ErrorFieldKind,
+    /// The particle form's error field (none for the projection form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_field: Option<ErrorFieldKind>,
     pub test_fn: TestFnDetails,
     pub profile: Vec<ProfileStep>,
-    pub empirical_qv: f64,
+    /// Particle form only: the empirical QV diagnostic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empirical_qv: Option<f64>,
     /// The error source's own facts (e.g. the classifier's held-out accuracy), shown as they are.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub source: serde_json::Value,
+    /// Per-unit values for paired comparisons between models (absent in records of earlier
+    /// versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedUnits>,
+}
+
+fn particle_form() -> SiemForm {
+    SiemForm::Particle
 }
 
 impl SiemDetails {
-    fn new(r: &SiemReport, field: ErrorFieldKind) -> Self {
-        let tf = &r.test_fn;
+    fn particle(r: &SiemReport, field: ErrorFieldKind) -> Self {
         SiemDetails {
+            form: SiemForm::Particle,
             window: r.window.clone(),
             nfe_full: r.nfe_full,
-            error_field: field,
-            test_fn: TestFnDetails {
-                kind: tf.kind.into(),
-                bandwidth_rule: tf.bandwidth_rule.into(),
-                bandwidths: tf.bandwidths.clone(),
-                centers: tf.centers.clone(),
-                k: tf.k,
-            },
+            error_field: Some(field),
+            test_fn: (&r.test_fn).into(),
             profile: r
                 .profile
                 .iter()
                 .map(|p| ProfileStep { index: p.index, t: p.t, dt: p.dt, beta2: p.beta2, mean_sq: p.mean_sq })
                 .collect(),
-            empirical_qv: r.empirical_qv,
+            empirical_qv: Some(r.empirical_qv),
             source: r.source.clone(),
+            paired: Some(PairedUnits { kind: UnitKind::Trajectories, values: r.trajectory_sums.clone() }),
         }
+    }
+
+    fn projection(r: &ProjectionReport) -> Self {
+        SiemDetails {
+            form: SiemForm::Projection,
+            window: r.window.clone(),
+            nfe_full: r.nfe_full,
+            error_field: None,
+            test_fn: (&r.test_fn).into(),
+            profile: r
+                .profile
+                .iter()
+                .map(|p| ProfileStep { index: p.index, t: p.t, dt: p.dt, beta2: p.beta2, mean_sq: p.m2 })
+                .collect(),
+            empirical_qv: None,
+            source: serde_json::json!({
+                "draws_per_time": r.n, "pilot_per_time": r.pilot, "score_evals": r.score_evals,
+                "se_jackknife": r.siem_se_jackknife,
+            }),
+            paired: Some(PairedUnits { kind: UnitKind::LeaveOneOut, values: r.leave_one_out.clone() }),
+        }
+    }
+}
+
+impl Siem {
+    fn window(&self, ctx: &ModelCtx) -> Window {
+        let s = ctx.settings;
+        match self.window {
+            Full => Window::full(s.steps),
+            HighNoise => s.high_noise_window(),
+        }
+    }
+
+    /// What the model is measured against, as the SIEM recipe takes it.
+    fn truth(ctx: &ModelCtx) -> RecipeTruth {
+        match ctx.truth {
+            Truth::Target(target) => RecipeTruth::Exact {
+                target: target.clone(),
+                schedule: ctx.schedule.clone(),
+                synthetic: ctx.synthetic.cloned(),
+            },
+            Truth::Data(dc) => RecipeTruth::Samples { draws: dc.data.sampler(), what: dc.data.name.clone() },
+        }
+    }
+
+    fn projection(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
+        let s = ctx.settings;
+        let d = ctx.dim();
+        let mut draws = Self::truth(ctx).into_draws();
+        let mut cfg = ProjectionConfig::new(d, s.steps, s.t_min, s.n, s.seed);
+        cfg.window = self.window(ctx);
+        cfg.test_fn.centers = centers_from_draws(&mut draws, s.siem_centers, s.seed);
+        let r = estimate_projection(ctx.model, ctx.schedule, &mut draws, &cfg)?;
+        Ok(Outcome::one(
+            self.id,
+            Record {
+                value: r.siem,
+                se: Some(r.siem_se),
+                nfe: Some(r.nfe as f64),
+                seconds: r.seconds,
+                details: Details::Siem(SiemDetails::projection(&r)),
+            },
+        ))
+    }
+
+    fn particle(&self, ctx: &mut ModelCtx, centres: Centres, field: ErrorFieldKind) -> Result<Outcome, MetricError> {
+        let s = ctx.settings;
+        let d = ctx.dim();
+        let mut cfg = SiemConfig::new(d, s.steps, s.t_min, s.n, s.seed);
+        cfg.window = self.window(ctx);
+        if centres == Target {
+            let Some(target) = ctx.target() else { return Ok(Outcome::NotApplicable(Reason::NoExactScore)) };
+            cfg.test_fn = TestFnSpec {
+                centers: scoreprobe_siem::testfn::centers_from_target(target, s.siem_centers, s.seed),
+                ..TestFnSpec::paper(d)
+            };
+        }
+        if field == Oracle && ctx.target().is_none() {
+            return Ok(Outcome::NotApplicable(Reason::NoExactScore));
+        }
+        let critic = CriticSourceConfig::default();
+        let options = SourceOptions {
+            classifier: ClassifierConfig { seed: s.seed, ..Default::default() },
+            critic: CriticSourceConfig {
+                seed: s.seed,
+                fit: s.critic_fit(),
+                holdout: s.critic_holdout.unwrap_or(critic.holdout),
+                ..critic
+            },
+        };
+        let mut source = error_source(field, Self::truth(ctx), options)?;
+        let r = estimate_siem(ctx.model, ctx.schedule, source.as_mut(), &cfg)?;
+        Ok(Outcome::one(
+            self.id,
+            Record {
+                value: r.siem,
+                se: Some(r.siem_se),
+                nfe: Some(r.nfe as f64),
+                seconds: r.seconds,
+                details: Details::Siem(SiemDetails::particle(&r, field)),
+            },
+        ))
     }
 }
 
@@ -164,50 +373,9 @@ impl StudyMetric for Siem {
         self.doc
     }
     fn compute(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
-        let s = ctx.settings;
-        let d = ctx.dim();
-        let mut cfg = SiemConfig::new(d, s.steps, s.t_min, s.n, s.seed);
-        cfg.window = match self.window {
-            Full => Window::full(s.steps),
-            HighNoise => s.high_noise_window(),
-        };
-        if self.centres == Target {
-            let Some(target) = ctx.target() else { return Ok(Outcome::NotApplicable(Reason::NoExactScore)) };
-            cfg.test_fn = TestFnSpec {
-                centers: scoreprobe_siem::testfn::centers_from_target(target, s.siem_centers, s.seed),
-                ..TestFnSpec::paper(d)
-            };
+        match self.kind {
+            Kind::Projection => self.projection(ctx),
+            Kind::Particle { centres, field } => self.particle(ctx, centres, field),
         }
-        let truth = match ctx.truth {
-            Truth::Target(target) => RecipeTruth::Exact {
-                target: target.clone(),
-                schedule: ctx.schedule.clone(),
-                synthetic: ctx.synthetic.cloned(),
-            },
-            Truth::Data(_) if self.field == Oracle => return Ok(Outcome::NotApplicable(Reason::NoExactScore)),
-            Truth::Data(dc) => RecipeTruth::Samples { draws: dc.data.sampler(), what: dc.data.name.clone() },
-        };
-        let critic = CriticSourceConfig::default();
-        let options = SourceOptions {
-            classifier: ClassifierConfig { seed: s.seed, ..Default::default() },
-            critic: CriticSourceConfig {
-                seed: s.seed,
-                fit: s.critic_fit(),
-                holdout: s.critic_holdout.unwrap_or(critic.holdout),
-                ..critic
-            },
-        };
-        let mut source = error_source(self.field, truth, options)?;
-        let r = estimate_siem(ctx.model, ctx.schedule, source.as_mut(), &cfg)?;
-        Ok(Outcome::one(
-            self.id,
-            Record {
-                value: r.siem,
-                se: Some(r.siem_se),
-                nfe: Some(r.nfe as f64),
-                seconds: r.seconds,
-                details: Details::Siem(SiemDetails::new(&r, self.field)),
-            },
-        ))
     }
 }

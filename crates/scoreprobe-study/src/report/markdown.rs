@@ -24,6 +24,7 @@ pub(super) fn report(
     claims(&mut md, summary);
     metrics_table(&mut md, results, &cols.all);
     correlations(&mut md, summary);
+    paired(&mut md, summary);
     cost(&mut md, summary);
     failed(&mut md, results);
     not_applicable(&mut md, results);
@@ -47,7 +48,7 @@ fn header(md: &mut String, title: &str, command: &str, settings: &StudySettings)
     let _ = writeln!(md, "# {title}\n\nRegenerate with:\n\n```sh\n{command}\n```\n");
     let _ = writeln!(
         md,
-        "Settings: n = {} samples/trajectories per model, {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant).\n",
+        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.\n",
         settings.n, settings.steps, settings.t_min, settings.seed, settings.high_noise_window(), settings.siem_centers
     );
 }
@@ -99,6 +100,30 @@ fn correlations(md: &mut String, summary: &Summary) {
             p.spearman.ci_low,
             p.spearman.ci_high,
             p.kendall.value
+        );
+    }
+}
+
+/// Adjacent checkpoints: Δ = later − earlier with its SE and z (negative: the later is better).
+fn paired(md: &mut String, summary: &Summary) {
+    if summary.paired.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Adjacent checkpoints (paired differences)\n\nΔ = value(later) − value(earlier) (negative: the later checkpoint is better). Every model is measured on the same random numbers; SE from: paired (units) = over the run's units (SIEM: trajectories, or the projection form's leave-one-draw-out jackknife, conservative), unpaired = the two SEs combined as if independent. |z| ≥ 2 resolves the step.\n\n| metric | from | to | Δ | SE | SE from | z |\n|---|---|---|---|---|---|---|"
+    );
+    for d in &summary.paired {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            d.metric,
+            d.from,
+            d.to,
+            fmt_value(d.difference),
+            d.se.map_or("–".into(), |s| format!("{s:.3e}")),
+            d.se_source.map_or("–".into(), |s| s.to_string()),
+            d.z().map_or("–".into(), |z| format!("{z:.1}"))
         );
     }
 }

@@ -4,9 +4,11 @@
 mod claims;
 mod figures;
 mod markdown;
+pub mod paired;
 mod tables;
 
 pub use claims::{claims, Claim, ClaimStatus};
+pub use paired::{adjacent_checkpoints, PairedDifference, SeSource};
 
 use crate::cache::ModelResults;
 use crate::correlate::{correlate, PairCorrelation, Subset};
@@ -25,6 +27,9 @@ pub struct Summary {
     pub claims: Vec<Claim>,
     pub correlations: Vec<PairCorrelation>,
     pub cost: Vec<CostRow>,
+    /// Differences between adjacent checkpoints with their (paired) standard errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paired: Vec<PairedDifference>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -118,6 +123,7 @@ pub fn write(
     let summary = Summary {
         claims: claims(results, &correlations, settings),
         cost: cols.all.iter().filter_map(|m| mean_cost(rows, *m)).collect(),
+        paired: adjacent_checkpoints(results, &cols.all),
         correlations,
     };
     write_file(out, "metrics.csv", &tables::csv(results, &cols.all))?;

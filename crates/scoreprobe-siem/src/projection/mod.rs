@@ -1,0 +1,246 @@
+//! The projection form of SIEM (SPEC §7):
+//!
+//! ```text
+//! SIEM^proj_W = Σ_{k∈W} β(t)² Δt (1/K) Σ_c m̂_c(t)²,   t = t_{k+1},
+//! m_c(t) = E_{p_t}[s_θ(x, t)·∇φ_c(x) + Δφ_c(x)]  (= E_{p_t}[e_t·∇φ_c], by parts),
+//! ```
+//!
+//! on forward-noised data draws x = α_t x₀ + σ_t ξ at the same grid times and with the same
+//! Riemann weights as the particle form. No sampler run and no fitted field: n score evaluations
+//! per window time. m_c = −⟨∇·(p_t e_t), φ_c⟩ vanishes for every p_t-solenoidal error, is zero
+//! for the exact model and scales as λ for an error λe, so SIEM^proj is 0 in expectation for the
+//! exact model and scales as λ².
+//!
+//! - [`moments`]: the accumulators (mergeable sums), the unbiased m̂_c² and its variance;
+//! - `draws`: the seeded per-time draws and the pilot that sets the bandwidth;
+//! - [`oracle`]: m_c(t) in closed form for a Gaussian p_t, an affine error and a Gaussian ψ.
+//!
+//! Radial test functions again need only two scalars per draw and centre: with ρ = |x − c| and
+//! a = s_θ·(x − c), g = ψ'(r)/(r h²)·a + (ψ''(r) + (d−1)ψ'(r)/r)/h², r = ρ/h.
+
+mod draws;
+pub mod moments;
+pub mod oracle;
+
+use crate::error::SiemError;
+use crate::estimate::TestFnReport;
+use crate::form::SiemForm;
+use crate::recipe::Draws;
+use crate::testfn::TestFnSpec;
+use moments::{ProjectionState, StepMoments, StepState};
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::model::score_checked;
+use scoreprobe_core::sampler::{SamplerConfig, SamplerKind};
+use scoreprobe_core::window::Window;
+use scoreprobe_core::{Schedule, ScoreModel};
+use serde::Serialize;
+use std::time::Instant;
+
+pub use moments::{paired_jackknife_se, ProjectionEstimate};
+
+/// Default number of test functions of the projection form (radial, at seeded data points).
+pub const DEFAULT_CENTERS: usize = 8;
+/// Default pilot draws per window time for the bandwidth.
+pub const DEFAULT_PILOT: usize = 256;
+
+/// One projection-form run.
+#[derive(Clone, Debug)]
+pub struct ProjectionConfig {
+    /// Steps of the grid in the metric (index k: the time t_{k+1}, weight β(t_{k+1})²(t_{k+1} − t_k)).
+    pub window: Window,
+    /// Steps K of the grid on [t_min, 1] (the sampler's grid of the particle form).
+    pub steps: usize,
+    pub t_min: f64,
+    /// Draws per window time (n ≥ 4).
+    pub n: usize,
+    pub seed: u64,
+    /// Test functions; their bandwidth rule is applied to the pilot draws.
+    pub test_fn: TestFnSpec,
+    /// Pilot draws per window time for a median bandwidth rule.
+    pub pilot: usize,
+}
+
+impl ProjectionConfig {
+    /// Full window, the paper's single test function (set `test_fn.centers` for K > 1, e.g. with
+    /// [`centers_from_draws`]).
+    pub fn new(dim: usize, steps: usize, t_min: f64, n: usize, seed: u64) -> Self {
+        Self {
+            window: Window::full(steps),
+            steps,
+            t_min,
+            n,
+            seed,
+            test_fn: TestFnSpec::paper(dim),
+            pilot: DEFAULT_PILOT,
+        }
+    }
+
+    fn grid(&self) -> Vec<f64> {
+        SamplerConfig::new(SamplerKind::Em, self.steps, self.t_min, self.seed).grid()
+    }
+
+    pub fn validate(&self, dim: usize) -> Result<(), SiemError> {
+        if self.n < 4 {
+            return Err(SiemError::invalid(
+                "n",
+                format!("the projection form needs at least 4 draws per time for its standard error, got {}", self.n),
+            ));
+        }
+        if self.pilot < 2 {
+            return Err(SiemError::invalid("pilot", format!("needs at least 2 draws per time, got {}", self.pilot)));
+        }
+        let mut s = SamplerConfig::new(SamplerKind::Em, self.steps, self.t_min, self.seed);
+        s.window = Some(self.window);
+        s.validate()?;
+        self.test_fn.validate(dim)
+    }
+}
+
+/// K seeded data points as centres: the first K draws of `draws` under `seed` (for a target,
+/// the same points as [`crate::centers_from_target`]).
+pub fn centers_from_draws(draws: &mut Draws, k: usize, seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xce47_e125);
+    draws(k, &mut rng)
+}
+
+/// One window time of the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProjectionStep {
+    pub index: usize,
+    pub t: f64,
+    pub dt: f64,
+    pub beta2: f64,
+    /// (1/K) Σ_c m̂_c(t)² (unbiased).
+    pub m2: f64,
+    /// Its standard error (√ of the unbiased variance estimate, 0 when that is negative).
+    pub m2_se: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProjectionReport {
+    /// Always [`SiemForm::Projection`].
+    pub form: SiemForm,
+    pub siem: f64,
+    /// From the U-statistics' unbiased variance estimates (independent draws per time).
+    pub siem_se: f64,
+    /// The jackknife over draw indices (conservative); paired differences use its leave-one-out values.
+    pub siem_se_jackknife: f64,
+    pub window: String,
+    pub test_fn: TestFnReport,
+    /// Per window time, in sampling order (from noise towards data).
+    pub profile: Vec<ProjectionStep>,
+    pub per_center: Vec<f64>,
+    /// Score evaluations per draw index: one per window time.
+    pub nfe: usize,
+    /// All score evaluations (n × |W|).
+    pub score_evals: usize,
+    /// NFE of a full sampling run on the same grid, for the cost ratio.
+    pub nfe_full: usize,
+    /// Draws per time, and pilot draws per time for the bandwidth.
+    pub n: usize,
+    pub pilot: usize,
+    pub steps: usize,
+    pub t_min: f64,
+    pub seed: u64,
+    pub seconds: f64,
+    /// The leave-one-out values of the jackknife (mean `siem`); not serialised.
+    #[serde(skip)]
+    pub leave_one_out: Vec<f64>,
+    /// The mergeable state the estimate came from; not serialised.
+    #[serde(skip)]
+    pub state: ProjectionState,
+}
+
+/// SIEM^proj of `model` on draws of the data (`draws` gives x₀ rows).
+pub fn estimate_projection(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    draws: &mut Draws,
+    cfg: &ProjectionConfig,
+) -> Result<ProjectionReport, SiemError> {
+    let start = Instant::now();
+    let d = model.dim();
+    cfg.validate(d)?;
+    let grid = cfg.grid();
+    // window times in sampling order (from noise towards data), as the particle form's profile
+    let times: Vec<(usize, f64)> = (cfg.window.lo..=cfg.window.hi).rev().map(|k| (k, grid[k + 1])).collect();
+    let bandwidths = draws::bandwidths(&cfg.test_fn, draws, schedule, &times, cfg.pilot, cfg.seed)?;
+    let fns = cfg.test_fn.build(&bandwidths)?;
+    let (n, kc) = (cfg.n, fns.len());
+
+    let mut state =
+        ProjectionState { steps: Vec::with_capacity(times.len()), draw_cross: vec![0.0; n], draw_norm: vec![0.0; n] };
+    let mut g = vec![0.0; n * kc];
+    for &(index, t) in &times {
+        let mut rng = draws::time_rng(cfg.seed, draws::Stream::Estimate, index);
+        let x = draws::noised(draws, schedule, t, n, d, &mut rng)?;
+        let s =
+            score_checked(model, x.view(), t).map_err(|source| SiemError::Model { field: "projection", t, source })?;
+        for (c, f) in fns.iter().enumerate() {
+            let center = f.center.view();
+            for (i, (xi, si)) in x.rows().into_iter().zip(s.rows()).enumerate() {
+                let (mut rho2, mut a) = (0.0, 0.0);
+                for ((xv, cv), sv) in xi.iter().zip(center).zip(si) {
+                    let diff = xv - cv;
+                    rho2 += diff * diff;
+                    a += sv * diff;
+                }
+                let rho = rho2.sqrt();
+                g[i * kc + c] = f.directional(rho, a) + f.laplacian(rho, d);
+            }
+        }
+        let mut moments = StepMoments::new(kc);
+        g.chunks(kc).for_each(|row| moments.push(row));
+        let beta = schedule.beta(t);
+        let step = StepState { index, t, dt: t - grid[index], beta2: beta * beta, moments };
+        let w = step.weight() / kc as f64;
+        for (i, row) in g.chunks(kc).enumerate() {
+            state.draw_cross[i] += w * row.iter().zip(&step.moments.sum).map(|(a, b)| a * b).sum::<f64>();
+            state.draw_norm[i] += w * row.iter().map(|a| a * a).sum::<f64>();
+        }
+        state.steps.push(step);
+    }
+    let est = state.estimate()?;
+    let profile = state
+        .steps
+        .iter()
+        .map(|s| ProjectionStep {
+            index: s.index,
+            t: s.t,
+            dt: s.dt,
+            beta2: s.beta2,
+            m2: s.moments.mean_m2(),
+            m2_se: s.moments.variance().max(0.0).sqrt(),
+        })
+        .collect();
+    let w = times.len();
+    Ok(ProjectionReport {
+        form: SiemForm::Projection,
+        siem: est.siem,
+        siem_se: est.se,
+        siem_se_jackknife: est.se_jackknife,
+        window: cfg.window.to_string(),
+        test_fn: TestFnReport {
+            kind: cfg.test_fn.kind.name(),
+            bandwidth_rule: cfg.test_fn.bandwidth.name(),
+            bandwidths,
+            centers: cfg.test_fn.centers.rows().into_iter().map(|r| r.to_vec()).collect(),
+            k: kc,
+        },
+        profile,
+        per_center: est.per_center,
+        nfe: w,
+        score_evals: n * w,
+        nfe_full: cfg.steps,
+        n,
+        pilot: cfg.pilot,
+        steps: cfg.steps,
+        t_min: cfg.t_min,
+        seed: cfg.seed,
+        seconds: start.elapsed().as_secs_f64(),
+        leave_one_out: est.leave_one_out,
+        state,
+    })
+}
