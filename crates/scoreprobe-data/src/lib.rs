@@ -26,7 +26,7 @@ pub use datasets::{
     FASHION_MNIST_DIR,
 };
 pub use images::load_image_folder;
-pub use npy::{load_images_npy, load_matrix, save_matrix_f32};
+pub use npy::{images_from_array, load_images_npy, load_matrix, save_matrix_f32, NpyDtype};
 
 /// A set of images: `images` is `(N, C, H, W)` with values in `[0, 1]` (`C` is 1 for grayscale,
 /// 3 for RGB); `labels`, when known, holds one class index per image.

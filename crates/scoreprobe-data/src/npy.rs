@@ -57,13 +57,13 @@ fn read_any(path: &Path) -> Result<(ArrayD<f64>, NpyDtype)> {
 }
 
 /// Errors naming the first row (sample) of `a` that contains a NaN or an infinity.
-fn check_finite(a: &ArrayD<f64>, path: &Path) -> Result<()> {
+fn check_finite(a: &ArrayD<f64>, name: impl std::fmt::Display) -> Result<()> {
     if a.iter().all(|v| v.is_finite()) {
         return Ok(());
     }
     for (i, row) in a.axis_iter(Axis(0)).enumerate() {
         if let Some((j, v)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            bail!("{}: row {i} contains a non-finite value ({v} at flat position {j} of that row)", path.display());
+            bail!("{name}: row {i} contains a non-finite value ({v} at flat position {j} of that row)");
         }
     }
     unreachable!("a non-finite value exists")
@@ -76,21 +76,27 @@ pub fn load_matrix(path: impl AsRef<Path>) -> Result<Array2<f64>> {
     let (a, _) = read_any(path)?;
     ensure!(a.ndim() == 2, "{}: expected a 2-D (N, D) array, found shape {:?}", path.display(), a.shape());
     ensure!(!a.is_empty(), "{}: array is empty (shape {:?})", path.display(), a.shape());
-    check_finite(&a, path)?;
+    check_finite(&a, path.display())?;
     Ok(a.into_dimensionality::<Ix2>().expect("ndim checked"))
 }
 
-/// Reads an image array as an [`ImageSet`] without labels. Accepted shapes: `(N, H, W)`
-/// (grayscale), `(N, C, H, W)` with `C` in {1, 3}, or channel-last `(N, H, W, C)` with `C` in
-/// {1, 3} when the second axis is not 1 or 3. `u8` arrays are divided by 255; float arrays must
-/// already lie in `[0, 1]` (values within 1e-4 outside are clamped; anything further is an
-/// error suggesting the rescaling, e.g. `(x + 1) / 2` for `[-1, 1]` samples).
+/// Reads an image array as an [`ImageSet`] without labels; see [`images_from_array`] for the
+/// accepted shapes and value ranges.
 pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
     let path = path.as_ref();
-    let name = path.display();
     let (a, dtype) = read_any(path)?;
+    images_from_array(a, dtype, &path.display().to_string())
+}
+
+/// An image array (values as `f64`, `dtype` the element type it came in) as an [`ImageSet`]
+/// without labels; `name` names the array in errors (a file, a Python argument). Accepted shapes:
+/// `(N, H, W)` (grayscale), `(N, C, H, W)` with `C` in {1, 3}, or channel-last `(N, H, W, C)` with
+/// `C` in {1, 3} when the second axis is not 1 or 3. `u8` arrays are divided by 255; float arrays
+/// must already lie in `[0, 1]` (values within 1e-4 outside are clamped; anything further is an
+/// error suggesting the rescaling, e.g. `(x + 1) / 2` for `[-1, 1]` samples).
+pub fn images_from_array(a: ArrayD<f64>, dtype: NpyDtype, name: &str) -> Result<ImageSet> {
     ensure!(!a.is_empty(), "{name}: array is empty (shape {:?})", a.shape());
-    check_finite(&a, path)?;
+    check_finite(&a, name)?;
     let a4: Array4<f64> = match a.ndim() {
         3 => a.insert_axis(Axis(1)).into_dimensionality().expect("4-D"),
         4 => {

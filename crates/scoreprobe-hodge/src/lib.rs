@@ -19,11 +19,13 @@ pub mod bounds;
 pub mod closed_form;
 pub mod critic;
 pub mod grid;
+pub mod options;
 pub mod problem;
 pub mod quadrature;
 pub mod random_features;
 
 pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
+pub use options::{run_bounds, run_hodge, EstimatorOptions};
 pub use problem::{check_applies, Data, EstimatorKind, HodgeEstimator, Problem};
 
 use serde::Serialize;

@@ -21,6 +21,7 @@ pub mod layers;
 pub mod mlp;
 pub mod net;
 pub mod params;
+pub mod problem;
 pub mod score;
 pub mod train;
 pub mod unet;
@@ -32,6 +33,7 @@ pub use data::{DataShape, TrainData};
 pub use jvp::{ConvCritic, ConvCriticSpec, JvpMlp, JvpScalar};
 pub use mlp::{Mlp, MlpSpec};
 pub use net::{ArchSpec, Network};
+pub use problem::{resolve, ResolvedProblem};
 pub use score::NetScoreModel;
 /// PNG grids of image samples (re-exported for the CLI).
 pub use scoreprobe_data::grid::write_png_grid;

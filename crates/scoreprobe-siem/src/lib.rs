@@ -18,9 +18,11 @@ pub mod classifier;
 #[cfg(feature = "nn")]
 pub mod critic;
 pub mod estimate;
+pub mod options;
 pub mod source;
 pub mod testfn;
 
 pub use estimate::{estimate_siem, ProfilePoint, SiemConfig, SiemReport, TestFnReport};
+pub use options::{run_siem, SiemOptions, SiemReference};
 pub use source::{AuxCost, ErrorFieldKind, ErrorSource, OracleSource, PrepareContext};
 pub use testfn::{centers_from_target, BandwidthRule, RadialKind, RadialTestFn, TestFnSpec};

@@ -3,16 +3,8 @@
 
 use crate::io::{print_json, print_text};
 use anyhow::{anyhow, bail, Result};
-use ndarray::Array1;
-use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
-use scoreprobe_core::window::Window;
-use scoreprobe_siem::classifier::{ClassifierConfig, ClassifierSource};
-use scoreprobe_siem::critic::{CriticSource, CriticSourceConfig};
-use scoreprobe_siem::{
-    centers_from_target, estimate_siem, BandwidthRule, ErrorFieldKind, ErrorSource, OracleSource, RadialKind,
-    SiemConfig, SiemReport, TestFnSpec,
-};
+use scoreprobe_siem::{run_siem, ErrorFieldKind, SiemOptions, SiemReference, SiemReport};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -75,65 +67,29 @@ pub fn run(a: Args) -> Result<()> {
     let spec = ProblemSpec::from_file(&a.spec).map_err(|e| anyhow!(e))?;
     // synthetic models from the spec, trained networks from their checkpoints
     let resolved = crate::models::resolve(&spec)?;
-    let (target, schedule) = (&resolved.target, &resolved.schedule);
-    let d = target.dim();
-    let steps = a.steps.unwrap_or_else(|| schedule.default_steps());
-    let mut cfg = SiemConfig::new(d, steps, a.t_min.unwrap_or_else(|| schedule.default_t_min()), a.n, a.seed);
-    cfg.sampler = a.sampler.parse::<SamplerKind>().map_err(|e| anyhow!("--sampler: {e}"))?;
-    if let Some(w) = &a.window {
-        cfg.window = Window::parse(w).map_err(|e| anyhow!("--window: {e}"))?;
-        cfg.window.check(steps).map_err(|e| anyhow!("--window: {e}"))?;
-    }
-    cfg.test_fn = test_functions(&a, target, d)?;
-    let mut source: Box<dyn ErrorSource> = match kind {
-        // every spec target is a mixture with an exact score; a synthetic model's e_t is used directly
-        ErrorFieldKind::Oracle => match &resolved.synthetic {
-            Some(m) => Box::new(OracleSource::synthetic(m.clone())),
-            None => Box::new(OracleSource::for_target(target.clone(), schedule.clone())),
-        },
-        ErrorFieldKind::Classifier => Box::new(ClassifierSource::for_target(
-            target.clone(),
-            ClassifierConfig { train_steps: a.classifier_steps, seed: a.seed, ..Default::default() },
-        )),
-        ErrorFieldKind::Critic => Box::new(CriticSource::for_target(
-            target.clone(),
-            CriticSourceConfig { seed: a.seed, ..Default::default() },
-        )),
+    let reference = SiemReference::Exact { target: &resolved.target, synthetic: resolved.synthetic.as_ref() };
+    let opts = SiemOptions {
+        error_field: Some(kind),
+        window: a.window.clone(),
+        test_fn: a.test_fn.clone(),
+        bandwidth: a.bandwidth,
+        bandwidth_rule: a.bandwidth_rule.clone(),
+        center: a.center.clone(),
+        centers: a.centers,
+        n: a.n,
+        steps: a.steps,
+        t_min: a.t_min,
+        sampler: a.sampler.clone(),
+        seed: a.seed,
+        classifier_steps: a.classifier_steps,
     };
-    let report = estimate_siem(resolved.model.as_ref(), schedule, source.as_mut(), &cfg).map_err(|e| anyhow!(e))?;
+    let report = run_siem(resolved.model.as_ref(), &resolved.schedule, reference, &opts).map_err(|e| anyhow!(e))?;
     if a.json {
         print_json(&serde_json::to_value(&report)?);
     } else {
         print_summary(&report, &a.spec);
     }
     Ok(())
-}
-
-fn test_functions(a: &Args, target: &scoreprobe_core::GaussianMixture, d: usize) -> Result<TestFnSpec> {
-    let kind: RadialKind = a.test_fn.parse().map_err(|e: String| anyhow!("--test-fn: {e}"))?;
-    let bandwidth = match (a.bandwidth, a.bandwidth_rule.as_str()) {
-        (Some(h), _) if !(h > 0.0 && h.is_finite()) => bail!("--bandwidth: must be a finite number > 0, got {h}"),
-        (Some(h), _) => BandwidthRule::Fixed(h),
-        (None, "median-first-step") => BandwidthRule::MedianFirstStep,
-        (None, _) => BandwidthRule::MedianPooled,
-    };
-    if a.centers == 0 {
-        bail!("--centers: need at least 1 test function");
-    }
-    let centers = match (&a.center, a.centers) {
-        (Some(_), k) if k > 1 => {
-            bail!("--center and --centers {k} exclude each other: the {k} centres are seeded data points")
-        }
-        (Some(c), _) if c.len() != d => {
-            bail!("--center: has {} coordinates, the target has dimension {d}", c.len())
-        }
-        (Some(c), _) => Array1::from(c.clone()).insert_axis(ndarray::Axis(0)),
-        (None, 1) => ndarray::Array2::zeros((1, d)),
-        (None, k) => centers_from_target(target, k, a.seed),
-    };
-    let spec = TestFnSpec { kind, bandwidth, centers };
-    spec.validate(d).map_err(|e| anyhow!("--center/--bandwidth: {e}"))?;
-    Ok(spec)
 }
 
 fn print_summary(r: &SiemReport, spec: &std::path::Path) {

@@ -1,0 +1,248 @@
+//! SIEM as every front end runs it (the CLI's `siem`, the Python module's `siem`): options with
+//! the CLI's names and defaults, the reference the error field is measured against, and one
+//! function that builds the test functions, the error-field source and the configuration from
+//! them. Front ends only parse their inputs into [`SiemOptions`] and print the report, so they
+//! give the same numbers on the same inputs.
+
+use crate::estimate::{estimate_siem, SiemConfig, SiemReport};
+use crate::source::{ErrorFieldKind, ErrorSource, OracleSource};
+use crate::testfn::{centers_from_target, BandwidthRule, RadialKind, TestFnSpec};
+use ndarray::{Array1, Array2, Axis};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::model::synthetic::SyntheticModel;
+use scoreprobe_core::sampler::SamplerKind;
+use scoreprobe_core::window::Window;
+use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
+use std::sync::Arc;
+
+/// What the error field is measured against.
+#[derive(Clone, Copy)]
+pub enum SiemReference<'a> {
+    /// A target with an exact score; with the synthetic model when the spec names one (the oracle
+    /// then uses its exact e_t, which is exactly 0 for `exact`).
+    Exact { target: &'a GaussianMixture, synthetic: Option<&'a SyntheticModel> },
+    /// Draws of the data distribution p₀, one per row; no exact score (the oracle is refused).
+    Samples(&'a Arc<Array2<f64>>),
+}
+
+impl SiemReference<'_> {
+    fn dim(&self) -> usize {
+        match self {
+            SiemReference::Exact { target, .. } => target.dim(),
+            SiemReference::Samples(rows) => rows.ncols(),
+        }
+    }
+}
+
+/// The options of a SIEM run, named and defaulted like the CLI's flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiemOptions {
+    /// Source of ê_t (default: oracle with an exact score, else critic).
+    pub error_field: Option<ErrorFieldKind>,
+    /// Steps of the sampler's grid in the metric, e.g. `900..999`; None: the whole grid.
+    pub window: Option<String>,
+    /// Radial profile: gaussian | imq | bump.
+    pub test_fn: String,
+    /// Fixed bandwidth h > 0 (None: the median rule).
+    pub bandwidth: Option<f64>,
+    /// median-pooled | median-first-step.
+    pub bandwidth_rule: String,
+    /// Centre of a single test function (None: the origin).
+    pub center: Option<Vec<f64>>,
+    /// Number K of test functions (K > 1: centred at K seeded data points).
+    pub centers: usize,
+    pub n: usize,
+    /// Sampler steps (None: the schedule's default).
+    pub steps: Option<usize>,
+    /// End time of sampling (None: the schedule's default).
+    pub t_min: Option<f64>,
+    /// em | ancestral.
+    pub sampler: String,
+    pub seed: u64,
+    /// Training steps of the classifier error field.
+    pub classifier_steps: usize,
+}
+
+impl Default for SiemOptions {
+    fn default() -> Self {
+        Self {
+            error_field: None,
+            window: None,
+            test_fn: "gaussian".into(),
+            bandwidth: None,
+            bandwidth_rule: "median-pooled".into(),
+            center: None,
+            centers: 1,
+            n: 1000,
+            steps: None,
+            t_min: None,
+            sampler: "em".into(),
+            seed: 0,
+            classifier_steps: 1500,
+        }
+    }
+}
+
+/// K distinct seeded rows of `rows` as test-function centres (the data-set counterpart of
+/// [`centers_from_target`]).
+pub fn centers_from_rows(rows: &Array2<f64>, k: usize, seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xce47_e125);
+    let k = k.min(rows.nrows());
+    let idx = rand::seq::index::sample(&mut rng, rows.nrows(), k).into_vec();
+    rows.select(Axis(0), &idx)
+}
+
+/// The test functions of the options.
+pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) -> Result<TestFnSpec, String> {
+    let kind: RadialKind = opts.test_fn.parse().map_err(|e: String| format!("test_fn: {e}"))?;
+    let bandwidth = match (opts.bandwidth, opts.bandwidth_rule.as_str()) {
+        (Some(h), _) if !(h > 0.0 && h.is_finite()) => {
+            return Err(format!("bandwidth: must be a finite number > 0, got {h}"))
+        }
+        (Some(h), _) => BandwidthRule::Fixed(h),
+        (None, "median-first-step") => BandwidthRule::MedianFirstStep,
+        (None, "median-pooled") => BandwidthRule::MedianPooled,
+        (None, other) => {
+            return Err(format!("bandwidth_rule: unknown rule '{other}'; choose median-pooled or median-first-step"))
+        }
+    };
+    if opts.centers == 0 {
+        return Err("centers: need at least 1 test function".into());
+    }
+    let centers = match (&opts.center, opts.centers) {
+        (Some(_), k) if k > 1 => {
+            return Err(format!("center and centers = {k} exclude each other: the {k} centres are seeded data points"))
+        }
+        (Some(c), _) if c.len() != d => {
+            return Err(format!("center: has {} coordinates, the target has dimension {d}", c.len()))
+        }
+        (Some(c), _) => Array1::from(c.clone()).insert_axis(Axis(0)),
+        (None, 1) => Array2::zeros((1, d)),
+        (None, k) => match reference {
+            SiemReference::Exact { target, .. } => centers_from_target(target, k, opts.seed),
+            SiemReference::Samples(rows) => centers_from_rows(rows, k, opts.seed),
+        },
+    };
+    let spec = TestFnSpec { kind, bandwidth, centers };
+    spec.validate(d).map_err(|e| format!("center/bandwidth: {e}"))?;
+    Ok(spec)
+}
+
+/// The run's configuration (window, sampler, test functions) for a model of dimension `d`.
+pub fn siem_config(
+    opts: &SiemOptions,
+    schedule: &Schedule,
+    reference: SiemReference,
+    d: usize,
+) -> Result<SiemConfig, String> {
+    let steps = opts.steps.unwrap_or_else(|| schedule.default_steps());
+    let mut cfg = SiemConfig::new(d, steps, opts.t_min.unwrap_or_else(|| schedule.default_t_min()), opts.n, opts.seed);
+    cfg.sampler = opts.sampler.parse::<SamplerKind>().map_err(|e| format!("sampler: {e}"))?;
+    if let Some(w) = &opts.window {
+        cfg.window = Window::parse(w).map_err(|e| format!("window: {e}"))?;
+        cfg.window.check(steps).map_err(|e| format!("window: {e}"))?;
+    }
+    cfg.test_fn = test_functions(opts, reference, d)?;
+    Ok(cfg)
+}
+
+/// The error-field source of the options against the reference.
+pub fn error_source(
+    kind: ErrorFieldKind,
+    opts: &SiemOptions,
+    schedule: &Schedule,
+    reference: SiemReference,
+) -> Result<Box<dyn ErrorSource>, String> {
+    if let Some(why) = kind.unavailable() {
+        return Err(why);
+    }
+    Ok(match (kind, reference) {
+        (ErrorFieldKind::Oracle, SiemReference::Exact { synthetic: Some(m), .. }) => {
+            Box::new(OracleSource::synthetic(m.clone()))
+        }
+        (ErrorFieldKind::Oracle, SiemReference::Exact { target, synthetic: None }) => {
+            Box::new(OracleSource::for_target(target.clone(), schedule.clone()))
+        }
+        (ErrorFieldKind::Oracle, SiemReference::Samples(_)) => {
+            Box::new(OracleSource::from_exact(None, "a data set given by samples")?)
+        }
+        #[cfg(feature = "nn")]
+        (ErrorFieldKind::Classifier, reference) => {
+            use crate::classifier::{ClassifierConfig, ClassifierSource};
+            let config = ClassifierConfig { train_steps: opts.classifier_steps, seed: opts.seed, ..Default::default() };
+            match reference {
+                SiemReference::Exact { target, .. } => Box::new(ClassifierSource::for_target(target.clone(), config)),
+                SiemReference::Samples(rows) => Box::new(ClassifierSource::new(row_sampler(rows), config)),
+            }
+        }
+        #[cfg(feature = "nn")]
+        (ErrorFieldKind::Critic, reference) => {
+            use crate::critic::{CriticSource, CriticSourceConfig};
+            let config = CriticSourceConfig { seed: opts.seed, ..Default::default() };
+            match reference {
+                SiemReference::Exact { target, .. } => Box::new(CriticSource::for_target(target.clone(), config)),
+                SiemReference::Samples(rows) => Box::new(CriticSource::new(row_sampler(rows), config)),
+            }
+        }
+        #[cfg(not(feature = "nn"))]
+        (kind, _) => unreachable!("{} is unavailable without the nn feature", kind.name()),
+    })
+}
+
+/// Draws rows uniformly with replacement: the data sampler of the classifier and critic sources.
+#[cfg(feature = "nn")]
+pub fn row_sampler(rows: &Arc<Array2<f64>>) -> crate::classifier::DataSampler {
+    use rand::Rng;
+    let rows = Arc::clone(rows);
+    Box::new(move |n: usize, rng: &mut ChaCha8Rng| {
+        let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..rows.nrows())).collect();
+        rows.select(Axis(0), &idx)
+    })
+}
+
+/// SIEM of `model` against `reference` with the options: what the CLI's `siem` and Python's
+/// `siem` both run.
+pub fn run_siem(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    reference: SiemReference,
+    opts: &SiemOptions,
+) -> Result<SiemReport, String> {
+    let d = model.dim();
+    if reference.dim() != d {
+        return Err(format!("the model has dimension {d}, the data {}", reference.dim()));
+    }
+    let kind = opts.error_field.unwrap_or(match reference {
+        SiemReference::Exact { .. } => ErrorFieldKind::Oracle,
+        SiemReference::Samples(_) => ErrorFieldKind::Critic,
+    });
+    let cfg = siem_config(opts, schedule, reference, d)?;
+    let mut source = error_source(kind, opts, schedule, reference)?;
+    estimate_siem(model, schedule, source.as_mut(), &cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_centres_are_seeded_distinct_rows_and_bad_options_are_named() {
+        let rows = Arc::new(Array2::from_shape_fn((20, 2), |(i, j)| (i * 2 + j) as f64));
+        let c = centers_from_rows(&rows, 4, 3);
+        assert_eq!(c, centers_from_rows(&rows, 4, 3));
+        assert_eq!(c.nrows(), 4);
+        assert!(c.rows().into_iter().all(|r| rows.rows().into_iter().any(|x| x == r)));
+        let reference = SiemReference::Samples(&rows);
+        let bad = |o: SiemOptions| test_functions(&o, reference, 2).unwrap_err();
+        assert!(bad(SiemOptions { bandwidth: Some(-1.0), ..Default::default() }).contains("bandwidth"));
+        assert!(bad(SiemOptions { centers: 0, ..Default::default() }).contains("centers"));
+        assert!(bad(SiemOptions { center: Some(vec![0.0]), ..Default::default() }).contains("center"));
+        assert!(bad(SiemOptions { test_fn: "cosine".into(), ..Default::default() }).contains("test_fn"));
+        let spec = test_functions(&SiemOptions { centers: 3, ..Default::default() }, reference, 2).unwrap();
+        assert_eq!(spec.centers, centers_from_rows(&rows, 3, 0));
+        let schedule = Schedule::vp_default();
+        let msg = error_source(ErrorFieldKind::Oracle, &SiemOptions::default(), &schedule, reference).err().unwrap();
+        assert!(msg.contains("oracle"), "{msg}");
+    }
+}
