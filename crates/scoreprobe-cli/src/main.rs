@@ -56,7 +56,22 @@ fn main() {
         Command::Bounds(a) => cmd::bounds::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", report(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, joined by ": ". Library errors state their cause in their own
+/// message (so one `to_string()` is self-contained) and also return it from `source()` (so callers
+/// can downcast it); a cause whose text is already shown is therefore not repeated.
+fn report(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }

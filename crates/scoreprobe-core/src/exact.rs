@@ -7,6 +7,7 @@
 //! integrated here with classical RK4. The law of the *discretised* Euler–Maruyama chain is also
 //! exact (an affine recursion), which separates discretisation error from Monte-Carlo error in tests.
 
+use crate::error::CoreError;
 use crate::linalg::{gaussian_kl, gaussian_w2_squared};
 use crate::model::synthetic::SyntheticModel;
 use crate::model::ScoreModel;
@@ -51,14 +52,8 @@ fn initial_moments(model: &SyntheticModel, init: Init) -> (Array1<f64>, Array2<f
     }
 }
 
-fn affine(model: &SyntheticModel, t: f64) -> Result<(Array2<f64>, Array1<f64>), String> {
-    model.affine_form(t).ok_or_else(|| {
-        format!(
-            "no exact generated law for model '{}' on this target: it needs a Gaussian target and an affine score \
-             (exact, affine_error, solenoidal, or gradient with a quadratic potential)",
-            model.describe()
-        )
-    })
+fn affine(model: &SyntheticModel, t: f64) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
+    model.affine_form(t).ok_or_else(|| CoreError::NoExactLaw { model: model.describe() })
 }
 
 fn rhs(
@@ -93,7 +88,7 @@ pub fn generated_law(
     init: Init,
     t_min: f64,
     substeps: usize,
-) -> Result<ExactLaw, String> {
+) -> Result<ExactLaw, CoreError> {
     affine(model, T_END)?;
     let (mut mu, mut c) = initial_moments(model, init);
     let h = (T_END - t_min) / substeps as f64;
@@ -113,7 +108,7 @@ pub fn generated_law(
 
 /// The exact law of the Euler–Maruyama chain itself on the sampler's grid
 /// (μ ← Mμ + βhk, C ← MCMᵀ + βhI with M = (1 + ½βh)I + βhK).
-pub fn euler_maruyama_law(model: &SyntheticModel, init: Init, t_min: f64, steps: usize) -> Result<ExactLaw, String> {
+pub fn euler_maruyama_law(model: &SyntheticModel, init: Init, t_min: f64, steps: usize) -> Result<ExactLaw, CoreError> {
     affine(model, T_END)?;
     let (mut mu, mut c) = initial_moments(model, init);
     let d = mu.len();
@@ -130,7 +125,7 @@ pub fn euler_maruyama_law(model: &SyntheticModel, init: Init, t_min: f64, steps:
     finish(model, t_min, mu, c)
 }
 
-fn finish(model: &SyntheticModel, t_min: f64, mean: Array1<f64>, cov: Array2<f64>) -> Result<ExactLaw, String> {
+fn finish(model: &SyntheticModel, t_min: f64, mean: Array1<f64>, cov: Array2<f64>) -> Result<ExactLaw, CoreError> {
     let (tm, tc) = model.target.moments_at(&model.schedule, t_min);
     let kl = gaussian_kl(tm.view(), tc.view(), mean.view(), cov.view())?;
     let w2 = gaussian_w2_squared(tm.view(), tc.view(), mean.view(), cov.view()).sqrt();
@@ -194,6 +189,7 @@ mod tests {
         let m = SyntheticModel::exact(crate::target::named_target("ring8").unwrap(), Schedule::vp_default());
         assert!(generated_law(&m, Dynamics::ReverseSde, Init::Prior, 1e-3, 10)
             .unwrap_err()
+            .to_string()
             .contains("Gaussian target"));
     }
 }

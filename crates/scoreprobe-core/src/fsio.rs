@@ -1,6 +1,7 @@
 //! Atomic file writes shared by every crate: write to a temporary sibling, then rename, so a
 //! crash or kill leaves either the old file or the complete new one, never a torn file.
 
+use crate::error::CoreError;
 use std::path::{Path, PathBuf};
 
 /// The temporary sibling used while writing `path`.
@@ -11,24 +12,32 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Creates the parent directory, lets `write` fill the temporary file, then renames it onto `path`.
-pub fn write_atomic_with<E: std::fmt::Display>(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), E>,
-) -> Result<(), String> {
+/// The writer's own error is kept as the source of [`CoreError::Write`].
+pub fn write_atomic_with<E>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), CoreError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|source| CoreError::Io {
+            path: parent.to_path_buf(),
+            action: "cannot create directory",
+            source,
+        })?;
     }
     let tmp = temp_path(path);
     if let Err(e) = write(&tmp) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("cannot write {}: {e}", path.display()));
+        return Err(CoreError::Write { path: path.to_path_buf(), source: e.into() });
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        CoreError::Io { path: path.to_path_buf(), action: "cannot move the finished temporary file into place", source }
+    })
 }
 
 /// Writes `bytes` to `path` atomically, flushed to disk before the rename (checkpoints survive a
 /// power loss, not only a kill).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CoreError> {
     write_atomic_with(path, |tmp| -> std::io::Result<()> {
         use std::io::Write;
         let mut f = std::fs::File::create(tmp)?;
@@ -46,8 +55,8 @@ mod tests {
         super::write_atomic(&p, b"one").unwrap();
         super::write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let err = super::write_atomic_with(&p, |_| Err::<(), _>("disk full")).unwrap_err();
-        assert!(err.contains("disk full") && err.contains("a.json"));
+        let err = super::write_atomic_with(&p, |_| Err::<(), _>("disk full")).unwrap_err().to_string();
+        assert!(err.contains("disk full") && err.contains("a.json"), "{err}");
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -3,6 +3,7 @@
 //! schedule (VP / DDPM) → target (exact p_t) → model (trait ScoreModel, synthetic errors)
 //! → sampler (EM, ancestral, PF-ODE; windows; NFE) → exact (Gaussian moment ODEs).
 
+pub mod error;
 pub mod exact;
 pub mod fsio;
 pub mod linalg;
@@ -13,6 +14,7 @@ pub mod spec;
 pub mod target;
 pub mod window;
 
-pub use model::ScoreModel;
+pub use error::{CoreError, MatrixProblem};
+pub use model::{ModelError, ScoreModel};
 pub use schedule::Schedule;
 pub use target::GaussianMixture;

@@ -3,6 +3,7 @@
 //! Everything statistical in scoreprobe holds matrices as `ndarray::Array2<f64>`; these helpers
 //! convert to faer for the factorisations (Cholesky, self-adjoint eigendecomposition) and back.
 
+use crate::error::{CoreError, MatrixProblem};
 use faer::{Mat, MatRef, Side};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
@@ -67,23 +68,25 @@ pub fn sqrtm_psd(a: ArrayView2<f64>) -> Array2<f64> {
 }
 
 /// Lower Cholesky factor of a symmetric positive-definite matrix, or an error naming `what`.
-pub fn cholesky(a: ArrayView2<f64>, what: &str) -> Result<Array2<f64>, String> {
+pub fn cholesky(a: ArrayView2<f64>, what: &str) -> Result<Array2<f64>, CoreError> {
+    let refuse = |problem| CoreError::Matrix { input: what.to_string(), problem };
     if a.nrows() != a.ncols() {
-        return Err(format!("{what}: must be square, got {}x{}", a.nrows(), a.ncols()));
+        return Err(refuse(MatrixProblem::NotSquare { rows: a.nrows(), cols: a.ncols() }));
     }
     if a.iter().any(|v| !v.is_finite()) {
-        return Err(format!("{what}: contains NaN or infinite entries"));
+        return Err(refuse(MatrixProblem::NonFinite));
     }
-    if asymmetry(a) > 1e-9 {
-        return Err(format!("{what}: must be symmetric (max relative |a_ij - a_ji| = {:.3e})", asymmetry(a)));
+    let asym = asymmetry(a);
+    if asym > 1e-9 {
+        return Err(refuse(MatrixProblem::NotSymmetric { asymmetry: asym }));
     }
     let m = to_faer(a);
-    let llt = m.llt(Side::Lower).map_err(|_| format!("{what}: must be positive definite (Cholesky failed)"))?;
+    let llt = m.llt(Side::Lower).map_err(|_| refuse(MatrixProblem::NotPositiveDefinite))?;
     Ok(from_faer(llt.L()))
 }
 
 /// Inverse and log-determinant of a symmetric positive-definite matrix.
-pub fn spd_inverse_logdet(a: ArrayView2<f64>, what: &str) -> Result<(Array2<f64>, f64), String> {
+pub fn spd_inverse_logdet(a: ArrayView2<f64>, what: &str) -> Result<(Array2<f64>, f64), CoreError> {
     let l = cholesky(a, what)?;
     let n = a.nrows();
     let logdet = 2.0 * (0..n).map(|i| l[[i, i]].ln()).sum::<f64>();
@@ -113,7 +116,7 @@ pub fn gaussian_kl(
     s0: ArrayView2<f64>,
     m1: ArrayView1<f64>,
     s1: ArrayView2<f64>,
-) -> Result<f64, String> {
+) -> Result<f64, CoreError> {
     let d = m0.len() as f64;
     let (s1inv, logdet1) = spd_inverse_logdet(s1, "KL: second covariance")?;
     let (_, logdet0) = spd_inverse_logdet(s0, "KL: first covariance")?;
@@ -165,9 +168,14 @@ mod tests {
 
     #[test]
     fn refuses_bad_covariances() {
-        assert!(cholesky(array![[1.0, 0.5], [0.4, 1.0]].view(), "cov").unwrap_err().contains("symmetric"));
-        assert!(cholesky(array![[1.0, 2.0], [2.0, 1.0]].view(), "cov").unwrap_err().contains("positive definite"));
-        assert!(cholesky(array![[f64::NAN, 0.0], [0.0, 1.0]].view(), "cov").unwrap_err().contains("NaN"));
+        let refused = |a: Array2<f64>| cholesky(a.view(), "cov").unwrap_err().to_string();
+        assert!(refused(array![[1.0, 0.5], [0.4, 1.0]]).contains("symmetric"));
+        assert!(refused(array![[1.0, 2.0], [2.0, 1.0]]).contains("positive definite"));
+        assert!(refused(array![[f64::NAN, 0.0], [0.0, 1.0]]).contains("NaN"));
+        assert!(matches!(
+            cholesky(array![[1.0, 2.0], [2.0, 1.0]].view(), "cov"),
+            Err(CoreError::Matrix { problem: MatrixProblem::NotPositiveDefinite, .. })
+        ));
     }
 
     #[test]

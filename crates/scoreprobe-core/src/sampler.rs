@@ -2,9 +2,15 @@
 //! Heun). Each runs on a uniform grid t_0 = t_min < t_1 < … < t_K = T; step k goes from t_{k+1}
 //! down to t_k and evaluates the score at t_{k+1}. Every sampler counts its score evaluations
 //! (NFE), and an observer sees the state and score at every step of an optional window; with
-//! `stop_after_window` only the steps down to the window's lowest index are executed.
+//! `stop_after_window` only the steps down to the window's lowest index are executed. The
+//! observer may also stop the run ([`ControlFlow::Break`]), e.g. at its own first failure.
+//!
+//! Every score batch is checked ([`score_checked`]): a model that fails, returns a wrong shape
+//! or a non-finite value stops the run with [`CoreError::Sampling`], naming the step, the time
+//! and the model, and keeping the model's error as the source.
 
-use crate::model::ScoreModel;
+use crate::error::CoreError;
+use crate::model::{score_checked, ScoreModel};
 use crate::schedule::{Schedule, T_END};
 use crate::target::standard_normal;
 use crate::window::Window;
@@ -12,6 +18,7 @@ use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::str::FromStr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,14 +52,19 @@ impl SamplerKind {
 }
 
 impl FromStr for SamplerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
         match s {
             "em" => Ok(SamplerKind::Em),
             "ancestral" => Ok(SamplerKind::Ancestral),
             "ode-euler" => Ok(SamplerKind::OdeEuler),
             "ode-heun" => Ok(SamplerKind::OdeHeun),
-            other => Err(format!("unknown sampler '{other}'; choose one of {}", Self::NAMES.join(", "))),
+            other => Err(CoreError::Unknown {
+                input: String::new(),
+                what: "sampler",
+                name: other.into(),
+                known: Self::NAMES.iter().map(|s| s.to_string()).collect(),
+            }),
         }
     }
 }
@@ -74,12 +86,12 @@ impl SamplerConfig {
         Self { kind, steps, t_min, seed, window: None, stop_after_window: false }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CoreError> {
         if self.steps == 0 {
-            return Err("steps: must be at least 1".into());
+            return Err(CoreError::invalid("steps", "must be at least 1"));
         }
         if !(self.t_min >= 0.0 && self.t_min < T_END) {
-            return Err(format!("t_min: must lie in [0, {T_END}), got {}", self.t_min));
+            return Err(CoreError::invalid("t_min", format!("must lie in [0, {T_END}), got {}", self.t_min)));
         }
         if let Some(w) = &self.window {
             w.check(self.steps)?;
@@ -114,6 +126,8 @@ pub struct SampleOutput {
     pub steps_run: usize,
     /// Time of the returned states.
     pub t_end: f64,
+    /// The observer stopped the run (at the step that ends at `t_end`'s state, before updating it).
+    pub stopped_by_observer: bool,
 }
 
 /// Draws the initial states from the prior N(0, I).
@@ -122,17 +136,22 @@ pub fn prior_init(n: usize, d: usize, seed: u64) -> Array2<f64> {
     standard_normal(n, d, &mut rng)
 }
 
-/// Runs the sampler from `x_init` (states at t = T) and calls `observer` on every step in the window.
+/// Runs the sampler from `x_init` (states at t = T) and calls `observer` on every step in the
+/// window; the observer returns [`ControlFlow::Break`] to stop the run there (the output then
+/// holds the state it saw, and `stopped_by_observer` is set).
 pub fn sample_with_observer(
     model: &dyn ScoreModel,
     schedule: &Schedule,
     cfg: &SamplerConfig,
     x_init: Array2<f64>,
-    observer: &mut dyn FnMut(&StepView),
-) -> Result<SampleOutput, String> {
+    observer: &mut dyn FnMut(&StepView) -> ControlFlow<()>,
+) -> Result<SampleOutput, CoreError> {
     cfg.validate()?;
     if x_init.ncols() != model.dim() {
-        return Err(format!("initial states have dimension {}, the model expects {}", x_init.ncols(), model.dim()));
+        return Err(CoreError::invalid(
+            "initial states",
+            format!("have dimension {}, the model expects {}", x_init.ncols(), model.dim()),
+        ));
     }
     let grid = cfg.grid();
     let last = match (&cfg.window, cfg.stop_after_window) {
@@ -147,10 +166,12 @@ pub fn sample_with_observer(
     for k in (last..cfg.steps).rev() {
         let (t, t_next) = (grid[k + 1], grid[k]);
         let h = t - t_next;
-        let s = model.score(x.view(), t);
+        let s = score_checked(model, x.view(), t).map_err(|source| CoreError::Sampling { step: k, t, source })?;
         nfe += 1;
-        if cfg.window.is_some_and(|w| w.contains(k)) {
-            observer(&StepView { index: k, t, t_next, x: x.view(), score: s.view() });
+        if cfg.window.is_some_and(|w| w.contains(k))
+            && observer(&StepView { index: k, t, t_next, x: x.view(), score: s.view() }).is_break()
+        {
+            return Ok(SampleOutput { x, nfe, steps_run, t_end: t, stopped_by_observer: true });
         }
         let beta = schedule.beta(t);
         x = match cfg.kind {
@@ -174,7 +195,11 @@ pub fn sample_with_observer(
                 let f0 = (&x + &s) * (0.5 * beta);
                 let x_pred = &x + &(&f0 * h);
                 if t_next > 0.0 {
-                    let s1 = model.score(x_pred.view(), t_next);
+                    let s1 = score_checked(model, x_pred.view(), t_next).map_err(|source| CoreError::Sampling {
+                        step: k,
+                        t: t_next,
+                        source,
+                    })?;
                     nfe += 1;
                     let f1 = (&x_pred + &s1) * (0.5 * schedule.beta(t_next));
                     &x + &((f0 + f1) * (0.5 * h))
@@ -185,7 +210,7 @@ pub fn sample_with_observer(
         };
         steps_run += 1;
     }
-    Ok(SampleOutput { x, nfe, steps_run, t_end: grid[last] })
+    Ok(SampleOutput { x, nfe, steps_run, t_end: grid[last], stopped_by_observer: false })
 }
 
 /// A sampling run with its recorded window: (output, states each n × d, their times).
@@ -199,9 +224,9 @@ pub fn sample_trajectory(
     schedule: &Schedule,
     cfg: &SamplerConfig,
     x_init: Array2<f64>,
-) -> Result<Trajectory, String> {
+) -> Result<Trajectory, CoreError> {
     let Some(w) = cfg.window else {
-        return Err("sample_trajectory needs a window".into());
+        return Err(CoreError::invalid("sample_trajectory", "needs a window"));
     };
     // Observe one step below the window (when it exists and the run continues past the window):
     // the state seen there is the state after the window's last step, at no extra cost.
@@ -215,6 +240,7 @@ pub fn sample_trajectory(
     let out = sample_with_observer(model, schedule, &run_cfg, x_init, &mut |v| {
         states.push(v.x.to_owned());
         times.push(v.t);
+        ControlFlow::Continue(())
     })?;
     if !widened {
         states.push(out.x.clone());

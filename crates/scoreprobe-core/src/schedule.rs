@@ -5,6 +5,7 @@
 //! ᾱ_k = ∏_{j≤k}(1−β_j); between grid points log ᾱ is linear in t, so β(t) = −d log ᾱ/dt is
 //! piecewise constant and α_t = exp(−½∫β) holds exactly for both kinds.
 
+use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 
 /// Total time horizon of every schedule.
@@ -64,23 +65,27 @@ impl Schedule {
         Schedule::Vp { beta_min: 0.1, beta_max: 20.0 }
     }
 
-    pub fn from_spec(spec: &ScheduleSpec) -> Result<Self, String> {
+    pub fn from_spec(spec: &ScheduleSpec) -> Result<Self, CoreError> {
         match *spec {
             ScheduleSpec::Vp { beta_min, beta_max } => {
                 if !(beta_min.is_finite() && beta_max.is_finite() && beta_min > 0.0 && beta_max >= beta_min) {
-                    return Err(format!(
-                        "schedule: need 0 < beta_min <= beta_max, got beta_min={beta_min}, beta_max={beta_max}"
+                    return Err(CoreError::invalid(
+                        "schedule",
+                        format!("need 0 < beta_min <= beta_max, got beta_min={beta_min}, beta_max={beta_max}"),
                     ));
                 }
                 Ok(Schedule::Vp { beta_min, beta_max })
             }
             ScheduleSpec::Ddpm { steps, beta_start, beta_end } => {
                 if steps < 2 {
-                    return Err(format!("schedule.steps: need at least 2 steps, got {steps}"));
+                    return Err(CoreError::invalid("schedule.steps", format!("need at least 2 steps, got {steps}")));
                 }
                 if !(beta_start > 0.0 && beta_end < 1.0 && beta_end >= beta_start) {
-                    return Err(format!(
-                        "schedule: need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}"
+                    return Err(CoreError::invalid(
+                        "schedule",
+                        format!(
+                            "need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}"
+                        ),
                     ));
                 }
                 let betas: Vec<f64> =

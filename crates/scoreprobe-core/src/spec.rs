@@ -1,6 +1,6 @@
 //! The JSON problem spec used by every command: target, schedule, model.
 
-use crate::linalg::asymmetry;
+use crate::error::CoreError;
 use crate::model::synthetic::{ErrorField, Potential, PotentialField, SyntheticModel};
 use crate::schedule::{Schedule, ScheduleSpec};
 use crate::target::{matrix_from_rows, GaussianMixture, TargetSpec};
@@ -47,53 +47,68 @@ fn exact_model() -> ModelSpec {
 }
 
 impl ProblemSpec {
-    pub fn from_json(text: &str, origin: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("{origin}: invalid problem spec: {e}"))
+    pub fn from_json(text: &str, origin: &str) -> Result<Self, CoreError> {
+        serde_json::from_str(text).map_err(|source| CoreError::Spec { origin: origin.to_string(), source })
     }
 
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read spec: {e}", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, CoreError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CoreError::Io {
+            path: path.to_path_buf(),
+            action: "cannot read spec",
+            source,
+        })?;
         Self::from_json(&text, &path.display().to_string())
     }
 
-    pub fn schedule(&self) -> Result<Schedule, String> {
+    pub fn schedule(&self) -> Result<Schedule, CoreError> {
         Schedule::from_spec(&self.schedule)
     }
 
-    pub fn target(&self) -> Result<GaussianMixture, String> {
+    pub fn target(&self) -> Result<GaussianMixture, CoreError> {
         self.target.build()
     }
 
     /// Builds the synthetic model; a checkpoint model is refused here (networks are loaded elsewhere).
-    pub fn synthetic_model(&self) -> Result<SyntheticModel, String> {
+    pub fn synthetic_model(&self) -> Result<SyntheticModel, CoreError> {
         let target = self.target()?;
         let schedule = self.schedule()?;
         let d = target.dim();
         let error = match &self.model {
             ModelSpec::Exact => ErrorField::Exact,
             ModelSpec::AffineError { e, b } => {
-                let e = matrix_from_rows(e).map_err(|err| format!("model.E: {err}"))?;
+                let e = matrix_from_rows(e, "model.E")?;
                 if e.dim() != (d, d) {
-                    return Err(format!("model.E: must be {d}x{d} to match the target, got {}x{}", e.nrows(), e.ncols()));
+                    return Err(CoreError::invalid(
+                        "model.E",
+                        format!("must be {d}x{d} to match the target, got {}x{}", e.nrows(), e.ncols()),
+                    ));
                 }
                 if b.len() != d {
-                    return Err(format!("model.b: must have {d} entries to match the target, got {}", b.len()));
+                    return Err(CoreError::invalid(
+                        "model.b",
+                        format!("must have {d} entries to match the target, got {}", b.len()),
+                    ));
                 }
                 check_finite(e.iter(), "model.E")?;
                 check_finite(b.iter(), "model.b")?;
                 ErrorField::Affine { e, b: Array1::from(b.clone()) }
             }
             ModelSpec::Solenoidal { a, lambda } => {
-                let a = matrix_from_rows(a).map_err(|err| format!("model.A: {err}"))?;
+                let a = matrix_from_rows(a, "model.A")?;
                 if a.dim() != (d, d) {
-                    return Err(format!("model.A: must be {d}x{d} to match the target, got {}x{}", a.nrows(), a.ncols()));
+                    return Err(CoreError::invalid(
+                        "model.A",
+                        format!("must be {d}x{d} to match the target, got {}x{}", a.nrows(), a.ncols()),
+                    ));
                 }
                 check_finite(a.iter(), "model.A")?;
                 let sym = (&a + &a.t()).mapv(f64::abs).iter().fold(0.0f64, |m, v| m.max(*v));
                 if sym > 1e-12 * (1.0 + a.mapv(f64::abs).sum()) {
-                    return Err(format!("model.A: must be antisymmetric (A = -Aᵀ); max |A + Aᵀ| = {sym:.3e}"));
+                    return Err(CoreError::invalid(
+                        "model.A",
+                        format!("must be antisymmetric (A = -Aᵀ); max |A + Aᵀ| = {sym:.3e}"),
+                    ));
                 }
-                let _ = asymmetry; // antisymmetry checked above, symmetry elsewhere
                 check_finite(std::iter::once(lambda), "model.lambda")?;
                 ErrorField::Solenoidal { a, lambda: *lambda }
             }
@@ -102,9 +117,12 @@ impl ProblemSpec {
                 ErrorField::Gradient { potential: PotentialField::from_spec(potential, d)?, lambda: *lambda }
             }
             ModelSpec::Checkpoint { path } => {
-                return Err(format!(
-                    "model: '{}' is a checkpoint; this command needs a synthetic model (exact, affine_error, solenoidal, gradient)",
-                    path.display()
+                return Err(CoreError::invalid(
+                    "model",
+                    format!(
+                        "'{}' is a checkpoint; this command needs a synthetic model (exact, affine_error, solenoidal, gradient)",
+                        path.display()
+                    ),
                 ))
             }
         };
@@ -112,9 +130,9 @@ impl ProblemSpec {
     }
 }
 
-fn check_finite<'a>(mut v: impl Iterator<Item = &'a f64>, what: &str) -> Result<(), String> {
+fn check_finite<'a>(mut v: impl Iterator<Item = &'a f64>, what: &str) -> Result<(), CoreError> {
     if v.any(|x| !x.is_finite()) {
-        return Err(format!("{what}: contains NaN or infinite entries"));
+        return Err(CoreError::invalid(what, "contains NaN or infinite entries"));
     }
     Ok(())
 }
@@ -126,7 +144,7 @@ mod tests {
     fn err(json: &str) -> String {
         match ProblemSpec::from_json(json, "spec.json").and_then(|s| s.synthetic_model().map(|_| ())) {
             Ok(()) => panic!("accepted: {json}"),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! is the inclusive range of step indices 900 to 999, i.e. the first 100 steps from noise when
 //! the grid has 1000 steps. Index k is the step from t_{k+1} down to t_k (k = 0 ends at t_min).
 
+use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -20,25 +21,31 @@ impl Window {
     }
 
     /// Parses `a..b` (inclusive of b, as in `900..999`) or `a..=b`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, CoreError> {
+        let input = || format!("window '{text}'");
         let (a, b) = text
             .split_once("..=")
             .or_else(|| text.split_once(".."))
-            .ok_or_else(|| format!("window '{text}': expected 'LO..HI' step indices, e.g. '900..999'"))?;
-        let lo: usize = a.trim().parse().map_err(|_| format!("window '{text}': '{a}' is not a step index"))?;
-        let hi: usize = b.trim().parse().map_err(|_| format!("window '{text}': '{b}' is not a step index"))?;
+            .ok_or_else(|| CoreError::invalid(input(), "expected 'LO..HI' step indices, e.g. '900..999'"))?;
+        let index = |s: &str| {
+            s.trim().parse::<usize>().map_err(|_| CoreError::invalid(input(), format!("'{s}' is not a step index")))
+        };
+        let (lo, hi) = (index(a)?, index(b)?);
         if lo > hi {
-            return Err(format!("window '{text}' is empty: LO={lo} > HI={hi}"));
+            return Err(CoreError::invalid(input(), format!("empty: LO={lo} > HI={hi}")));
         }
         Ok(Window { lo, hi })
     }
 
     /// Checks the window fits a grid of `steps` steps.
-    pub fn check(&self, steps: usize) -> Result<(), String> {
+    pub fn check(&self, steps: usize) -> Result<(), CoreError> {
         if self.hi >= steps {
-            return Err(format!(
-                "window {self} lies outside the sampler's grid of {steps} steps (valid indices 0..{})",
-                steps.saturating_sub(1)
+            return Err(CoreError::invalid(
+                format!("window {self}"),
+                format!(
+                    "lies outside the sampler's grid of {steps} steps (valid indices 0..{})",
+                    steps.saturating_sub(1)
+                ),
             ));
         }
         Ok(())
@@ -72,9 +79,9 @@ mod tests {
         let w = Window::parse("900..999").unwrap();
         assert_eq!((w.lo, w.hi, w.len()), (900, 999, 100));
         assert!(w.check(1000).is_ok());
-        assert!(w.check(500).unwrap_err().contains("outside"));
+        assert!(w.check(500).unwrap_err().to_string().contains("outside"));
         assert_eq!(Window::parse("3..=5").unwrap(), Window { lo: 3, hi: 5 });
-        assert!(Window::parse("10..2").unwrap_err().contains("empty"));
+        assert!(Window::parse("10..2").unwrap_err().to_string().contains("empty"));
         assert!(Window::parse("ten").is_err());
         assert_eq!(Window::full(1000).to_string(), "0..999");
     }

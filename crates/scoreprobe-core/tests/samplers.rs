@@ -1,13 +1,14 @@
 //! Samplers with the exact score reproduce their targets, within tolerances derived from the
 //! Monte-Carlo error of the sample moments; discretisation error shrinks with the step count.
 
-use ndarray::{array, Array1, Array2, Axis};
+use ndarray::{array, Array1, Array2, ArrayView2, Axis};
 use scoreprobe_core::exact::{euler_maruyama_law, generated_law, Dynamics, Init};
 use scoreprobe_core::model::synthetic::{ErrorField, SyntheticModel};
 use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::target::named_target;
 use scoreprobe_core::window::Window;
-use scoreprobe_core::{GaussianMixture, Schedule};
+use scoreprobe_core::{CoreError, GaussianMixture, ModelError, Schedule, ScoreModel};
+use std::ops::ControlFlow::{self, Break, Continue};
 
 fn gaussian() -> GaussianMixture {
     GaussianMixture::from_vecs(&[1.0], &[vec![0.5, -1.0]], &[vec![vec![1.0, 0.3], vec![0.3, 0.5]]], "t").unwrap()
@@ -16,7 +17,7 @@ fn gaussian() -> GaussianMixture {
 fn run(model: &SyntheticModel, kind: SamplerKind, n: usize, steps: usize, seed: u64) -> Array2<f64> {
     let cfg = SamplerConfig::new(kind, steps, 1e-3, seed);
     let x0 = prior_init(n, model.target.dim(), seed);
-    sample_with_observer(model, &model.schedule, &cfg, x0, &mut |_| {}).unwrap().x
+    sample_with_observer(model, &model.schedule, &cfg, x0, &mut |_| Continue(())).unwrap().x
 }
 
 fn moments(x: &Array2<f64>) -> (Array1<f64>, Array2<f64>) {
@@ -75,7 +76,7 @@ fn ddpm_ancestral_on_its_own_grid() {
     let sched = Schedule::from_spec(&spec).unwrap();
     let model = SyntheticModel::exact(gaussian(), sched.clone());
     let cfg = SamplerConfig::new(SamplerKind::Ancestral, 1000, 0.0, 5);
-    let out = sample_with_observer(&model, &sched, &cfg, prior_init(20_000, 2, 5), &mut |_| {}).unwrap();
+    let out = sample_with_observer(&model, &sched, &cfg, prior_init(20_000, 2, 5), &mut |_| Continue(())).unwrap();
     assert_eq!(out.nfe, 1000);
     let (m, c) = model.target.moments_at(&sched, 0.0);
     assert_moments(&out.x, &m, &c, 4.5, 2e-3, "ddpm ancestral");
@@ -127,16 +128,21 @@ fn samplers_reproduce_ring8() {
 fn nfe_windows_and_determinism() {
     let model = SyntheticModel::exact(gaussian(), Schedule::vp_default());
     let mut cfg = SamplerConfig::new(SamplerKind::Em, 1000, 1e-3, 7);
-    let full = sample_with_observer(&model, &model.schedule, &cfg, prior_init(64, 2, 7), &mut |_| {}).unwrap();
+    let full =
+        sample_with_observer(&model, &model.schedule, &cfg, prior_init(64, 2, 7), &mut |_| Continue(())).unwrap();
     assert_eq!((full.nfe, full.steps_run), (1000, 1000));
-    let again = sample_with_observer(&model, &model.schedule, &cfg, prior_init(64, 2, 7), &mut |_| {}).unwrap();
+    let again =
+        sample_with_observer(&model, &model.schedule, &cfg, prior_init(64, 2, 7), &mut |_| Continue(())).unwrap();
     assert_eq!(full.x, again.x);
 
     cfg.window = Some(Window::parse("900..999").unwrap());
     cfg.stop_after_window = true;
     let mut seen = vec![];
-    let w =
-        sample_with_observer(&model, &model.schedule, &cfg, prior_init(64, 2, 7), &mut |v| seen.push(v.index)).unwrap();
+    let w = sample_with_observer(&model, &model.schedule, &cfg, prior_init(64, 2, 7), &mut |v| {
+        seen.push(v.index);
+        Continue(())
+    })
+    .unwrap();
     assert_eq!((w.nfe, w.steps_run), (100, 100));
     assert_eq!(seen, (900..1000).rev().collect::<Vec<_>>());
     // the windowed run is a prefix of the full run: same noise, same states
@@ -152,12 +158,13 @@ fn nfe_windows_and_determinism() {
     assert_eq!(states.len(), 101);
 
     let heun = SamplerConfig::new(SamplerKind::OdeHeun, 100, 1e-3, 0);
-    let h = sample_with_observer(&model, &model.schedule, &heun, prior_init(4, 2, 0), &mut |_| {}).unwrap();
+    let h = sample_with_observer(&model, &model.schedule, &heun, prior_init(4, 2, 0), &mut |_| Continue(())).unwrap();
     assert_eq!(h.nfe, 200);
 
     cfg.window = Some(Window::parse("900..1000").unwrap());
-    assert!(sample_with_observer(&model, &model.schedule, &cfg, prior_init(4, 2, 0), &mut |_| {})
+    assert!(sample_with_observer(&model, &model.schedule, &cfg, prior_init(4, 2, 0), &mut |_| Continue(()))
         .unwrap_err()
+        .to_string()
         .contains("outside"));
 }
 
@@ -195,4 +202,140 @@ fn solenoidal_family_generates_the_target() {
     for (i, lambda) in [0.0f64, 1.0, 3.0, 10.0].iter().enumerate() {
         assert!((l2[i].0 - lambda * lambda * l2[1].0).abs() < 1e-9 * (1.0 + l2[i].0), "{:?}", l2);
     }
+}
+
+/// The exact model of a target, except that from `bad_below` downwards in t it misbehaves.
+struct Faulty {
+    inner: SyntheticModel,
+    bad_below: f64,
+    fault: Fault,
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    Nan,
+    Inf,
+    WrongShape,
+    Fails,
+}
+
+/// A user's own error type, to be found again through `source()`.
+#[derive(Debug, PartialEq)]
+struct Overheated(u32);
+impl std::fmt::Display for Overheated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "accelerator overheated at {} degrees", self.0)
+    }
+}
+impl std::error::Error for Overheated {}
+
+impl ScoreModel for Faulty {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn score(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>, ModelError> {
+        let mut s = self.inner.score(x, t)?;
+        if t < self.bad_below {
+            match self.fault {
+                Fault::Nan => s[[x.nrows() - 1, 1]] = f64::NAN,
+                Fault::Inf => s[[0, 0]] = f64::NEG_INFINITY,
+                Fault::WrongShape => return Ok(Array2::zeros((x.nrows(), x.ncols() + 1))),
+                Fault::Fails => return Err(ModelError::failed(self.describe(), Overheated(97))),
+            }
+        }
+        Ok(s)
+    }
+    fn describe(&self) -> String {
+        "faulty-net".into()
+    }
+}
+
+fn faulty(fault: Fault) -> Faulty {
+    // 100 steps on [1e-3, 1]: step k evaluates at t_{k+1} = 1e-3 + 0.999 (k + 1)/100; t < 0.5 first at k = 48
+    Faulty { inner: SyntheticModel::exact(gaussian(), Schedule::vp_default()), bad_below: 0.5, fault }
+}
+
+fn sampling_error(model: &Faulty, kind: SamplerKind) -> CoreError {
+    let cfg = SamplerConfig::new(kind, 100, 1e-3, 1);
+    sample_with_observer(model, &model.inner.schedule, &cfg, prior_init(8, 2, 1), &mut |_| Continue(())).unwrap_err()
+}
+
+#[test]
+fn a_model_returning_nan_stops_sampling_at_that_step() {
+    for kind in [SamplerKind::Em, SamplerKind::Ancestral, SamplerKind::OdeEuler] {
+        let err = sampling_error(&faulty(Fault::Nan), kind);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("step 48")
+                && msg.contains("faulty-net")
+                && msg.contains("non-finite")
+                && msg.contains("row 7"),
+            "{msg}"
+        );
+        match err {
+            CoreError::Sampling { step, t, source: ModelError::NonFinite { row, col, .. } } => {
+                assert_eq!((step, row, col), (48, 7, 1));
+                assert!((t - (1e-3 + 0.999 * 0.49)).abs() < 1e-12, "t = {t}");
+            }
+            other => panic!("not a sampling error: {other:?}"),
+        }
+    }
+    let msg = sampling_error(&faulty(Fault::Inf), SamplerKind::Em).to_string();
+    assert!(msg.contains("step 48") && msg.contains("(row 0, column 0)"), "{msg}");
+    // Heun evaluates a second time at t_k: step 49's predictor lands on t_49 = 0.49051 < 0.5
+    let err = sampling_error(&faulty(Fault::Nan), SamplerKind::OdeHeun);
+    assert!(matches!(err, CoreError::Sampling { step: 49, .. }), "{err}");
+}
+
+#[test]
+fn a_wrong_shape_is_an_error_not_a_panic() {
+    let err = sampling_error(&faulty(Fault::WrongShape), SamplerKind::Em);
+    assert!(
+        matches!(
+            err,
+            CoreError::Sampling { step: 48, source: ModelError::Shape { got: (8, 3), expected: (8, 2), .. }, .. }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_model_keeps_its_own_error_as_the_source() {
+    let err = sampling_error(&faulty(Fault::Fails), SamplerKind::Em);
+    assert!(err.to_string().contains("accelerator overheated"), "{err}");
+    let mut found = None;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = cause {
+        if let Some(o) = e.downcast_ref::<Overheated>() {
+            found = Some(o);
+        }
+        cause = e.source();
+    }
+    assert_eq!(found, Some(&Overheated(97)));
+}
+
+#[test]
+fn the_observer_can_stop_a_run() {
+    let model = SyntheticModel::exact(gaussian(), Schedule::vp_default());
+    let mut cfg = SamplerConfig::new(SamplerKind::Em, 100, 1e-3, 2);
+    cfg.window = Some(Window::parse("0..99").unwrap());
+    let mut seen = 0;
+    let mut stop_at_third = |_: &scoreprobe_core::sampler::StepView| -> ControlFlow<()> {
+        seen += 1;
+        if seen == 3 {
+            Break(())
+        } else {
+            Continue(())
+        }
+    };
+    let out = sample_with_observer(&model, &model.schedule, &cfg, prior_init(8, 2, 2), &mut stop_at_third).unwrap();
+    assert!(out.stopped_by_observer);
+    assert_eq!((out.nfe, out.steps_run), (3, 2));
+    // the returned states are the ones the observer saw last: those after two steps of the full run
+    let mut two = cfg.clone();
+    two.window = Some(Window::parse("98..99").unwrap());
+    two.stop_after_window = true;
+    let after_two = sample_with_observer(&model, &model.schedule, &two, prior_init(8, 2, 2), &mut |_| Continue(()));
+    assert_eq!(out.x, after_two.unwrap().x);
+    assert!((out.t_end - cfg.grid()[98]).abs() < 1e-15);
 }

@@ -8,6 +8,7 @@
 //! For d = 2 mixtures the grid Fokker–Planck solve of the generated density is not implemented:
 //! the exact KL is null there and the report says so.
 
+use crate::error::HodgeError;
 use crate::problem::{check_applies, derive_seed, HodgeEstimator, Problem};
 use crate::quadrature::log_simpson;
 use ndarray::{Array1, Array2, Axis};
@@ -95,7 +96,7 @@ pub struct PriorKl {
 ///   and log π is quadratic), Σ_k w_k KL(N_k,T‖π) (joint convexity)].
 /// - Data sets (p_T unknown): the convexity upper bound E_x₀ KL(N(α_T x₀, σ_T² I)‖π) over the
 ///   rows, so the bounds stay bounds.
-pub fn prior_kl(problem: &Problem, n: usize, seed: u64) -> Result<PriorKl, String> {
+pub fn prior_kl(problem: &Problem, n: usize, seed: u64) -> Result<PriorKl, HodgeError> {
     let sched = problem.schedule;
     let d = problem.dim();
     let eye = Array2::<f64>::eye(d);
@@ -115,7 +116,7 @@ pub fn prior_kl(problem: &Problem, n: usize, seed: u64) -> Result<PriorKl, Strin
                 upper += w * kl_to_prior(&(mk * a), &(ck * (a * a) + &eye * s2))?;
             }
             if n < 2 {
-                return Err("prior KL: need at least 2 Monte-Carlo samples".into());
+                return Err(HodgeError::invalid("prior KL", format!("need at least 2 Monte-Carlo samples, got {n}")));
             }
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let x = standard_normal(n, d, &mut rng);
@@ -162,7 +163,7 @@ pub fn exact_kl(problem: &Problem, t_min: f64, substeps: usize) -> (Option<f64>,
     if oracle.affine_form(0.5).is_some() {
         return match generated_law(oracle, Dynamics::ReverseSde, Init::Prior, t_min, substeps) {
             Ok(law) => (Some(law.kl), format!("Gaussian moment ODEs (RK4, {substeps} steps)")),
-            Err(e) => (None, e),
+            Err(e) => (None, e.to_string()),
         };
     }
     let why = if problem.dim() <= 2 {
@@ -180,12 +181,12 @@ pub fn kl_bounds(
     cfg: &BoundsConfig,
     seed: u64,
     available: &[&dyn HodgeEstimator],
-) -> Result<BoundsReport, String> {
+) -> Result<BoundsReport, HodgeError> {
     check_applies(estimator, problem, available)?;
     if !(cfg.t_min > 0.0 && cfg.t_min < T_END) {
-        return Err(format!(
-            "t_min must lie in (0, 1) (the Girsanov integrand can diverge at t = 0), got {}",
-            cfg.t_min
+        return Err(HodgeError::invalid(
+            "t_min",
+            format!("must lie in (0, 1) (the Girsanov integrand can diverge at t = 0), got {}", cfg.t_min),
         ));
     }
     let start = Instant::now();

@@ -8,6 +8,7 @@
 //! The model's score is affine, s(x) = Kx + k (`SyntheticModel::affine_form`), and the exact
 //! score is −P(x − m) with P = Σ⁻¹, so E = K + P and b = e(m) = Km + k.
 
+use crate::error::{HodgeError, NotApplicable};
 use crate::problem::{check_time, EstimatorKind, HodgeEstimator, Problem};
 use crate::{Estimate, HodgePoint};
 use ndarray::{Array1, Array2};
@@ -18,17 +19,23 @@ use scoreprobe_core::model::synthetic::SyntheticModel;
 pub type AffineError = (Array2<f64>, Array1<f64>, Array1<f64>, Array2<f64>);
 
 /// The affine error of a synthetic model at time t: (E_t, b_t, m_t, Σ_t) with e = E(x − m) + b.
-pub fn affine_error(model: &SyntheticModel, t: f64) -> Result<AffineError, String> {
+pub fn affine_error(model: &SyntheticModel, t: f64) -> Result<AffineError, HodgeError> {
     if !model.target.is_gaussian() {
-        return Err(format!(
-            "it needs a Gaussian target, and this target is a mixture of {} components",
-            model.target.n_components()
+        return Err(HodgeError::invalid(
+            "closed-form",
+            format!(
+                "it needs a Gaussian target, and this target is a mixture of {} components",
+                model.target.n_components()
+            ),
         ));
     }
     let (kk, k) = model.affine_form(t).ok_or_else(|| {
-        format!(
-            "it needs an error affine in x, and model '{}' is not affine",
-            scoreprobe_core::ScoreModel::describe(model)
+        HodgeError::invalid(
+            "closed-form",
+            format!(
+                "it needs an error affine in x, and model '{}' is not affine",
+                scoreprobe_core::ScoreModel::describe(model)
+            ),
         )
     })?;
     let (m, sigma) = model.target.moments_at(&model.schedule, t);
@@ -58,14 +65,20 @@ impl HodgeEstimator for ClosedForm {
         EstimatorKind::ClosedForm
     }
 
-    fn applies(&self, problem: &Problem) -> Result<(), String> {
-        let oracle = problem.oracle.ok_or("it needs a synthetic model with an exact affine form")?;
-        affine_error(oracle, 0.5).map(|_| ())
+    fn applies(&self, problem: &Problem) -> Result<(), NotApplicable> {
+        let oracle = problem
+            .oracle
+            .ok_or_else(|| NotApplicable("it needs a synthetic model with an exact affine form".into()))?;
+        match affine_error(oracle, 0.5) {
+            Ok(_) => Ok(()),
+            Err(HodgeError::Invalid { reason, .. }) => Err(NotApplicable(reason)),
+            Err(e) => Err(NotApplicable(e.to_string())),
+        }
     }
 
-    fn point(&self, problem: &Problem, t: f64, _seed: u64) -> Result<HodgePoint, String> {
+    fn point(&self, problem: &Problem, t: f64, _seed: u64) -> Result<HodgePoint, HodgeError> {
         check_time(t)?;
-        self.applies(problem)?;
+        self.applies(problem).map_err(|why| HodgeError::invalid("closed-form", why.0))?;
         let oracle = problem.oracle.expect("checked");
         let (e, b, _, sigma) = affine_error(oracle, t)?;
         let (l2, grad, _) = gaussian_split(&e, &b, &sigma);

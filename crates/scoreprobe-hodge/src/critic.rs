@@ -31,12 +31,15 @@
 //! (a difference of two noisy estimates is reported as 0, not negative); `gradient` itself is
 //! reported unclipped.
 
+use crate::error::{HodgeError, NotApplicable};
 use crate::problem::{check_time, derive_seed, mean_se, EstimatorKind, HodgeEstimator, Problem};
 use crate::{Estimate, HodgePoint};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::model::score_checked;
 use scoreprobe_core::target::standard_normal;
+use scoreprobe_core::ModelError;
 /// Re-exported: the fit options are part of [`CriticConfig`].
 pub use scoreprobe_nn::critic_fit::CriticFitConfig;
 use scoreprobe_nn::critic_fit::{fit_scalar_critic, fit_vector_critic, CriticBatch};
@@ -83,11 +86,11 @@ impl Default for CriticConfig {
 }
 
 impl CriticConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), HodgeError> {
         if self.n < 2 {
-            return Err(format!("critic: need n ≥ 2 held-out samples, got {}", self.n));
+            return Err(HodgeError::invalid("critic", format!("need n ≥ 2 held-out samples, got {}", self.n)));
         }
-        self.fit.validate()
+        Ok(self.fit.validate()?)
     }
 }
 
@@ -114,29 +117,27 @@ impl Form {
 }
 
 /// The exact error e_t at the rows of x, when known.
-fn exact_error(problem: &Problem, x: ArrayView2<f64>, t: f64) -> Option<Array2<f64>> {
-    match (problem.oracle, problem.target()) {
+fn exact_error(problem: &Problem, x: ArrayView2<f64>, t: f64) -> Result<Option<Array2<f64>>, ModelError> {
+    Ok(match (problem.oracle, problem.target()) {
         (Some(oracle), _) => Some(oracle.error(x, t)),
-        (None, Some(target)) => Some(problem.model.score(x, t) - target.marginal(problem.schedule, t).score(x)),
+        (None, Some(target)) => {
+            Some(score_checked(problem.model, x, t)? - target.marginal(problem.schedule, t).score(x))
+        }
         (None, None) => None,
-    }
+    })
 }
 
 /// n draws at time t: x_t ~ p_t and w with E[w | x_t] = σ_t e_t(x_t).
-fn draw(problem: &Problem, t: f64, form: Form, n: usize, rng: &mut ChaCha8Rng) -> CriticBatch {
+fn draw(problem: &Problem, t: f64, form: Form, n: usize, rng: &mut ChaCha8Rng) -> Result<CriticBatch, ModelError> {
     let (alpha, sigma) = (problem.schedule.alpha(t), problem.schedule.sigma(t));
     let x0 = problem.draw_x0(n, rng);
     let xi = standard_normal(n, problem.dim(), rng);
     let x = &x0 * alpha + &xi * sigma;
     let w = match form {
-        Form::Denoising => xi + &(problem.model.score(x.view(), t) * sigma),
-        Form::Oracle => exact_error(problem, x.view(), t).expect("oracle form only with a known error") * sigma,
+        Form::Denoising => xi + &(score_checked(problem.model, x.view(), t)? * sigma),
+        Form::Oracle => exact_error(problem, x.view(), t)?.expect("oracle form only with a known error") * sigma,
     };
-    CriticBatch { x, t: vec![t; n], w }
-}
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    format!("critic: {e}")
+    Ok(CriticBatch { x, t: vec![t; n], w })
 }
 
 impl HodgeEstimator for Critic {
@@ -144,11 +145,11 @@ impl HodgeEstimator for Critic {
         EstimatorKind::Critic
     }
 
-    fn applies(&self, _problem: &Problem) -> Result<(), String> {
+    fn applies(&self, _problem: &Problem) -> Result<(), NotApplicable> {
         Ok(())
     }
 
-    fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, String> {
+    fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, HodgeError> {
         check_time(t)?;
         let cfg = &self.config;
         cfg.validate()?;
@@ -163,10 +164,10 @@ impl HodgeEstimator for Critic {
         let mut drawer = |n: usize, rng: &mut ChaCha8Rng| draw(problem, t, form, n, rng);
 
         // gradient part: fit on fresh draws, evaluate on n held-out ones
-        let (chi, log) = fit_scalar_critic(d, &cfg.fit, derive_seed(seed, 1), &device, &mut drawer).map_err(err)?;
+        let (chi, log) = fit_scalar_critic(d, &cfg.fit, derive_seed(seed, 1), &device, &mut drawer)?;
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 2));
-        let held = draw(problem, t, form, cfg.n, &mut rng);
-        let gradient = mean_se(chi.terms(&held, &mut rng).map_err(err)?).scaled(1.0 / sigma2);
+        let held = draw(problem, t, form, cfg.n, &mut rng).map_err(HodgeError::model_at(t))?;
+        let gradient = mean_se(chi.terms(&held, &mut rng)?).scaled(1.0 / sigma2);
         let mut fit_rows = log.rows;
 
         let l2_seed = derive_seed(seed, 0x12);
@@ -178,7 +179,7 @@ impl HodgeEstimator for Critic {
             (CriticL2::Auto, None, Some(target)) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(l2_seed);
                 let x = target.sample_marginal(cfg.n, problem.schedule, t, &mut rng);
-                let e = exact_error(problem, x.view(), t).expect("a target");
+                let e = exact_error(problem, x.view(), t).map_err(HodgeError::model_at(t))?.expect("a target");
                 (mean_se(e.mapv(|v| v * v).sum_axis(Axis(1))), "target Monte Carlo (s_θ − ∇log p_t)".to_string())
             }
             (CriticL2::Denoising, _, _) => {
@@ -189,18 +190,18 @@ impl HodgeEstimator for Critic {
                     &held
                 } else {
                     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x13));
-                    fresh = draw(problem, t, Form::Denoising, cfg.n, &mut rng);
+                    fresh = draw(problem, t, Form::Denoising, cfg.n, &mut rng).map_err(HodgeError::model_at(t))?;
                     &fresh
                 };
                 let l2 = mean_se(dsm.w.mapv(|v| v * v).sum_axis(Axis(1))).scaled(1.0 / sigma2);
                 (l2, "denoising loss (‖e_t‖² + C_t, C_t ≥ 0 the same for every model: an upper bound)".to_string())
             }
             _ => {
-                let (h, vlog) = fit_vector_critic(d, &cfg.fit, l2_seed, &device, &mut drawer).map_err(err)?;
+                let (h, vlog) = fit_vector_critic(d, &cfg.fit, l2_seed, &device, &mut drawer)?;
                 fit_rows += vlog.rows;
                 let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 0x13));
-                let held = draw(problem, t, form, cfg.n, &mut rng);
-                let l2 = mean_se(h.terms(&held).map_err(err)?).scaled(1.0 / sigma2);
+                let held = draw(problem, t, form, cfg.n, &mut rng).map_err(HodgeError::model_at(t))?;
+                let l2 = mean_se(h.terms(&held)?).scaled(1.0 / sigma2);
                 (l2, format!("vector critic ({})", form.name()))
             }
         };

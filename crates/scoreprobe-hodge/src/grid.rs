@@ -12,10 +12,12 @@
 //! the discrete split is itself an orthogonal decomposition: 0 ≤ gradient ≤ l2 always. Both are
 //! second-order accurate in h; refinement is tested against the Gaussian closed form.
 
+use crate::error::{HodgeError, NotApplicable};
 use crate::problem::{check_time, EstimatorKind, HodgeEstimator, Problem};
 use crate::{Estimate, HodgePoint};
 use ndarray::Array2;
 use scoreprobe_core::linalg::sym_eigenvalues;
+use scoreprobe_core::model::score_checked;
 use scoreprobe_core::schedule::Schedule;
 use scoreprobe_core::target::GaussianMixture;
 use scoreprobe_core::ScoreModel;
@@ -106,23 +108,29 @@ pub fn grid_split(
     schedule: &Schedule,
     t: f64,
     cfg: &GridConfig,
-) -> Result<GridSolution, String> {
+) -> Result<GridSolution, HodgeError> {
     check_time(t)?;
     let d = target.dim();
     if d > 2 {
-        return Err(format!("the grid solve needs d ≤ 2, got d = {d}"));
+        return Err(HodgeError::invalid("grid", format!("the grid solve needs d ≤ 2, got d = {d}")));
     }
     if model.dim() != d {
-        return Err(format!("the model has dimension {} but the target has dimension {d}", model.dim()));
+        return Err(HodgeError::invalid(
+            "grid",
+            format!("the model has dimension {} but the target has dimension {d}", model.dim()),
+        ));
     }
     if !(cfg.cells_per_std > 0.0
         && cfg.half_width_std > 0.0
         && cfg.max_cells_per_axis >= 4
         && (0.0..1.0).contains(&cfg.density_cutoff))
     {
-        return Err(
-            "grid: need cells_per_std > 0, half_width_std > 0, max_cells_per_axis ≥ 4, 0 ≤ density_cutoff < 1".into()
-        );
+        return Err(HodgeError::invalid(
+            "grid",
+            format!(
+                "need cells_per_std > 0, half_width_std > 0, max_cells_per_axis ≥ 4, 0 ≤ density_cutoff < 1: {cfg:?}"
+            ),
+        ));
     }
     let (cells, h, lo) = layout(target, schedule, t, cfg);
     let [n0, n1] = cells;
@@ -150,10 +158,7 @@ pub fn grid_split(
         }
     }
     let logp = marg.log_density(pts.view());
-    let err = model.score(pts.view(), t) - marg.score(pts.view());
-    if err.iter().any(|v| !v.is_finite()) {
-        return Err(format!("the model's score is not finite on the grid at t = {t}"));
-    }
+    let err = score_checked(model, pts.view(), t).map_err(HodgeError::model_at(t))? - marg.score(pts.view());
     // W_f and e_f per face; faces with negligible density are dropped (weight 0): they carry no
     // L² mass, and keeping them would only leave φ undetermined (huge, round-off-dominated) there
     let lmax = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -278,16 +283,18 @@ impl HodgeEstimator for Grid {
         EstimatorKind::Grid
     }
 
-    fn applies(&self, problem: &Problem) -> Result<(), String> {
-        let target = problem.target().ok_or("it needs an exact-score target (p_t and e_t on the grid)")?;
+    fn applies(&self, problem: &Problem) -> Result<(), NotApplicable> {
+        let target = problem
+            .target()
+            .ok_or_else(|| NotApplicable("it needs an exact-score target (p_t and e_t on the grid)".into()))?;
         if target.dim() > 2 {
-            return Err(format!("it needs dimension d ≤ 2, and this problem has d = {}", target.dim()));
+            return Err(NotApplicable(format!("it needs dimension d ≤ 2, and this problem has d = {}", target.dim())));
         }
         Ok(())
     }
 
-    fn point(&self, problem: &Problem, t: f64, _seed: u64) -> Result<HodgePoint, String> {
-        self.applies(problem)?;
+    fn point(&self, problem: &Problem, t: f64, _seed: u64) -> Result<HodgePoint, HodgeError> {
+        self.applies(problem).map_err(|why| HodgeError::invalid("grid", why.0))?;
         let target = problem.target().expect("checked");
         let sol = grid_split(target, problem.model, problem.schedule, t, &self.config)?;
         let cells = sol.cells[0] * sol.cells[1];

@@ -18,6 +18,7 @@
 pub mod bounds;
 pub mod closed_form;
 pub mod critic;
+pub mod error;
 pub mod grid;
 pub mod options;
 pub mod problem;
@@ -26,6 +27,7 @@ pub mod random_features;
 
 pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
 pub use options::{run_bounds, run_hodge, EstimatorOptions};
+pub use error::{HodgeError, NotApplicable};
 pub use problem::{check_applies, Data, EstimatorKind, HodgeEstimator, Problem};
 
 use serde::Serialize;
@@ -106,10 +108,10 @@ pub fn profile(
     times: &[f64],
     seed: u64,
     available: &[&dyn HodgeEstimator],
-) -> Result<HodgeProfile, String> {
+) -> Result<HodgeProfile, HodgeError> {
     check_applies(estimator, problem, available)?;
     if times.is_empty() {
-        return Err("no times given".into());
+        return Err(HodgeError::invalid("times", "no times given (need at least one time in (0, 1])"));
     }
     for &t in times {
         problem::check_time(t)?;

@@ -3,6 +3,7 @@
 //! defaults, the "auto" choice, and the two runs. Front ends only parse their inputs and print.
 
 use crate::critic::{CriticIdentity, CriticL2};
+use crate::error::HodgeError;
 use crate::random_features::{Identity, L2Source};
 use crate::{estimators, kl_bounds, profile, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
 use crate::{HodgeReport, Problem};
@@ -49,7 +50,7 @@ impl Default for EstimatorOptions {
 
 impl EstimatorOptions {
     /// The estimators' configuration with `n` Monte-Carlo samples per time.
-    pub fn config(&self, n: usize) -> Result<HodgeConfig, String> {
+    pub fn config(&self, n: usize) -> Result<HodgeConfig, HodgeError> {
         let mut c = HodgeConfig::default();
         c.grid.cells_per_std = self.grid_cells_per_std;
         c.grid.max_cells_per_axis = self.grid_max_cells;
@@ -59,7 +60,9 @@ impl EstimatorOptions {
         c.random_features.identity = match self.identity.as_str() {
             "denoising" => Identity::Denoising,
             "ibp" => Identity::IntegrationByParts,
-            other => return Err(format!("identity: unknown identity '{other}'; choose denoising or ibp")),
+            other => {
+                return Err(HodgeError::invalid("identity", format!("unknown identity '{other}'; choose denoising or ibp")))
+            }
         };
         c.random_features.l2 = if self.vector_l2 { L2Source::VectorFeatures } else { L2Source::Auto };
         c.critic.n = n;
@@ -75,15 +78,15 @@ impl EstimatorOptions {
         &self,
         all: &'a [Box<dyn HodgeEstimator>],
         problem: &Problem,
-    ) -> Result<&'a dyn HodgeEstimator, String> {
+    ) -> Result<&'a dyn HodgeEstimator, HodgeError> {
         if self.estimator == "auto" {
             return all
                 .iter()
                 .map(|e| e.as_ref())
                 .find(|e| e.kind() != EstimatorKind::Critic && e.applies(problem).is_ok())
-                .ok_or_else(|| "estimator auto: no estimator applies to this problem".to_string());
+                .ok_or_else(|| HodgeError::invalid("estimator auto", "no estimator applies to this problem"));
         }
-        let kind: EstimatorKind = self.estimator.parse().map_err(|e: String| format!("estimator: {e}"))?;
+        let kind: EstimatorKind = self.estimator.parse()?;
         Ok(all.iter().find(|e| e.kind() == kind).expect("every kind is listed").as_ref())
     }
 }
@@ -95,7 +98,7 @@ pub fn run_hodge(
     times: &[f64],
     n: usize,
     seed: u64,
-) -> Result<HodgeReport, String> {
+) -> Result<HodgeReport, HodgeError> {
     let all = estimators(&opts.config(n)?);
     let est = opts.pick(&all, problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
@@ -109,7 +112,7 @@ pub fn run_bounds(
     cfg: &BoundsConfig,
     n: usize,
     seed: u64,
-) -> Result<BoundsReport, String> {
+) -> Result<BoundsReport, HodgeError> {
     let all = estimators(&opts.config(n)?);
     let est = opts.pick(&all, problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
@@ -117,9 +120,9 @@ pub fn run_bounds(
 }
 
 /// Times 1/K, 2/K, …, 1 (the CLI's `--n-times K`).
-pub fn even_times(k: usize) -> Result<Vec<f64>, String> {
+pub fn even_times(k: usize) -> Result<Vec<f64>, HodgeError> {
     if k == 0 {
-        return Err("n_times: must be at least 1".into());
+        return Err(HodgeError::invalid("n_times", "must be at least 1"));
     }
     Ok((1..=k).map(|i| i as f64 / k as f64).collect())
 }

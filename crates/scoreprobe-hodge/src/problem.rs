@@ -1,6 +1,7 @@
 //! What every estimator sees: the schedule, the model under test, where clean data x₀ come from,
 //! and (for synthetic models) the exact oracle; plus the one estimator interface.
 
+use crate::error::{HodgeError, NotApplicable};
 use crate::{Estimate, HodgePoint};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
@@ -60,16 +61,24 @@ impl<'a> Problem<'a> {
     }
 
     /// Checks that the parts agree (dimensions, a non-empty data set).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), HodgeError> {
         let d = self.model.dim();
         match self.data {
             Data::Target(g) if g.dim() != d => {
-                return Err(format!("the model has dimension {d} but the target has dimension {}", g.dim()))
+                return Err(HodgeError::invalid(
+                    "target",
+                    format!("the model has dimension {d} but the target has dimension {}", g.dim()),
+                ))
             }
             Data::Samples(x) if x.ncols() != d => {
-                return Err(format!("the model has dimension {d} but the data rows have dimension {}", x.ncols()))
+                return Err(HodgeError::invalid(
+                    "data",
+                    format!("the model has dimension {d} but the data rows have dimension {}", x.ncols()),
+                ))
             }
-            Data::Samples(x) if x.nrows() < 2 => return Err("the data set needs at least 2 rows".into()),
+            Data::Samples(x) if x.nrows() < 2 => {
+                return Err(HodgeError::invalid("data", format!("needs at least 2 rows, got {}", x.nrows())))
+            }
             _ => {}
         }
         Ok(())
@@ -121,14 +130,9 @@ impl fmt::Display for EstimatorKind {
 }
 
 impl FromStr for EstimatorKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            format!(
-                "unknown estimator '{s}'; known: {}",
-                Self::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
-            )
-        })
+    type Err = HodgeError;
+    fn from_str(s: &str) -> Result<Self, HodgeError> {
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| HodgeError::UnknownEstimator { name: s.into() })
     }
 }
 
@@ -136,9 +140,9 @@ impl FromStr for EstimatorKind {
 pub trait HodgeEstimator: Send + Sync {
     fn kind(&self) -> EstimatorKind;
     /// Ok when the estimator applies to the problem; otherwise the reason (without suggestions).
-    fn applies(&self, problem: &Problem) -> Result<(), String>;
+    fn applies(&self, problem: &Problem) -> Result<(), NotApplicable>;
     /// ‖e_t‖², ‖∇φ_t‖² and ‖r_t‖² at time t (score units, L²(p_t)); stochastic parts use `seed`.
-    fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, String>;
+    fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, HodgeError>;
 }
 
 /// Refuses an estimator that does not apply, naming those that do among `available`.
@@ -146,23 +150,22 @@ pub fn check_applies(
     estimator: &dyn HodgeEstimator,
     problem: &Problem,
     available: &[&dyn HodgeEstimator],
-) -> Result<(), String> {
+) -> Result<(), HodgeError> {
     problem.validate()?;
     match estimator.applies(problem) {
         Ok(()) => Ok(()),
-        Err(why) => {
-            let ok: Vec<&str> =
-                available.iter().filter(|e| e.applies(problem).is_ok()).map(|e| e.kind().name()).collect();
-            let names = if ok.is_empty() { "none".to_string() } else { ok.join(", ") };
-            Err(format!("estimator '{}' does not apply: {why}; estimators that apply here: {names}", estimator.kind()))
-        }
+        Err(why) => Err(HodgeError::NotApplicable {
+            estimator: estimator.kind(),
+            why,
+            applicable: available.iter().filter(|e| e.applies(problem).is_ok()).map(|e| e.kind()).collect(),
+        }),
     }
 }
 
 /// Checks a time lies in (0, 1].
-pub fn check_time(t: f64) -> Result<(), String> {
+pub fn check_time(t: f64) -> Result<(), HodgeError> {
     if !(t > 0.0 && t <= scoreprobe_core::schedule::T_END) {
-        return Err(format!("time t must lie in (0, 1], got {t}"));
+        return Err(HodgeError::invalid("time t", format!("must lie in (0, 1], got {t}")));
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! node (the "halving" rule, nested so it costs nothing extra); |fine − coarse| is reported as a
 //! conservative error estimate (for an O(Δs⁴) rule the fine error is ≈ |fine − coarse|/15).
 
+use crate::error::HodgeError;
+
 /// Nodes and weights of the fine and the nested coarse rule.
 #[derive(Clone, Debug)]
 pub struct LogSimpson {
@@ -19,12 +21,18 @@ pub struct LogSimpson {
 }
 
 /// Composite Simpson in ln t on [t_min, t_max] with `panels` intervals (a positive multiple of 4).
-pub fn log_simpson(t_min: f64, t_max: f64, panels: usize) -> Result<LogSimpson, String> {
+pub fn log_simpson(t_min: f64, t_max: f64, panels: usize) -> Result<LogSimpson, HodgeError> {
     if !(t_min > 0.0 && t_max > t_min && t_max.is_finite()) {
-        return Err(format!("quadrature: need 0 < t_min < t_max, got t_min = {t_min}, t_max = {t_max}"));
+        return Err(HodgeError::invalid(
+            "quadrature",
+            format!("need 0 < t_min < t_max, got t_min = {t_min}, t_max = {t_max}"),
+        ));
     }
     if panels == 0 || !panels.is_multiple_of(4) {
-        return Err(format!("quadrature: the number of panels must be a positive multiple of 4, got {panels}"));
+        return Err(HodgeError::invalid(
+            "quadrature",
+            format!("the number of panels must be a positive multiple of 4, got {panels}"),
+        ));
     }
     let (a, b) = (t_min.ln(), t_max.ln());
     let h = (b - a) / panels as f64;

@@ -16,6 +16,7 @@
 //! the true objective, so the held-out value is biased low (never high) by the fitting error; an
 //! in-sample evaluation would be biased high.
 
+use crate::error::{HodgeError, NotApplicable};
 use crate::problem::{check_time, mean_se, EstimatorKind, HodgeEstimator, Problem};
 use crate::{Estimate, HodgePoint};
 use ndarray::parallel::prelude::*;
@@ -23,7 +24,9 @@ use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::linalg::{cholesky, symmetrize};
+use scoreprobe_core::model::score_checked;
 use scoreprobe_core::target::standard_normal;
+use scoreprobe_core::ModelError;
 
 /// Where ‖e_t‖² comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,17 +54,23 @@ pub struct RfConfig {
 }
 
 impl RfConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), HodgeError> {
         let (lo, hi) = self.lengthscales;
         if self.n < 4 * INNER {
-            return Err(format!("random-features: need n ≥ {} samples, got {}", 4 * INNER, self.n));
+            return Err(HodgeError::invalid(
+                "random-features",
+                format!("need n ≥ {} samples, got {}", 4 * INNER, self.n),
+            ));
         }
         if !(lo > 0.0 && hi >= lo && hi.is_finite()) {
-            return Err(format!("random-features: need 0 < lengthscales.0 ≤ lengthscales.1, got ({lo}, {hi})"));
+            return Err(HodgeError::invalid(
+                "random-features",
+                format!("need 0 < lengthscales.0 ≤ lengthscales.1, got ({lo}, {hi})"),
+            ));
         }
         if let Some(r) = self.ridge {
             if !(r >= 0.0 && r.is_finite()) {
-                return Err(format!("random-features: ridge must be ≥ 0, got {r}"));
+                return Err(HodgeError::invalid("random-features", format!("ridge must be ≥ 0, got {r}")));
             }
         }
         Ok(())
@@ -337,7 +346,12 @@ fn block_stats(
 /// a = (M + R)⁻¹C, R diagonal: ρ = rel·(mean Fourier diagonal of M) on the Fourier columns and
 /// 1e-10·M_jj on the polynomial ones (left essentially free: the few low-order potentials are
 /// well determined, and shrinking them would bias the estimate low); `None` gives a = 0.
-fn ridge_solve(m: &Array2<f64>, c: &Array2<f64>, fourier: &[bool], rel: Option<f64>) -> Result<Array2<f64>, String> {
+fn ridge_solve(
+    m: &Array2<f64>,
+    c: &Array2<f64>,
+    fourier: &[bool],
+    rel: Option<f64>,
+) -> Result<Array2<f64>, HodgeError> {
     let Some(rel) = rel else { return Ok(Array2::zeros(c.raw_dim())) };
     let k = m.nrows();
     let nfour = fourier.iter().filter(|f| **f).count().max(1);
@@ -393,7 +407,7 @@ fn mean_block(blocks: &[&Block]) -> Block {
 
 /// Fits on equally sized blocks: the ridge (if not given) by inner cross-validation over the
 /// blocks, then the coefficients on all of them. Returns (a, relative ridge or None for a = 0).
-fn fit(blocks: &[Block], fourier: &[bool], ridge: Option<f64>) -> Result<(Array2<f64>, Option<f64>), String> {
+fn fit(blocks: &[Block], fourier: &[bool], ridge: Option<f64>) -> Result<(Array2<f64>, Option<f64>), HodgeError> {
     let all = mean_block(&blocks.iter().collect::<Vec<_>>());
     let rel = match ridge {
         Some(r) => Some(r),
@@ -453,17 +467,17 @@ pub fn critic_samples(
     n: usize,
     id: Identity,
     rng: &mut ChaCha8Rng,
-) -> (Array2<f64>, Array2<f64>) {
+) -> Result<(Array2<f64>, Array2<f64>), ModelError> {
     let (alpha, sigma) = (problem.schedule.alpha(t), problem.schedule.sigma(t));
     let x0 = problem.draw_x0(n, rng);
     let xi = standard_normal(n, problem.dim(), rng);
     let xt = &x0 * alpha + &xi * sigma;
-    let s = problem.model.score(xt.view(), t) * sigma;
+    let s = score_checked(problem.model, xt.view(), t)? * sigma;
     let w = match id {
         Identity::Denoising => xi + &s,
         Identity::IntegrationByParts => s,
     };
-    (xt, w)
+    Ok((xt, w))
 }
 
 /// A held-out critic value in ε-units with what went into it.
@@ -483,15 +497,12 @@ pub fn critic_value(
     form: CriticForm,
     cfg: &RfConfig,
     seed: u64,
-) -> Result<CriticFit, String> {
+) -> Result<CriticFit, HodgeError> {
     check_time(t)?;
     cfg.validate()?;
     let sigma = problem.schedule.sigma(t);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (xt, w) = critic_samples(problem, t, cfg.n, cfg.identity, &mut rng);
-    if w.iter().any(|v| !v.is_finite()) {
-        return Err(format!("the model's score is not finite at t = {t}"));
-    }
+    let (xt, w) = critic_samples(problem, t, cfg.n, cfg.identity, &mut rng).map_err(HodgeError::model_at(t))?;
     let feats = Features::new(xt.view(), cfg, &mut rng);
     // 2 folds × INNER blocks of equal size (a remainder of < 2·INNER samples is dropped)
     let bs = cfg.n / (2 * INNER);
@@ -521,11 +532,11 @@ impl HodgeEstimator for RandomFeatures {
         EstimatorKind::RandomFeatures
     }
 
-    fn applies(&self, _problem: &Problem) -> Result<(), String> {
+    fn applies(&self, _problem: &Problem) -> Result<(), NotApplicable> {
         Ok(())
     }
 
-    fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, String> {
+    fn point(&self, problem: &Problem, t: f64, seed: u64) -> Result<HodgePoint, HodgeError> {
         let sigma2 = problem.schedule.sigma2(t);
         let g = critic_value(problem, t, CriticForm::Gradient, &self.config, seed)?.value.scaled(1.0 / sigma2);
         let l2_seed = crate::problem::derive_seed(seed, 0x12);

@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p scoreprobe-nn --example sample_grid -- CKPT OUT.png [STEPS]`
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::ScoreModel;
 use scoreprobe_nn::{load_score_model, ArchSpec, LoadOptions};
@@ -19,7 +19,7 @@ fn main() -> Result<()> {
     let cfg = SamplerConfig::new(SamplerKind::OdeHeun, steps, schedule.default_t_min(), 0);
     let x0 = prior_init(64, model.dim(), 0);
     let t = std::time::Instant::now();
-    let res = sample_with_observer(&model, &schedule, &cfg, x0, &mut |_| {}).map_err(|e| anyhow!(e))?;
+    let res = sample_with_observer(&model, &schedule, &cfg, x0, &mut |_| std::ops::ControlFlow::Continue(()))?;
     let flat: Vec<f32> = res.x.iter().map(|&v| v as f32).collect();
     scoreprobe_nn::write_png_grid(out.as_ref(), &flat, shape, 8, (-1.0, 1.0))?;
     println!("{out}: 64 samples, {} NFE, {:.0} s", res.nfe, t.elapsed().as_secs_f64());

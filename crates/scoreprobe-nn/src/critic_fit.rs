@@ -25,13 +25,14 @@
 //! fitting error ‖∇χ − σ∇φ‖², never high; on the training draws it would be biased high.
 
 use crate::adamw::{AdamW, AdamWConfig};
+use crate::error::{NnError, Result};
 use crate::jvp::{JvpMlp, JvpScalar};
 use crate::mlp::{Mlp, MlpSpec};
-use anyhow::{bail, ensure, Result};
 use candle_core::{Device, Tensor};
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::ModelError;
 use std::time::Instant;
 
 /// Default largest dimension for exact |∇χ|² and w·∇χ from the d unit directions; above it,
@@ -42,11 +43,12 @@ const EVAL_CHUNK: usize = 4096;
 
 /// The draws a fit starts from: one batch, or the whole pool drawn in chunks of `batch` (each chunk
 /// one call of `draw`, so a drawer that spreads a batch over a few random times covers many).
-fn initial_draws(cfg: &CriticFitConfig, draw: &mut DrawBatch, rng: &mut ChaCha8Rng) -> CriticBatch {
-    let Some(total) = cfg.pool else { return draw(cfg.batch, rng) };
-    let chunks: Vec<CriticBatch> =
-        (0..total.div_ceil(cfg.batch)).map(|i| draw(cfg.batch.min(total - i * cfg.batch), rng)).collect();
-    CriticBatch::concat(&chunks)
+fn initial_draws(cfg: &CriticFitConfig, draw: &mut DrawBatch, rng: &mut ChaCha8Rng) -> Result<CriticBatch> {
+    let Some(total) = cfg.pool else { return Ok(draw(cfg.batch, rng)?) };
+    let chunks = (0..total.div_ceil(cfg.batch))
+        .map(|i| draw(cfg.batch.min(total - i * cfg.batch), rng))
+        .collect::<Result<Vec<CriticBatch>, ModelError>>()?;
+    Ok(CriticBatch::concat(&chunks))
 }
 
 /// One batch of draws: rows x (n, d), one time per row, and w (n, d) with E[w | x, t] = σ_t e_t(x).
@@ -60,17 +62,27 @@ pub struct CriticBatch {
 impl CriticBatch {
     fn check(&self, d: usize) -> Result<()> {
         let n = self.x.nrows();
-        ensure!(
-            self.x.dim() == (n, d) && self.w.dim() == (n, d) && self.t.len() == n,
-            "critic batch: x {:?}, w {:?} and {} times do not match dimension {d}",
-            self.x.dim(),
-            self.w.dim(),
-            self.t.len()
-        );
-        ensure!(
-            self.x.iter().chain(self.w.iter()).chain(&self.t).all(|v| v.is_finite()),
-            "critic batch: non-finite states or targets (is the model's score finite?)"
-        );
+        if !(self.x.dim() == (n, d) && self.w.dim() == (n, d) && self.t.len() == n) {
+            return Err(NnError::invalid(
+                "critic batch",
+                format!(
+                    "x {:?}, w {:?} and {} times do not match dimension {d}",
+                    self.x.dim(),
+                    self.w.dim(),
+                    self.t.len()
+                ),
+            ));
+        }
+        if let Some(row) = (0..n).find(|&i| {
+            !(self.t[i].is_finite()
+                && self.x.row(i).iter().all(|v| v.is_finite())
+                && self.w.row(i).iter().all(|v| v.is_finite()))
+        }) {
+            return Err(NnError::invalid(
+                "critic batch",
+                format!("row {row} has a non-finite state, time or target (is the model's score finite?)"),
+            ));
+        }
         Ok(())
     }
 
@@ -147,17 +159,23 @@ impl Default for CriticFitConfig {
 }
 
 impl CriticFitConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if self.hidden == 0 || self.depth == 0 || self.steps == 0 || self.batch < 2 || self.directions == 0 {
-            return Err(format!("critic: hidden, depth, steps, directions must be > 0 and batch ≥ 2: {self:?}"));
+            return Err(NnError::invalid(
+                "critic",
+                format!("hidden, depth, steps, directions must be > 0 and batch ≥ 2: {self:?}"),
+            ));
         }
         if let Some(p) = self.pool {
             if p < self.batch {
-                return Err(format!("critic: the draw pool ({p}) must hold at least one batch ({})", self.batch));
+                return Err(NnError::invalid(
+                    "critic",
+                    format!("the draw pool ({p}) must hold at least one batch ({})", self.batch),
+                ));
             }
         }
         if !(self.lr > 0.0 && self.lr.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!("critic: need lr > 0 and weight_decay ≥ 0: {self:?}"));
+            return Err(NnError::invalid("critic", format!("need lr > 0 and weight_decay ≥ 0: {self:?}")));
         }
         Ok(())
     }
@@ -293,22 +311,48 @@ impl ScalarCritic {
     /// v·∇ₓχ(x, t) (k, n) for each direction field in `dirs` (each (n, d), x-space).
     pub fn directional(&self, x: ArrayView2<f64>, t: &[f64], dirs: &[Array2<f64>]) -> Result<Array2<f64>> {
         let (n, d) = x.dim();
-        ensure!(d == self.dim() && t.len() == n && !dirs.is_empty(), "critic: bad shapes for directional derivatives");
+        if !(d == self.dim() && t.len() == n && !dirs.is_empty()) {
+            return Err(NnError::invalid(
+                "critic",
+                format!(
+                    "bad shapes for directional derivatives: x {:?}, {} times, {} directions (critic dimension {})",
+                    x.dim(),
+                    t.len(),
+                    dirs.len(),
+                    self.dim()
+                ),
+            ));
+        }
         let (xt, tt) = inputs(&self.st, x, t, &self.device)?;
         let mut flat = Vec::with_capacity(dirs.len() * n * d);
-        for v in dirs {
-            ensure!(v.dim() == (n, d), "critic: direction of shape {:?}, expected ({n}, {d})", v.dim());
+        for (i, v) in dirs.iter().enumerate() {
+            if v.dim() != (n, d) {
+                return Err(NnError::invalid(
+                    "critic",
+                    format!("direction {i} has shape {:?}, expected ({n}, {d})", v.dim()),
+                ));
+            }
             flat.extend(v.iter().map(|a| *a as f32));
         }
         let tan = self.tangents(&xt, &tt, f32_tensor(flat, &[dirs.len(), n, d], &self.device)?)?;
         let v: Vec<f32> = tan.flatten_all()?.to_vec1()?;
-        Ok(Array2::from_shape_vec((dirs.len(), n), v.into_iter().map(f64::from).collect())?)
+        Ok(Array2::from_shape_vec((dirs.len(), n), v.into_iter().map(f64::from).collect()).expect("k × n tangents"))
     }
 
     /// ∇ₓχ(x, t) (n, d) from the d unit directions (in chunks of rows).
     pub fn gradient(&self, x: ArrayView2<f64>, t: &[f64]) -> Result<Array2<f64>> {
         let (n, d) = x.dim();
-        ensure!(d == self.dim() && t.len() == n, "critic: bad shapes for the gradient");
+        if !(d == self.dim() && t.len() == n) {
+            return Err(NnError::invalid(
+                "critic",
+                format!(
+                    "bad shapes for the gradient: x {:?}, {} times (critic dimension {})",
+                    x.dim(),
+                    t.len(),
+                    self.dim()
+                ),
+            ));
+        }
         let mut g = Array2::zeros((n, d));
         let chunk = (EVAL_CHUNK / d.max(1)).max(16);
         for lo in (0..n).step_by(chunk) {
@@ -366,15 +410,20 @@ impl VectorCritic {
     /// h(x, t) (n, d).
     pub fn field(&self, x: ArrayView2<f64>, t: &[f64]) -> Result<Array2<f64>> {
         let (n, d) = x.dim();
-        ensure!(d == self.dim() && t.len() == n, "vector critic: bad shapes");
+        if !(d == self.dim() && t.len() == n) {
+            return Err(NnError::invalid(
+                "vector critic",
+                format!("bad shapes: x {:?}, {} times (critic dimension {})", x.dim(), t.len(), self.dim()),
+            ));
+        }
         let (xt, tt) = inputs(&self.st, x, t, &self.device)?;
         let v: Vec<f32> = self.net.forward(&xt, &tt)?.flatten_all()?.to_vec1()?;
-        Ok(Array2::from_shape_vec((n, d), v.into_iter().map(f64::from).collect())?)
+        Ok(Array2::from_shape_vec((n, d), v.into_iter().map(f64::from).collect()).expect("n × d outputs"))
     }
 }
 
-/// Draws a batch of `n` rows with the given RNG.
-pub type DrawBatch<'a> = dyn FnMut(usize, &mut ChaCha8Rng) -> CriticBatch + 'a;
+/// Draws a batch of `n` rows with the given RNG; evaluating the model under test may fail.
+pub type DrawBatch<'a> = dyn FnMut(usize, &mut ChaCha8Rng) -> Result<CriticBatch, ModelError> + 'a;
 
 /// The shared loop: `loss_terms` gives per-row objective terms of a batch; AdamW maximises their mean.
 fn optimise(
@@ -400,7 +449,10 @@ fn optimise(
         let batch = match &pool {
             Some(p) => p.select(&rand::seq::index::sample(rng, p.x.nrows(), cfg.batch).into_vec()),
             None => {
-                let b = next.take().unwrap_or_else(|| draw(cfg.batch, rng));
+                let b = match next.take() {
+                    Some(b) => b,
+                    None => draw(cfg.batch, rng)?,
+                };
                 b.check(d)?;
                 rows += b.x.nrows();
                 b
@@ -409,7 +461,7 @@ fn optimise(
         let objective = loss_terms(&batch, rng)?.mean_all()?;
         let value = objective.to_scalar::<f32>()? as f64;
         if !value.is_finite() {
-            bail!("critic training diverged at step {step}");
+            return Err(NnError::Diverged { what: "critic training", step: step as u64, value });
         }
         if step >= cfg.steps - tail {
             acc += value;
@@ -430,9 +482,9 @@ pub fn fit_scalar_critic(
     device: &Device,
     draw: &mut DrawBatch,
 ) -> Result<(ScalarCritic, FitLog)> {
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let first = initial_draws(cfg, draw, &mut rng);
+    let first = initial_draws(cfg, draw, &mut rng)?;
     first.check(d)?;
     let net = JvpMlp::new(&MlpSpec::scalar(d, cfg.hidden, cfg.depth), seed ^ 0x0c1f_7a11, device)?;
     let critic = ScalarCritic {
@@ -454,9 +506,9 @@ pub fn fit_vector_critic(
     device: &Device,
     draw: &mut DrawBatch,
 ) -> Result<(VectorCritic, FitLog)> {
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let first = initial_draws(cfg, draw, &mut rng);
+    let first = initial_draws(cfg, draw, &mut rng)?;
     first.check(d)?;
     let spec = MlpSpec { dim: d, out_dim: d, hidden: cfg.hidden, depth: cfg.depth, time_dim: 64 };
     let net = Mlp::new(&spec, seed ^ 0x0ec7_0a11, device)?;

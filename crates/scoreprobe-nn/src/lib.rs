@@ -15,6 +15,7 @@ pub mod conv;
 pub mod critic_fit;
 pub mod data;
 pub mod ema;
+pub mod error;
 pub mod fused;
 pub mod jvp;
 pub mod layers;
@@ -30,6 +31,7 @@ pub use checkpoint::{list_checkpoints, load_checkpoint, load_checkpoint_with, lo
 pub use config::{ModelKind, TrainConfig};
 pub use critic_fit::{fit_scalar_critic, fit_vector_critic, CriticBatch, CriticFitConfig, ScalarCritic, VectorCritic};
 pub use data::{DataShape, TrainData};
+pub use error::NnError;
 pub use jvp::{ConvCritic, ConvCriticSpec, JvpMlp, JvpScalar};
 pub use mlp::{Mlp, MlpSpec};
 pub use net::{ArchSpec, Network};

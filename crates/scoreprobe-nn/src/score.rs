@@ -1,11 +1,13 @@
-//! A trained ε-network as a core [`ScoreModel`]: s(x, t) = −ε_θ(x, t)/σ_t.
+//! A trained ε-network as a core [`ScoreModel`]: s(x, t) = −ε_θ(x, t)/σ_t. A forward pass that
+//! fails (a device error, a corrupt network) is a [`ModelError::Failed`] keeping the candle error
+//! as its source, never a panic.
 
+use crate::error::{NnError, Result};
 use crate::net::{ArchSpec, Network};
-use anyhow::{ensure, Result};
 use candle_core::{DType, Device, Tensor};
 use ndarray::{s, Array2, ArrayView2};
 use scoreprobe_core::schedule::{Schedule, ScheduleSpec};
-use scoreprobe_core::ScoreModel;
+use scoreprobe_core::{ModelError, ScoreModel};
 
 pub struct NetScoreModel {
     net: Network,
@@ -19,7 +21,7 @@ pub struct NetScoreModel {
 
 impl NetScoreModel {
     pub fn new(net: Network, arch: ArchSpec, schedule_spec: ScheduleSpec, description: String) -> Result<Self> {
-        let schedule = Schedule::from_spec(&schedule_spec).map_err(anyhow::Error::msg)?;
+        let schedule = Schedule::from_spec(&schedule_spec)?;
         let chunk = match arch {
             ArchSpec::Mlp(_) => 8192,
             ArchSpec::Unet(_) => 256,
@@ -44,9 +46,17 @@ impl NetScoreModel {
     }
 
     /// ε_θ(x, t) for each row, in f64.
-    pub fn eps(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>> {
+    pub fn eps(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>, ModelError> {
         let d = self.arch.dim();
-        ensure!(x.ncols() == d, "score model expects rows of dimension {d}, got {}", x.ncols());
+        if x.ncols() != d {
+            return Err(ModelError::InputDimension { model: self.description.clone(), got: x.ncols(), expected: d });
+        }
+        self.eps_unchecked(x, t).map_err(|e| ModelError::failed(self.description.clone(), e))
+    }
+
+    /// The forward passes of [`Self::eps`], in chunks of rows.
+    fn eps_unchecked(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>, NnError> {
+        let d = self.arch.dim();
         let n = x.nrows();
         let mut out = Array2::zeros((n, d));
         let mut start = 0;
@@ -58,7 +68,13 @@ impl NetScoreModel {
             let tt = Tensor::full(t as f32, end - start, self.device())?;
             let eps = self.net.forward(&xt, &tt)?.to_dtype(DType::F64)?;
             let v: Vec<f64> = eps.flatten_all()?.to_vec1()?;
-            out.slice_mut(s![start..end, ..]).assign(&ArrayView2::from_shape((end - start, d), &v)?);
+            let rows = ArrayView2::from_shape((end - start, d), &v).map_err(|e| {
+                NnError::invalid(
+                    "score network",
+                    format!("returned {} values for {} rows of dimension {d}: {e}", v.len(), end - start),
+                )
+            })?;
+            out.slice_mut(s![start..end, ..]).assign(&rows);
             start = end;
         }
         Ok(out)
@@ -70,9 +86,8 @@ impl ScoreModel for NetScoreModel {
         self.arch.dim()
     }
 
-    fn score(&self, x: ArrayView2<f64>, t: f64) -> Array2<f64> {
-        let eps = self.eps(x, t).unwrap_or_else(|e| panic!("{}: forward pass failed: {e:#}", self.description));
-        eps * (-1.0 / self.schedule.sigma(t))
+    fn score(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>, ModelError> {
+        Ok(self.eps(x, t)? * (-1.0 / self.schedule.sigma(t)))
     }
 
     fn describe(&self) -> String {

@@ -35,7 +35,7 @@ fn relative_score_error(model: &dyn ScoreModel, sched: &Schedule, t: f64) -> f64
     let g = named_target("ring8").unwrap();
     let x = g.sample_marginal(4000, sched, t, &mut ChaCha8Rng::seed_from_u64(1));
     let exact = g.marginal(sched, t).score(x.view());
-    let s = model.score(x.view(), t);
+    let s = model.score(x.view(), t).unwrap();
     let err = (&s - &exact).mapv(|v| v * v).sum();
     err / exact.mapv(|v| v * v).sum()
 }
@@ -129,10 +129,17 @@ fn checkpoint_round_trip_and_bad_inputs() {
     let m2 = load_checkpoint(&ck.with_extension("json")).unwrap();
     assert_eq!(m1.dim(), 2);
     assert!(m1.describe().contains("mlp"), "{}", m1.describe());
-    let (s1, s2): (Array2<f64>, Array2<f64>) = (m1.score(x.view(), 0.3), m2.score(x.view(), 0.3));
+    let (s1, s2): (Array2<f64>, Array2<f64>) = (m1.score(x.view(), 0.3).unwrap(), m2.score(x.view(), 0.3).unwrap());
     assert_eq!(s1, s2);
     let raw = load_score_model(&ck, &LoadOptions { use_ema: false, ..Default::default() }).unwrap().0;
-    assert_ne!(raw.score(x.view(), 0.3), s1, "EMA and raw weights should differ after 20 steps");
+    assert_ne!(raw.score(x.view(), 0.3).unwrap(), s1, "EMA and raw weights should differ after 20 steps");
+    // a network given rows it cannot take is an error naming the model, not a panic
+    let err = m1.score(Array2::zeros((2, 3)).view(), 0.3).unwrap_err();
+    assert!(
+        matches!(err, scoreprobe_core::ModelError::InputDimension { got: 3, expected: 2, .. })
+            && err.to_string().contains("mlp"),
+        "{err}"
+    );
 
     // the sidecar's architecture does not match the tensors
     let bad = dir.join("bad");
@@ -196,7 +203,7 @@ fn unet_trains_on_small_synthetic_images() {
     assert_eq!(model.dim(), 64);
     // loss fell from the first steps' level (~1 for an untrained ε-net)
     assert!(rep.final_loss < 0.6, "U-Net loss after 60 steps: {}", rep.final_loss);
-    let s = model.score(ndarray::Array2::zeros((3, 64)).view(), 0.5);
+    let s = model.score(ndarray::Array2::zeros((3, 64)).view(), 0.5).unwrap();
     assert!(s.iter().all(|v| v.is_finite()));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -10,7 +10,10 @@ mod convert;
 mod errors;
 mod images;
 mod metrics;
+mod model;
 mod problem;
+mod run;
+mod watch;
 
 use pyo3::prelude::*;
 
@@ -20,11 +23,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metrics::FeatureStats>()?;
     m.add_class::<problem::PySchedule>()?;
     m.add_class::<problem::PyProblem>()?;
+    m.add_class::<model::ScoreFunction>()?;
     m.add_function(wrap_pyfunction!(metrics::frechet_distance, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::kid, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::wasserstein2, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::prdc, m)?)?;
     m.add_function(wrap_pyfunction!(images::load_images, m)?)?;
     m.add_function(wrap_pyfunction!(images::extract_features, m)?)?;
+    m.add_function(wrap_pyfunction!(run::sample, m)?)?;
+    m.add_function(wrap_pyfunction!(run::siem, m)?)?;
+    m.add_function(wrap_pyfunction!(run::hodge, m)?)?;
+    m.add_function(wrap_pyfunction!(run::bounds, m)?)?;
     Ok(())
 }

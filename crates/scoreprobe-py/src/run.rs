@@ -141,7 +141,7 @@ pub fn sample<'py>(
     if n == 0 {
         return Err(msg_to_py("n: must be at least 1".into()));
     }
-    let kind: SamplerKind = sampler.parse().map_err(|e: String| msg_to_py(format!("sampler: {e}")))?;
+    let kind: SamplerKind = sampler.parse().map_err(|e: scoreprobe_core::CoreError| msg_to_py(e.within("sampler").to_string()))?;
     let parts = Parts::new(&model, &schedule);
     let steps = steps.unwrap_or_else(|| parts.schedule.default_steps());
     let cfg = SamplerConfig::new(kind, steps, t_min.unwrap_or_else(|| parts.schedule.default_t_min()), seed);
@@ -149,7 +149,9 @@ pub fn sample<'py>(
     let d = parts.dim();
     let out = run_watched(py, progress, |watch| {
         parts.with_model(watch, |m| {
-            sample_with_observer(m, parts.schedule, &cfg, prior_init(n, d, seed), &mut |_| Default::default())
+            sample_with_observer(m, parts.schedule, &cfg, prior_init(n, d, seed), &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
         })
     })?;
     let out = out.map_err(|e| run_error(py, e))?;
@@ -303,7 +305,7 @@ pub fn hodge<'py>(
     let times = match (times, n_times) {
         (Some(_), Some(_)) => return Err(msg_to_py("times and n_times exclude each other".into())),
         (Some(t), None) => t,
-        (None, Some(k)) => scoreprobe_hodge::options::even_times(k).map_err(msg_to_py)?,
+        (None, Some(k)) => scoreprobe_hodge::options::even_times(k).map_err(|e| msg_to_py(e.to_string()))?,
         (None, None) => vec![0.05, 0.2, 0.5, 0.9],
     };
     let opts = EstimatorOptions {

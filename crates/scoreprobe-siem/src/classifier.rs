@@ -11,6 +11,7 @@
 //! reported accuracy. ê enters SIEM only through ê·(x − c) (see [`crate::testfn`]), so the
 //! classifier is evaluated with one forward-mode tangent per centre, never a full input gradient.
 
+use crate::error::SiemError;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use candle_core::{DType, Device, Tensor};
 use ndarray::{Array2, ArrayView2, Axis};
@@ -56,8 +57,10 @@ impl Default for ClassifierConfig {
     }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> String {
-    format!("classifier: {e}")
+const FIELD: &str = "classifier";
+
+fn net_err<E: Into<scoreprobe_nn::NnError>>(e: E) -> SiemError {
+    SiemError::Network { field: FIELD, source: e.into() }
 }
 
 pub struct ClassifierSource {
@@ -108,16 +111,16 @@ impl ClassifierSource {
         Self::new(Box::new(move |n, rng| target.sample(n, rng)), config)
     }
 
-    fn tensor(&self, v: Vec<f32>, shape: (usize, usize)) -> Result<Tensor, String> {
-        Tensor::from_vec(v, shape, &self.device).map_err(err)
+    fn tensor(&self, v: Vec<f32>, shape: (usize, usize)) -> Result<Tensor, SiemError> {
+        Tensor::from_vec(v, shape, &self.device).map_err(net_err)
     }
 
     /// Logits (n,) of the classifier at rows `xs` (flattened n × d) and times `ts`.
-    fn logits(&self, net: &JvpMlp, xs: Vec<f32>, ts: Vec<f32>, d: usize) -> Result<Tensor, String> {
+    fn logits(&self, net: &JvpMlp, xs: Vec<f32>, ts: Vec<f32>, d: usize) -> Result<Tensor, SiemError> {
         let n = ts.len();
         let x = self.tensor(xs, (n, d))?;
-        let t = Tensor::from_vec(ts, n, &self.device).map_err(err)?;
-        net.value(&x, &t).map_err(err)
+        let t = Tensor::from_vec(ts, n, &self.device).map_err(net_err)?;
+        net.value(&x, &t).map_err(net_err)
     }
 
     /// Accuracy on `b` real and `b` model rows drawn from trajectories [lo, hi).
@@ -128,13 +131,13 @@ impl ClassifierSource {
         fake: &Pool,
         range: (usize, usize),
         rng: &mut ChaCha8Rng,
-    ) -> Result<f64, String> {
+    ) -> Result<f64, SiemError> {
         let b = 4096;
         let d = real.states[0].ncols();
         let mut correct = 0usize;
         for (pool, label) in [(real, true), (fake, false)] {
             let (xs, ts) = pool.draw(b, range.0, range.1, rng);
-            let l: Vec<f32> = self.logits(net, xs, ts, d)?.to_vec1().map_err(err)?;
+            let l: Vec<f32> = self.logits(net, xs, ts, d)?.to_vec1().map_err(net_err)?;
             correct += l.iter().filter(|v| (**v > 0.0) == label).count();
         }
         Ok(correct as f64 / (2 * b) as f64)
@@ -146,14 +149,17 @@ impl ErrorSource for ClassifierSource {
         "classifier"
     }
 
-    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, String> {
+    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, SiemError> {
         let start = Instant::now();
         let c = self.config.clone();
         let d = ctx.model.dim();
         let m = c.fit_trajectories.unwrap_or(ctx.n);
         let n_hold = ((m as f64 * c.holdout).round() as usize).clamp(1, m.saturating_sub(1));
         if m < 2 || !(c.holdout > 0.0 && c.holdout < 1.0) || c.train_steps == 0 || c.batch < 2 {
-            return Err(format!("classifier: need >= 2 fit trajectories, 0 < holdout < 1, steps and batch > 0: {c:?}"));
+            return Err(SiemError::invalid(
+                FIELD,
+                format!("need >= 2 fit trajectories, 0 < holdout < 1, steps and batch > 0: {c:?}"),
+            ));
         }
         // label 0: the model's own states over the window, from an independently seeded run
         let mut scfg = ctx.sampler.clone();
@@ -162,6 +168,7 @@ impl ErrorSource for ClassifierSource {
         let out = sample_with_observer(ctx.model, ctx.schedule, &scfg, prior_init(m, d, scfg.seed), &mut |v| {
             fake.states.push(v.x.to_owned());
             fake.times.push(v.t);
+            std::ops::ControlFlow::Continue(())
         })?;
         // label 1: forward-noised data at the same times, m draws per time
         let mut rng = ChaCha8Rng::seed_from_u64(scfg.seed ^ 0xda7a);
@@ -169,23 +176,26 @@ impl ErrorSource for ClassifierSource {
         for &t in &fake.times {
             let x0 = (self.data)(m, &mut rng);
             if x0.dim() != (m, d) {
-                return Err(format!("classifier: the data sampler returned shape {:?}, expected ({m}, {d})", x0.dim()));
+                return Err(SiemError::invalid(
+                    FIELD,
+                    format!("the data sampler returned shape {:?}, expected ({m}, {d})", x0.dim()),
+                ));
             }
             let z = scoreprobe_core::target::standard_normal(m, d, &mut rng);
             real.states.push(x0 * ctx.schedule.alpha(t) + z * ctx.schedule.sigma(t));
         }
 
-        let net = JvpMlp::new(&MlpSpec::scalar(d, c.hidden, c.depth), c.seed, &self.device).map_err(err)?;
-        let mut opt = AdamW::new(net.params(), AdamWConfig::default()).map_err(err)?;
+        let net = JvpMlp::new(&MlpSpec::scalar(d, c.hidden, c.depth), c.seed, &self.device).map_err(net_err)?;
+        let mut opt = AdamW::new(net.params(), AdamWConfig::default()).map_err(net_err)?;
         let half = c.batch / 2;
         let labels = Tensor::cat(
             &[
-                Tensor::ones(half, DType::F32, &self.device).map_err(err)?,
-                Tensor::zeros(half, DType::F32, &self.device).map_err(err)?,
+                Tensor::ones(half, DType::F32, &self.device).map_err(net_err)?,
+                Tensor::zeros(half, DType::F32, &self.device).map_err(net_err)?,
             ],
             0,
         )
-        .map_err(err)?;
+        .map_err(net_err)?;
         let train = (n_hold, m);
         let mut last_loss = f64::NAN;
         for step in 0..c.train_steps {
@@ -195,22 +205,27 @@ impl ErrorSource for ClassifierSource {
             ts.extend(tf);
             let logit = self.logits(&net, xs, ts, d)?;
             // binary cross-entropy with logits: softplus(l) − y·l, softplus(l) = relu(l) + log(1 + e^{−|l|})
-            let softplus = (logit.relu().map_err(err)?
-                + ((logit.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0)
-                    .map_err(err)?
+            let softplus = (logit.relu().map_err(net_err)?
+                + ((logit.abs().map_err(net_err)?.neg().map_err(net_err)?.exp().map_err(net_err)? + 1.0)
+                    .map_err(net_err)?
                     .log()
-                    .map_err(err)?))
-            .map_err(err)?;
-            let loss = (softplus - (&logit * &labels).map_err(err)?).map_err(err)?.mean_all().map_err(err)?;
-            last_loss = loss.to_scalar::<f32>().map_err(err)? as f64;
+                    .map_err(net_err)?))
+            .map_err(net_err)?;
+            let loss =
+                (softplus - (&logit * &labels).map_err(net_err)?).map_err(net_err)?.mean_all().map_err(net_err)?;
+            last_loss = loss.to_scalar::<f32>().map_err(net_err)? as f64;
             if !last_loss.is_finite() {
-                return Err(format!("classifier: training diverged at step {step}"));
+                return Err(net_err(scoreprobe_nn::NnError::Diverged {
+                    what: "classifier training",
+                    step: step as u64,
+                    value: last_loss,
+                }));
             }
-            let grads = loss.backward().map_err(err)?;
-            let g = AdamW::collect_grads(net.params(), &grads).map_err(err)?;
+            let grads = loss.backward().map_err(net_err)?;
+            let g = AdamW::collect_grads(net.params(), &grads).map_err(net_err)?;
             // cosine decay to 10% of the learning rate
             let lr = c.lr * (0.55 + 0.45 * (std::f64::consts::PI * step as f64 / c.train_steps as f64).cos());
-            opt.step(net.params(), &g, lr).map_err(err)?;
+            opt.step(net.params(), &g, lr).map_err(net_err)?;
         }
         let mut acc_rng = ChaCha8Rng::seed_from_u64(scfg.seed ^ 0xacc);
         let heldout = self.accuracy(&net, &real, &fake, (0, n_hold), &mut acc_rng)?;
@@ -225,15 +240,20 @@ impl ErrorSource for ClassifierSource {
         Ok(AuxCost { score_evals: m * out.nfe, aux_evals: c.train_steps * c.batch + 4 * 4096, seconds })
     }
 
-    fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, String> {
-        let net = self.net.as_ref().ok_or("classifier: used before prepare()")?;
+    fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {
+        let net = self.net.as_ref().ok_or_else(|| SiemError::invalid(FIELD, "used before prepare()"))?;
         let (n, d) = x.dim();
         let xt = self.tensor(x.iter().map(|v| *v as f32).collect(), (n, d))?;
-        let tt = Tensor::full(t as f32, n, &self.device).map_err(err)?;
-        let g: Vec<f32> =
-            net.input_gradient(&xt, &tt).map_err(err)?.flatten_all().map_err(err)?.to_vec1().map_err(err)?;
+        let tt = Tensor::full(t as f32, n, &self.device).map_err(net_err)?;
+        let g: Vec<f32> = net
+            .input_gradient(&xt, &tt)
+            .map_err(net_err)?
+            .flatten_all()
+            .map_err(net_err)?
+            .to_vec1()
+            .map_err(net_err)?;
         self.eval_rows += n;
-        Array2::from_shape_vec((n, d), g.into_iter().map(|v| -(v as f64)).collect()).map_err(err)
+        Ok(Array2::from_shape_vec((n, d), g.into_iter().map(|v| -(v as f64)).collect()).expect("an n × d gradient"))
     }
 
     fn projections(
@@ -242,11 +262,11 @@ impl ErrorSource for ClassifierSource {
         t: f64,
         _score: ArrayView2<f64>,
         centers: ArrayView2<f64>,
-    ) -> Result<Array2<f64>, String> {
-        let net = self.net.as_ref().ok_or("classifier: used before prepare()")?;
+    ) -> Result<Array2<f64>, SiemError> {
+        let net = self.net.as_ref().ok_or_else(|| SiemError::invalid(FIELD, "used before prepare()"))?;
         let (n, d) = x.dim();
         let xt = self.tensor(x.iter().map(|v| *v as f32).collect(), (n, d))?;
-        let tt = Tensor::full(t as f32, n, &self.device).map_err(err)?;
+        let tt = Tensor::full(t as f32, n, &self.device).map_err(net_err)?;
         let dirs = centers
             .rows()
             .into_iter()
@@ -255,11 +275,11 @@ impl ErrorSource for ClassifierSource {
                 self.tensor(diff.iter().map(|v| *v as f32).collect(), (n, d))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (_, tans) = net.forward_with_tangents(&xt, &tt, &dirs).map_err(err)?;
+        let (_, tans) = net.forward_with_tangents(&xt, &tt, &dirs).map_err(net_err)?;
         self.eval_rows += n;
         let mut a = Array2::zeros((centers.nrows(), n));
         for (mut row, tan) in a.rows_mut().into_iter().zip(&tans) {
-            let v: Vec<f32> = tan.to_vec1().map_err(err)?;
+            let v: Vec<f32> = tan.to_vec1().map_err(net_err)?;
             // ê·(x − c) = −(x − c)·∇ₓ logit d
             row.iter_mut().zip(v).for_each(|(r, s)| *r = -(s as f64));
         }

@@ -21,12 +21,15 @@
 //! model) gives ê = 0 instead of its noise. Which one was used is in the details.
 
 use crate::classifier::DataSampler;
+use crate::error::SiemError;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use candle_core::Device;
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::model::score_checked;
 use scoreprobe_core::target::standard_normal;
+use scoreprobe_core::ModelError;
 use scoreprobe_core::{GaussianMixture, Schedule};
 use scoreprobe_nn::critic_fit::{fit_scalar_critic, CriticBatch, CriticFitConfig, ScalarCritic};
 use std::time::Instant;
@@ -48,9 +51,7 @@ impl Default for CriticSourceConfig {
     }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> String {
-    format!("critic: {e}")
-}
+const FIELD: &str = "critic";
 
 pub struct CriticSource {
     config: CriticSourceConfig,
@@ -88,13 +89,13 @@ impl CriticSource {
     }
 
     /// σ_t, once prepared.
-    fn sigma(&self, t: f64) -> Result<f64, String> {
-        let schedule = self.schedule.as_ref().ok_or("critic: used before prepare()")?;
+    fn sigma(&self, t: f64) -> Result<f64, SiemError> {
+        let schedule = self.schedule.as_ref().ok_or_else(|| SiemError::invalid(FIELD, "used before prepare()"))?;
         let sigma = schedule.sigma(t);
         if sigma > 0.0 && sigma.is_finite() {
             Ok(sigma)
         } else {
-            Err(format!("critic: ê = ∇χ/σ_t needs σ_t > 0, got {sigma} at t = {t}"))
+            Err(SiemError::invalid(FIELD, format!("ê = ∇χ/σ_t needs σ_t > 0, got {sigma} at t = {t}")))
         }
     }
 }
@@ -107,7 +108,7 @@ fn draw(
     groups: usize,
     n: usize,
     rng: &mut ChaCha8Rng,
-) -> CriticBatch {
+) -> Result<CriticBatch, ModelError> {
     let d = ctx.model.dim();
     let groups = groups.clamp(1, n.max(1));
     let (mut xs, mut ws, mut ts) = (Vec::with_capacity(groups), Vec::with_capacity(groups), Vec::with_capacity(n));
@@ -117,7 +118,7 @@ fn draw(
         let (alpha, sigma) = (ctx.schedule.alpha(t), ctx.schedule.sigma(t));
         let xi = standard_normal(rows, d, rng);
         let x = data(rows, rng) * alpha + &xi * sigma;
-        let w = xi + &(ctx.model.score(x.view(), t) * sigma);
+        let w = xi + &(score_checked(ctx.model, x.view(), t)? * sigma);
         xs.push(x);
         ws.push(w);
         ts.extend(std::iter::repeat_n(t, rows));
@@ -126,7 +127,7 @@ fn draw(
         let views: Vec<_> = v.iter().map(|a| a.view()).collect();
         ndarray::concatenate(Axis(0), &views).expect("equal widths")
     };
-    CriticBatch { x: cat(&xs), t: ts, w: cat(&ws) }
+    Ok(CriticBatch { x: cat(&xs), t: ts, w: cat(&ws) })
 }
 
 impl ErrorSource for CriticSource {
@@ -134,15 +135,15 @@ impl ErrorSource for CriticSource {
         "critic"
     }
 
-    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, String> {
+    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, SiemError> {
         let start = Instant::now();
         let c = self.config.clone();
-        c.fit.validate()?;
+        c.fit.validate().map_err(SiemError::network(FIELD))?;
         if c.times_per_batch == 0 || c.holdout < 2 {
-            return Err(format!("critic: need times_per_batch ≥ 1 and holdout ≥ 2: {c:?}"));
+            return Err(SiemError::invalid(FIELD, format!("need times_per_batch ≥ 1 and holdout ≥ 2: {c:?}")));
         }
         let d = ctx.model.dim();
-        let window = ctx.sampler.window.ok_or("critic: the sampler has no window")?;
+        let window = ctx.sampler.window.ok_or_else(|| SiemError::invalid(FIELD, "the sampler has no window"))?;
         let grid = ctx.sampler.grid();
         // step k evaluates the score at t_{k+1}
         let times: Vec<f64> = (window.lo..=window.hi).map(|k| grid[k + 1]).collect();
@@ -150,20 +151,27 @@ impl ErrorSource for CriticSource {
             let sigma = ctx.schedule.sigma(**t);
             sigma.is_nan() || sigma <= 0.0
         }) {
-            return Err(format!("critic: σ_t = 0 at window time {t}; ê = ∇χ/σ_t is undefined there"));
+            return Err(SiemError::invalid(
+                FIELD,
+                format!("σ_t = 0 at window time {t}; ê = ∇χ/σ_t is undefined there"),
+            ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(c.seed ^ 0xc217_1c00 ^ ctx.sampler.seed.rotate_left(23));
         let probe = (self.data)(2, &mut rng);
         if probe.dim() != (2, d) {
-            return Err(format!("critic: the data sampler returned shape {:?}, expected (2, {d})", probe.dim()));
+            return Err(SiemError::invalid(
+                FIELD,
+                format!("the data sampler returned shape {:?}, expected (2, {d})", probe.dim()),
+            ));
         }
         let data = &mut self.data;
         let mut drawer = |n: usize, r: &mut ChaCha8Rng| draw(data, ctx, &times, c.times_per_batch, n, r);
         let fit_seed = rng.random::<u64>();
-        let (net, log) = fit_scalar_critic(d, &c.fit, fit_seed, &self.device, &mut drawer).map_err(err)?;
+        let (net, log) =
+            fit_scalar_critic(d, &c.fit, fit_seed, &self.device, &mut drawer).map_err(SiemError::network(FIELD))?;
         // held-out window-averaged objective of the fitted critic vs χ = 0 (ε-units)
-        let held = drawer(c.holdout, &mut rng);
-        let terms = net.terms(&held, &mut rng).map_err(err)?;
+        let held = drawer(c.holdout, &mut rng).map_err(SiemError::network(FIELD))?;
+        let terms = net.terms(&held, &mut rng).map_err(SiemError::network(FIELD))?;
         let n = terms.len() as f64;
         let mean = terms.iter().sum::<f64>() / n;
         let se = (terms.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n).sqrt();
@@ -182,10 +190,10 @@ impl ErrorSource for CriticSource {
         Ok(AuxCost { score_evals: log.rows + c.holdout, aux_evals: log.rows + c.holdout, seconds })
     }
 
-    fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, String> {
+    fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {
         let sigma = self.sigma(t)?;
         let Some(net) = self.net.as_ref() else { return Ok(Array2::zeros(x.raw_dim())) };
-        let g = net.gradient(x, &vec![t; x.nrows()]).map_err(err)?;
+        let g = net.gradient(x, &vec![t; x.nrows()]).map_err(SiemError::network(FIELD))?;
         self.eval_rows += x.nrows();
         Ok(g / sigma)
     }
@@ -196,12 +204,12 @@ impl ErrorSource for CriticSource {
         t: f64,
         _score: ArrayView2<f64>,
         centers: ArrayView2<f64>,
-    ) -> Result<Array2<f64>, String> {
+    ) -> Result<Array2<f64>, SiemError> {
         let sigma = self.sigma(t)?;
         let n = x.nrows();
         let Some(net) = self.net.as_ref() else { return Ok(Array2::zeros((centers.nrows(), n))) };
         let dirs: Vec<Array2<f64>> = centers.rows().into_iter().map(|c| &x - &c.insert_axis(Axis(0))).collect();
-        let a = net.directional(x, &vec![t; n], &dirs).map_err(err)?;
+        let a = net.directional(x, &vec![t; n], &dirs).map_err(SiemError::network(FIELD))?;
         self.eval_rows += n;
         Ok(a / sigma)
     }

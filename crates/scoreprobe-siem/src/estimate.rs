@@ -11,7 +11,12 @@
 //!
 //! Memory: the radial summaries (ρ, a) of every state and centre are kept until the bandwidth
 //! is known: 16·n·|W|·K bytes.
+//!
+//! Failures: a score model that fails stops the sampler ([`SiemError::Core`] holding
+//! `CoreError::Sampling`); an error source that fails stops it too, at that step (the sampler's
+//! observer breaks), and its error is returned as is.
 
+use crate::error::SiemError;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
 use ndarray::ArrayView2;
@@ -19,6 +24,7 @@ use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, 
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
 use serde::Serialize;
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// One SIEM run.
@@ -58,14 +64,17 @@ impl SiemConfig {
         cfg
     }
 
-    pub fn validate(&self, dim: usize) -> Result<(), String> {
+    pub fn validate(&self, dim: usize) -> Result<(), SiemError> {
         if self.n < 2 {
-            return Err(format!("n: SIEM needs at least 2 trajectories for its standard error, got {}", self.n));
+            return Err(SiemError::invalid(
+                "n",
+                format!("SIEM needs at least 2 trajectories for its standard error, got {}", self.n),
+            ));
         }
         if !self.sampler.is_stochastic() {
-            return Err(format!(
-                "sampler '{}': SIEM is defined on reverse-SDE trajectories; use em or ancestral",
-                self.sampler.name()
+            return Err(SiemError::invalid(
+                format!("sampler '{}'", self.sampler.name()),
+                "SIEM is defined on reverse-SDE trajectories; use em or ancestral",
             ));
         }
         self.sampler_config().validate()?;
@@ -144,7 +153,7 @@ pub fn estimate_siem(
     schedule: &Schedule,
     source: &mut dyn ErrorSource,
     cfg: &SiemConfig,
-) -> Result<SiemReport, String> {
+) -> Result<SiemReport, SiemError> {
     let start = Instant::now();
     let d = model.dim();
     cfg.validate(d)?;
@@ -159,35 +168,33 @@ pub fn estimate_siem(
     let mut rho = Vec::with_capacity(w * kc * n);
     let mut proj = Vec::with_capacity(w * kc * n);
     let mut steps_seen: Vec<(usize, f64, f64)> = Vec::with_capacity(w);
-    let mut failure: Option<String> = None;
-    let out = sample_with_observer(model, schedule, &scfg, prior_init(n, d, cfg.seed), &mut |v| {
-        if failure.is_some() {
-            return;
+    // the first failure of the error source stops the run (the observer breaks) and is returned
+    let mut failure: Option<SiemError> = None;
+    let mut observe = |v: &scoreprobe_core::sampler::StepView| -> Result<(), SiemError> {
+        let a = source.projections(v.x, v.t, v.score, centers.view())?;
+        if a.dim() != (kc, n) {
+            return Err(SiemError::Shape { field: source.name(), got: a.dim(), expected: (kc, n) });
         }
-        let a = match source.projections(v.x, v.t, v.score, centers.view()) {
-            Ok(a) if a.dim() == (kc, n) => a,
-            Ok(a) => {
-                failure =
-                    Some(format!("error source returned projections of shape {:?}, expected ({kc}, {n})", a.dim()));
-                return;
-            }
-            Err(msg) => {
-                failure = Some(msg);
-                return;
-            }
-        };
         if a.iter().any(|v| !v.is_finite()) {
-            failure = Some(format!("error field '{}' is not finite at t = {}", source.name(), v.t));
-            return;
+            let ((_, row), _) = a.indexed_iter().find(|(_, v)| !v.is_finite()).expect("a non-finite entry exists");
+            return Err(SiemError::NonFiniteField { field: source.name(), t: v.t, row });
         }
         steps_seen.push((v.index, v.t, v.t_next));
         for (c, arow) in centers.rows().into_iter().zip(a.rows()) {
             rho.extend(radial_distances(v.x, c));
             proj.extend(arow.iter().copied());
         }
+        Ok(())
+    };
+    let out = sample_with_observer(model, schedule, &scfg, prior_init(n, d, cfg.seed), &mut |v| match observe(v) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failure = Some(e);
+            ControlFlow::Break(())
+        }
     })?;
-    if let Some(msg) = failure {
-        return Err(msg);
+    if let Some(e) = failure {
+        return Err(e);
     }
     debug_assert_eq!(steps_seen.len(), w);
 
@@ -206,11 +213,7 @@ pub fn estimate_siem(
             if h > 0.0 && h.is_finite() {
                 Ok(h)
             } else {
-                Err(format!(
-                    "bandwidth: the {} rule gave h = {h} for centre {c} (states coincide with the centre); \
-                     pass a bandwidth > 0",
-                    cfg.test_fn.bandwidth.name()
-                ))
+                Err(SiemError::Bandwidth { rule: cfg.test_fn.bandwidth.name(), h, center: c })
             }
         })
         .collect::<Result<_, _>>()?;

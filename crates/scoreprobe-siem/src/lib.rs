@@ -17,11 +17,13 @@
 pub mod classifier;
 #[cfg(feature = "nn")]
 pub mod critic;
+pub mod error;
 pub mod estimate;
 pub mod options;
 pub mod source;
 pub mod testfn;
 
+pub use error::SiemError;
 pub use estimate::{estimate_siem, ProfilePoint, SiemConfig, SiemReport, TestFnReport};
 pub use options::{run_siem, SiemOptions, SiemReference};
 pub use source::{AuxCost, ErrorFieldKind, ErrorSource, OracleSource, PrepareContext};

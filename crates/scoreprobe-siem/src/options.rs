@@ -4,6 +4,7 @@
 //! them. Front ends only parse their inputs into [`SiemOptions`] and print the report, so they
 //! give the same numbers on the same inputs.
 
+use crate::error::SiemError;
 use crate::estimate::{estimate_siem, SiemConfig, SiemReport};
 use crate::source::{ErrorFieldKind, ErrorSource, OracleSource};
 use crate::testfn::{centers_from_target, BandwidthRule, RadialKind, TestFnSpec};
@@ -125,7 +126,7 @@ pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) ->
         },
     };
     let spec = TestFnSpec { kind, bandwidth, centers };
-    spec.validate(d).map_err(|e| format!("center/bandwidth: {e}"))?;
+    spec.validate(d)?;
     Ok(spec)
 }
 
@@ -135,13 +136,13 @@ pub fn siem_config(
     schedule: &Schedule,
     reference: SiemReference,
     d: usize,
-) -> Result<SiemConfig, String> {
+) -> Result<SiemConfig, SiemError> {
     let steps = opts.steps.unwrap_or_else(|| schedule.default_steps());
     let mut cfg = SiemConfig::new(d, steps, opts.t_min.unwrap_or_else(|| schedule.default_t_min()), opts.n, opts.seed);
-    cfg.sampler = opts.sampler.parse::<SamplerKind>().map_err(|e| format!("sampler: {e}"))?;
+    cfg.sampler = opts.sampler.parse::<SamplerKind>().map_err(|e| SiemError::from(e.within("sampler")))?;
     if let Some(w) = &opts.window {
-        cfg.window = Window::parse(w).map_err(|e| format!("window: {e}"))?;
-        cfg.window.check(steps).map_err(|e| format!("window: {e}"))?;
+        cfg.window = Window::parse(w).map_err(|e| SiemError::from(e.within("window")))?;
+        cfg.window.check(steps).map_err(|e| SiemError::from(e.within("window")))?;
     }
     cfg.test_fn = test_functions(opts, reference, d)?;
     Ok(cfg)
@@ -153,9 +154,9 @@ pub fn error_source(
     opts: &SiemOptions,
     schedule: &Schedule,
     reference: SiemReference,
-) -> Result<Box<dyn ErrorSource>, String> {
+) -> Result<Box<dyn ErrorSource>, SiemError> {
     if let Some(why) = kind.unavailable() {
-        return Err(why);
+        return Err(SiemError::invalid("error field", why));
     }
     Ok(match (kind, reference) {
         (ErrorFieldKind::Oracle, SiemReference::Exact { synthetic: Some(m), .. }) => {
@@ -208,10 +209,10 @@ pub fn run_siem(
     schedule: &Schedule,
     reference: SiemReference,
     opts: &SiemOptions,
-) -> Result<SiemReport, String> {
+) -> Result<SiemReport, SiemError> {
     let d = model.dim();
     if reference.dim() != d {
-        return Err(format!("the model has dimension {d}, the data {}", reference.dim()));
+        return Err(SiemError::invalid("data", format!("has dimension {}, the model {d}", reference.dim())));
     }
     let kind = opts.error_field.unwrap_or(match reference {
         SiemReference::Exact { .. } => ErrorFieldKind::Oracle,
@@ -234,7 +235,7 @@ mod tests {
         assert_eq!(c.nrows(), 4);
         assert!(c.rows().into_iter().all(|r| rows.rows().into_iter().any(|x| x == r)));
         let reference = SiemReference::Samples(&rows);
-        let bad = |o: SiemOptions| test_functions(&o, reference, 2).unwrap_err();
+        let bad = |o: SiemOptions| test_functions(&o, reference, 2).unwrap_err().to_string();
         assert!(bad(SiemOptions { bandwidth: Some(-1.0), ..Default::default() }).contains("bandwidth"));
         assert!(bad(SiemOptions { centers: 0, ..Default::default() }).contains("centers"));
         assert!(bad(SiemOptions { center: Some(vec![0.0]), ..Default::default() }).contains("center"));
@@ -242,7 +243,7 @@ mod tests {
         let spec = test_functions(&SiemOptions { centers: 3, ..Default::default() }, reference, 2).unwrap();
         assert_eq!(spec.centers, centers_from_rows(&rows, 3, 0));
         let schedule = Schedule::vp_default();
-        let msg = error_source(ErrorFieldKind::Oracle, &SiemOptions::default(), &schedule, reference).err().unwrap();
-        assert!(msg.contains("oracle"), "{msg}");
+        let err = error_source(ErrorFieldKind::Oracle, &SiemOptions::default(), &schedule, reference).err().unwrap();
+        assert!(matches!(err, SiemError::NoExactScore { .. }), "{err}");
     }
 }

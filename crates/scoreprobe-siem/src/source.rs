@@ -6,6 +6,7 @@
 //! - `critic`: ê_t = ∇χ*_t/σ_t, the gradient part ∇φ_t of e_t (SPEC §5), from a time-conditioned
 //!   scalar critic fitted in the denoising form (needs the `nn` feature; see `crate::critic`).
 
+use crate::error::SiemError;
 use ndarray::{Array2, ArrayView2};
 use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::sampler::SamplerConfig;
@@ -54,13 +55,13 @@ impl ErrorFieldKind {
 }
 
 impl FromStr for ErrorFieldKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SiemError;
+    fn from_str(s: &str) -> Result<Self, SiemError> {
         match s {
             "oracle" => Ok(ErrorFieldKind::Oracle),
             "classifier" => Ok(ErrorFieldKind::Classifier),
             "critic" => Ok(ErrorFieldKind::Critic),
-            other => Err(format!("unknown error field '{other}'; choose one of {}", Self::NAMES.join(", "))),
+            other => Err(SiemError::Unknown { what: "error field", name: other.into(), known: Self::NAMES.to_vec() }),
         }
     }
 }
@@ -91,13 +92,13 @@ pub trait ErrorSource {
     fn name(&self) -> &'static str;
 
     /// Called once before the SIEM trajectories are sampled.
-    fn prepare(&mut self, _ctx: &PrepareContext) -> Result<AuxCost, String> {
+    fn prepare(&mut self, _ctx: &PrepareContext) -> Result<AuxCost, SiemError> {
         Ok(AuxCost::default())
     }
 
     /// ê_t at each row of `x` (n × d), given the model's score there (already computed by the
     /// sampler; sources that do not need it ignore it).
-    fn error(&mut self, x: ArrayView2<f64>, t: f64, score: ArrayView2<f64>) -> Result<Array2<f64>, String>;
+    fn error(&mut self, x: ArrayView2<f64>, t: f64, score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError>;
 
     /// What SIEM needs from ê with radial test functions: a[c, i] = ê(x_i)·(x_i − c_c) for each
     /// centre (rows of `centers`), shape K × n. The default projects [`Self::error`]; a network
@@ -108,10 +109,10 @@ pub trait ErrorSource {
         t: f64,
         score: ArrayView2<f64>,
         centers: ArrayView2<f64>,
-    ) -> Result<Array2<f64>, String> {
+    ) -> Result<Array2<f64>, SiemError> {
         let e = self.error(x, t, score)?;
         if e.dim() != x.dim() {
-            return Err(format!("error field '{}' returned shape {:?}, expected {:?}", self.name(), e.dim(), x.dim()));
+            return Err(SiemError::Shape { field: self.name(), got: e.dim(), expected: x.dim() });
         }
         let mut a = Array2::zeros((centers.nrows(), x.nrows()));
         for (mut row, c) in a.rows_mut().into_iter().zip(centers.rows()) {
@@ -152,13 +153,10 @@ impl OracleSource {
     }
 
     /// The oracle when an exact score is known, else a clear refusal; `what` names the model/target.
-    pub fn from_exact(exact: Option<(GaussianMixture, Schedule)>, what: &str) -> Result<Self, String> {
+    pub fn from_exact(exact: Option<(GaussianMixture, Schedule)>, what: &str) -> Result<Self, SiemError> {
         match exact {
             Some((target, schedule)) => Ok(Self::for_target(target, schedule)),
-            None => Err(format!(
-                "error field 'oracle' needs the exact score ∇log p_t, and {what} has none; \
-                 use --error-field classifier (or critic) for targets known only through samples"
-            )),
+            None => Err(SiemError::NoExactScore { what: what.into() }),
         }
     }
 
@@ -175,18 +173,17 @@ impl ErrorSource for OracleSource {
         "oracle"
     }
 
-    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, String> {
+    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, SiemError> {
         if self.dim() != ctx.model.dim() {
-            return Err(format!(
-                "error field 'oracle': the target has dimension {}, the model {}",
-                self.dim(),
-                ctx.model.dim()
+            return Err(SiemError::invalid(
+                "error field 'oracle'",
+                format!("the target has dimension {}, the model {}", self.dim(), ctx.model.dim()),
             ));
         }
         Ok(AuxCost::default())
     }
 
-    fn error(&mut self, x: ArrayView2<f64>, t: f64, score: ArrayView2<f64>) -> Result<Array2<f64>, String> {
+    fn error(&mut self, x: ArrayView2<f64>, t: f64, score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {
         Ok(match self {
             OracleSource::Synthetic(m) => m.error(x, t),
             OracleSource::Target { target, schedule } => &score - &target.marginal(schedule, t).score(x),

@@ -6,6 +6,7 @@
 //! bandwidth afterwards (so the default bandwidth can be a median over the whole window at no
 //! extra score evaluation).
 
+use crate::error::SiemError;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -72,13 +73,13 @@ impl RadialKind {
 }
 
 impl FromStr for RadialKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SiemError;
+    fn from_str(s: &str) -> Result<Self, SiemError> {
         match s {
             "gaussian" => Ok(RadialKind::Gaussian),
             "imq" => Ok(RadialKind::Imq),
             "bump" => Ok(RadialKind::Bump),
-            other => Err(format!("unknown test function '{other}'; choose one of {}", Self::NAMES.join(", "))),
+            other => Err(SiemError::Unknown { what: "test function", name: other.into(), known: Self::NAMES.to_vec() }),
         }
     }
 }
@@ -92,10 +93,10 @@ pub struct RadialTestFn {
 }
 
 impl RadialTestFn {
-    pub fn new(kind: RadialKind, center: Array1<f64>, bandwidth: f64) -> Result<Self, String> {
+    pub fn new(kind: RadialKind, center: Array1<f64>, bandwidth: f64) -> Result<Self, SiemError> {
         check_bandwidth(bandwidth)?;
         if center.iter().any(|v| !v.is_finite()) {
-            return Err("test function centre: contains NaN or infinite entries".into());
+            return Err(SiemError::invalid("test function centre", "contains NaN or infinite entries"));
         }
         Ok(Self { kind, center, bandwidth })
     }
@@ -136,9 +137,9 @@ pub fn radial_distances(x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array1<f64> {
     x.rows().into_iter().map(|r| r.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt()).collect()
 }
 
-pub(crate) fn check_bandwidth(h: f64) -> Result<(), String> {
+pub(crate) fn check_bandwidth(h: f64) -> Result<(), SiemError> {
     if !(h > 0.0 && h.is_finite()) {
-        return Err(format!("bandwidth: must be a finite number > 0, got {h}"));
+        return Err(SiemError::invalid("bandwidth", format!("must be a finite number > 0, got {h}")));
     }
     Ok(())
 }
@@ -185,18 +186,21 @@ impl TestFnSpec {
         Self { kind, bandwidth, centers: center.insert_axis(Axis(0)) }
     }
 
-    pub fn validate(&self, dim: usize) -> Result<(), String> {
+    pub fn validate(&self, dim: usize) -> Result<(), SiemError> {
         if self.centers.nrows() == 0 {
-            return Err("test functions: need at least one centre".into());
+            return Err(SiemError::invalid("test functions", "need at least one centre"));
         }
         if self.centers.ncols() != dim {
-            return Err(format!(
-                "test function centre: has {} coordinates, the model has dimension {dim}",
-                self.centers.ncols()
+            return Err(SiemError::invalid(
+                "test function centre",
+                format!("has {} coordinates, the model has dimension {dim}", self.centers.ncols()),
             ));
         }
-        if self.centers.iter().any(|v| !v.is_finite()) {
-            return Err("test function centre: contains NaN or infinite entries".into());
+        if let Some(row) = self.centers.rows().into_iter().position(|c| c.iter().any(|v| !v.is_finite())) {
+            return Err(SiemError::invalid(
+                "test function centre",
+                format!("centre {row} contains NaN or infinite entries"),
+            ));
         }
         if let BandwidthRule::Fixed(h) = self.bandwidth {
             check_bandwidth(h)?;
@@ -205,7 +209,7 @@ impl TestFnSpec {
     }
 
     /// The test functions, given the bandwidth chosen for each centre.
-    pub fn build(&self, bandwidths: &[f64]) -> Result<Vec<RadialTestFn>, String> {
+    pub fn build(&self, bandwidths: &[f64]) -> Result<Vec<RadialTestFn>, SiemError> {
         self.centers
             .rows()
             .into_iter()
@@ -282,19 +286,22 @@ mod tests {
             assert!(kind.dpsi_over_r(1.0 - 1e-9).is_finite());
             assert_eq!(kind.name().parse::<RadialKind>().unwrap(), kind);
         }
-        assert!("cosine".parse::<RadialKind>().unwrap_err().contains("gaussian, imq, bump"));
+        assert!("cosine".parse::<RadialKind>().unwrap_err().to_string().contains("gaussian, imq, bump"));
     }
 
     #[test]
     fn bad_bandwidths_and_centres_are_refused() {
         for h in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert!(RadialTestFn::new(RadialKind::Gaussian, array![0.0], h).unwrap_err().contains("bandwidth"));
+            assert!(RadialTestFn::new(RadialKind::Gaussian, array![0.0], h)
+                .unwrap_err()
+                .to_string()
+                .contains("bandwidth"));
             let spec = TestFnSpec::single(RadialKind::Gaussian, array![0.0], BandwidthRule::Fixed(h));
-            assert!(spec.validate(1).unwrap_err().contains("bandwidth"));
+            assert!(spec.validate(1).unwrap_err().to_string().contains("bandwidth"));
         }
-        assert!(TestFnSpec::paper(2).validate(3).unwrap_err().contains("dimension 3"));
+        assert!(TestFnSpec::paper(2).validate(3).unwrap_err().to_string().contains("dimension 3"));
         let spec = TestFnSpec::single(RadialKind::Gaussian, array![f64::NAN, 0.0], BandwidthRule::MedianPooled);
-        assert!(spec.validate(2).unwrap_err().contains("NaN"));
+        assert!(spec.validate(2).unwrap_err().to_string().contains("NaN"));
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn projections_agree_with_the_input_gradient() {
     assert!(src
         .error(Array2::zeros((2, 2)).view(), 0.5, Array2::zeros((2, 2)).view())
         .unwrap_err()
+        .to_string()
         .contains("before prepare"));
     let ctx = PrepareContext { model: &m, schedule: &m.schedule, sampler: &sampler, n: 50 };
     let cost = src.prepare(&ctx).unwrap();

@@ -85,7 +85,7 @@ fn critic_projections_agree_with_its_gradient() {
     sampler.stop_after_window = true;
     let mut src = CriticSource::for_target(m.target.clone(), small(200));
     let z = Array2::zeros((2, 2));
-    assert!(src.error(z.view(), 0.5, z.view()).unwrap_err().contains("before prepare"));
+    assert!(src.error(z.view(), 0.5, z.view()).unwrap_err().to_string().contains("before prepare"));
     let ctx = PrepareContext { model: &m, schedule: &m.schedule, sampler: &sampler, n: 50 };
     let cost = src.prepare(&ctx).unwrap();
     assert_eq!(cost.score_evals, 200 * 256 + 8192);

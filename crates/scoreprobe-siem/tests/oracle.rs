@@ -8,7 +8,7 @@ use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::schedule::ScheduleSpec;
 use scoreprobe_core::target::named_target;
 use scoreprobe_core::window::Window;
-use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
+use scoreprobe_core::{GaussianMixture, ModelError, Schedule, ScoreModel};
 use scoreprobe_siem::*;
 
 fn ring8(error: ErrorField) -> SyntheticModel {
@@ -35,7 +35,7 @@ impl ScoreModel for Opaque {
     fn dim(&self) -> usize {
         2
     }
-    fn score(&self, x: ArrayView2<f64>, t: f64) -> Array2<f64> {
+    fn score(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>, ModelError> {
         self.0.score(x, t)
     }
     fn describe(&self) -> String {
@@ -262,7 +262,10 @@ fn ddpm_schedule_and_ancestral_sampler_work() {
 fn bad_inputs_are_refused() {
     let m = ring8(ErrorField::Exact);
     let err = |cfg: &SiemConfig| {
-        estimate_siem(&m, &m.schedule, &mut OracleSource::synthetic(m.clone()), cfg).map(|_| ()).unwrap_err()
+        estimate_siem(&m, &m.schedule, &mut OracleSource::synthetic(m.clone()), cfg)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
     };
     let mut cfg = config(10, 0);
     cfg.window = Window::parse("900..1000").unwrap();
@@ -280,11 +283,11 @@ fn bad_inputs_are_refused() {
     cfg.sampler = SamplerKind::OdeEuler;
     assert!(err(&cfg).contains("reverse-SDE"));
     // the oracle needs an exact score, and a target of the model's dimension
-    let refusal = OracleSource::from_exact(None, "checkpoint 'x.safetensors' on data 'mnist'").unwrap_err();
+    let refusal = OracleSource::from_exact(None, "checkpoint 'x.safetensors' on data 'mnist'").unwrap_err().to_string();
     assert!(refusal.contains("'oracle' needs the exact score") && refusal.contains("mnist"));
     let wrong = GaussianMixture::from_vecs(&[1.0], &[vec![0.0]], &[vec![vec![1.0]]], "t").unwrap();
     let mut src = OracleSource::for_target(wrong, m.schedule.clone());
-    assert!(estimate_siem(&m, &m.schedule, &mut src, &config(10, 0)).unwrap_err().contains("dimension"));
+    assert!(estimate_siem(&m, &m.schedule, &mut src, &config(10, 0)).unwrap_err().to_string().contains("dimension"));
     assert_eq!(ErrorFieldKind::Critic.unavailable().is_none(), cfg!(feature = "nn"));
-    assert!("hodge".parse::<ErrorFieldKind>().unwrap_err().contains("oracle, classifier, critic"));
+    assert!("hodge".parse::<ErrorFieldKind>().unwrap_err().to_string().contains("oracle, classifier, critic"));
 }

@@ -54,8 +54,7 @@ impl Cache {
 
     /// Writes a model's results atomically (temp file + rename).
     pub fn store(&self, model: &str, results: &ModelResults) -> Result<()> {
-        scoreprobe_core::fsio::write_atomic(&self.path(model), serde_json::to_string_pretty(results)?.as_bytes())
-            .map_err(anyhow::Error::msg)
+        Ok(scoreprobe_core::fsio::write_atomic(&self.path(model), serde_json::to_string_pretty(results)?.as_bytes())?)
     }
 }
 

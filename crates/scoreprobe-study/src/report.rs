@@ -6,7 +6,7 @@ use crate::correlate::{columns, correlate, PairCorrelation};
 use crate::models::ModelEntry;
 use crate::plot::{self, Figure, Series};
 use crate::runner::{role_of, Role, StudyResults, StudySettings, METRICS};
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use scoreprobe_core::fsio::write_atomic;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -293,8 +293,7 @@ pub fn write(
         }
         csv.push('\n');
     }
-    let err = |e: String| anyhow!(e);
-    write_atomic(&out.join("metrics.csv"), csv.as_bytes()).map_err(err)?;
+    write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
     let table: Vec<_> = rows
         .iter()
         .map(|(e, r)| serde_json::json!({"name": e.name, "group": e.group, "step": e.step, "source": e.source, "metrics": r.metrics}))
@@ -304,10 +303,9 @@ pub fn write(
         serde_json::to_string_pretty(&serde_json::json!({
         "settings": settings, "models": table, "skipped": results.skipped}))?
         .as_bytes(),
-    )
-    .map_err(err)?;
+    )?;
     let summary = Summary { claims, correlations: corr, cost };
-    write_atomic(&out.join("correlations.json"), serde_json::to_string_pretty(&summary)?.as_bytes()).map_err(err)?;
+    write_atomic(&out.join("correlations.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
 
     // figures
     let fig_dir = out.join("figures");
@@ -456,7 +454,7 @@ pub fn write(
     for (name, role, what) in METRICS {
         let _ = writeln!(md, "- `{name}` ({}): {what}", if *role == Role::Cheap { "cheap" } else { "reference" });
     }
-    write_atomic(&out.join("report.md"), md.as_bytes()).map_err(err)?;
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
     Ok(summary)
 }
 

@@ -384,7 +384,9 @@ impl ModelCtx<'_> {
             let start = Instant::now();
             let cfg = SamplerConfig::new(SamplerKind::Em, s.steps, s.t_min, s.seed);
             let x0 = prior_init(s.n, self.dim, s.seed);
-            let out = sample_with_observer(self.loaded.model.as_ref(), self.schedule, &cfg, x0, &mut |_| {})?;
+            let out = sample_with_observer(self.loaded.model.as_ref(), self.schedule, &cfg, x0, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })?;
             if out.x.iter().any(|v| !v.is_finite()) {
                 return Err(Skip(format!("model '{}' generated non-finite samples", self.entry.name)));
             }

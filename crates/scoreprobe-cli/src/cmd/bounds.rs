@@ -4,7 +4,7 @@
 use crate::cmd::hodge::{EstimatorOpts, Source};
 use crate::io::{print_json, print_text};
 use crate::models::DataArgs;
-use anyhow::{anyhow, Result};
+use anyhow::{Context, Result};
 use scoreprobe_hodge::{run_bounds, BoundsConfig};
 use std::path::PathBuf;
 
@@ -40,8 +40,7 @@ pub fn run(a: Args) -> Result<()> {
     let source = Source::load(&a.spec, &a.on_data)?;
     let problem = source.problem();
     let cfg = BoundsConfig { t_min: a.t_min, panels: a.panels, prior_n: a.prior_n, ..Default::default() };
-    let r =
-        run_bounds(&problem, &a.opts.options(), &cfg, a.n, a.seed).map_err(|e| anyhow!("{}: {e}", source.label()))?;
+    let r = run_bounds(&problem, &a.opts.options(), &cfg, a.n, a.seed).with_context(|| source.label().to_string())?;
     if a.json {
         print_json(&serde_json::to_value(&r)?);
         return Ok(());

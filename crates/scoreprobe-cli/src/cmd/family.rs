@@ -63,8 +63,9 @@ pub fn run(a: Args) -> Result<()> {
         let steps = a.steps.unwrap_or(((10.0 * lambda * lambda * beta_max).ceil() as usize).max(1000));
         let chain_kl = euler_maruyama_law(&model, Init::Prior, t_min, steps).ok().map(|l| l.kl);
         let cfg = SamplerConfig::new(SamplerKind::Em, steps, t_min, a.seed);
-        let out = sample_with_observer(&model, &model.schedule, &cfg, prior_init(a.n, d, a.seed), &mut |_| {})
-            .map_err(|e| anyhow!(e))?;
+        let out = sample_with_observer(&model, &model.schedule, &cfg, prior_init(a.n, d, a.seed), &mut |_| {
+            std::ops::ControlFlow::Continue(())
+        })?;
         let m = out.x.mean_axis(Axis(0)).unwrap();
         let centred = &out.x - &m.view().insert_axis(Axis(0));
         let c = centred.t().dot(&centred) / (a.n as f64 - 1.0);

@@ -3,7 +3,7 @@
 
 use crate::io::{print_json, print_text};
 use crate::models::{resolve, DataArgs, OnData, Resolved};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_hodge::options::even_times;
 use scoreprobe_hodge::{run_hodge, EstimatorOptions, Problem};
@@ -133,11 +133,11 @@ pub fn run(a: Args) -> Result<()> {
     let problem = source.problem();
     let times = match (&a.times, a.n_times) {
         (Some(t), _) => t.clone(),
-        (None, Some(k)) => even_times(k).map_err(|e| anyhow!("--{}", e.replace('_', "-")))?,
+        (None, Some(k)) => even_times(k).context("--n-times")?,
         (None, None) => vec![0.05, 0.2, 0.5, 0.9],
     };
     let report =
-        run_hodge(&problem, &a.opts.options(), &times, a.n, a.seed).map_err(|e| anyhow!("{}: {e}", source.label()))?;
+        run_hodge(&problem, &a.opts.options(), &times, a.n, a.seed).with_context(|| source.label().to_string())?;
     if a.json {
         print_json(&serde_json::to_value(&report)?);
         return Ok(());

@@ -1,5 +1,5 @@
 use crate::io::{print_json, write_npy};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use ndarray::{Array3, Axis};
 use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::schedule::Schedule;
@@ -97,7 +97,7 @@ pub fn run(a: Args) -> Result<()> {
             }
             (None, None) => return Err(anyhow!("give --spec or --checkpoint")),
         };
-    let kind: SamplerKind = a.sampler.parse().map_err(|e: String| anyhow!("--sampler: {e}"))?;
+    let kind: SamplerKind = a.sampler.parse().context("--sampler")?;
     if a.n == 0 {
         return Err(anyhow!("--n: must be at least 1"));
     }
@@ -140,7 +140,7 @@ pub fn run(a: Args) -> Result<()> {
             ),
         )
     } else {
-        (sample_with_observer(model, schedule, &cfg, x0, &mut |_| {}).map_err(|e| anyhow!(e))?, None)
+        (sample_with_observer(model, schedule, &cfg, x0, &mut |_| std::ops::ControlFlow::Continue(()))?, None)
     };
     let seconds = start.elapsed().as_secs_f64();
     let x = out.x.mapv(|v| v as f32);

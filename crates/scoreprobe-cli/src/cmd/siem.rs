@@ -2,7 +2,7 @@
 //! reverse-SDE trajectories, over a window of the sampler's steps.
 
 use crate::io::{print_json, print_text};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_siem::{run_siem, ErrorFieldKind, SiemOptions, SiemReference, SiemReport};
 use serde_json::json;
@@ -60,7 +60,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let kind: ErrorFieldKind = a.error_field.parse().map_err(|e: String| anyhow!("--error-field: {e}"))?;
+    let kind: ErrorFieldKind = a.error_field.parse().context("--error-field")?;
     if let Some(why) = kind.unavailable() {
         bail!(why);
     }
@@ -83,7 +83,8 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
         classifier_steps: a.classifier_steps,
     };
-    let report = run_siem(resolved.model.as_ref(), &resolved.schedule, reference, &opts).map_err(|e| anyhow!(e))?;
+    let report = run_siem(resolved.model.as_ref(), &resolved.schedule, reference, &opts)
+        .with_context(|| a.spec.display().to_string())?;
     if a.json {
         print_json(&serde_json::to_value(&report)?);
     } else {

@@ -1,6 +1,7 @@
 //! Synthetic score models with a controlled error around the exact score (SPEC §4).
 
-use super::ScoreModel;
+use super::{ModelError, ScoreModel};
+use crate::error::CoreError;
 use crate::schedule::Schedule;
 use crate::target::GaussianMixture;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -59,30 +60,38 @@ pub enum PotentialField {
 }
 
 impl PotentialField {
-    pub fn from_spec(p: &Potential, d: usize) -> Result<Self, String> {
-        let center = |c: &Option<Vec<f64>>| -> Result<Array1<f64>, String> {
+    pub fn from_spec(p: &Potential, d: usize) -> Result<Self, CoreError> {
+        let center = |c: &Option<Vec<f64>>| -> Result<Array1<f64>, CoreError> {
             match c {
                 None => Ok(Array1::zeros(d)),
                 Some(v) if v.len() == d => Ok(Array1::from(v.clone())),
-                Some(v) => {
-                    Err(format!("model.potential.center: has {} entries, the target has dimension {d}", v.len()))
-                }
+                Some(v) => Err(CoreError::invalid(
+                    "model.potential.center",
+                    format!("has {} entries, the target has dimension {d}", v.len()),
+                )),
             }
         };
         match p {
             Potential::Quadratic { q, center: c } => {
-                let q = crate::target::matrix_from_rows(q).map_err(|e| format!("model.potential.Q: {e}"))?;
+                let q = crate::target::matrix_from_rows(q, "model.potential.Q")?;
                 if q.dim() != (d, d) {
-                    return Err(format!("model.potential.Q: must be {d}x{d}, got {}x{}", q.nrows(), q.ncols()));
+                    return Err(CoreError::invalid(
+                        "model.potential.Q",
+                        format!("must be {d}x{d}, got {}x{}", q.nrows(), q.ncols()),
+                    ));
                 }
-                if crate::linalg::asymmetry(q.view()) > 1e-9 {
-                    return Err("model.potential.Q: must be symmetric".into());
+                let asymmetry = crate::linalg::asymmetry(q.view());
+                if asymmetry > 1e-9 {
+                    return Err(CoreError::Matrix {
+                        input: "model.potential.Q".into(),
+                        problem: crate::error::MatrixProblem::NotSymmetric { asymmetry },
+                    });
                 }
                 Ok(PotentialField::Quadratic { q, center: center(c)? })
             }
             Potential::RadialBump { center: c, width, height } => {
                 if !(*width > 0.0 && width.is_finite()) {
-                    return Err(format!("model.potential.width: must be > 0, got {width}"));
+                    return Err(CoreError::invalid("model.potential.width", format!("must be > 0, got {width}")));
                 }
                 Ok(PotentialField::RadialBump { center: center(c)?, width: *width, height: *height })
             }
@@ -178,10 +187,13 @@ impl ScoreModel for SyntheticModel {
         self.target.dim()
     }
 
-    fn score(&self, x: ArrayView2<f64>, t: f64) -> Array2<f64> {
+    fn score(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>, ModelError> {
+        if x.ncols() != self.dim() {
+            return Err(ModelError::InputDimension { model: self.describe(), got: x.ncols(), expected: self.dim() });
+        }
         let s = self.target.marginal(&self.schedule, t).score(x);
         let e = self.error_at(x, t, s.view());
-        s + e
+        Ok(s + e)
     }
 
     fn describe(&self) -> String {
@@ -280,7 +292,7 @@ mod tests {
             let m = SyntheticModel { target: target.clone(), schedule: sched.clone(), error };
             for &t in &[0.05, 0.5, 0.95] {
                 let (kk, k) = m.affine_form(t).unwrap();
-                let want = m.score(x.view(), t);
+                let want = m.score(x.view(), t).unwrap();
                 let got = x.dot(&kk.t()) + k.view().insert_axis(Axis(0));
                 assert!((&got - &want).iter().all(|v| v.abs() < 1e-10), "{}", m.describe());
             }

@@ -1,3 +1,4 @@
+use crate::error::CoreError;
 use crate::linalg::{cholesky, spd_inverse_logdet};
 use crate::schedule::Schedule;
 use ndarray::parallel::prelude::*;
@@ -29,36 +30,44 @@ impl GaussianMixture {
         means: Vec<Array1<f64>>,
         covs: Vec<Array2<f64>>,
         what: &str,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CoreError> {
         let k = weights.len();
         if k == 0 {
-            return Err(format!("{what}: a mixture needs at least one component"));
+            return Err(CoreError::invalid(what, "a mixture needs at least one component"));
         }
         if means.len() != k || covs.len() != k {
-            return Err(format!(
-                "{what}: weights, means and covs must have the same length (got {k}, {}, {})",
-                means.len(),
-                covs.len()
+            return Err(CoreError::invalid(
+                what,
+                format!("weights, means and covs must have the same length (got {k}, {}, {})", means.len(), covs.len()),
             ));
         }
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || (weights.sum() - 1.0).abs() > 1e-6 {
-            return Err(format!("{what}.weights: must be non-negative and sum to 1 (sum = {})", weights.sum()));
+            return Err(CoreError::invalid(
+                format!("{what}.weights"),
+                format!("must be non-negative and sum to 1 (sum = {})", weights.sum()),
+            ));
         }
         let d = means[0].len();
         if d == 0 {
-            return Err(format!("{what}.mean: dimension must be at least 1"));
+            return Err(CoreError::invalid(format!("{what}.mean"), "dimension must be at least 1"));
         }
         let mut chols = Vec::with_capacity(k);
         for (i, (m, c)) in means.iter().zip(&covs).enumerate() {
             let name = if k == 1 { format!("{what}.cov") } else { format!("{what}.covs[{i}]") };
             if m.len() != d {
-                return Err(format!("{what}.means[{i}]: dimension {} differs from {d}", m.len()));
+                return Err(CoreError::invalid(
+                    format!("{what}.means[{i}]"),
+                    format!("dimension {} differs from {d}", m.len()),
+                ));
             }
             if m.iter().any(|v| !v.is_finite()) {
-                return Err(format!("{what}.mean: contains NaN or infinite entries"));
+                return Err(CoreError::invalid(format!("{what}.mean"), "contains NaN or infinite entries"));
             }
             if c.dim() != (d, d) {
-                return Err(format!("{name}: must be {d}x{d} to match the mean, got {}x{}", c.nrows(), c.ncols()));
+                return Err(CoreError::invalid(
+                    name,
+                    format!("must be {d}x{d} to match the mean, got {}x{}", c.nrows(), c.ncols()),
+                ));
             }
             chols.push(cholesky(c.view(), &name)?);
         }
@@ -66,10 +75,15 @@ impl GaussianMixture {
     }
 
     /// Builds from JSON-style nested vectors.
-    pub fn from_vecs(weights: &[f64], means: &[Vec<f64>], covs: &[Vec<Vec<f64>>], what: &str) -> Result<Self, String> {
+    pub fn from_vecs(
+        weights: &[f64],
+        means: &[Vec<f64>],
+        covs: &[Vec<Vec<f64>>],
+        what: &str,
+    ) -> Result<Self, CoreError> {
         let mut cs = Vec::with_capacity(covs.len());
         for (i, c) in covs.iter().enumerate() {
-            cs.push(matrix_from_rows(c).map_err(|e| format!("{what}.covs[{i}]: {e}"))?);
+            cs.push(matrix_from_rows(c, &format!("{what}.covs[{i}]"))?);
         }
         Self::new(Array1::from(weights.to_vec()), means.iter().map(|m| Array1::from(m.clone())).collect(), cs, what)
     }
@@ -254,15 +268,19 @@ pub fn standard_normal<R: Rng + ?Sized>(n: usize, d: usize, rng: &mut R) -> Arra
     Array2::from_shape_simple_fn((n, d), || rng.sample::<f64, _>(StandardNormal))
 }
 
-/// A square matrix from nested rows, checking that every row has the same length.
-pub fn matrix_from_rows(rows: &[Vec<f64>]) -> Result<Array2<f64>, String> {
+/// A matrix from nested rows, checking that every row has the same length; `input` names the
+/// spec field in the error.
+pub fn matrix_from_rows(rows: &[Vec<f64>], input: &str) -> Result<Array2<f64>, CoreError> {
     let n = rows.len();
     let m = rows.first().map_or(0, |r| r.len());
-    if rows.iter().any(|r| r.len() != m) {
-        return Err("rows have different lengths".into());
+    if let Some(i) = rows.iter().position(|r| r.len() != m) {
+        return Err(CoreError::invalid(
+            input,
+            format!("rows have different lengths (row 0 has {m} entries, row {i} has {})", rows[i].len()),
+        ));
     }
     let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-    Array2::from_shape_vec((n, m), flat).map_err(|e| e.to_string())
+    Ok(Array2::from_shape_vec((n, m), flat).expect("n rows of m entries"))
 }
 
 #[cfg(test)]
@@ -344,7 +362,7 @@ mod tests {
     #[test]
     fn bad_mixtures_are_refused() {
         let e = GaussianMixture::from_vecs(&[1.0], &[vec![0.0, 0.0]], &[vec![vec![1.0, 0.0]]], "target").unwrap_err();
-        assert!(e.contains("target.cov"), "{e}");
+        assert!(e.to_string().contains("target.cov"), "{e}");
         let e = GaussianMixture::from_vecs(
             &[0.5, 0.6],
             &[vec![0.0], vec![1.0]],
@@ -352,7 +370,7 @@ mod tests {
             "target",
         )
         .unwrap_err();
-        assert!(e.contains("weights"), "{e}");
-        assert!(named_target("moons9").unwrap_err().contains("ring8"));
+        assert!(e.to_string().contains("weights"), "{e}");
+        assert!(named_target("moons9").unwrap_err().to_string().contains("ring8"));
     }
 }

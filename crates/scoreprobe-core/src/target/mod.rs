@@ -10,6 +10,7 @@ mod named;
 pub use mixture::{matrix_from_rows, standard_normal, GaussianMixture, Marginal};
 pub use named::{named_target, NAMED_TARGETS};
 
+use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,7 +22,7 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
-    pub fn build(&self) -> Result<GaussianMixture, String> {
+    pub fn build(&self) -> Result<GaussianMixture, CoreError> {
         match self {
             TargetSpec::Gaussian { mean, cov } => {
                 GaussianMixture::from_vecs(&[1.0], std::slice::from_ref(mean), std::slice::from_ref(cov), "target")
