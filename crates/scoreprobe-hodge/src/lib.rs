@@ -26,8 +26,8 @@ pub mod quadrature;
 pub mod random_features;
 
 pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
-pub use options::{run_bounds, run_hodge, EstimatorOptions};
 pub use error::{HodgeError, NotApplicable};
+pub use options::{run_bounds, run_hodge, EstimatorOptions};
 pub use problem::{check_applies, Data, EstimatorKind, HodgeEstimator, Problem};
 
 use serde::Serialize;

@@ -61,7 +61,10 @@ impl EstimatorOptions {
             "denoising" => Identity::Denoising,
             "ibp" => Identity::IntegrationByParts,
             other => {
-                return Err(HodgeError::invalid("identity", format!("unknown identity '{other}'; choose denoising or ibp")))
+                return Err(HodgeError::invalid(
+                    "identity",
+                    format!("unknown identity '{other}'; choose denoising or ibp"),
+                ))
             }
         };
         c.random_features.l2 = if self.vector_l2 { L2Source::VectorFeatures } else { L2Source::Auto };

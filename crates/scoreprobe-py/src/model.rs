@@ -96,7 +96,13 @@ impl ScoreFunction {
                 .and_then(|n| n.extract::<String>())
                 .unwrap_or_else(|_| "callable".into()),
         };
-        Ok(Self { func: fn_.clone().unbind(), dim, param: Parameterization::parse(parameterization)?, batch_size, name })
+        Ok(Self {
+            func: fn_.clone().unbind(),
+            dim,
+            param: Parameterization::parse(parameterization)?,
+            batch_size,
+            name,
+        })
     }
 
     /// "eps" or "score".
@@ -140,7 +146,7 @@ impl PyScoreModel<'_> {
         let failed = |e: PyErr| ModelError::Failed { model: self.label(), source: Box::new(e) };
         Python::attach(|py| {
             let xa = PyArray2::from_owned_array(py, x);
-            let ta = PyArray1::from_elem(py, m, t);
+            let ta = PyArray1::from_owned_array(py, ndarray::Array1::from_elem(m, t));
             let r = self.func.func.bind(py).call1((xa, ta)).map_err(failed)?;
             let bad = |what: String| {
                 failed(PyValueError::new_err(format!(
@@ -149,7 +155,8 @@ impl PyScoreModel<'_> {
                 )))
             };
             let Ok(arr) = r.cast::<PyUntypedArray>() else {
-                let hint = if r.hasattr("detach").unwrap_or(false) { " (convert a tensor with .cpu().numpy())" } else { "" };
+                let hint =
+                    if r.hasattr("detach").unwrap_or(false) { " (convert a tensor with .cpu().numpy())" } else { "" };
                 return Err(bad(format!("an {}{hint}", describe(&r))));
             };
             if arr.ndim() != 2 {

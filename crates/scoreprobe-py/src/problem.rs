@@ -1,7 +1,7 @@
 //! Schedules and problem specs from Python.
 
 use crate::arrays::points;
-use crate::errors::{anyhow_to_py, msg_to_py};
+use crate::errors::{anyhow_to_py, msg_to_py, to_py};
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
@@ -22,7 +22,7 @@ pub struct PySchedule {
 
 impl PySchedule {
     pub fn from_spec(spec: ScheduleSpec) -> PyResult<Self> {
-        let schedule = scoreprobe_core::Schedule::from_spec(&spec).map_err(msg_to_py)?;
+        let schedule = scoreprobe_core::Schedule::from_spec(&spec).map_err(to_py)?;
         Ok(Self { spec, schedule })
     }
 }
@@ -154,7 +154,7 @@ impl PyProblem {
             })?;
             (text, path.display().to_string())
         };
-        let parsed = ProblemSpec::from_json(&text, &origin).map_err(msg_to_py)?;
+        let parsed = ProblemSpec::from_json(&text, &origin).map_err(to_py)?;
         let resolved = py.detach(|| scoreprobe_nn::resolve(&parsed)).map_err(anyhow_to_py)?;
         let schedule = Py::new(py, PySchedule::from_spec(parsed.schedule.clone())?)?;
         Ok(Self { spec: parsed, resolved, schedule })

@@ -7,19 +7,19 @@
 use crate::arrays::points;
 use crate::convert::json_to_py;
 use crate::errors::{msg_to_py, recover};
-use pyo3::exceptions::PyValueError;
-use std::error::Error;
 use crate::model::{PyScoreModel, ScoreFunction};
 use crate::problem::{PyProblem, PySchedule};
 use crate::watch::{run_watched, Watch, Watched};
 use ndarray::Array2;
 use numpy::PyArray2;
 use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_hodge::{BoundsConfig, EstimatorOptions, Problem};
 use scoreprobe_siem::{ErrorFieldKind, SiemOptions, SiemReference};
+use std::error::Error;
 use std::sync::Arc;
 
 /// The model argument.
@@ -141,7 +141,8 @@ pub fn sample<'py>(
     if n == 0 {
         return Err(msg_to_py("n: must be at least 1".into()));
     }
-    let kind: SamplerKind = sampler.parse().map_err(|e: scoreprobe_core::CoreError| msg_to_py(e.within("sampler").to_string()))?;
+    let kind: SamplerKind =
+        sampler.parse().map_err(|e: scoreprobe_core::CoreError| msg_to_py(e.within("sampler").to_string()))?;
     let parts = Parts::new(&model, &schedule);
     let steps = steps.unwrap_or_else(|| parts.schedule.default_steps());
     let cfg = SamplerConfig::new(kind, steps, t_min.unwrap_or_else(|| parts.schedule.default_t_min()), seed);
@@ -230,27 +231,28 @@ fn no_data() -> PyErr {
     )
 }
 
+/// The reference of a Hodge run, free of Python handles (it crosses to the worker thread).
+enum HodgeData<'a> {
+    Rows(ndarray::ArrayView2<'a, f64>),
+    /// An exact target, with the synthetic model when the model is the spec's own.
+    Target(&'a GaussianMixture, Option<&'a scoreprobe_core::model::synthetic::SyntheticModel>),
+}
+
+fn hodge_data<'a>(parts: &Parts<'a>, data: &'a DataArg<'_>) -> HodgeData<'a> {
+    match (data, parts.problem) {
+        (DataArg::Rows(rows), _) => HodgeData::Rows(rows.view()),
+        (DataArg::Target(p), _) => HodgeData::Target(&p.get().resolved.target, None),
+        (DataArg::None, Some(p)) => HodgeData::Target(&p.resolved.target, p.resolved.synthetic.as_ref()),
+        (DataArg::None, None) => unreachable!("checked before the run"),
+    }
+}
+
 /// The Hodge problem of the arguments, handed to `f` with the watched model.
-fn with_hodge_problem<T>(
-    parts: &Parts<'_>,
-    data: &DataArg<'_>,
-    watch: &Watch,
-    f: impl FnOnce(&Problem) -> T,
-) -> T {
-    let target: Option<&GaussianMixture> = match (data, parts.problem) {
-        (DataArg::Target(p), _) => Some(&p.get().resolved.target),
-        (DataArg::None, Some(p)) => Some(&p.resolved.target),
-        _ => None,
-    };
+fn with_hodge_problem<T>(parts: &Parts<'_>, data: &HodgeData<'_>, watch: &Watch, f: impl FnOnce(&Problem) -> T) -> T {
     parts.with_model(watch, |model| {
-        let problem = match (data, target) {
-            (DataArg::Rows(rows), _) => Problem::on_samples(model, rows.view(), parts.schedule),
-            (DataArg::None, Some(t)) => {
-                let oracle = parts.problem.and_then(|p| p.resolved.synthetic.as_ref());
-                Problem { oracle, ..Problem::on_target(model, t, parts.schedule) }
-            }
-            (_, Some(t)) => Problem::on_target(model, t, parts.schedule),
-            (_, None) => unreachable!("checked before the run"),
+        let problem = match data {
+            HodgeData::Rows(rows) => Problem::on_samples(model, rows.view(), parts.schedule),
+            HodgeData::Target(t, oracle) => Problem { oracle: *oracle, ..Problem::on_target(model, t, parts.schedule) },
         };
         f(&problem)
     })
@@ -319,8 +321,9 @@ pub fn hodge<'py>(
         critic_denoising,
         critic_steps,
     };
+    let reference = hodge_data(&parts, &data);
     let report = run_watched(py, progress, |watch| {
-        with_hodge_problem(&parts, &data, watch, |p| scoreprobe_hodge::run_hodge(p, &opts, &times, n, seed))
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_hodge(p, &opts, &times, n, seed))
     })?
     .map_err(|e| run_error(py, e))?;
     json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
@@ -372,8 +375,9 @@ pub fn bounds<'py>(
         critic_steps,
     };
     let cfg = BoundsConfig { t_min, panels, prior_n, ..Default::default() };
+    let reference = hodge_data(&parts, &data);
     let report = run_watched(py, progress, |watch| {
-        with_hodge_problem(&parts, &data, watch, |p| scoreprobe_hodge::run_bounds(p, &opts, &cfg, n, seed))
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_bounds(p, &opts, &cfg, n, seed))
     })?
     .map_err(|e| run_error(py, e))?;
     json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use scoreprobe_core::model::ModelError;
 use scoreprobe_core::ScoreModel;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// How often the watching thread looks at signals and progress.
@@ -95,16 +95,24 @@ pub fn run_watched<T: Send>(
     let watch = Watch::default();
     let mut interrupt: Option<PyErr> = None;
     let mut shown = (usize::MAX, usize::MAX);
+    // the worker says it is done through a condition variable; the watcher waits on it with the
+    // GIL released, and the worker takes its lock only to flip the flag (never waiting for the GIL)
+    let finished = (Mutex::new(false), Condvar::new());
     let result = std::thread::scope(|scope| -> PyResult<T> {
-        let (tx, rx) = mpsc::channel::<()>();
-        let w = &watch;
+        let (w, f) = (&watch, &finished);
         let handle = scope.spawn(move || {
             let out = work(w);
-            let _ = tx.send(());
+            *f.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            f.1.notify_all();
             out
         });
         loop {
-            let done = py.detach(|| rx.recv_timeout(POLL));
+            let done = py.detach(|| {
+                let guard = finished.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (guard, _) =
+                    finished.1.wait_timeout_while(guard, POLL, |done| !*done).unwrap_or_else(|e| e.into_inner());
+                *guard
+            }) || handle.is_finished();
             if let Some(p) = progress {
                 let now = (watch.calls.load(Ordering::Relaxed), watch.rows.load(Ordering::Relaxed));
                 if now != shown {
@@ -116,9 +124,8 @@ pub fn run_watched<T: Send>(
                     }
                 }
             }
-            match done {
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            if done {
+                break;
             }
             if interrupt.is_none() {
                 if let Err(e) = py.check_signals() {

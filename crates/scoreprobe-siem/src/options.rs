@@ -95,28 +95,38 @@ pub fn centers_from_rows(rows: &Array2<f64>, k: usize, seed: u64) -> Array2<f64>
 }
 
 /// The test functions of the options.
-pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) -> Result<TestFnSpec, String> {
-    let kind: RadialKind = opts.test_fn.parse().map_err(|e: String| format!("test_fn: {e}"))?;
+pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) -> Result<TestFnSpec, SiemError> {
+    let kind: RadialKind = opts.test_fn.parse()?;
     let bandwidth = match (opts.bandwidth, opts.bandwidth_rule.as_str()) {
         (Some(h), _) if !(h > 0.0 && h.is_finite()) => {
-            return Err(format!("bandwidth: must be a finite number > 0, got {h}"))
+            return Err(SiemError::invalid("bandwidth", format!("must be a finite number > 0, got {h}")))
         }
         (Some(h), _) => BandwidthRule::Fixed(h),
         (None, "median-first-step") => BandwidthRule::MedianFirstStep,
         (None, "median-pooled") => BandwidthRule::MedianPooled,
         (None, other) => {
-            return Err(format!("bandwidth_rule: unknown rule '{other}'; choose median-pooled or median-first-step"))
+            return Err(SiemError::Unknown {
+                what: "bandwidth rule",
+                name: other.into(),
+                known: vec!["median-pooled", "median-first-step"],
+            })
         }
     };
     if opts.centers == 0 {
-        return Err("centers: need at least 1 test function".into());
+        return Err(SiemError::invalid("centers", "need at least 1 test function"));
     }
     let centers = match (&opts.center, opts.centers) {
         (Some(_), k) if k > 1 => {
-            return Err(format!("center and centers = {k} exclude each other: the {k} centres are seeded data points"))
+            return Err(SiemError::invalid(
+                "center",
+                format!("center and centers = {k} exclude each other: the {k} centres are seeded data points"),
+            ))
         }
         (Some(c), _) if c.len() != d => {
-            return Err(format!("center: has {} coordinates, the target has dimension {d}", c.len()))
+            return Err(SiemError::invalid(
+                "center",
+                format!("has {} coordinates, the target has dimension {d}", c.len()),
+            ))
         }
         (Some(c), _) => Array1::from(c.clone()).insert_axis(Axis(0)),
         (None, 1) => Array2::zeros((1, d)),
