@@ -32,8 +32,10 @@ def missing(what: str) -> None:
 @pytest.fixture(scope="session")
 def cli_bin() -> Path:
     env = os.environ.get("SCOREPROBE_BIN")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO / "target" / "debug" / "scoreprobe", REPO / "target" / "release" / "scoreprobe"]
+    if env:
+        candidates = [Path(env)]
+    else:
+        candidates = [REPO / "target" / "debug" / "scoreprobe", REPO / "target" / "release" / "scoreprobe"]
     found = [p for p in candidates if p.is_file()]
     if not found:
         missing("the scoreprobe CLI binary (run `cargo build -p scoreprobe-cli` or set SCOREPROBE_BIN)")
