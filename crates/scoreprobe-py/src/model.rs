@@ -212,9 +212,10 @@ impl ScoreModel for PyScoreModel<'_> {
                 return Err(ModelError::NonFinite { model: self.label(), t, row: start + row, col });
             }
             out.slice_mut(s![start..end, ..]).assign(&(r * scale));
-            self.watch.count(end - start);
             start = end;
         }
+        // one score-model call (one sampler step), whatever the number of batches
+        self.watch.count(n);
         Ok(out)
     }
 
