@@ -74,6 +74,18 @@ impl CoreError {
     pub fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
         CoreError::Invalid { input: input.into(), reason: reason.into() }
     }
+
+    /// The error with its input renamed (e.g. prefixed by the option or spec field that holds it).
+    pub fn within(self, outer: &str) -> Self {
+        match self {
+            CoreError::Invalid { input, reason } => CoreError::Invalid { input: join(outer, &input), reason },
+            CoreError::Unknown { input, what, name, known } => {
+                CoreError::Unknown { input: join(outer, &input), what, name, known }
+            }
+            CoreError::Matrix { input, problem } => CoreError::Matrix { input: join(outer, &input), problem },
+            other => other,
+        }
+    }
 }
 
 fn prefix(input: &str) -> String {
@@ -81,6 +93,14 @@ fn prefix(input: &str) -> String {
         String::new()
     } else {
         format!("{input}: ")
+    }
+}
+
+fn join(outer: &str, inner: &str) -> String {
+    if inner.is_empty() {
+        outer.to_string()
+    } else {
+        format!("{outer}: {inner}")
     }
 }
 

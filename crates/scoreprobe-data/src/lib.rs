@@ -29,7 +29,7 @@ pub use datasets::{
 };
 pub use error::DataError;
 pub use images::load_image_folder;
-pub use npy::{load_images_npy, load_matrix, read_npy, save_matrix_f32, write_npy, NpyDtype};
+pub use npy::{images_from_array, load_images_npy, load_matrix, read_npy, save_matrix_f32, write_npy, NpyDtype};
 pub use transform::DataTransform;
 
 /// A set of images: `images` is `(N, C, H, W)` with values in `[0, 1]` (`C` is 1 for grayscale,

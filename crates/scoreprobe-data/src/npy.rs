@@ -94,14 +94,22 @@ pub fn load_matrix(path: impl AsRef<Path>) -> Result<Array2<f64>> {
     Ok(a.into_dimensionality::<Ix2>().expect("ndim checked"))
 }
 
-/// Reads an image array as an [`ImageSet`] without labels. Accepted shapes: `(N, H, W)`
-/// (grayscale), `(N, C, H, W)` with `C` in {1, 3}, or channel-last `(N, H, W, C)` with `C` in
-/// {1, 3} when the second axis is not 1 or 3. `u8` arrays are divided by 255; float arrays must
-/// already lie in `[0, 1]` (values within 1e-4 outside are clamped; anything further is an
-/// error suggesting the rescaling, e.g. `(x + 1) / 2` for `[-1, 1]` samples).
+/// Reads an image array as an [`ImageSet`] without labels; see [`images_from_array`] for the
+/// accepted shapes and value ranges.
 pub fn load_images_npy(path: impl AsRef<Path>) -> Result<ImageSet> {
     let path = path.as_ref();
     let (a, dtype) = read_npy(path)?;
+    images_from_array(a, dtype, &path.display().to_string())
+}
+
+/// An image array (values as `f64`, `dtype` the element type it came in) as an [`ImageSet`]
+/// without labels; `name` names the array in errors (a file, a Python argument). Accepted shapes:
+/// `(N, H, W)` (grayscale), `(N, C, H, W)` with `C` in {1, 3}, or channel-last `(N, H, W, C)` with
+/// `C` in {1, 3} when the second axis is not 1 or 3. `u8` arrays are divided by 255; float arrays
+/// must already lie in `[0, 1]` (values within 1e-4 outside are clamped; anything further is an
+/// error suggesting the rescaling, e.g. `(x + 1) / 2` for `[-1, 1]` samples).
+pub fn images_from_array(a: ArrayD<f64>, dtype: NpyDtype, name: &str) -> Result<ImageSet> {
+    let path = Path::new(name);
     if a.is_empty() {
         return Err(DataError::format(path, format!("array is empty (shape {:?})", a.shape())));
     }

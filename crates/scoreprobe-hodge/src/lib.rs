@@ -20,12 +20,14 @@ pub mod closed_form;
 pub mod critic;
 pub mod error;
 pub mod grid;
+pub mod options;
 pub mod problem;
 pub mod quadrature;
 pub mod random_features;
 
 pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
 pub use error::{HodgeError, NotApplicable};
+pub use options::{run_bounds, run_hodge, EstimatorOptions};
 pub use problem::{check_applies, Data, EstimatorKind, HodgeEstimator, Problem};
 
 use scoreprobe_core::{Purpose, SeedStream};

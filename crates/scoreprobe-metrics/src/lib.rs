@@ -14,6 +14,8 @@ pub mod frechet;
 mod gemm;
 pub mod kid;
 pub mod moments;
+pub mod moments_file;
+pub mod pairs;
 pub mod prdc;
 pub mod rank;
 pub mod sinkhorn;
@@ -25,6 +27,8 @@ pub use error::{MetricsError, Result};
 pub use frechet::{frechet_distance, frechet_distance_points, frechet_distance_stats, FrechetResult, TraceMethod};
 pub use kid::{kid, KidOptions, KidResult};
 pub use moments::{gaussian_stats, GaussianStats, MomentAccumulator};
+pub use moments_file::{read_moments_npz, write_moments_npz};
+pub use pairs::{check_dense, subsample_indices, w2_exact_paired, PairedW2, MAX_DENSE_POINTS};
 pub use prdc::{prdc, Prdc, PrdcOptions};
 pub use rank::{kendall_ci, kendall_tau_b, pearson, pearson_ci, spearman, spearman_ci, BootstrapOptions, Correlation};
 pub use sinkhorn::{sinkhorn_divergence, SinkhornOptions, SinkhornResult};
@@ -46,12 +50,8 @@ pub fn linear_assignment(cost: ndarray::ArrayView2<f64>) -> Result<(Vec<usize>, 
 /// At most `n` rows of `x`, drawn without replacement with a seeded RNG and kept in their original
 /// order; all of `x` (a copy) when it has no more than `n` rows.
 pub fn subsample_rows(x: ndarray::ArrayView2<f64>, n: usize, seed: u64) -> ndarray::Array2<f64> {
-    use rand::SeedableRng;
     if x.nrows() <= n {
         return x.to_owned();
     }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut idx = rand::seq::index::sample(&mut rng, x.nrows(), n).into_vec();
-    idx.sort_unstable();
-    x.select(ndarray::Axis(0), &idx)
+    x.select(ndarray::Axis(0), &pairs::subsample_indices(x.nrows(), n, seed))
 }

@@ -50,6 +50,27 @@ impl MomentAccumulator {
         Ok(acc)
     }
 
+    /// An accumulator from its state: count, mean (D,) and centred scatter matrix M₂ (D, D), as
+    /// saved by [`crate::write_moments_npz`]. Refuses inconsistent shapes and non-finite values.
+    pub fn from_parts(n: usize, mean: Array1<f64>, m2: Array2<f64>) -> Result<Self> {
+        let d = mean.len();
+        if m2.dim() != (d, d) {
+            return Err(invalid(format!("moments: scatter matrix has shape {:?}, the mean has length {d}", m2.dim())));
+        }
+        if mean.iter().chain(m2.iter()).any(|v| !v.is_finite()) {
+            return Err(invalid("moments: mean or scatter matrix contains NaN or infinite values"));
+        }
+        if n == 0 && (mean.iter().any(|&v| v != 0.0) || m2.iter().any(|&v| v != 0.0)) {
+            return Err(invalid("moments: an empty accumulator (n = 0) must have a zero mean and scatter"));
+        }
+        Ok(Self { n, mean, m2 })
+    }
+
+    /// The centred scatter matrix M₂ = Σ (x − μ)(x − μ)ᵀ (what exact merging needs beside n and μ).
+    pub fn scatter(&self) -> ArrayView2<'_, f64> {
+        self.m2.view()
+    }
+
     pub fn dim(&self) -> usize {
         self.mean.len()
     }

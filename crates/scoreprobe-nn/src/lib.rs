@@ -26,6 +26,7 @@ pub mod mlp;
 pub mod mlp_kernel;
 pub mod net;
 pub mod params;
+pub mod problem;
 pub mod score;
 pub mod train;
 pub mod unet;
@@ -41,6 +42,7 @@ pub use error::NnError;
 pub use jvp::{ConvCritic, ConvCriticSpec, JvpMlp, JvpScalar};
 pub use mlp::{Mlp, MlpSpec};
 pub use net::{ArchSpec, Network};
+pub use problem::{resolve, ResolvedProblem};
 pub use score::NetScoreModel;
 /// PNG grids of image samples (re-exported for the CLI).
 pub use scoreprobe_data::grid::write_png_grid;

@@ -5,7 +5,7 @@ use crate::cmd::hodge::{EstimatorOpts, Source};
 use crate::io::{print_json, print_text};
 use crate::models::DataArgs;
 use anyhow::{Context, Result};
-use scoreprobe_hodge::{estimators, kl_bounds, BoundsConfig, HodgeEstimator};
+use scoreprobe_hodge::{run_bounds, BoundsConfig};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -39,11 +39,8 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let source = Source::load(&a.spec, &a.on_data)?;
     let problem = source.problem();
-    let all = estimators(&a.opts.config(a.n));
-    let est = a.opts.pick(&all, &problem)?;
-    let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
     let cfg = BoundsConfig { t_min: a.t_min, panels: a.panels, prior_n: a.prior_n, ..Default::default() };
-    let r = kl_bounds(est, &problem, &cfg, a.seed, &refs).with_context(|| source.label().to_string())?;
+    let r = run_bounds(&problem, &a.opts.options(), &cfg, a.n, a.seed).with_context(|| source.label().to_string())?;
     if a.json {
         print_json(&serde_json::to_value(&r)?);
         return Ok(());

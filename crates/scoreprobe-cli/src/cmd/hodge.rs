@@ -5,9 +5,8 @@ use crate::io::{print_json, print_text};
 use crate::models::{resolve, DataArgs, OnData, Resolved};
 use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
-use scoreprobe_hodge::critic::{CriticIdentity, CriticL2};
-use scoreprobe_hodge::random_features::{Identity, L2Source};
-use scoreprobe_hodge::{estimators, profile, EstimatorKind, HodgeConfig, HodgeEstimator, Problem};
+use scoreprobe_hodge::options::even_times;
+use scoreprobe_hodge::{run_hodge, EstimatorOptions, Problem};
 use std::path::PathBuf;
 
 /// Estimator options shared by `hodge` and `bounds`.
@@ -48,34 +47,19 @@ pub struct EstimatorOpts {
 }
 
 impl EstimatorOpts {
-    pub fn config(&self, n: usize) -> HodgeConfig {
-        let mut c = HodgeConfig::default();
-        c.grid.cells_per_std = self.grid_cells_per_std;
-        c.grid.max_cells_per_axis = self.grid_max_cells;
-        c.random_features.n = n;
-        c.random_features.features = self.features;
-        c.random_features.ridge = self.ridge;
-        c.random_features.identity =
-            if self.identity == "ibp" { Identity::IntegrationByParts } else { Identity::Denoising };
-        c.random_features.l2 = if self.vector_l2 { L2Source::VectorFeatures } else { L2Source::Auto };
-        c.critic.n = n;
-        c.critic.fit.steps = self.critic_steps;
-        c.critic.identity = if self.critic_denoising { CriticIdentity::Denoising } else { CriticIdentity::Auto };
-        c.critic.l2 = if self.vector_l2 { CriticL2::VectorCritic } else { CriticL2::Auto };
-        c
-    }
-
-    /// The chosen estimator among `all` ("auto": the first of closed-form, grid, random-features that applies).
-    pub fn pick<'a>(&self, all: &'a [Box<dyn HodgeEstimator>], problem: &Problem) -> Result<&'a dyn HodgeEstimator> {
-        if self.estimator == "auto" {
-            return all
-                .iter()
-                .map(|e| e.as_ref())
-                .find(|e| e.kind() != EstimatorKind::Critic && e.applies(problem).is_ok())
-                .ok_or_else(|| anyhow!("--estimator auto: no estimator applies to this problem"));
+    /// The library's estimator options (the same names, without the dashes).
+    pub fn options(&self) -> EstimatorOptions {
+        EstimatorOptions {
+            estimator: self.estimator.clone(),
+            grid_cells_per_std: self.grid_cells_per_std,
+            grid_max_cells: self.grid_max_cells,
+            features: self.features,
+            ridge: self.ridge,
+            identity: self.identity.clone(),
+            vector_l2: self.vector_l2,
+            critic_denoising: self.critic_denoising,
+            critic_steps: self.critic_steps,
         }
-        let kind: EstimatorKind = self.estimator.parse().context("--estimator")?;
-        Ok(all.iter().find(|e| e.kind() == kind).expect("every kind is listed").as_ref())
     }
 }
 
@@ -149,15 +133,11 @@ pub fn run(a: Args) -> Result<()> {
     let problem = source.problem();
     let times = match (&a.times, a.n_times) {
         (Some(t), _) => t.clone(),
-        (None, Some(0)) => return Err(anyhow!("--n-times: must be at least 1")),
-        (None, Some(k)) => (1..=k).map(|i| i as f64 / k as f64).collect(),
+        (None, Some(k)) => even_times(k).context("--n-times")?,
         (None, None) => vec![0.05, 0.2, 0.5, 0.9],
     };
-    let all = estimators(&a.opts.config(a.n));
-    let est = a.opts.pick(&all, &problem)?;
-    let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
-    let prof = profile(est, &problem, &times, a.seed, &refs).with_context(|| source.label().to_string())?;
-    let report = prof.report();
+    let report =
+        run_hodge(&problem, &a.opts.options(), &times, a.n, a.seed).with_context(|| source.label().to_string())?;
     if a.json {
         print_json(&serde_json::to_value(&report)?);
         return Ok(());
@@ -172,23 +152,23 @@ pub fn run(a: Args) -> Result<()> {
         "{:>7} {:>9} {:>12} {:>10} {:>12} {:>10} {:>12} {:>10} {:>11}",
         "t", "sigma2", "l2", "± se", "gradient", "± se", "solenoidal", "± se", "G=σ²|∇φ|²"
     ));
-    for (i, p) in prof.points.iter().enumerate() {
+    for i in 0..report.times.len() {
         print_text(&format!(
             "{:>7.4} {:>9.4} {:>12.5} {:>10.5} {:>12.5} {:>10.5} {:>12.5} {:>10.5} {:>11.5}",
-            p.t,
-            p.sigma2,
-            p.l2.value,
-            p.l2.se,
-            p.gradient.value,
-            p.gradient.se,
-            p.solenoidal.value,
-            p.solenoidal.se,
+            report.times[i],
+            report.eps_units.sigma2[i],
+            report.l2[i],
+            report.l2_se[i],
+            report.gradient[i],
+            report.gradient_se[i],
+            report.solenoidal[i],
+            report.solenoidal_se[i],
             report.eps_units.gradient[i]
         ));
     }
     print_text(&format!(
         "l2 from: {}; cost {:.3} s, {} samples/cells",
-        prof.points[0].l2_method, report.seconds, report.samples
+        report.l2_method[0], report.seconds, report.samples
     ));
     Ok(())
 }

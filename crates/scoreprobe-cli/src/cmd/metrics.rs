@@ -3,14 +3,10 @@
 use crate::io::{print_json, print_text};
 use anyhow::{bail, Context, Result};
 use ndarray::Array2;
-use scoreprobe_core::{Purpose, SeedStream};
+use scoreprobe_features::FeatureExtractor;
 use scoreprobe_metrics as m;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-
-/// Exact W2 and Sinkhorn hold N_a × N_b matrices (and exact W2 is O(N³)): above this many points
-/// per set they refuse and suggest `--n`.
-const MAX_DENSE_POINTS: usize = 5000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Metric {
@@ -32,7 +28,9 @@ pub enum Metric {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Reference ("real") set: .npy (N, D) float32/float64 points, or .npz stats with `mu`, `sigma` (FD only).
+    /// Reference ("real") set: .npy (N, D) float32/float64 points, .npz stats with `mu`, `sigma` (FD
+    /// only), or images: a folder of PNG/JPEG, an IDX file, a .npy image array (N, H, W) / (N, C, H, W)
+    /// / (N, H, W, C) (with a model --features), or a data set name (mnist, cifar10-test, fashion-mnist).
     #[arg(long)]
     a: PathBuf,
     /// Compared ("generated") set, same formats as --a.
@@ -50,14 +48,11 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
-    // ---- FEATURES HOOK ---------------------------------------------------------------------
-    // Feature space the points are mapped to before any metric. Planned values (from the
-    // scoreprobe-features crate and its image loaders): identity | mnist-cnn | mobilenet |
-    // inception:PATH. Only `identity` is wired in; see `extract_features` below.
-    /// Feature space: identity (the points themselves). mnist-cnn, mobilenet, inception:PATH are planned.
+    /// Feature space of the metrics: identity (points as given; images as flattened pixels in [0, 1]),
+    /// mnist-cnn (256-d), mobilenet (1024-d) or inception:PATH (a user-supplied Inception-v3 ONNX,
+    /// 2048-d). Model feature spaces read images: folders, IDX files, .npy image arrays.
     #[arg(long, default_value = "identity")]
     features: String,
-    // ------------------------------------------------------------------------------------------
     /// Sinkhorn ε in units of |x-y|² (default: 0.05 × mean cost between the sets).
     #[arg(long)]
     epsilon: Option<f64>,
@@ -72,16 +67,43 @@ pub struct Args {
     projections: usize,
 }
 
-/// A loaded input: points, or pytorch-fid statistics.
+/// A loaded input: points (features), or pytorch-fid statistics.
 enum Input {
     Points(Array2<f64>),
     Stats(m::GaussianStats),
 }
 
-fn load(path: &Path, flag: &str) -> Result<Input> {
+/// Where the points of an input come from.
+enum Kind {
+    /// A `.npy` (N, D) point set (identity features).
+    Points,
+    /// A `.npz` statistics file.
+    Stats,
+    /// Images (folder, IDX, `.npy` image array, data set name) mapped through the extractor.
+    Images,
+}
+
+fn kind_of(path: &Path, features: &str) -> Kind {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
-        "npy" => {
+        "npz" => Kind::Stats,
+        "npy" if features == "identity" => Kind::Points,
+        _ => Kind::Images,
+    }
+}
+
+/// Loads one input. Point sets and images are subsampled to `--n` (seeded) before any feature
+/// extraction; returns the input and its size before subsampling.
+fn load(
+    path: &Path,
+    flag: &str,
+    extractor: &dyn FeatureExtractor,
+    n: Option<usize>,
+    seed: u64,
+) -> Result<(Input, Option<usize>)> {
+    match kind_of(path, &extractor.name()) {
+        Kind::Stats => Ok((Input::Stats(m::read_stats_npz(path).with_context(|| flag.to_string())?), None)),
+        Kind::Points => {
             let x = m::read_points_npy(path).with_context(|| flag.to_string())?;
             if x.nrows() == 0 || x.ncols() == 0 {
                 bail!("{flag} {}: empty point set (shape {:?})", path.display(), x.dim());
@@ -89,27 +111,27 @@ fn load(path: &Path, flag: &str) -> Result<Input> {
             if let Some(row) = x.outer_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
                 bail!("{flag} {}: row {row} contains NaN or infinite values", path.display());
             }
-            Ok(Input::Points(x))
+            let total = x.nrows();
+            let x = match n {
+                Some(n) => m::subsample_rows(x.view(), n, seed),
+                None => x,
+            };
+            Ok((Input::Points(x), Some(total)))
         }
-        "npz" => Ok(Input::Stats(m::read_stats_npz(path).with_context(|| flag.to_string())?)),
-        _ => bail!("{flag} {}: expected a .npy point set or a .npz stats file", path.display()),
+        Kind::Images => {
+            let name = path.to_string_lossy();
+            let set = scoreprobe_data::load_dataset(&name, None).with_context(|| format!("{flag} {name}"))?;
+            let total = set.len();
+            let set = match n {
+                Some(n) if n < total => set.select(&m::subsample_indices(total, n, seed)),
+                _ => set,
+            };
+            let x =
+                extractor.extract(&set).with_context(|| format!("{flag} {name}: --features {}", extractor.name()))?;
+            Ok((Input::Points(x), Some(total)))
+        }
     }
 }
-
-// ---- FEATURES HOOK: map raw points to the chosen feature space. -------------------------------
-// When scoreprobe-features lands, dispatch here (mnist-cnn, mobilenet, inception:PATH); images
-// will be loaded by its loaders rather than from .npy points.
-fn extract_features(kind: &str, x: Array2<f64>) -> Result<Array2<f64>> {
-    match kind {
-        "identity" => Ok(x),
-        "mnist-cnn" | "mobilenet" => bail!("--features {kind}: not available yet; only 'identity' is supported"),
-        k if k.starts_with("inception:") => {
-            bail!("--features {k}: not available yet; only 'identity' is supported")
-        }
-        k => bail!("--features {k}: unknown feature space (identity; planned: mnist-cnn, mobilenet, inception:PATH)"),
-    }
-}
-// ------------------------------------------------------------------------------------------------
 
 fn json_f(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
@@ -121,10 +143,18 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut metrics = args.metric.clone();
     metrics.dedup();
-    // Refuse an unavailable feature space before reading any file.
-    extract_features(&args.features, Array2::zeros((0, 0)))?;
-    let a = load(&args.a, "--a")?;
-    let b = load(&args.b, "--b")?;
+    if args.n == Some(0) {
+        bail!("--n: must be at least 1");
+    }
+    let stats_given = [&args.a, &args.b].iter().any(|p| matches!(kind_of(p, &args.features), Kind::Stats));
+    if stats_given && args.features != "identity" {
+        bail!("--features {}: .npz stats are already in their feature space; use --features identity", args.features);
+    }
+    // Build the feature space (loading its model) before reading any input.
+    let extractor = scoreprobe_features::extractor_from_name(&args.features, None)
+        .with_context(|| format!("--features {}", args.features))?;
+    let (a, na_total) = load(&args.a, "--a", extractor.as_ref(), args.n, args.seed)?;
+    let (b, nb_total) = load(&args.b, "--b", extractor.as_ref(), args.n, args.seed.wrapping_add(1))?;
     let mut out = Map::new();
     let mut details = Map::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -152,22 +182,11 @@ pub fn run(args: Args) -> Result<()> {
                 not_fd.join(",")
             );
         }
-        if args.features != "identity" {
-            bail!(
-                "--features {}: .npz stats are already in their feature space; use --features identity",
-                args.features
-            );
-        }
         let stats = |inp: Input, flag: &str| -> Result<(m::GaussianStats, Option<usize>)> {
             match inp {
                 Input::Stats(s) => Ok((s, None)),
                 Input::Points(x) => {
-                    let x = match args.n {
-                        Some(n) => m::subsample_rows(x.view(), n, args.seed),
-                        None => x,
-                    };
-                    let n = x.nrows();
-                    Ok((m::gaussian_stats(x.view()).with_context(|| flag.to_string())?, Some(n)))
+                    Ok((m::gaussian_stats(x.view()).with_context(|| flag.to_string())?, Some(x.nrows())))
                 }
             }
         };
@@ -183,36 +202,16 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let (Input::Points(xa), Input::Points(xb)) = (a, b) else { unreachable!("stats handled above") };
-    let (na_total, nb_total) = (xa.nrows(), xb.nrows());
-    let (xa, xb) = match args.n {
-        Some(0) => bail!("--n: must be at least 1"),
-        Some(n) => {
-            let seeds = SeedStream::new(args.seed);
-            (
-                m::subsample_rows(xa.view(), n, seeds.seed()),
-                m::subsample_rows(xb.view(), n, seeds.derive(Purpose::SubsampleSecond)),
-            )
-        }
-        None => (xa, xb),
-    };
-    let xa = extract_features(&args.features, xa)?;
-    let xb = extract_features(&args.features, xb)?;
+    if xa.ncols() != xb.ncols() {
+        bail!("--a has {} feature dimensions, --b has {}: compare sets in the same space", xa.ncols(), xb.ncols());
+    }
     let (a, b) = (xa.view(), xb.view());
     out.insert("n_a".into(), json!(a.nrows()));
     out.insert("n_b".into(), json!(b.nrows()));
     details.insert("n_a_total".into(), json!(na_total));
     details.insert("n_b_total".into(), json!(nb_total));
     details.insert("dim".into(), json!(a.ncols()));
-    let dense_guard = |what: &str| -> Result<()> {
-        if a.nrows().max(b.nrows()) > MAX_DENSE_POINTS {
-            bail!(
-                "{what}: {} and {} points exceed the dense limit of {MAX_DENSE_POINTS} per set; pass --n {MAX_DENSE_POINTS} (seeded subsample)",
-                a.nrows(),
-                b.nrows()
-            );
-        }
-        Ok(())
-    };
+    let dense_guard = |what: &str| m::check_dense(a.nrows(), b.nrows(), what);
 
     for metric in metrics {
         match metric {
@@ -233,19 +232,12 @@ pub fn run(args: Args) -> Result<()> {
                 }
             }
             Metric::W2 => {
-                dense_guard("w2")?;
-                let n = a.nrows().min(b.nrows());
-                let seeds = SeedStream::new(args.seed);
-                let (sa, sb) = (
-                    m::subsample_rows(a, n, seeds.derive(Purpose::EqualSizeFirst)),
-                    m::subsample_rows(b, n, seeds.derive(Purpose::EqualSizeSecond)),
-                );
-                if a.nrows() != b.nrows() {
-                    warnings.push(format!("w2: exact W2 needs equal sizes; both sets subsampled to {n} points"));
+                let r = m::w2_exact_paired(a, b, args.seed)?;
+                if r.subsampled {
+                    warnings.push(format!("w2: exact W2 needs equal sizes; both sets subsampled to {} points", r.n));
                 }
-                let r = m::w2_exact(sa.view(), sb.view())?;
-                out.insert("w2".into(), json_f(r.w2));
-                details.insert("w2".into(), json!({"n": n, "w2_squared": json_f(r.w2_squared)}));
+                out.insert("w2".into(), json_f(r.result.w2));
+                details.insert("w2".into(), json!({"n": r.n, "w2_squared": json_f(r.result.w2_squared)}));
             }
             Metric::W2Sinkhorn => {
                 dense_guard("w2-sinkhorn")?;

@@ -3,19 +3,11 @@
 //! particle form (the model's own reverse-SDE trajectories with an error field).
 
 use crate::io::{print_json, print_text};
-use anyhow::{anyhow, bail, Context, Result};
-use ndarray::Array1;
-use scoreprobe_core::sampler::SamplerKind;
+use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
-use scoreprobe_core::window::Window;
-use scoreprobe_siem::classifier::ClassifierConfig;
-use scoreprobe_siem::critic::CriticSourceConfig;
-use scoreprobe_siem::projection::{estimate_projection, ProjectionConfig, ProjectionReport, DEFAULT_CENTERS};
-use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth};
-use scoreprobe_siem::{
-    centers_from_target, estimate_siem, BandwidthRule, ErrorFieldKind, RadialKind, SiemConfig, SiemForm, SiemReport,
-    TestFnSpec,
-};
+use scoreprobe_siem::options::SiemRun;
+use scoreprobe_siem::projection::ProjectionReport;
+use scoreprobe_siem::{run_siem, ErrorFieldKind, SiemForm, SiemOptions, SiemReference, SiemReport};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -84,106 +76,33 @@ pub fn run(a: Args) -> Result<()> {
     let spec = ProblemSpec::from_file(&a.spec).map_err(|e| anyhow!(e))?;
     // synthetic models from the spec, trained networks from their checkpoints
     let resolved = crate::models::resolve(&spec)?;
-    let (target, schedule) = (&resolved.target, &resolved.schedule);
     // every spec target is a mixture with an exact score; a synthetic model's e_t is used directly
-    let truth =
-        Truth::Exact { target: target.clone(), schedule: schedule.clone(), synthetic: resolved.synthetic.clone() };
-    let form = match &a.form {
-        Some(f) => f.parse::<SiemForm>().context("--form")?,
-        None => SiemForm::default_for(truth.has_exact_score()),
+    let reference = SiemReference::Exact { target: &resolved.target, synthetic: resolved.synthetic.as_ref() };
+    let opts = SiemOptions {
+        form: a.form.as_deref().map(str::parse::<SiemForm>).transpose().context("--form")?,
+        error_field: a.error_field.as_deref().map(str::parse::<ErrorFieldKind>).transpose().context("--error-field")?,
+        window: a.window.clone(),
+        test_fn: a.test_fn.clone(),
+        bandwidth: a.bandwidth,
+        bandwidth_rule: a.bandwidth_rule.clone(),
+        center: a.center.clone(),
+        centers: a.centers,
+        n: a.n,
+        pilot: a.pilot,
+        steps: a.steps,
+        t_min: a.t_min,
+        sampler: a.sampler.clone(),
+        seed: a.seed,
+        classifier_steps: a.classifier_steps,
     };
-    let d = target.dim();
-    let steps = a.steps.unwrap_or_else(|| schedule.default_steps());
-    let t_min = a.t_min.unwrap_or_else(|| schedule.default_t_min());
-    let window = match &a.window {
-        Some(w) => {
-            let w = Window::parse(w).map_err(|e| anyhow!("--window: {e}"))?;
-            w.check(steps).map_err(|e| anyhow!("--window: {e}"))?;
-            w
-        }
-        None => Window::full(steps),
-    };
-    let default_k = match form {
-        SiemForm::Projection => DEFAULT_CENTERS,
-        SiemForm::Particle => 1,
-    };
-    let test_fn = test_functions(&a, target, d, a.centers.unwrap_or(default_k))?;
-    match form {
-        SiemForm::Projection => {
-            if let Some(f) = &a.error_field {
-                bail!("--error-field {f}: the projection form uses no error field (it needs only data draws); use --form particle");
-            }
-            if a.sampler != "em" {
-                bail!("--sampler {}: the projection form runs no sampler; use --form particle", a.sampler);
-            }
-            let mut cfg = ProjectionConfig::new(d, steps, t_min, a.n, a.seed);
-            cfg.window = window;
-            cfg.test_fn = test_fn;
-            cfg.pilot = a.pilot;
-            let mut draws = truth.into_draws();
-            let report =
-                estimate_projection(resolved.model.as_ref(), schedule, &mut draws, &cfg).map_err(|e| anyhow!(e))?;
-            if a.json {
-                print_json(&serde_json::to_value(&report)?);
-            } else {
-                print_projection(&report, &a.spec);
-            }
-        }
-        SiemForm::Particle => {
-            let kind: ErrorFieldKind = match &a.error_field {
-                Some(f) => f.parse().context("--error-field")?,
-                None if truth.has_exact_score() => ErrorFieldKind::Oracle,
-                None => ErrorFieldKind::Critic,
-            };
-            if let Some(why) = kind.unavailable() {
-                bail!(why);
-            }
-            let mut cfg = SiemConfig::new(d, steps, t_min, a.n, a.seed);
-            cfg.sampler = a.sampler.parse::<SamplerKind>().map_err(|e| anyhow!("--sampler: {e}"))?;
-            cfg.window = window;
-            cfg.test_fn = test_fn;
-            let options = SourceOptions {
-                classifier: ClassifierConfig { train_steps: a.classifier_steps, seed: a.seed, ..Default::default() },
-                critic: CriticSourceConfig { seed: a.seed, ..Default::default() },
-            };
-            let mut source = error_source(kind, truth, options)?;
-            let report =
-                estimate_siem(resolved.model.as_ref(), schedule, source.as_mut(), &cfg).map_err(|e| anyhow!(e))?;
-            if a.json {
-                print_json(&serde_json::to_value(&report)?);
-            } else {
-                print_summary(&report, &a.spec);
-            }
-        }
+    let report = run_siem(resolved.model.as_ref(), &resolved.schedule, reference, &opts)
+        .with_context(|| a.spec.display().to_string())?;
+    match (&report, a.json) {
+        (_, true) => print_json(&serde_json::to_value(&report)?),
+        (SiemRun::Particle(r), false) => print_summary(r, &a.spec),
+        (SiemRun::Projection(r), false) => print_projection(r, &a.spec),
     }
     Ok(())
-}
-
-fn test_functions(a: &Args, target: &scoreprobe_core::GaussianMixture, d: usize, k: usize) -> Result<TestFnSpec> {
-    let kind: RadialKind = a.test_fn.parse().context("--test-fn")?;
-    let bandwidth = match (a.bandwidth, a.bandwidth_rule.as_str()) {
-        (Some(h), _) if !(h > 0.0 && h.is_finite()) => bail!("--bandwidth: must be a finite number > 0, got {h}"),
-        (Some(h), _) => BandwidthRule::Fixed(h),
-        (None, "median-first-step") => BandwidthRule::MedianFirstStep,
-        (None, _) => BandwidthRule::MedianPooled,
-    };
-    if k == 0 {
-        bail!("--centers: need at least 1 test function");
-    }
-    let centers = match (&a.center, k) {
-        (Some(_), k) if k > 1 => {
-            bail!("--center and --centers {k} exclude each other: the {k} centres are seeded data points")
-        }
-        (Some(c), _) if c.len() != d => {
-            bail!("--center: has {} coordinates, the target has dimension {d}", c.len())
-        }
-        (Some(c), _) => Array1::from(c.clone()).insert_axis(ndarray::Axis(0)),
-        (None, 1) => ndarray::Array2::zeros((1, d)),
-        (None, k) => centers_from_target(target, k, a.seed),
-    };
-    let spec = TestFnSpec { kind, bandwidth, centers };
-    spec.validate(d).map_err(|e| anyhow!("--center/--bandwidth: {e}"))?;
-    Ok(spec)
 }
 
 fn print_summary(r: &SiemReport, spec: &std::path::Path) {

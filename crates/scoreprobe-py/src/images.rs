@@ -1,0 +1,59 @@
+//! Images and feature spaces (scoreprobe-data, scoreprobe-features), as the CLI's `metrics
+//! --features` uses them.
+
+use crate::arrays::image_array;
+use crate::errors::anyhow_to_py;
+use numpy::{PyArray2, PyArray4};
+use pyo3::prelude::*;
+use scoreprobe_data::{ImageSet, NpyDtype};
+
+/// A folder of PNG/JPEG (recursive, sorted paths), an IDX file, a ``.npy`` image array, or a data
+/// set name (``mnist``, ``cifar10-test``, ``fashion-mnist``), as float32 (N, C, H, W) in [0, 1].
+#[pyfunction]
+#[pyo3(signature = (path, limit = None))]
+pub fn load_images<'py>(
+    py: Python<'py>,
+    path: &Bound<'py, PyAny>,
+    limit: Option<usize>,
+) -> PyResult<Bound<'py, PyArray4<f32>>> {
+    let set = load_set(py, path, limit)?;
+    Ok(PyArray4::from_owned_array(py, set.images))
+}
+
+fn load_set(py: Python<'_>, path: &Bound<'_, PyAny>, limit: Option<usize>) -> PyResult<ImageSet> {
+    let name: std::path::PathBuf = path.extract()?;
+    let name = name.to_string_lossy().into_owned();
+    py.detach(|| scoreprobe_data::load_dataset(&name, limit)).map_err(|e| {
+        // not an existing path (nor a data set that loaded): a missing file, as Python says it
+        if !std::path::Path::new(&name).exists() {
+            return pyo3::exceptions::PyFileNotFoundError::new_err(format!("{e:#}"));
+        }
+        anyhow_to_py(e)
+    })
+}
+
+/// Features of ``images`` in a feature space: ``identity`` (flattened pixels), ``mnist-cnn``
+/// (256-d), ``mobilenet`` (1024-d) or ``inception:PATH`` (2048-d, a user-supplied ONNX file).
+#[pyfunction]
+#[pyo3(signature = (images, extractor = "identity"))]
+pub fn extract_features<'py>(
+    py: Python<'py>,
+    images: &Bound<'py, PyAny>,
+    extractor: &str,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let set = if images.is_instance_of::<pyo3::types::PyString>() || images.hasattr("__fspath__")? {
+        load_set(py, images, None)?
+    } else {
+        let (a, is_u8) = image_array(images, "images")?;
+        let dtype = if is_u8 { NpyDtype::U8 } else { NpyDtype::F64 };
+        scoreprobe_data::images_from_array(a, dtype, "images").map_err(anyhow_to_py)?
+    };
+    let name = extractor.to_string();
+    let x = py
+        .detach(|| -> anyhow::Result<_> {
+            let e = scoreprobe_features::extractor_from_name(&name, None)?;
+            e.extract(&set)
+        })
+        .map_err(anyhow_to_py)?;
+    Ok(PyArray2::from_owned_array(py, x))
+}

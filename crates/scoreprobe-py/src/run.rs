@@ -1,0 +1,408 @@
+//! `sample`, `siem`, `hodge` and `bounds` on any score model: a `ScoreFunction` (a Python callable)
+//! or a `Problem` (a spec's synthetic model or checkpoint). They run the same library functions as
+//! the CLI's commands (`scoreprobe_siem::run_siem`, `scoreprobe_hodge::{run_hodge, run_bounds}`),
+//! on a worker thread with the GIL released (`watch::run_watched`), and return the CLI's `--json`
+//! reports as dicts.
+
+use crate::arrays::points;
+use crate::convert::json_to_py;
+use crate::errors::{msg_to_py, recover};
+use crate::model::{PyScoreModel, ScoreFunction};
+use crate::problem::{PyProblem, PySchedule};
+use crate::watch::{run_watched, Watch, Watched};
+use ndarray::Array2;
+use numpy::PyArray2;
+use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
+use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
+use scoreprobe_hodge::{BoundsConfig, EstimatorOptions, Problem};
+use scoreprobe_siem::{ErrorFieldKind, SiemForm, SiemOptions, SiemReference};
+use std::error::Error;
+use std::sync::Arc;
+
+/// The model argument.
+enum ModelArg<'py> {
+    Func(Bound<'py, ScoreFunction>),
+    Problem(Bound<'py, PyProblem>),
+}
+
+fn model_arg<'py>(obj: &Bound<'py, PyAny>) -> PyResult<ModelArg<'py>> {
+    if let Ok(f) = obj.cast::<ScoreFunction>() {
+        return Ok(ModelArg::Func(f.clone()));
+    }
+    if let Ok(p) = obj.cast::<PyProblem>() {
+        return Ok(ModelArg::Problem(p.clone()));
+    }
+    let hint = if obj.is_callable() { " (wrap a callable: sp.ScoreFunction(fn, dim))" } else { "" };
+    Err(PyTypeError::new_err(format!(
+        "model: expected a ScoreFunction or a Problem, got an {}{hint}",
+        crate::arrays::describe(obj)
+    )))
+}
+
+/// The data argument: the reference distribution p₀.
+enum DataArg<'py> {
+    /// Not given: the model's own problem target.
+    None,
+    Rows(Arc<Array2<f64>>),
+    Target(Bound<'py, PyProblem>),
+}
+
+fn data_arg<'py>(obj: Option<&Bound<'py, PyAny>>) -> PyResult<DataArg<'py>> {
+    match obj {
+        None => Ok(DataArg::None),
+        Some(o) if o.is_none() => Ok(DataArg::None),
+        Some(o) => {
+            if let Ok(p) = o.cast::<PyProblem>() {
+                return Ok(DataArg::Target(p.clone()));
+            }
+            Ok(DataArg::Rows(Arc::new(points(o, "data")?.view().to_owned())))
+        }
+    }
+}
+
+/// The run's schedule: the one given, else the model's or the data's problem's.
+fn schedule_arg<'py>(
+    schedule: Option<&Bound<'py, PySchedule>>,
+    model: &ModelArg<'py>,
+    data: &DataArg<'py>,
+) -> PyResult<Bound<'py, PySchedule>> {
+    let own = match (model, data) {
+        (ModelArg::Problem(p), _) => Some(p.get().schedule.bind(p.py()).clone()),
+        (_, DataArg::Target(p)) => Some(p.get().schedule.bind(p.py()).clone()),
+        _ => None,
+    };
+    match (schedule, own, model) {
+        (Some(s), Some(o), ModelArg::Problem(_)) if s.get().spec != o.get().spec => Err(msg_to_py(format!(
+            "schedule: the problem's model is defined with its own schedule {}; leave schedule=None",
+            o.repr()?
+        ))),
+        (Some(s), _, _) => Ok(s.clone()),
+        (None, Some(o), _) => Ok(o),
+        (None, None, _) => Err(msg_to_py(
+            "schedule: a ScoreFunction needs the schedule it was trained with, e.g. sp.Schedule.vp() or sp.Schedule.ddpm()"
+                .to_string(),
+        )),
+    }
+}
+
+/// Borrowed parts of the arguments, shareable with the worker thread.
+struct Parts<'a> {
+    func: Option<&'a ScoreFunction>,
+    problem: Option<&'a PyProblem>,
+    schedule: &'a Schedule,
+}
+
+impl<'a> Parts<'a> {
+    fn new(model: &'a ModelArg<'_>, schedule: &'a Bound<'_, PySchedule>) -> Self {
+        match model {
+            ModelArg::Func(f) => Parts { func: Some(f.get()), problem: None, schedule: &schedule.get().schedule },
+            ModelArg::Problem(p) => Parts { func: None, problem: Some(p.get()), schedule: &schedule.get().schedule },
+        }
+    }
+
+    fn dim(&self) -> usize {
+        match (self.func, self.problem) {
+            (Some(f), _) => f.dim,
+            (_, Some(p)) => p.resolved.model.dim(),
+            _ => unreachable!("one of the two is set"),
+        }
+    }
+
+    /// The model as the library sees it, watched by `watch`.
+    fn with_model<T>(&self, watch: &Watch, f: impl FnOnce(&dyn ScoreModel) -> T) -> T {
+        match (self.func, self.problem) {
+            (Some(func), _) => f(&PyScoreModel { func, schedule: self.schedule, watch }),
+            (_, Some(p)) => f(&Watched { inner: p.resolved.model.as_ref(), watch }),
+            _ => unreachable!("one of the two is set"),
+        }
+    }
+}
+
+/// Draws ``n`` samples from the model with a sampler (the CLI's ``sample``), shape (n, dim).
+#[pyfunction]
+#[pyo3(signature = (model, n, schedule = None, sampler = "em", steps = None, seed = 0, *, t_min = None, progress = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn sample<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    n: usize,
+    schedule: Option<&Bound<'py, PySchedule>>,
+    sampler: &str,
+    steps: Option<usize>,
+    seed: u64,
+    t_min: Option<f64>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let model = model_arg(model)?;
+    let schedule = schedule_arg(schedule, &model, &DataArg::None)?;
+    if n == 0 {
+        return Err(msg_to_py("n: must be at least 1".into()));
+    }
+    let kind: SamplerKind =
+        sampler.parse().map_err(|e: scoreprobe_core::CoreError| msg_to_py(e.within("sampler").to_string()))?;
+    let parts = Parts::new(&model, &schedule);
+    let steps = steps.unwrap_or_else(|| parts.schedule.default_steps());
+    let cfg = SamplerConfig::new(kind, steps, t_min.unwrap_or_else(|| parts.schedule.default_t_min()), seed);
+    cfg.validate().map_err(|e| msg_to_py(e.to_string()))?;
+    let d = parts.dim();
+    let out = run_watched(py, progress, |watch| {
+        parts.with_model(watch, |m| {
+            sample_with_observer(m, parts.schedule, &cfg, prior_init(n, d, seed), &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+        })
+    })?;
+    let out = out.map_err(|e| run_error(py, e))?;
+    Ok(PyArray2::from_owned_array(py, out.x))
+}
+
+/// SIEM of the model against the data (the CLI's ``siem --json``), as a dict.
+#[pyfunction]
+#[pyo3(signature = (
+    model, data = None, schedule = None, window = None, error_field = None, n = 1000, steps = None, seed = 0, *,
+    form = None, test_fn = "gaussian", bandwidth = None, bandwidth_rule = "median-pooled", center = None,
+    centers = None, pilot = scoreprobe_siem::projection::DEFAULT_PILOT, t_min = None, sampler = "em",
+    classifier_steps = 1500, progress = None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn siem<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    data: Option<&Bound<'py, PyAny>>,
+    schedule: Option<&Bound<'py, PySchedule>>,
+    window: Option<String>,
+    error_field: Option<&str>,
+    n: usize,
+    steps: Option<usize>,
+    seed: u64,
+    form: Option<&str>,
+    test_fn: &str,
+    bandwidth: Option<f64>,
+    bandwidth_rule: &str,
+    center: Option<Vec<f64>>,
+    centers: Option<usize>,
+    pilot: usize,
+    t_min: Option<f64>,
+    sampler: &str,
+    classifier_steps: usize,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let model = model_arg(model)?;
+    let data = data_arg(data)?;
+    let schedule = schedule_arg(schedule, &model, &data)?;
+    let error_field = error_field
+        .map(|s| s.parse::<ErrorFieldKind>().map_err(|e| msg_to_py(format!("error_field: {e}"))))
+        .transpose()?;
+    let form = form.map(|s| s.parse::<SiemForm>().map_err(|e| msg_to_py(format!("form: {e}")))).transpose()?;
+    let opts = SiemOptions {
+        form,
+        error_field,
+        window,
+        test_fn: test_fn.into(),
+        bandwidth,
+        bandwidth_rule: bandwidth_rule.into(),
+        center,
+        centers,
+        n,
+        pilot,
+        steps,
+        t_min,
+        sampler: sampler.into(),
+        seed,
+        classifier_steps,
+    };
+    let parts = Parts::new(&model, &schedule);
+    let reference = match (&data, parts.problem) {
+        (DataArg::Rows(rows), _) => SiemReference::Samples(rows),
+        (DataArg::Target(p), _) => SiemReference::Exact { target: &p.get().resolved.target, synthetic: None },
+        (DataArg::None, Some(p)) => {
+            SiemReference::Exact { target: &p.resolved.target, synthetic: p.resolved.synthetic.as_ref() }
+        }
+        (DataArg::None, None) => return Err(no_data()),
+    };
+    let report = run_watched(py, progress, |watch| {
+        parts.with_model(watch, |m| scoreprobe_siem::run_siem(m, parts.schedule, reference, &opts))
+    })?
+    .map_err(|e| run_error(py, e))?;
+    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+}
+
+fn no_data() -> PyErr {
+    msg_to_py(
+        "data: a ScoreFunction is measured against data: an (N, D) array of samples of p₀, or a Problem with an exact target"
+            .into(),
+    )
+}
+
+/// The reference of a Hodge run, free of Python handles (it crosses to the worker thread).
+enum HodgeData<'a> {
+    Rows(ndarray::ArrayView2<'a, f64>),
+    /// An exact target, with the synthetic model when the model is the spec's own.
+    Target(&'a GaussianMixture, Option<&'a scoreprobe_core::model::synthetic::SyntheticModel>),
+}
+
+fn hodge_data<'a>(parts: &Parts<'a>, data: &'a DataArg<'_>) -> HodgeData<'a> {
+    match (data, parts.problem) {
+        (DataArg::Rows(rows), _) => HodgeData::Rows(rows.view()),
+        (DataArg::Target(p), _) => HodgeData::Target(&p.get().resolved.target, None),
+        (DataArg::None, Some(p)) => HodgeData::Target(&p.resolved.target, p.resolved.synthetic.as_ref()),
+        (DataArg::None, None) => unreachable!("checked before the run"),
+    }
+}
+
+/// The Hodge problem of the arguments, handed to `f` with the watched model.
+fn with_hodge_problem<T>(parts: &Parts<'_>, data: &HodgeData<'_>, watch: &Watch, f: impl FnOnce(&Problem) -> T) -> T {
+    parts.with_model(watch, |model| {
+        let problem = match data {
+            HodgeData::Rows(rows) => Problem::on_samples(model, rows.view(), parts.schedule),
+            HodgeData::Target(t, oracle) => Problem { oracle: *oracle, ..Problem::on_target(model, t, parts.schedule) },
+        };
+        f(&problem)
+    })
+}
+
+fn check_data(parts: &Parts<'_>, data: &DataArg<'_>) -> PyResult<()> {
+    let d = match data {
+        DataArg::Rows(r) => r.ncols(),
+        DataArg::Target(p) => p.get().resolved.target.dim(),
+        DataArg::None if parts.problem.is_some() => return Ok(()),
+        DataArg::None => return Err(no_data()),
+    };
+    if d != parts.dim() {
+        return Err(msg_to_py(format!("data: has dimension {d}, the model {}", parts.dim())));
+    }
+    Ok(())
+}
+
+/// Helmholtz–Hodge split of the score error per time (the CLI's ``hodge --json``), as a dict.
+#[pyfunction]
+#[pyo3(signature = (
+    model, data = None, schedule = None, times = None, estimator = "critic", seed = 0, *, n = 40000, n_times = None,
+    grid_cells_per_std = 8.0, grid_max_cells = 640, features = 128, ridge = None, identity = "denoising",
+    vector_l2 = false, critic_denoising = false, critic_steps = 4000, progress = None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn hodge<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    data: Option<&Bound<'py, PyAny>>,
+    schedule: Option<&Bound<'py, PySchedule>>,
+    times: Option<Vec<f64>>,
+    estimator: &str,
+    seed: u64,
+    n: usize,
+    n_times: Option<usize>,
+    grid_cells_per_std: f64,
+    grid_max_cells: usize,
+    features: usize,
+    ridge: Option<f64>,
+    identity: &str,
+    vector_l2: bool,
+    critic_denoising: bool,
+    critic_steps: usize,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let model = model_arg(model)?;
+    let data = data_arg(data)?;
+    let schedule = schedule_arg(schedule, &model, &data)?;
+    let parts = Parts::new(&model, &schedule);
+    check_data(&parts, &data)?;
+    let times = match (times, n_times) {
+        (Some(_), Some(_)) => return Err(msg_to_py("times and n_times exclude each other".into())),
+        (Some(t), None) => t,
+        (None, Some(k)) => scoreprobe_hodge::options::even_times(k).map_err(|e| msg_to_py(e.to_string()))?,
+        (None, None) => vec![0.05, 0.2, 0.5, 0.9],
+    };
+    let opts = EstimatorOptions {
+        estimator: estimator.into(),
+        grid_cells_per_std,
+        grid_max_cells,
+        features,
+        ridge,
+        identity: identity.into(),
+        vector_l2,
+        critic_denoising,
+        critic_steps,
+    };
+    let reference = hodge_data(&parts, &data);
+    let report = run_watched(py, progress, |watch| {
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_hodge(p, &opts, &times, n, seed))
+    })?
+    .map_err(|e| run_error(py, e))?;
+    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+}
+
+/// Girsanov and marginal KL bounds of the reverse-SDE sampler (the CLI's ``bounds --json``), as a dict.
+#[pyfunction]
+#[pyo3(signature = (
+    model, data = None, schedule = None, seed = 0, *, estimator = "auto", t_min = 1e-3, panels = 32, n = 20000,
+    prior_n = 100000, grid_cells_per_std = 8.0, grid_max_cells = 640, features = 128, ridge = None,
+    identity = "denoising", vector_l2 = false, critic_denoising = false, critic_steps = 4000, progress = None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn bounds<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    data: Option<&Bound<'py, PyAny>>,
+    schedule: Option<&Bound<'py, PySchedule>>,
+    seed: u64,
+    estimator: &str,
+    t_min: f64,
+    panels: usize,
+    n: usize,
+    prior_n: usize,
+    grid_cells_per_std: f64,
+    grid_max_cells: usize,
+    features: usize,
+    ridge: Option<f64>,
+    identity: &str,
+    vector_l2: bool,
+    critic_denoising: bool,
+    critic_steps: usize,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let model = model_arg(model)?;
+    let data = data_arg(data)?;
+    let schedule = schedule_arg(schedule, &model, &data)?;
+    let parts = Parts::new(&model, &schedule);
+    check_data(&parts, &data)?;
+    let opts = EstimatorOptions {
+        estimator: estimator.into(),
+        grid_cells_per_std,
+        grid_max_cells,
+        features,
+        ridge,
+        identity: identity.into(),
+        vector_l2,
+        critic_denoising,
+        critic_steps,
+    };
+    let cfg = BoundsConfig { t_min, panels, prior_n, ..Default::default() };
+    let reference = hodge_data(&parts, &data);
+    let report = run_watched(py, progress, |watch| {
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_bounds(p, &opts, &cfg, n, seed))
+    })?
+    .map_err(|e| run_error(py, e))?;
+    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+}
+
+/// The error of a model run (`sample`, `siem`, `hodge`, `bounds`): the score callable's own
+/// exception when it raised one (recovered from the source chain), a `KeyboardInterrupt` when the
+/// run was interrupted, else a `ValueError` with the library's message (a wrong shape, dtype or a
+/// non-finite value returned by the model, bad options, …).
+pub fn run_error<E: Error + 'static>(py: Python<'_>, err: E) -> PyErr {
+    if let Some(pe) = recover(py, &err) {
+        return pe;
+    }
+    let mut cur: Option<&(dyn Error + 'static)> = Some(&err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<crate::watch::Cancelled>().is_some() {
+            return pyo3::exceptions::PyKeyboardInterrupt::new_err(err.to_string());
+        }
+        cur = e.source();
+    }
+    PyValueError::new_err(err.to_string())
+}
