@@ -113,6 +113,9 @@ def test_dicts_have_the_cli_keys_and_numbers_for_a_problem_spec(tmp_path, cli):
     runs = [
         (sp.siem(problem, window="90..99", n=300, steps=100, seed=2, progress=False),
          cli("siem", "--spec", path, "--window", "90..99", "--n", "300", "--steps", "100", "--seed", "2")),
+        (sp.siem(problem, form="projection", window="90..99", n=300, steps=100, seed=2, progress=False),
+         cli("siem", "--spec", path, "--form", "projection", "--window", "90..99", "--n", "300", "--steps", "100",
+             "--seed", "2")),
         (sp.hodge(problem, times=[0.1, 0.6], estimator="grid", n=2000, progress=False),
          cli("hodge", "--spec", path, "--times", "0.1,0.6", "--estimator", "grid", "--n", "2000")),
         (sp.bounds(problem, estimator="closed-form", panels=8, progress=False),
@@ -153,3 +156,21 @@ def test_problem_from_path_string_or_dict(tmp_path):
         sp.Problem.from_json(tmp_path / "absent.json")
     x = sp.Problem.from_json(SPEC).sample_data(5000, seed=1)
     assert np.allclose(x.mean(axis=0), MU, atol=0.1)
+
+
+def test_siem_against_data_samples_defaults_to_the_projection_form_and_sees_a_gradient_error(schedule):
+    # 20 000 rows: the empirical p_t differs from the Gaussian's by O(1/sqrt(20 000)), far below the SE
+    data = np.random.default_rng(0).multivariate_normal(MU, COV, size=20000)
+    q = np.array([[1.0, 0.2], [0.2, 0.6]])
+    runs = {}
+    for name, extra in (("exact", None), ("gradient", lambda x, m: (x - m) @ q)):
+        model = sp.ScoreFunction(gaussian_score(schedule, extra), 2, "score")
+        runs[name] = sp.siem(model, data, schedule, window="90..99", steps=100, n=2000, seed=3, progress=False)
+    for r in runs.values():
+        assert r["form"] == "projection" and "error_field" not in r, r.keys()
+    exact, gradient = runs["exact"], runs["gradient"]
+    assert abs(exact["siem"]) < 4 * exact["siem_se"], exact["siem"]
+    assert gradient["siem"] > 10 * gradient["siem_se"], gradient["siem"]
+    # the projection form fits no error field: asking for one is an error, not ignored
+    with pytest.raises(ValueError, match="error_field"):
+        sp.siem(model, data, schedule, form="projection", error_field="critic", progress=False)

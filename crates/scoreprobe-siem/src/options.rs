@@ -125,7 +125,7 @@ pub fn centers_from_rows(rows: &Array2<f64>, k: usize, seed: u64) -> Array2<f64>
 
 /// The test functions of the options.
 pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) -> Result<TestFnSpec, SiemError> {
-    let kind: RadialKind = opts.test_fn.parse()?;
+    let kind: RadialKind = opts.test_fn.parse().map_err(|e: SiemError| SiemError::invalid("test_fn", e.to_string()))?;
     let k = opts.centers.unwrap_or(match opts.form.unwrap_or(SiemForm::default_for(reference.has_exact_score())) {
         SiemForm::Projection => DEFAULT_CENTERS,
         SiemForm::Particle => 1,

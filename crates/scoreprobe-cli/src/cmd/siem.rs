@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_siem::options::SiemRun;
 use scoreprobe_siem::projection::ProjectionReport;
-use scoreprobe_siem::{run_siem, ErrorFieldKind, SiemForm, SiemOptions, SiemReference, SiemReport};
+use scoreprobe_siem::{run_siem, ErrorFieldKind, SiemError, SiemForm, SiemOptions, SiemReference, SiemReport};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -96,6 +96,7 @@ pub fn run(a: Args) -> Result<()> {
         classifier_steps: a.classifier_steps,
     };
     let report = run_siem(resolved.model.as_ref(), &resolved.schedule, reference, &opts)
+        .map_err(as_flags)
         .with_context(|| a.spec.display().to_string())?;
     match (&report, a.json) {
         (_, true) => print_json(&serde_json::to_value(&report)?),
@@ -103,6 +104,33 @@ pub fn run(a: Args) -> Result<()> {
         (SiemRun::Projection(r), false) => print_projection(r, &a.spec),
     }
     Ok(())
+}
+
+/// The library names its options as Python does (`error_field`); here they are flags (`--error-field`).
+fn as_flags(e: SiemError) -> anyhow::Error {
+    const OPTIONS: &[&str] = &[
+        "form",
+        "error_field",
+        "window",
+        "test_fn",
+        "bandwidth",
+        "bandwidth_rule",
+        "center",
+        "centers",
+        "n",
+        "pilot",
+        "steps",
+        "t_min",
+        "sampler",
+        "seed",
+        "classifier_steps",
+    ];
+    match e {
+        SiemError::Invalid { input, reason } if OPTIONS.contains(&input.as_str()) => {
+            anyhow!("--{}: {reason}", input.replace('_', "-"))
+        }
+        e => e.into(),
+    }
 }
 
 fn print_summary(r: &SiemReport, spec: &std::path::Path) {
