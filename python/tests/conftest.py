@@ -62,7 +62,7 @@ def cli(cli_bin):
 def shared_data() -> Path:
     env = os.environ.get("SCOREPROBE_DATA")
     # like the Rust loaders: ../shared/data from the repository root (or one or two levels up)
-    candidates = [Path(env)] if env else [REPO.parents[i] / "shared" / "data" for i in range(3)]
+    candidates = [Path(env)] if env else [p / "shared" / "data" for p in list(REPO.parents)[:3]]
     for root in candidates:
         if root.is_dir():
             return root

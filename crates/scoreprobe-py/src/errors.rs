@@ -33,22 +33,18 @@ fn not_found(err: &(dyn Error + 'static)) -> bool {
     false
 }
 
-/// A typed library error (its `Display` already says everything, sources included).
+/// A typed library error (its `Display` already says everything, sources included): the Python
+/// exception a callable raised comes back as itself, a missing file is a `FileNotFoundError`, the
+/// rest a `ValueError`.
 pub fn to_py(err: impl Error + 'static) -> PyErr {
-    Python::attach(|py| recover(py, &err)).unwrap_or_else(|| PyValueError::new_err(err.to_string()))
-}
-
-/// An `anyhow` error from the data and feature crates: the whole context chain in the message.
-pub fn anyhow_to_py(err: anyhow::Error) -> PyErr {
-    let root: &(dyn Error + 'static) = err.as_ref();
+    let root: &(dyn Error + 'static) = &err;
     if let Some(pe) = Python::attach(|py| recover(py, root)) {
         return pe;
     }
-    let msg = format!("{err:#}");
     if not_found(root) {
-        PyFileNotFoundError::new_err(msg)
+        PyFileNotFoundError::new_err(err.to_string())
     } else {
-        PyValueError::new_err(msg)
+        PyValueError::new_err(err.to_string())
     }
 }
 

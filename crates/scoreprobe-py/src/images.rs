@@ -2,7 +2,7 @@
 //! --features` uses them.
 
 use crate::arrays::image_array;
-use crate::errors::anyhow_to_py;
+use crate::errors::to_py;
 use numpy::{PyArray2, PyArray4};
 use pyo3::prelude::*;
 use scoreprobe_data::{ImageSet, NpyDtype};
@@ -26,9 +26,9 @@ fn load_set(py: Python<'_>, path: &Bound<'_, PyAny>, limit: Option<usize>) -> Py
     py.detach(|| scoreprobe_data::load_dataset(&name, limit)).map_err(|e| {
         // not an existing path (nor a data set that loaded): a missing file, as Python says it
         if !std::path::Path::new(&name).exists() {
-            return pyo3::exceptions::PyFileNotFoundError::new_err(format!("{e:#}"));
+            return pyo3::exceptions::PyFileNotFoundError::new_err(e.to_string());
         }
-        anyhow_to_py(e)
+        to_py(e)
     })
 }
 
@@ -46,14 +46,14 @@ pub fn extract_features<'py>(
     } else {
         let (a, is_u8) = image_array(images, "images")?;
         let dtype = if is_u8 { NpyDtype::U8 } else { NpyDtype::F64 };
-        scoreprobe_data::images_from_array(a, dtype, "images").map_err(anyhow_to_py)?
+        scoreprobe_data::images_from_array(a, dtype, "images").map_err(to_py)?
     };
     let name = extractor.to_string();
     let x = py
-        .detach(|| -> anyhow::Result<_> {
+        .detach(|| -> Result<_, scoreprobe_features::FeaturesError> {
             let e = scoreprobe_features::extractor_from_name(&name, None)?;
             e.extract(&set)
         })
-        .map_err(anyhow_to_py)?;
+        .map_err(to_py)?;
     Ok(PyArray2::from_owned_array(py, x))
 }

@@ -11,10 +11,10 @@ use scoreprobe_metrics as m;
 use std::path::PathBuf;
 
 /// Issues each library warning as a Python `UserWarning`.
-pub fn warn_all(py: Python<'_>, warnings: &[String]) -> PyResult<()> {
+pub fn warn_all(py: Python<'_>, warnings: &[impl ToString]) -> PyResult<()> {
     let category = py.get_type::<PyUserWarning>();
     for w in warnings {
-        PyErr::warn(py, &category, &std::ffi::CString::new(w.as_str()).unwrap_or_default(), 1)?;
+        PyErr::warn(py, &category, &std::ffi::CString::new(w.to_string()).unwrap_or_default(), 1)?;
     }
     Ok(())
 }
@@ -245,7 +245,7 @@ pub fn wasserstein2(
         }
         "bures" => {
             let r = py.detach(|| m::bures_w2(va, vb)).map_err(to_py)?;
-            (r.w2, r.warnings)
+            (r.w2, r.warnings.iter().map(ToString::to_string).collect())
         }
         other => {
             return Err(msg_to_py(format!(

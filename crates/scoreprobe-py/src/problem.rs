@@ -1,7 +1,7 @@
 //! Schedules and problem specs from Python.
 
 use crate::arrays::points;
-use crate::errors::{anyhow_to_py, msg_to_py, to_py};
+use crate::errors::{msg_to_py, to_py};
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
@@ -155,7 +155,7 @@ impl PyProblem {
             (text, path.display().to_string())
         };
         let parsed = ProblemSpec::from_json(&text, &origin).map_err(to_py)?;
-        let resolved = py.detach(|| scoreprobe_nn::resolve(&parsed)).map_err(anyhow_to_py)?;
+        let resolved = py.detach(|| scoreprobe_nn::resolve(&parsed)).map_err(to_py)?;
         let schedule = Py::new(py, PySchedule::from_spec(parsed.schedule.clone())?)?;
         Ok(Self { spec: parsed, resolved, schedule })
     }
