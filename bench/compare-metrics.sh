@@ -16,7 +16,7 @@
 # with torch and torch-fidelity for the kid row (default: $PYTHON; without torch-fidelity the peer
 # is the same computation in numpy, named numpy-kid); THREADS (default 2); REPS (default 3);
 # DATA, a folder for the inputs (default: a temporary one, removed at exit; an existing folder
-# written by `metrics_bench.py --make-data` is reused); BENCH_BIN, a prebuilt `bench` example
+# written by `metrics_bench.py --make-data` is reused); BENCH_BIN, a prebuilt `metrics_bench` example
 # (default: built here with cargo, release profile).
 set -euo pipefail
 
@@ -41,8 +41,8 @@ if ! "$python" -c "import numpy, scipy, ot" 2>/dev/null; then
 fi
 bin="${BENCH_BIN:-}"
 if [ -z "$bin" ]; then
-    cargo build --release -q -p scoreprobe-metrics --example bench >&2
-    bin="target/release/examples/bench"
+    cargo build --release -q -p scoreprobe-metrics --example metrics_bench >&2
+    bin="target/release/examples/metrics_bench"
 fi
 
 export RAYON_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" \

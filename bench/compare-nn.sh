@@ -13,7 +13,7 @@
 #
 # Environment: TORCH_PYTHON, a Python with torch installed (default: python3; PyTorch is a
 # benchmark-only dependency, install it in a venv outside the repository); THREADS (default 2);
-# BENCH_BIN, a prebuilt `bench` example (default: built here with cargo, release profile).
+# BENCH_BIN, a prebuilt `nn_bench` example (default: built here with cargo, release profile).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,8 +36,8 @@ if ! "$python" -c "import torch" 2>/dev/null; then
 fi
 bin="${BENCH_BIN:-}"
 if [ -z "$bin" ]; then
-    cargo build --release -q -p scoreprobe-nn --example bench >&2
-    bin="target/release/examples/bench"
+    cargo build --release -q -p scoreprobe-nn --example nn_bench >&2
+    bin="target/release/examples/nn_bench"
 fi
 
 export RAYON_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" TORCH_THREADS="$threads"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python peers of `cargo run --release -p scoreprobe-metrics --example bench`, workload by workload.
+"""Python peers of `cargo run --release -p scoreprobe-metrics --example metrics_bench`, workload by workload.
 
     python3 bench/metrics_bench.py --make-data DIR            # the inputs both sides read
     python3 bench/metrics_bench.py --data DIR [--reps N] WORKLOAD ...

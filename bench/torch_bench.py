@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU counterpart of `cargo run --release -p scoreprobe-nn --example bench`.
+"""PyTorch CPU counterpart of `cargo run --release -p scoreprobe-nn --example nn_bench`.
 
 Same architectures (scoreprobe-nn's Mlp 3x128 with time projections, and the two-resolution
 U-Net with widths 32/64, GroupNorm(8), attention at 14x14), same batch sizes (512 / 64), same

@@ -72,11 +72,13 @@ pub type Result<T, E = NnError> = std::result::Result<T, E>;
 /// `ensure!(condition, "format", args…)`: returns [`NnError::Check`] with the message when the
 /// condition fails (the crate's shape and option checks).
 macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
+    ($cond:expr, $($msg:tt)+) => {{
+        // bound first: `!(c > 0.0)` reads as a negated partial comparison (NaN fails the check)
+        let holds: bool = $cond;
+        if !holds {
             return Err($crate::error::NnError::Check(format!($($msg)+)));
         }
-    };
+    }};
 }
 
 /// `bail!("format", args…)`: returns [`NnError::Check`] with the message.

@@ -61,7 +61,7 @@ impl Default for ClassifierConfig {
 const FIELD: &str = "classifier";
 
 fn net_err<E: Into<scoreprobe_nn::NnError>>(e: E) -> SiemError {
-    SiemError::Network { field: FIELD, source: e.into() }
+    SiemError::Network { field: FIELD, source: Box::new(e.into()) }
 }
 
 pub struct ClassifierSource {

@@ -29,8 +29,9 @@ pub enum SiemError {
     #[error("{field}: {source}")]
     Network {
         field: &'static str,
+        // boxed: NnError is large, and every SiemError would carry its size
         #[source]
-        source: scoreprobe_nn::NnError,
+        source: Box<scoreprobe_nn::NnError>,
     },
     /// An error source returned an array of the wrong shape.
     #[error("error field '{field}' returned shape {got:?}, expected {expected:?}")]
@@ -61,7 +62,7 @@ impl SiemError {
     /// A network error of the source `field` (for `map_err`).
     #[cfg(feature = "nn")]
     pub(crate) fn network<E: Into<scoreprobe_nn::NnError>>(field: &'static str) -> impl Fn(E) -> SiemError {
-        move |e| SiemError::Network { field, source: e.into() }
+        move |e| SiemError::Network { field, source: Box::new(e.into()) }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Cost of one Hodge split per time point for each estimator, next to the closed form it is
 //! checked against (values printed so a slow-but-wrong estimator cannot pass unnoticed).
 //!
-//! `cargo run --release -p scoreprobe-hodge --example bench`
+//! `cargo run --release -p scoreprobe-hodge --example hodge_bench`
 
 use ndarray::{array, Array1, Array2};
 use rand::{Rng, SeedableRng};

@@ -2,7 +2,7 @@
 //! docs/benchmarks.md (median of repeats).
 //!
 //! ```sh
-//! cargo run --release -p scoreprobe-metrics --example bench -- [--quick] [--reps N] [--data DIR] [--kid-subsets N] [WORKLOAD ...]
+//! cargo run --release -p scoreprobe-metrics --example metrics_bench -- [--quick] [--reps N] [--data DIR] [--kid-subsets N] [WORKLOAD ...]
 //! ```
 //!
 //! Prints one TSV row per workload: `workload<TAB>seconds<TAB>details` (the details end with the

@@ -1,7 +1,7 @@
 //! Training, sampling and critic-fit throughput of the networks on this machine; the PyTorch peer
 //! is `bench/torch_bench.py` and `bench/compare-nn.sh` runs both back to back.
 //!
-//! `cargo run --release -p scoreprobe-nn --example bench [-- --quick] [--workload NAME]...`
+//! `cargo run --release -p scoreprobe-nn --example nn_bench [-- --quick] [--workload NAME]...`
 //!
 //! Workloads (all by default):
 //! - `mlp_train`, `mlp_sample`: MLP d = 2, 3×128, batch 512 (ring8): one training step (DSM loss,
