@@ -330,7 +330,9 @@ fn block_stats(
     let nf = f.basis_len(form);
     let q = if form == CriticForm::Gradient { 1 } else { x.ncols() };
     let zero = || (Array2::<f64>::zeros((nf, nf)), Array1::<f64>::zeros(nf * q));
-    let (m, c) = x
+    // Chunks in parallel, their sums added in chunk order (a parallel reduce would add them in an
+    // order that depends on work stealing: same seed, different last bits).
+    let parts: Vec<(Array2<f64>, Array1<f64>)> = x
         .axis_chunks_iter(Axis(0), CHUNK)
         .into_par_iter()
         .zip(w.axis_chunks_iter(Axis(0), CHUNK))
@@ -338,7 +340,8 @@ fn block_stats(
             let (g, ell) = chunk_design(f, form, id, sigma, xc, wc);
             (g.t().dot(&g), ell.sum_axis(Axis(0)))
         })
-        .reduce(zero, |(m1, c1), (m2, c2)| (m1 + m2, c1 + c2));
+        .collect();
+    let (m, c) = parts.into_iter().fold(zero(), |(m1, c1), (m2, c2)| (m1 + m2, c1 + c2));
     let n = x.nrows().max(1) as f64;
     Block { m: m / n, c: (c / n).into_shape_with_order((nf, q)).expect("contiguous") }
 }

@@ -66,7 +66,9 @@ fn mmd2_stacked(z: ArrayView2<f64>, m: usize) -> f64 {
     let d = z.ncols() as f64;
     let mut g = Array2::<f64>::zeros((2 * m, 2 * m));
     gemm::syrk_lower(&mut g, z, false);
-    let (sxx, syy, sxy) = g
+    // Row sums in parallel, collected in row order and added in that order: a parallel reduce
+    // would add them in an order that depends on work stealing (same seed, different last bits).
+    let rows: Vec<(f64, f64, f64)> = g
         .axis_iter(Axis(0))
         .into_par_iter()
         .enumerate()
@@ -79,7 +81,8 @@ fn mmd2_stacked(z: ArrayView2<f64>, m: usize) -> f64 {
                 (0.0, sum(&row[m..i]), sum(&row[..m]))
             }
         })
-        .reduce(|| (0.0, 0.0, 0.0), |p, q| (p.0 + q.0, p.1 + q.1, p.2 + q.2));
+        .collect();
+    let (sxx, syy, sxy) = rows.iter().fold((0.0, 0.0, 0.0), |p, q| (p.0 + q.0, p.1 + q.1, p.2 + q.2));
     let mf = m as f64;
     2.0 * (sxx + syy) / (mf * (mf - 1.0)) - 2.0 * sxy / (mf * mf)
 }
