@@ -86,12 +86,18 @@ def test_ctrl_c_stops_a_long_run_within_one_batch():
         signal.raise_signal(signal.SIGINT)
 
     model = sp.ScoreFunction(slow, 2, "score", batch_size=10)
+    # A process started in the background by a non-interactive shell (CI runners, `nohup ... &`)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: install it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     th = threading.Thread(target=interrupt)
     th.start()
     t0 = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        sp.sample(model, 100, SCHEDULE, steps=10_000, progress=False)  # would take ~2000 s
-    th.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sp.sample(model, 100, SCHEDULE, steps=10_000, progress=False)  # would take ~2000 s
+    finally:
+        th.join()
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - t0 < 5
     after = [c for c in calls if c > interrupted_at[0] + 0.06]  # allow the poll interval and one batch
     assert len(after) <= 1, len(after)
