@@ -170,15 +170,10 @@ pub fn check_time(t: f64) -> Result<(), HodgeError> {
     Ok(())
 }
 
-/// Mean and standard error of per-sample terms.
+/// Mean and standard error of per-sample terms (the workspace's one routine,
+/// [`scoreprobe_core::stats::mean_se`], as an [`Estimate`]).
 pub fn mean_se(values: impl IntoIterator<Item = f64>) -> Estimate {
-    let (mut n, mut mean, mut m2) = (0usize, 0.0, 0.0);
-    for v in values {
-        n += 1;
-        let delta = v - mean;
-        mean += delta / n as f64;
-        m2 += delta * (v - mean);
-    }
-    let se = if n > 1 { (m2 / (n - 1) as f64 / n as f64).sqrt() } else { f64::NAN };
-    Estimate { value: mean, se, samples: n }
+    let values: Vec<f64> = values.into_iter().collect();
+    let r = scoreprobe_core::stats::mean_se(&values);
+    Estimate { value: r.mean, se: r.se, samples: r.n }
 }

@@ -34,19 +34,11 @@ impl Stream {
     }
 }
 
-/// SplitMix64's finaliser, the mixer of keyed streams (the same as `SeedStream::keyed` on the
-/// house-lower branch; switch to it once merged).
-const fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The generator of one window time's draws.
 pub(crate) fn time_rng(seed: u64, stream: Stream, index: usize) -> ChaCha8Rng {
     let key =
         seed ^ stream.tag().wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    ChaCha8Rng::seed_from_u64(mix64(key))
+    ChaCha8Rng::seed_from_u64(scoreprobe_core::seed::mix64(key))
 }
 
 /// n draws of p_t: x₀ from the data, then ξ, both from `rng`.
