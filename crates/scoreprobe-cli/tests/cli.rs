@@ -221,6 +221,11 @@ fn siem_form_projection_names_itself_and_refuses_particle_options() {
     assert_fails_with(&o, &["--form", "both"]);
     let o = run(&["siem", "--spec", &spec, "--form", "projection", "--n", "3"]);
     assert_fails_with(&o, &["at least 4 draws"]);
+    // options checked in the libraries are named as the flags the user typed
+    let o = run(&["siem", "--spec", &spec, "--window", "990..1005", "--n", "10"]);
+    assert_fails_with(&o, &["--window", "990..1005"]);
+    let o = run(&["siem", "--spec", &spec, "--test-fn", "cosine", "--n", "10"]);
+    assert_fails_with(&o, &["--test-fn", "cosine"]);
 }
 
 #[test]

@@ -129,6 +129,14 @@ fn as_flags(e: SiemError) -> anyhow::Error {
         SiemError::Invalid { input, reason } if OPTIONS.contains(&input.as_str()) => {
             anyhow!("--{}: {reason}", input.replace('_', "-"))
         }
+        // a core option check (window, sampler) prefixed by the option's name
+        SiemError::Core(e) => {
+            let msg = e.to_string();
+            match OPTIONS.iter().find(|o| msg.starts_with(&format!("{o}: "))) {
+                Some(o) => anyhow!("--{}{}", o.replace('_', "-"), &msg[o.len()..]),
+                None => SiemError::Core(e).into(),
+            }
+        }
         e => e.into(),
     }
 }
