@@ -107,29 +107,20 @@ pub fn optimizer_step(
         Some(clip) if norm > clip => clip / norm,
         _ => 1.0,
     };
-    if let Network::Mlp(mlp) = net {
-        let fused = GRAD.with_borrow_mut(|grad| -> Result<Option<f64>> {
-            let Some(lv) = fused_mlp_grads(mlp, batch, grad)? else { return Ok(None) };
-            check_loss(lv, step)?;
-            let scale = if config.grad_clip.is_some() { clip_scale(AdamW::norm_of(Grads::Flat(grad))?) } else { 1.0 };
-            opt.update(net.params(), Grads::Flat(grad), scale, lr, Some((ema, step + 1)))?;
-            Ok(Some(lv))
-        })?;
-        if let Some(lv) = fused {
-            return Ok(lv);
-        }
-    }
-    if let Network::Unet(unet) = net {
-        let fused = GRAD.with_borrow_mut(|grad| -> Result<Option<f64>> {
-            let Some(lv) = fused_unet_grads(unet, batch, grad)? else { return Ok(None) };
-            check_loss(lv, step)?;
-            let scale = if config.grad_clip.is_some() { clip_scale(AdamW::norm_of(Grads::Flat(grad))?) } else { 1.0 };
-            opt.update(net.params(), Grads::Flat(grad), scale, lr, Some((ema, step + 1)))?;
-            Ok(Some(lv))
-        })?;
-        if let Some(lv) = fused {
-            return Ok(lv);
-        }
+    // the fused CPU pass of either network (None off the CPU or for non-f32 tensors)
+    let fused = GRAD.with_borrow_mut(|grad| -> Result<Option<f64>> {
+        let loss = match net {
+            Network::Mlp(mlp) => fused_mlp_grads(mlp, batch, grad)?,
+            Network::Unet(unet) => fused_unet_grads(unet, batch, grad)?,
+        };
+        let Some(lv) = loss else { return Ok(None) };
+        check_loss(lv, step)?;
+        let scale = if config.grad_clip.is_some() { clip_scale(AdamW::norm_of(Grads::Flat(grad))?) } else { 1.0 };
+        opt.update(net.params(), Grads::Flat(grad), scale, lr, Some((ema, step + 1)))?;
+        Ok(Some(lv))
+    })?;
+    if let Some(lv) = fused {
+        return Ok(lv);
     }
     let loss = dsm_loss(net, batch)?;
     let lv = loss.to_scalar::<f32>()? as f64;
