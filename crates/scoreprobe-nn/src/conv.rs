@@ -16,7 +16,7 @@
 //!
 //! Off the CPU (the `cuda` feature) candle's own ops are used.
 
-use crate::cpu::{gemm, gemm_par, is_cpu_f32, F32Views, Mat};
+use crate::cpu::{f32_slice, gemm, gemm_par, is_cpu_f32, F32Views, Mat};
 use crate::error::{ensure, Result};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -154,16 +154,6 @@ impl Geometry {
             }
         }
     }
-}
-
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("scoreprobe {what}: f32 only");
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("scoreprobe {what}: contiguous inputs only");
-    };
-    Ok(&v[a..b])
 }
 
 /// The fused convolution: arguments x (n, c, h, w), kernel (o, c, kh, kw), bias (o) or (n, o).

@@ -11,6 +11,17 @@
 use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Storage, StorageRef, Tensor};
 use std::cell::RefCell;
 
+/// The f32 values of a contiguous CPU storage (the custom ops' inputs); `what` names the op.
+pub fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("scoreprobe {what}: f32 only");
+    };
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("scoreprobe {what}: contiguous inputs only");
+    };
+    Ok(&v[a..b])
+}
+
 /// Whether `t` lives on the CPU as f32 (the fused paths' precondition).
 pub fn is_cpu_f32(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32

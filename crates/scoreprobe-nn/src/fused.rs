@@ -9,22 +9,13 @@
 //!
 //! Every function falls back to the composed candle ops off the CPU or for non-f32 tensors.
 
+use crate::cpu::f32_slice;
 use crate::error::Result;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
 fn fast(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
-}
-
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("scoreprobe {what}: f32 only");
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("scoreprobe {what}: contiguous inputs only");
-    };
-    Ok(&v[a..b])
 }
 
 fn to_vec(t: &Tensor) -> candle_core::Result<Vec<f32>> {
@@ -84,7 +75,7 @@ impl CustomOp3 for GroupNormOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, gamma, beta) =
-            (slice(s1, l1, "group_norm")?, slice(s2, l2, "group_norm")?, slice(s3, l3, "group_norm")?);
+            (f32_slice(s1, l1, "group_norm")?, f32_slice(s2, l2, "group_norm")?, f32_slice(s3, l3, "group_norm")?);
         let (n, c, h, w) = l1.shape().dims4()?;
         let (hw, per) = (h * w, c * h * w);
         let cg = c / self.groups;
@@ -204,7 +195,7 @@ impl CustomOp2 for BiasOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, b) = (slice(s1, l1, "bias")?, slice(s2, l2, "bias")?);
+        let (x, b) = (f32_slice(s1, l1, "bias")?, f32_slice(s2, l2, "bias")?);
         let (_, c, h, w) = l1.shape().dims4()?;
         let hw = h * w;
         let mut out = x.to_vec();
@@ -251,7 +242,7 @@ impl CustomOp1 for Upsample2xOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = slice(s, l, "upsample2x")?;
+        let x = f32_slice(s, l, "upsample2x")?;
         let (n, c, h, w) = l.shape().dims4()?;
         let mut out = vec![0f32; 4 * x.len()];
         out.par_chunks_mut(4 * w * h).zip(x.par_chunks(h * w)).for_each(|(ys, xs)| {
