@@ -6,7 +6,7 @@ use crate::reference::DataReference;
 use crate::runner::StudySettings;
 use ndarray::Array2;
 use scoreprobe_core::model::synthetic::SyntheticModel;
-use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
+use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig};
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_features::FeatureExtractor;
 use std::ops::ControlFlow;
@@ -73,12 +73,12 @@ impl<'a> ModelCtx<'a> {
         }
     }
 
-    /// `n` samples of the model (Euler–Maruyama, the study's steps and seed), drawn on first use.
+    /// `n` samples of the model (the study's sampler, steps and seed), drawn on first use.
     pub fn samples(&mut self) -> Result<&Samples, MetricError> {
         if self.samples.is_none() {
             let s = self.settings;
             let start = Instant::now();
-            let cfg = SamplerConfig::new(SamplerKind::Em, s.steps, s.t_min, s.seed);
+            let cfg = SamplerConfig::new(s.sampler, s.steps, s.t_min, s.seed);
             let x0 = prior_init(s.n, self.dim(), s.seed);
             let out = sample_with_observer(self.model, self.schedule, &cfg, x0, &mut |_| ControlFlow::Continue(()))
                 .map_err(MetricError::Sampling)?;

@@ -95,6 +95,35 @@ pub fn list_run(run_dir: &Path) -> Result<Vec<ModelEntry>, StudyError> {
     Ok(out)
 }
 
+/// Keeps `k` checkpoints spread log-uniformly over the run's steps (`entries` sorted by step, as
+/// [`list_run`] returns them): the first and the last are always kept, and each geometric target
+/// between them takes the nearest unused checkpoint in ln(step). Early training changes fast and
+/// late training slowly, so a log grid represents both; with `k` at least the number of
+/// checkpoints every one is kept.
+pub fn pick_log_uniform(entries: Vec<ModelEntry>, k: usize) -> Result<Vec<ModelEntry>, StudyError> {
+    if k < 2 {
+        return Err(StudyError::Setting {
+            setting: "--pick",
+            message: format!("needs at least 2 checkpoints, got {k}"),
+        });
+    }
+    if entries.len() <= k {
+        return Ok(entries);
+    }
+    let ln_step = |e: &ModelEntry| e.step.unwrap_or(0.0).max(1.0).ln();
+    let (lo, hi) = (ln_step(&entries[0]), ln_step(&entries[entries.len() - 1]));
+    let mut taken = vec![false; entries.len()];
+    for j in 0..k {
+        let target = lo + (hi - lo) * j as f64 / (k - 1) as f64;
+        let nearest = (0..entries.len())
+            .filter(|&i| !taken[i])
+            .min_by(|&a, &b| (ln_step(&entries[a]) - target).abs().total_cmp(&(ln_step(&entries[b]) - target).abs()))
+            .expect("fewer targets than checkpoints");
+        taken[nearest] = true;
+    }
+    Ok(entries.into_iter().zip(taken).filter_map(|(e, t)| t.then_some(e)).collect())
+}
+
 /// Reads extra models: a JSON array of `{"name": ..., "group": ..., "step": λ, "model": {ModelSpec}}`.
 pub fn load_extra(path: &Path) -> Result<Vec<ModelEntry>, StudyError> {
     #[derive(Deserialize)]
@@ -168,5 +197,47 @@ mod tests {
         by_ord.sort();
         by_name.sort_by_key(|g| g.name());
         assert_eq!(by_ord, by_name);
+    }
+
+    fn run_of(steps: &[u64]) -> Vec<ModelEntry> {
+        let e = |s: u64| ModelEntry {
+            name: format!("ckpt-{s}"),
+            group: ModelGroup::Checkpoint,
+            step: Some(s as f64),
+            source: ModelSource::Checkpoint { path: format!("ckpt-{s}.safetensors").into() },
+        };
+        steps.iter().map(|&s| e(s)).collect()
+    }
+
+    fn steps(m: &[ModelEntry]) -> Vec<u64> {
+        m.iter().map(|e| e.step.unwrap() as u64).collect()
+    }
+
+    #[test]
+    fn picks_checkpoints_log_uniformly_keeping_both_ends() {
+        // every 250 steps up to 40 000: the log grid 250 · 160^(j/7) is 250, 516, 1066, 2200,
+        // 4545, 9380, 19 370, 40 000; the nearest checkpoints in ln(step):
+        let all: Vec<u64> = (1..=160).map(|i| i * 250).collect();
+        let picked = pick_log_uniform(run_of(&all), 8).unwrap();
+        assert_eq!(steps(&picked), vec![250, 500, 1000, 2250, 4500, 9500, 19250, 40000]);
+        // a linear pick would have spent 7 of 8 on the second half of the run; the log pick keeps
+        // the ratios between neighbours near 160^(1/7) = 2.07
+        for w in steps(&picked).windows(2) {
+            let r = w[1] as f64 / w[0] as f64;
+            assert!((1.8..2.3).contains(&r), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn picking_at_least_as_many_as_there_are_keeps_all_and_fewer_than_two_is_refused() {
+        let all = [100, 200, 300];
+        assert_eq!(steps(&pick_log_uniform(run_of(&all), 3).unwrap()), all.to_vec());
+        assert_eq!(steps(&pick_log_uniform(run_of(&all), 9).unwrap()), all.to_vec());
+        let e = pick_log_uniform(run_of(&all), 1).unwrap_err().to_string();
+        assert!(e.contains("--pick"), "{e}");
+        // crowded early checkpoints never yield duplicates
+        let picked = pick_log_uniform(run_of(&[1, 2, 3, 4, 5, 1000]), 4).unwrap();
+        assert_eq!(picked.len(), 4);
+        assert_eq!(*steps(&picked).last().unwrap(), 1000);
     }
 }

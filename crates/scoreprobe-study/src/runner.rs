@@ -16,6 +16,7 @@ use crate::reference::Reference;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::Array2;
 use scoreprobe_core::model::synthetic::SyntheticModel;
+use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Purpose, Schedule, ScoreModel, SeedStream};
@@ -56,6 +57,14 @@ pub struct StudySettings {
     pub critic_batch: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub critic_directions: Option<usize>,
+    /// The sampler of the generated samples (fd/kid/w2/prdc). Left out of the fingerprint when it
+    /// is the default (Euler–Maruyama), so caches written before the option existed stay valid.
+    #[serde(skip_serializing_if = "is_em")]
+    pub sampler: SamplerKind,
+}
+
+fn is_em(kind: &SamplerKind) -> bool {
+    *kind == SamplerKind::Em
 }
 
 impl Default for StudySettings {
@@ -74,6 +83,7 @@ impl Default for StudySettings {
             critic_holdout: None,
             critic_batch: None,
             critic_directions: None,
+            sampler: SamplerKind::Em,
         }
     }
 }

@@ -3,10 +3,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::target::{TargetSpec, NAMED_TARGETS};
 use scoreprobe_nn::{DataShape, TrainData};
-use scoreprobe_study::models::{list_run, load_extra, ModelEntry, ModelSource};
+use scoreprobe_study::models::{list_run, load_extra, pick_log_uniform, ModelEntry, ModelSource};
 use scoreprobe_study::reference::{DataReference, ImageLayout, Reference};
 use scoreprobe_study::report;
 use scoreprobe_study::runner::{OnFailure, Study, StudySettings};
@@ -19,6 +20,9 @@ pub struct Args {
     /// A training run directory holding ckpt-<step>.safetensors checkpoints.
     #[arg(long)]
     run: Option<PathBuf>,
+    /// Keep N of the run's checkpoints, spread log-uniformly over its steps (first and last kept).
+    #[arg(long, value_name = "N")]
+    pick: Option<usize>,
     /// Extra models: a JSON array of {"name", "group"?, "step"?, "model": {model spec}}.
     #[arg(long)]
     models: Option<PathBuf>,
@@ -38,6 +42,9 @@ pub struct Args {
     /// Sampler steps; the high-noise window is the first 10% of them (900..999 for 1000).
     #[arg(long, default_value_t = 1000)]
     steps: usize,
+    /// Sampler of the generated samples (fd, kid, w2): em | ancestral | ode-euler | ode-heun.
+    #[arg(long, default_value = "em")]
+    sampler: SamplerKind,
     /// Comma-separated metrics (default: all; those that do not apply to a model are listed as such).
     #[arg(long, value_delimiter = ',')]
     metrics: Option<Vec<MetricId>>,
@@ -180,7 +187,11 @@ pub fn data_reference(reference: &str, features: &str, models: &[ModelEntry]) ->
 pub fn run(a: Args) -> Result<()> {
     let mut models: Vec<ModelEntry> = vec![];
     if let Some(run) = &a.run {
-        models.extend(list_run(run)?);
+        let run_models = list_run(run)?;
+        models.extend(match a.pick {
+            Some(k) => pick_log_uniform(run_models, k)?,
+            None => run_models,
+        });
     }
     if let Some(m) = &a.models {
         models.extend(load_extra(m)?);
@@ -209,6 +220,7 @@ pub fn run(a: Args) -> Result<()> {
         settings: StudySettings {
             n: a.n,
             steps: a.steps,
+            sampler: a.sampler,
             seed: a.seed,
             bound_panels: a.bound_panels,
             critic_steps: a.critic_steps,

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The seeds' own setting: a CIFAR-10 DDPM checkpoint sweep measured with FD/KID (MobileNet
+# features), every SIEM form and the Hodge split. Trains (or resumes) the U-Net, picks 8
+# checkpoints spread log-uniformly over training, draws a sample grid per checkpoint, runs the
+# study once per replicate seed and copies the small outputs to docs/studies/cifar10-unet/.
+#
+# Every stage survives being killed: training resumes from its last checkpoint (bit-identical to
+# an uninterrupted run), each study caches every (model, metric) as it finishes, finished sample
+# grids are skipped. Rerun the same command to continue.
+#
+#   bash docs/studies/regenerate-cifar10.sh               # the full study (CIFAR_PROFILE=full)
+#   CIFAR_PROFILE=tiny bash docs/studies/regenerate-cifar10.sh   # the CI smoke run (minutes)
+#
+# Environment: SCOREPROBE_BIN (a built binary; default: build the release one), CIFAR_RUN,
+# CIFAR_OUT, CIFAR_DOCS (the run, report and docs folders), SCOREPROBE_DATA (the shared data).
+# On a GPU machine: build with `cargo build --release -p scoreprobe-cli --features cuda` and set
+# SCOREPROBE_BIN to it; the commands are the same.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+profile=${CIFAR_PROFILE:-full}
+case "$profile" in
+  full)
+    # 441 k parameters (widths 32/64, attention at 16×16), batch 32, lr 5e-4 constant after a
+    # 100-step warm-up, EMA 0.999: ~40 000 steps fit the 4–6 h budget of a 2-core machine.
+    train=(--unet-widths 32,64 --batch 32 --lr 5e-4 --steps 40000 --checkpoint-every 250)
+    limit=()
+    pick=8
+    # n = 2000 samples per checkpoint and replicate, 100 ancestral steps (10 % window: 90..99);
+    # the projection-form SIEMs draw 2000 forward-noised images per window time.
+    study=(--n 2000 --steps 100 --sampler ancestral --critic-steps 300 --critic-pool 2048
+           --critic-holdout 1024 --critic-batch 128 --critic-directions 4 --bound-panels 4)
+    seeds=(0 1 2)
+    grid_steps=100
+    ;;
+  tiny)
+    # CI: 64 images, a U-Net of widths 8/16 without attention, 2 checkpoints, 32 samples.
+    train=(--unet-widths 8,16 --unet-groups 4 --no-attention --unet-time-dim 16 --batch 8 --lr 1e-3
+           --steps 8 --checkpoint-every 4)
+    limit=(--limit 64)
+    pick=2
+    study=(--n 32 --steps 10 --sampler ancestral --critic-steps 5 --critic-pool 64 --critic-holdout 32
+           --critic-batch 16 --critic-directions 1 --bound-panels 4)
+    seeds=(0 1)
+    grid_steps=10
+    ;;
+  *) echo "CIFAR_PROFILE must be full or tiny, got '$profile'" >&2; exit 2 ;;
+esac
+
+run=${CIFAR_RUN:-runs/cifar10-unet}
+[ "$profile" = full ] || run=${CIFAR_RUN:-runs/cifar10-unet-$profile}
+out=${CIFAR_OUT:-reports/cifar10-unet-$profile}
+docs=${CIFAR_DOCS:-docs/studies/cifar10-unet}
+[ "$profile" = full ] || docs=${CIFAR_DOCS:-$out/docs}
+if [ -n "${SCOREPROBE_BIN:-}" ]; then
+  bin=$SCOREPROBE_BIN
+else
+  cargo build --release -p scoreprobe-cli
+  bin=target/release/scoreprobe
+fi
+log() { echo "[regenerate-cifar10 $(date +%H:%M:%S)] $*" >&2; }
+
+log "1/4 training (resumable) into $run"
+"$bin" train --data cifar10-test "${limit[@]}" --model unet --schedule ddpm "${train[@]}" --seed 0 \
+  --out "$run" --quiet --resume > /dev/null
+
+metrics=fd,kid,siem_proj,siem_proj_window,siem_critic_window,l2,gradient
+mkdir -p "$out" "$docs/figures"
+for seed in "${seeds[@]}"; do
+  log "2/4 study, replicate seed $seed (cached per model and metric)"
+  "$bin" study --run "$run" --pick "$pick" --reference cifar10-test --features mobilenet \
+    --metrics "$metrics" "${study[@]}" --seed "$seed" --out "$out/seed-$seed" --quiet
+done
+
+log "3/4 sample grids"
+for name in $(tail -n +2 "$out/seed-${seeds[0]}/metrics.csv" | cut -d, -f1); do
+  png="$docs/figures/samples-$name.png" part="$docs/figures/.partial-samples-$name.png"
+  [ -s "$png" ] && continue
+  "$bin" sample --checkpoint "$run/$name.safetensors" --n 64 --sampler ancestral --steps "$grid_steps" --seed 1 \
+    --out "$out/samples-$name.npy" --png-grid "$part" > /dev/null
+  mv "$part" "$png"
+done
+
+log "4/4 copying the small outputs to $docs"
+src=$out/seed-${seeds[0]}
+cp "$src/metrics.csv" "$src/correlations.json" "$docs/"
+sed 's/\.png)/.svg)/' "$src/report.md" > "$docs/report.md.tmp" && mv "$docs/report.md.tmp" "$docs/report.md"
+cp "$src"/figures/*.svg "$docs/figures/"
+for seed in "${seeds[@]}"; do cp "$out/seed-$seed/metrics.csv" "$docs/metrics-seed-$seed.csv"; done
+log "done: $docs"
