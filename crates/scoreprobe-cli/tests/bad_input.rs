@@ -106,7 +106,7 @@ fn metrics_cases(f: &Fixtures) -> Vec<Case> {
         m("wrong dtype (bool)", &f.s("bools.npy"), &[], "bools.npy"),
         m("NaN value", &f.s("nan.npy"), &[], "nan.npy"),
         m("Inf value", &f.s("inf.npy"), &["--metric", "w2"], "inf.npy"),
-        m("dimension mismatch", &f.s("three-d.npy"), &[], "three-d.npy"),
+        m("dimension mismatch", &f.s("three-d.npy"), &[], "--b has 3"),
         m("no rows", &f.s("no-rows.npy"), &[], "no-rows.npy"),
         m("empty .npz", &f.s("empty.npz"), &[], "empty.npz"),
         m("wrong magic .npz", &f.s("magic.npz"), &[], "magic.npz"),
@@ -140,9 +140,11 @@ fn spec_cases(f: &Fixtures) -> Vec<Case> {
     let out = f.s("sample-out.npy");
     v.push(case("sample", "non-positive n", &["--spec", &spec, "--n", "0", "--out", &out], "--n"));
     v.push(case("sample", "unknown option value", &["--spec", &spec, "--sampler", "rk9", "--out", &out], "rk9"));
-    v.push(case("sample", "empty window", &["--spec", &spec, "--trajectory-window", "5..5", "--out", &out], "5..5"));
+    let traj = f.s("trajectory.npy");
+    let window = ["--spec", &spec, "--steps", "100", "--trajectory-window", "60..50", "--trajectory-out", &traj];
+    v.push(case("sample", "empty window", &[&window[..], &["--out", &out]].concat(), "60..50"));
     v.push(case("siem", "non-positive n", &["--spec", &spec, "--n", "0"], "--n"));
-    v.push(case("siem", "empty window", &["--spec", &spec, "--steps", "100", "--window", "50..50"], "50..50"));
+    v.push(case("siem", "empty window", &["--spec", &spec, "--steps", "100", "--window", "60..50"], "60..50"));
     v.push(case("siem", "unknown option value", &["--spec", &spec, "--test-fn", "cosine"], "cosine"));
     v.push(case("hodge", "non-positive n", &["--spec", &spec, "--n", "0"], "--n"));
     v.push(case("hodge", "unknown option value", &["--spec", &spec, "--estimator", "magic"], "magic"));
@@ -191,8 +193,11 @@ fn train_and_study_cases(f: &Fixtures) -> Vec<Case> {
     };
     let study_out = f.s("study-out");
     let s = |class, extra: &[&str], names: &str| {
-        let mut args = vec!["--reference", "ring8", "--quiet", "--out", &study_out];
+        let mut args = vec!["--quiet", "--out", &study_out];
         args.extend(extra);
+        if !extra.contains(&"--reference") {
+            args.extend(["--reference", "ring8"]);
+        }
         case("study", class, &args, names)
     };
     let models = f.s("malformed.json");
@@ -210,7 +215,7 @@ fn train_and_study_cases(f: &Fixtures) -> Vec<Case> {
         s("missing folder", &["--run", &f.s("absent-run")], "absent-run"),
         s("malformed JSON", &["--models", &models], "malformed.json"),
         s("unknown option value", &["--models", &examples("ring8-exact.json"), "--metrics", "w3"], "w3"),
-        s("non-positive n", &["--run", &f.s("run"), "--n", "0"], "--n"),
+        s("non-positive n", &["--run", &f.s("run"), "--n", "0"], "n = 0"),
         s("unknown reference", &["--run", &f.s("run"), "--reference", "ring9"], "ring9"),
     ]
 }
