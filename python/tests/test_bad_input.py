@@ -40,6 +40,7 @@ def cases(f: dict):
     """(entry point, bad input, callable, text the message must contain)."""
     tmp, pts = f["tmp"], f["pts"]
     ring8 = sp.Problem.from_json(RING8)
+    vp = sp.Schedule.vp()
     ok_fn = sp.ScoreFunction(lambda x, t: np.zeros_like(x), dim=2, name="zeros")
     wrong_shape = sp.ScoreFunction(lambda x, t: np.zeros((len(x), 3)), dim=2, name="wrong-shape")
     return [
@@ -58,7 +59,7 @@ def cases(f: dict):
         ("wasserstein2", "unknown option value", lambda: sp.wasserstein2(pts, pts, method="l1"), "l1"),
         ("wasserstein2", "dimension mismatch", lambda: sp.wasserstein2(pts, f["wide"]), "3"),
         ("wasserstein2", "no rows", lambda: sp.wasserstein2(pts[:0], pts), "empty"),
-        ("wasserstein2", "wrong shape (1-d)", lambda: sp.wasserstein2(pts[:, 0], pts), "dimension"),
+        ("wasserstein2", "wrong shape (1-d)", lambda: sp.wasserstein2(pts[:, 0], pts), "2-D"),
         ("prdc", "non-positive n", lambda: sp.prdc(pts, pts, k=0), "k"),
         ("load_images", "missing file", lambda: sp.load_images(tmp / "absent-dir"), "absent-dir"),
         ("load_images", "empty folder", lambda: sp.load_images(tmp / "empty-dir"), "empty-dir"),
@@ -71,14 +72,14 @@ def cases(f: dict):
         ("ScoreFunction", "unknown option value", lambda: sp.ScoreFunction(lambda x, t: x, dim=2, parameterization="velocity"), "velocity"),
         ("sample", "non-positive n", lambda: sp.sample(ring8, n=0), "n"),
         ("sample", "unknown option value", lambda: sp.sample(ring8, n=10, sampler="rk9"), "rk9"),
-        ("sample", "wrong shape from the model", lambda: sp.sample(wrong_shape, n=10, steps=5), "wrong-shape"),
-        ("siem", "empty window", lambda: sp.siem(ring8, steps=100, window="50..50", n=10), "50..50"),
+        ("sample", "wrong shape from the model", lambda: sp.sample(wrong_shape, n=10, steps=5, schedule=vp), "wrong-shape"),
+        ("siem", "empty window", lambda: sp.siem(ring8, steps=100, window="60..50", n=10), "60..50"),
         ("siem", "non-positive n", lambda: sp.siem(ring8, n=0), "n"),
-        ("siem", "NaN value", lambda: sp.siem(ok_fn, data=f["nan"], n=10, steps=10), "NaN"),
+        ("siem", "NaN value", lambda: sp.siem(ok_fn, data=f["nan"], schedule=vp, n=10, steps=10), "NaN"),
         ("hodge", "unknown option value", lambda: sp.hodge(ring8, estimator="magic"), "magic"),
-        ("hodge", "dimension mismatch", lambda: sp.hodge(ok_fn, data=f["wide"], n=100), "3"),
+        ("hodge", "dimension mismatch", lambda: sp.hodge(ok_fn, data=f["wide"], schedule=vp, n=100), "3"),
         ("bounds", "non-positive n", lambda: sp.bounds(ring8, panels=0), "panels"),
-        ("bounds", "Inf value", lambda: sp.bounds(ok_fn, data=f["inf"], n=100), "inf"),
+        ("bounds", "Inf value", lambda: sp.bounds(ok_fn, data=f["inf"], schedule=vp, n=100), "inf"),
     ]
 
 

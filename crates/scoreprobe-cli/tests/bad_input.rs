@@ -72,7 +72,7 @@ impl Fixtures {
 }
 
 fn examples(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/specs").join(name).to_string_lossy().into_owned()
+    format!("{}/../../examples/specs/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// One row: the command, the class of bad input, the arguments and the text the message must
@@ -220,11 +220,12 @@ fn train_and_study_cases(f: &Fixtures) -> Vec<Case> {
     ]
 }
 
-/// The first line of the message, shortened for the table.
-fn first_line(err: &str) -> String {
+/// The first line of the message, shortened for the table, with the fixtures' folder and the
+/// repository shown as `$TMP` and `.`.
+fn first_line(err: &str, fixtures: &Path) -> String {
     let line = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().replace('|', "\\|");
-    let dir = std::env::temp_dir().to_string_lossy().into_owned();
-    let line = line.replace(&dir, "$TMP");
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+    let line = line.replace(fixtures.to_str().unwrap(), "$TMP").replace(repo, "");
     if line.chars().count() > 140 {
         line.chars().take(137).collect::<String>() + "..."
     } else {
@@ -260,7 +261,12 @@ fn every_subcommand_refuses_every_class_of_bad_input_without_a_panic() {
         if !problems.is_empty() {
             failures.push(format!("{} [{}] {:?}: {verdict}\n{err}", c.command, c.class, c.args));
         }
-        rows.push(format!("| `{}` | {} | {code} | {} | {verdict} |", c.command, c.class, first_line(&err)));
+        rows.push(format!(
+            "| `{}` | {} | {code} | {} | {verdict} |",
+            c.command,
+            c.class,
+            first_line(&err, f.dir.path())
+        ));
     }
     let table = format!(
         "| command | bad input | exit | message (first line) | verdict |\n|---|---|---|---|---|\n{}\n",
