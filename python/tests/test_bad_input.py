@@ -28,7 +28,8 @@ def fixtures(tmp: Path) -> dict:
     good = (tmp / "good.npz").read_bytes()
     (tmp / "empty.npz").write_bytes(b"")
     (tmp / "truncated.npz").write_bytes(good[: len(good) // 2])
-    np.save(tmp / "magic.npz", pts)  # an .npy under an .npz name: wrong magic
+    with open(tmp / "magic.npz", "wb") as fh:
+        np.save(fh, pts)  # an .npy under an .npz name: wrong magic
     (tmp / "malformed.json").write_text('{"target": {"kind": "named", "name": "ring8"')
     (tmp / "empty-dir").mkdir()
     (tmp / "bad-images").mkdir()
