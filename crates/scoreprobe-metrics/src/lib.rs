@@ -50,6 +50,11 @@ pub fn linear_assignment(cost: ndarray::ArrayView2<f64>) -> Result<(Vec<usize>, 
 /// At most `n` rows of `x`, drawn without replacement with a seeded RNG and kept in their original
 /// order; all of `x` (a copy) when it has no more than `n` rows.
 pub fn subsample_rows(x: ndarray::ArrayView2<f64>, n: usize, seed: u64) -> ndarray::Array2<f64> {
+    if x.nrows() == 0 || n == 0 {
+        // ndarray's `select` with no indices, and `to_owned` of an empty view with non-standard
+        // strides (an empty numpy slice), trip debug assertions: panics in debug builds
+        return ndarray::Array2::zeros((0, x.ncols()));
+    }
     if x.nrows() <= n {
         return x.to_owned();
     }

@@ -78,4 +78,15 @@ mod tests {
         assert!(msg.contains("dense limit"), "{msg}");
         assert!(invalid("x").to_string() == "x");
     }
+
+    /// Regression (found by the bad-input matrix): an empty set made the other one subsample to
+    /// zero rows, which panicked inside ndarray's `select`; now the solver's refusal is returned.
+    #[test]
+    fn an_empty_set_is_an_error_not_a_panic() {
+        let b = Array2::from_shape_fn((5, 2), |(i, j)| (i + 2 * j) as f64 * 0.2);
+        let empty = Array2::<f64>::zeros((0, 2));
+        let msg = w2_exact_paired(empty.view(), b.view(), 1).unwrap_err().to_string();
+        assert!(msg.contains("empty"), "{msg}");
+        assert_eq!(crate::subsample_rows(b.view(), 0, 1).dim(), (0, 2));
+    }
 }

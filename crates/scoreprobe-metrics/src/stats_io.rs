@@ -14,6 +14,16 @@ fn file_err(path: &Path, msg: impl Into<String>) -> MetricsError {
     MetricsError::File { path: path.to_path_buf(), msg: msg.into() }
 }
 
+/// An `.npz` writer whose bytes depend on the arrays only: entries stored uncompressed (as
+/// `np.savez`) and stamped 1980-01-01 rather than with the current time, which zip's `time`
+/// feature would otherwise write (same arrays, same file hash).
+pub(crate) fn npz_writer<W: std::io::Write + Seek>(w: W) -> NpzWriter<W> {
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default());
+    NpzWriter::new_with_options(w, options)
+}
+
 fn npy_msg(e: &ReadNpyError) -> String {
     match e {
         ReadNpyError::MissingData => "file is truncated (the header promises more data than the file holds)".into(),
@@ -90,7 +100,7 @@ pub fn write_stats_npz(path: impl AsRef<Path>, stats: &GaussianStats) -> Result<
     scoreprobe_core::fsio::write_atomic_with(path, |tmp| -> Result<()> {
         let f = File::create(tmp).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
         let w = |e: ndarray_npy::WriteNpzError| file_err(path, format!("cannot write .npz: {e}"));
-        let mut npz = NpzWriter::new(BufWriter::new(f));
+        let mut npz = npz_writer(BufWriter::new(f));
         npz.add_array("mu", &stats.mu).map_err(w)?;
         npz.add_array("sigma", &stats.sigma).map_err(w)?;
         let file = npz.finish().map_err(w)?.into_inner().map_err(|e| file_err(path, format!("cannot flush: {e}")))?;

@@ -13,7 +13,7 @@ use scoreprobe_core::fsio::write_atomic;
 use scoreprobe_core::schedule::ScheduleSpec;
 use scoreprobe_core::ScoreModel;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "scoreprobe-nn/1";
@@ -55,18 +55,54 @@ pub fn checkpoint_paths(dir: &Path, step: u64) -> (PathBuf, PathBuf) {
     (dir.join(format!("ckpt-{step}.safetensors")), dir.join(format!("ckpt-{step}.json")))
 }
 
-/// Saves named tensors and the sidecar for one step.
+/// Saves named tensors and the sidecar for one step. Same tensors, same bytes: the file's hash
+/// can serve as a cache key or a model fingerprint.
 pub fn save(dir: &Path, sidecar: &Sidecar, tensors: &[(String, Tensor)]) -> Result<(PathBuf, PathBuf)> {
     let (wpath, jpath) = checkpoint_paths(dir, sidecar.step);
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("step".to_string(), sidecar.step.to_string());
-    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
-        .map_err(|source| NnError::Safetensors { path: wpath.clone(), action: "cannot serialise".into(), source })?;
+    let meta = BTreeMap::from([("format", FORMAT.to_string()), ("step", sidecar.step.to_string())]);
+    let bytes = serialize_sorted(tensors, &meta).map_err(|e| NnError::checkpoint(&wpath, e))?;
     write_atomic(&wpath, &bytes)?;
     let json = serde_json::to_string_pretty(sidecar).expect("a sidecar serialises");
     write_atomic(&jpath, json.as_bytes())?;
     Ok((wpath, jpath))
+}
+
+/// The safetensors encoding of `tensors` with every header key in sorted order.
+///
+/// `safetensors::serialize` takes the `__metadata__` map as a std `HashMap`, whose iteration
+/// order is randomised per process, so two identical runs wrote different header bytes. The
+/// layout is otherwise the crate's: tensors by descending dtype then name, data back to back, the
+/// header padded with spaces to a multiple of 8 bytes.
+pub fn serialize_sorted(
+    tensors: &[(String, Tensor)],
+    meta: &BTreeMap<&str, String>,
+) -> std::result::Result<Vec<u8>, String> {
+    use safetensors::View;
+    let mut order: Vec<&(String, Tensor)> = tensors.iter().collect();
+    order.sort_by(|(ln, lt), (rn, rt)| View::dtype(rt).cmp(&View::dtype(lt)).then(ln.cmp(rn)));
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(meta));
+    let mut offset = 0usize;
+    for (name, t) in &order {
+        let len = View::data_len(t);
+        let dtype = serde_json::to_value(View::dtype(t)).map_err(|e| format!("tensor '{name}': {e}"))?;
+        let info = serde_json::json!({"dtype": dtype, "shape": t.dims(), "data_offsets": [offset, offset + len]});
+        if header.insert(name.clone(), info).is_some() {
+            return Err(format!("tensor name '{name}' appears twice"));
+        }
+        offset += len;
+    }
+    // a `Map` is a BTreeMap (keys sorted) unless serde_json's `preserve_order` feature is on, when
+    // it keeps the insertion order above, which is sorted too
+    let mut head = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    head.resize(head.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + head.len() + offset);
+    out.extend((head.len() as u64).to_le_bytes());
+    out.extend(head);
+    for (_, t) in order {
+        out.extend(View::data(t).as_ref());
+    }
+    Ok(out)
 }
 
 /// Accepts either file of a checkpoint pair and returns (tensor file, sidecar).
@@ -184,4 +220,40 @@ pub fn load_checkpoint(path: &Path) -> Result<Box<dyn ScoreModel>> {
 
 pub fn load_checkpoint_with(path: &Path, opts: &LoadOptions) -> Result<Box<dyn ScoreModel>> {
     Ok(Box::new(load_score_model(path, opts)?.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensors() -> Vec<(String, Tensor)> {
+        let t = |v: Vec<f32>, n: usize| Tensor::from_vec(v, n, &Device::Cpu).unwrap();
+        vec![("raw.b".into(), t(vec![1.0, 2.0, 3.0], 3)), ("ema.a".into(), t(vec![-4.5], 1))]
+    }
+
+    #[test]
+    fn serialised_bytes_ignore_input_order_and_parse_back() {
+        let meta = BTreeMap::from([("step", "7".to_string()), ("format", FORMAT.to_string())]);
+        let a = serialize_sorted(&tensors(), &meta).unwrap();
+        let mut rev = tensors();
+        rev.reverse();
+        assert_eq!(a, serialize_sorted(&rev, &meta).unwrap());
+        let n = u64::from_le_bytes(a[..8].try_into().unwrap()) as usize;
+        assert_eq!(n % 8, 0);
+        let head = std::str::from_utf8(&a[8..8 + n]).unwrap();
+        assert!(head.starts_with(r#"{"__metadata__":{"format":"scoreprobe-nn/1","step":"7"},"ema.a":"#), "{head}");
+        let (_, parsed) = safetensors::SafeTensors::read_metadata(&a).unwrap();
+        assert_eq!(parsed.metadata().as_ref().unwrap()["step"], "7");
+        let back = candle_core::safetensors::load_buffer(&a, &Device::Cpu).unwrap();
+        assert_eq!(back["raw.b"].to_vec1::<f32>().unwrap(), [1.0, 2.0, 3.0]);
+        assert_eq!(back["ema.a"].to_vec1::<f32>().unwrap(), [-4.5]);
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let mut t = tensors();
+        t.push(t[0].clone());
+        let err = serialize_sorted(&t, &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("raw.b"), "{err}");
+    }
 }

@@ -36,7 +36,13 @@ pub fn describe(obj: &Bound<'_, PyAny>) -> String {
 /// An (N, D) float32 or float64 numpy array; `name` names the argument in errors.
 pub fn points<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Points<'py>> {
     if let Ok(a) = obj.cast::<numpy::PyArray2<f64>>() {
-        return Ok(Points::Borrowed(a.readonly()));
+        let a = a.readonly();
+        if a.as_array().is_empty() {
+            // an empty numpy view keeps its strides, and ndarray's `to_owned` of such a view
+            // trips a debug assertion (a panic); an empty owned array is refused cleanly later
+            return Ok(Points::Owned(Array2::zeros(a.as_array().dim())));
+        }
+        return Ok(Points::Borrowed(a));
     }
     if let Ok(a) = obj.cast::<numpy::PyArray2<f32>>() {
         return Ok(Points::Owned(a.readonly().as_array().mapv(f64::from)));

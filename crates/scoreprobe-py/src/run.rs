@@ -58,7 +58,17 @@ fn data_arg<'py>(obj: Option<&Bound<'py, PyAny>>) -> PyResult<DataArg<'py>> {
             if let Ok(p) = o.cast::<PyProblem>() {
                 return Ok(DataArg::Target(p.clone()));
             }
-            Ok(DataArg::Rows(Arc::new(points(o, "data")?.view().to_owned())))
+            let rows = points(o, "data")?.view().to_owned();
+            // refused here for every entry point (siem used to run on NaN rows without a word)
+            let bad = rows
+                .rows()
+                .into_iter()
+                .enumerate()
+                .find_map(|(i, r)| r.iter().find(|v| !v.is_finite()).map(|v| (i, *v)));
+            if let Some((i, v)) = bad {
+                return Err(msg_to_py(format!("data: row {i} contains a non-finite value ({v})")));
+            }
+            Ok(DataArg::Rows(Arc::new(rows)))
         }
     }
 }

@@ -1,5 +1,5 @@
 use crate::io::print_json;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::exact::{euler_maruyama_law, generated_law, Dynamics, Init};
 use scoreprobe_core::spec::ProblemSpec;
 use serde_json::json;
@@ -35,8 +35,14 @@ pub fn run(a: Args) -> Result<()> {
         return Err(anyhow!("--t-min: must lie in [0, 1), got {t_min}"));
     }
     let init = if a.init == "prior" { Init::Prior } else { Init::Marginal };
-    let sde = generated_law(&model, Dynamics::ReverseSde, init, t_min, a.substeps).map_err(|e| anyhow!(e))?;
-    let ode = generated_law(&model, Dynamics::ProbabilityFlow, init, t_min, a.substeps).map_err(|e| anyhow!(e))?;
+    // a law error (e.g. a target with no closed form) names the spec it came from
+    let spec_name = || a.spec.display().to_string();
+    let sde = generated_law(&model, Dynamics::ReverseSde, init, t_min, a.substeps)
+        .map_err(|e| anyhow!(e))
+        .with_context(spec_name)?;
+    let ode = generated_law(&model, Dynamics::ProbabilityFlow, init, t_min, a.substeps)
+        .map_err(|e| anyhow!(e))
+        .with_context(spec_name)?;
     let law = |l: &scoreprobe_core::exact::ExactLaw| json!({"mean": l.mean.to_vec(), "cov": l.cov.rows().into_iter().map(|r| r.to_vec()).collect::<Vec<_>>(), "kl": l.kl, "w2": l.w2});
     let em = a
         .em_steps

@@ -129,6 +129,8 @@ impl Source {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // refused even where the chosen estimator (the grid) draws no samples: a zero is a mistake
+    anyhow::ensure!(a.n > 0, "--n: must be positive, got 0");
     let source = Source::load(&a.spec, &a.on_data)?;
     let problem = source.problem();
     let times = match (&a.times, a.n_times) {
