@@ -124,12 +124,16 @@ def siem(
     of sampler steps such as ``"900..999"`` (the first 100 steps from noise of 1000). ``n`` is the
     number of trajectories (particle) or of draws per window time (projection).
 
-    Options (the CLI's flags): ``form``, ``test_fn`` (gaussian | imq | bump), ``bandwidth``,
-    ``bandwidth_rule`` (median-pooled | median-first-step), ``center``, ``centers`` (default 8 for
-    the projection form, 1 for the particle form), ``pilot`` (projection: draws that set the median
-    bandwidth), ``t_min``, ``sampler`` (em | ancestral; particle), ``classifier_steps``. Returns the
-    CLI's ``siem --json`` report: ``form``, ``siem``, ``siem_se``, ``window``, ``profile``, ``nfe``,
-    ``seconds``, and ``error_field`` for the particle form.
+    Options (the CLI's flags): ``form``, ``test_fn`` (gaussian | imq | bump, or ``"quadratic"``:
+    every test function of degree <= 2 at once, projection form, reported as a mean part and a
+    covariance part under ``quadratic``), ``test_seed`` (default 0: the seed of the test functions'
+    centres and pilot bandwidth, part of the metric and independent of ``seed``), ``bandwidth``,
+    ``bandwidth_rule`` (median-pooled | median-first-step), ``center`` (alone: one test function
+    there), ``centers`` (default 8 for the projection form, 1 for the particle form), ``pilot``
+    (projection: draws per grid time that set the median bandwidth), ``t_min``, ``sampler``
+    (em | ancestral; particle), ``classifier_steps``. Returns the CLI's ``siem --json`` report:
+    ``form``, ``siem``, ``siem_se``, ``window``, ``test_fn`` (with ``centers_hash`` and
+    ``test_seed``), ``profile``, ``nfe``, ``seconds``, and ``error_field`` for the particle form.
     """
     return _run(
         _core.siem, "siem", progress, None, model, data, schedule, window, error_field, n, steps, seed, **options
