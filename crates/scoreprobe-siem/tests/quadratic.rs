@@ -218,7 +218,7 @@ impl LowRank {
     fn exact_q(&self, t: f64) -> (f64, f64) {
         let Some((v, lam, f)) = &self.error else { return (0.0, 0.0) };
         let mu = &self.m0 * self.schedule.alpha(t);
-        let mean = v.dot(&(&lam * &v.t().dot(&mu))) + f;
+        let mean = v.dot(&(lam * &v.t().dot(&mu))) + f;
         // ‖sym(EΣ)‖² = ½ tr(ΛMΛM) + ½ tr(ΛNΛG), M = VᵀΣV, N = (ΣV)ᵀ(ΣV), G = VᵀV
         let sv = self.sigma_times(t, v);
         let (m, nn, g) = (v.t().dot(&sv), sv.t().dot(&sv), v.t().dot(v));

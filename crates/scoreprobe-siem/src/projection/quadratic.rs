@@ -16,7 +16,9 @@
 //!            + ½[(s_i·s_j)(u_i·u_j) + (s_i·u_j)(u_i·s_j)] + s_i·u_i + s_j·u_j + d   (covariance part)
 //! ```
 //!
-//! (⟨sym(s uᵀ), I⟩_F = s·u). Cost O(n²d) per time, memory three n × n matrices. The variance is
+//! (⟨sym(s uᵀ), I⟩_F = s·u). Cost O(n²d) per time, memory three n × n matrices. In low dimension,
+//! where the family's K = d + d(d+1)/2 coordinates cost less than the Gram matrices (K² ≤ nd),
+//! the g_i are formed explicitly instead (the same U-statistic, O(nK²) per time). The variance is
 //! Hoeffding's, from the same distinct-index sums as the radial form's ([`super::moments`]), here
 //! written in terms of the Gram matrix H (so they need all n draws at once: the quadratic family's
 //! statistics do not merge across shards of draws, only across times).
@@ -101,6 +103,61 @@ pub(crate) fn gram_parts(s: &Array2<f64>, u: &Array2<f64>) -> (Array2<f64>, Arra
     (ss, cov)
 }
 
+/// The same statistic from explicit feature rows G_i (n × K), with kernel h = G_i·G_j: the sums of
+/// [`super::moments::StepMoments`] over √K·G_i (its kernel averages over K), and r_i = S·G_i − |G_i|².
+pub(crate) fn explicit_stat(g: &Array2<f64>) -> GramStat {
+    let k = g.ncols();
+    let scale = (k as f64).sqrt();
+    let mut m = super::moments::StepMoments::new(k);
+    let mut buf = vec![0.0; k];
+    let sum = g.sum_axis(Axis(0));
+    let mut rows = Vec::with_capacity(g.nrows());
+    for gi in g.rows() {
+        buf.iter_mut().zip(gi).for_each(|(b, v)| *b = scale * v);
+        m.push(&buf);
+        rows.push(gi.dot(&sum) - gi.dot(&gi));
+    }
+    GramStat { u: m.mean_m2(), var: m.variance(), rows }
+}
+
+/// The explicit coordinates of g_i in an orthonormal basis: the mean part s_i (n × d), and the
+/// covariance part sym(s_i u_iᵀ) + I on and above the diagonal, off-diagonal entries × √2 (so the
+/// Euclidean inner product is the Frobenius one), n × d(d+1)/2.
+pub(crate) fn explicit_parts(s: &Array2<f64>, u: &Array2<f64>) -> Array2<f64> {
+    let (n, d) = s.dim();
+    let mut cov = Array2::zeros((n, d * (d + 1) / 2));
+    for (i, mut row) in cov.rows_mut().into_iter().enumerate() {
+        let (si, ui) = (s.row(i), u.row(i));
+        let mut c = 0;
+        for a in 0..d {
+            row[c] = si[a] * ui[a] + 1.0;
+            c += 1;
+            for b in a + 1..d {
+                row[c] = std::f64::consts::FRAC_1_SQRT_2 * (si[a] * ui[b] + si[b] * ui[a]);
+                c += 1;
+            }
+        }
+    }
+    cov
+}
+
+/// The total, mean-part and covariance-part statistics at one time, by the cheaper route.
+fn step_stats(s: &Array2<f64>, u: &Array2<f64>) -> (GramStat, GramStat, GramStat) {
+    let (n, d) = s.dim();
+    let k = d + d * (d + 1) / 2;
+    if k * k <= n * d {
+        let cov = explicit_parts(s, u);
+        let all = ndarray::concatenate(Axis(1), &[s.view(), cov.view()]).expect("both have n rows");
+        (explicit_stat(&all), explicit_stat(s), explicit_stat(&cov))
+    } else {
+        let (h_mean, mut h) = gram_parts(s, u);
+        let (g_mean, g_cov) = (gram_stat(&h_mean), gram_stat(&h));
+        h += &h_mean;
+        drop(h_mean);
+        (gram_stat(&h), g_mean, g_cov)
+    }
+}
+
 /// c₀: the given data mean, or the mean of [`MEAN_PILOT`] draws from the test seed's stream.
 pub(crate) fn reference_center(
     given: Option<&Array1<f64>>,
@@ -178,11 +235,7 @@ pub(crate) fn run(
         let s =
             score_checked(model, x.view(), t).map_err(|source| SiemError::Model { field: "projection", t, source })?;
         let u = &x - &(center * schedule.alpha(t)).insert_axis(Axis(0));
-        let (h_mean, mut h) = gram_parts(&s, &u);
-        let (g_mean, g_cov) = (gram_stat(&h_mean), gram_stat(&h));
-        h += &h_mean;
-        drop(h_mean);
-        let g = gram_stat(&h);
+        let (g, g_mean, g_cov) = step_stats(&s, &u);
         let beta = schedule.beta(t);
         let w = beta * beta * dt;
         total.add(w, &g);
@@ -271,5 +324,14 @@ mod tests {
             / pairs;
         assert!((g.u - t / pairs).abs() < 1e-12 * t.abs());
         assert!((g.var - want).abs() < 1e-9 * want.abs(), "{} vs {want}", g.var);
+        // the explicit coordinates give the same statistics
+        let cov = explicit_parts(&s, &u);
+        let all = ndarray::concatenate(Axis(1), &[s.view(), cov.view()]).unwrap();
+        let e = explicit_stat(&all);
+        assert!((e.u - g.u).abs() < 1e-12 * g.u.abs().max(1.0), "{} vs {}", e.u, g.u);
+        assert!((e.var - g.var).abs() < 1e-9 * g.var.abs(), "{} vs {}", e.var, g.var);
+        assert!(e.rows.iter().zip(&g.rows).all(|(a, b)| (a - b).abs() < 1e-10 * b.abs().max(1.0)));
+        let ec = explicit_stat(&cov);
+        assert!((ec.u - gram_stat(&hc).u).abs() < 1e-12 * ec.u.abs().max(1.0));
     }
 }
