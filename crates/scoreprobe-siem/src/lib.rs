@@ -40,4 +40,4 @@ pub use projection::{
     centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport, QuadraticParts, TestFamily,
 };
 pub use source::{AuxCost, ErrorFieldKind, ErrorSource, OracleSource, PrepareContext};
-pub use testfn::{centers_hash, centers_from_target, BandwidthRule, RadialKind, RadialTestFn, TestFnKind, TestFnSpec};
+pub use testfn::{centers_from_target, centers_hash, BandwidthRule, RadialKind, RadialTestFn, TestFnKind, TestFnSpec};

@@ -382,12 +382,12 @@ mod tests {
         let spec =
             test_functions(&SiemOptions { centers: Some(3), seed: 9, ..Default::default() }, reference, 2).unwrap();
         assert_eq!(spec.centers, centers_from_rows(&rows, 3, 0));
-        let spec =
-            test_functions(&SiemOptions { centers: Some(3), test_seed: 5, ..Default::default() }, reference, 2).unwrap();
+        let spec = test_functions(&SiemOptions { centers: Some(3), test_seed: 5, ..Default::default() }, reference, 2)
+            .unwrap();
         assert_eq!(spec.centers, centers_from_rows(&rows, 3, 5));
         // a centre alone is K = 1 at it, in either form
-        let spec = test_functions(&SiemOptions { center: Some(vec![1.0, 2.0]), ..Default::default() }, reference, 2)
-            .unwrap();
+        let spec =
+            test_functions(&SiemOptions { center: Some(vec![1.0, 2.0]), ..Default::default() }, reference, 2).unwrap();
         assert_eq!(spec.centers, ndarray::array![[1.0, 2.0]]);
         let both = SiemOptions { center: Some(vec![1.0, 2.0]), centers: Some(4), ..Default::default() };
         assert!(bad(both).contains("exclude each other"));

@@ -286,8 +286,13 @@ fn d3072_exact_model_is_zero_and_a_small_generic_error_is_resolved_where_radial_
     let exact = LowRank::new();
     let mean = Some(exact.m0.clone());
     let quad = |m: &LowRank| {
-        estimate_projection(m, &m.schedule, &mut m.draws(), &high_noise(TestFamily::Quadratic { data_mean: mean.clone() }, m))
-            .unwrap()
+        estimate_projection(
+            m,
+            &m.schedule,
+            &mut m.draws(),
+            &high_noise(TestFamily::Quadratic { data_mean: mean.clone() }, m),
+        )
+        .unwrap()
     };
     let r0 = quad(&exact);
     eprintln!("d=3072 exact, quadratic: {:.3e} ± {:.2e} ({:.1} s)", r0.siem, r0.siem_se, r0.seconds);
@@ -298,7 +303,8 @@ fn d3072_exact_model_is_zero_and_a_small_generic_error_is_resolved_where_radial_
     let r = quad(&err);
     let (mean_part, cov_part) = window_exact(&err, &r);
     let q = r.quadratic.as_ref().unwrap();
-    let radial = estimate_projection(&err, &err.schedule, &mut err.draws(), &high_noise(TestFamily::Radial, &err)).unwrap();
+    let radial =
+        estimate_projection(&err, &err.schedule, &mut err.draws(), &high_noise(TestFamily::Radial, &err)).unwrap();
     let (zq, zr) = (r.siem / r.siem_se, radial.siem / radial.siem_se);
     eprintln!(
         "d=3072 generic symmetric error: quadratic {:.3e} ± {:.2e} (z = {zq:.1}; closed form {:.3e}: mean {:.3e} vs \

@@ -345,7 +345,9 @@ impl Siem {
             Kind::Quadratic => {
                 let data_mean = match ctx.truth {
                     Truth::Target(target) => target.moments().0,
-                    Truth::Data(dc) => dc.data.rows.mean_axis(ndarray::Axis(0)).unwrap_or_else(|| ndarray::Array1::zeros(d)),
+                    Truth::Data(dc) => {
+                        dc.data.rows.mean_axis(ndarray::Axis(0)).unwrap_or_else(|| ndarray::Array1::zeros(d))
+                    }
                 };
                 cfg.family = TestFamily::Quadratic { data_mean: Some(data_mean) };
             }
