@@ -65,7 +65,7 @@ fn projection_metrics_see_gradient_errors_only_and_name_their_form() {
         let (v, se, d) = get(0, m);
         eprintln!("exact {m:?}: {v:.3e} ± {se:.2e}");
         assert_eq!((d.form, d.error_field, d.test_fn.k), (SiemForm::Projection, None, k));
-        assert_eq!((d.test_fn.test_seed, d.test_fn.centers_hash.len()), (0, 16));
+        assert_eq!((d.test_fn.test_seed, d.test_fn.centers_hash.len()), (Some(0), 16));
         assert!(se > 0.0 && v.abs() <= 4.0 * se, "exact {m:?}: {v} ± {se}");
         let (v, se, _) = get(1, m);
         eprintln!("affine {m:?}: {v:.3e} ± {se:.2e}");

@@ -163,10 +163,10 @@ pub struct TestFnDetails {
     pub bandwidths: Vec<f64>,
     pub centers: Vec<Vec<f64>>,
     /// Fingerprint of `centers` and the seed they were drawn with (absent in earlier records).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub centers_hash: String,
-    #[serde(default)]
-    pub test_seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_seed: Option<u64>,
     pub k: usize,
 }
 
@@ -178,7 +178,7 @@ impl From<&TestFnReport> for TestFnDetails {
             bandwidths: tf.bandwidths.clone(),
             centers: tf.centers.clone(),
             centers_hash: tf.centers_hash.clone(),
-            test_seed: tf.test_seed,
+            test_seed: Some(tf.test_seed),
             k: tf.k,
         }
     }

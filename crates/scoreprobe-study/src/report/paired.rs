@@ -114,7 +114,7 @@ mod tests {
                 bandwidths: vec![1.0],
                 centers: vec![vec![0.0]],
                 centers_hash: String::new(),
-                test_seed: 0,
+                test_seed: None,
                 k: 1,
             },
             profile: vec![],
