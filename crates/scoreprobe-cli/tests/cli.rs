@@ -243,7 +243,8 @@ fn siem_center_alone_quadratic_family_and_test_seed() {
     let (v, se) = (quad["siem"].as_f64().unwrap(), quad["siem_se"].as_f64().unwrap());
     let parts = quad["quadratic"]["mean_part"].as_f64().unwrap() + quad["quadratic"]["cov_part"].as_f64().unwrap();
     assert!(v > 4.0 * se && (parts - v).abs() < 1e-9 * v, "affine: {v} ± {se}, parts {parts}");
-    let (a, b, c) = (with(&["--seed", "1"]), with(&["--seed", "2"]), with(&["--seed", "1", "--test-seed", "3"]));
+    let proj = |extra: &[&str]| with(&[&["--form", "projection"][..], extra].concat());
+    let (a, b, c) = (proj(&["--seed", "1"]), proj(&["--seed", "2"]), proj(&["--seed", "1", "--test-seed", "3"]));
     assert_eq!(a["test_fn"], b["test_fn"], "the sampling seed does not move the test functions");
     assert_ne!(a["test_fn"]["centers_hash"], c["test_fn"]["centers_hash"]);
     let o = run(&[&base[..], &["--test-fn", "quadratic", "--centers", "4"]].concat());
