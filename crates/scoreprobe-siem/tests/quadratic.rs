@@ -144,8 +144,8 @@ fn the_centre_comes_from_the_reference_not_the_draws() {
     let c = Array1::from(a.test_fn.centers[0].clone());
     // 4096 draws: each coordinate within 4 SEs √(C_jj/4096) of the target's mean
     let (mean, cov) = target().moments();
-    for j in 0..2 {
-        assert!((c[j] - mean[j]).abs() < 4.0 * (cov[[j, j]] / 4096.0).sqrt(), "{c}");
+    for (j, (cj, mj)) in c.iter().zip(&mean).enumerate() {
+        assert!((cj - mj).abs() < 4.0 * (cov[[j, j]] / 4096.0).sqrt(), "{c}");
     }
 }
 
@@ -182,9 +182,7 @@ impl LowRank {
         let g = v.t().dot(&v);
         let mut lam = Array1::from_shape_fn(q, |k| if k % 2 == 0 { 1.0 } else { -1.0 } * (0.5 + rng.random::<f64>()));
         let tr: f64 = (0..q).map(|k| lam[k] * g[[k, k]]).sum();
-        for k in 0..q {
-            lam[k] -= tr / (q as f64 * g[[k, k]]);
-        }
+        lam.iter_mut().enumerate().for_each(|(k, l)| *l -= tr / (q as f64 * g[[k, k]]));
         let lg = Array2::from_shape_fn((q, q), |(a, b)| lam[a] * g[[a, b]]);
         let norm2 = lg.dot(&lg).diag().sum(); // ‖E‖²_F = tr(ΛGΛG)
         lam *= (energy / norm2).sqrt();

@@ -129,11 +129,11 @@ pub(crate) fn explicit_parts(s: &Array2<f64>, u: &Array2<f64>) -> Array2<f64> {
     for (i, mut row) in cov.rows_mut().into_iter().enumerate() {
         let (si, ui) = (s.row(i), u.row(i));
         let mut c = 0;
-        for a in 0..d {
-            row[c] = si[a] * ui[a] + 1.0;
+        for (a, (&sa, &ua)) in si.iter().zip(ui).enumerate() {
+            row[c] = sa * ua + 1.0;
             c += 1;
-            for b in a + 1..d {
-                row[c] = std::f64::consts::FRAC_1_SQRT_2 * (si[a] * ui[b] + si[b] * ui[a]);
+            for (&sb, &ub) in si.iter().zip(ui).skip(a + 1) {
+                row[c] = std::f64::consts::FRAC_1_SQRT_2 * (sa * ub + sb * ua);
                 c += 1;
             }
         }
