@@ -114,7 +114,8 @@ def siem(
     - ``"projection"`` (the default against data samples): SIEM = integral over W of
       beta(t)^2 (1/K) sum_c m_c(t)^2 dt with m_c(t) = E_{p_t}[s . grad phi_c + laplacian phi_c], on
       forward-noised draws of the data: no sampler run, no fitted error field, K = 8 radial test
-      functions at seeded data points. It sees only the gradient part of the score error.
+      functions at data points drawn with ``test_seed``. It sees only the gradient part of the score
+      error (radial functions: its radial part; ``test_fn="quadratic"``: its affine part).
     - ``"particle"`` (the default with an exact target): beta(t)^2 E[(e_t . grad phi)^2] along the
       model's own reverse-SDE trajectories, with an error field ``error_field`` = ``oracle`` (exact
       target only), ``critic`` or ``classifier`` (experimental).

@@ -248,7 +248,8 @@ pub enum BandwidthRule {
     /// grid, so a window's test functions are the full run's; the particle form's estimator, given
     /// this rule directly, pools the model's own states on the window.
     MedianPooled,
-    /// Median of |X_t − c| over the window's first observed states (its highest-noise time).
+    /// Median of |X_t − c| at the highest-noise time only (projection form: the full grid's;
+    /// particle form: the window's first observed states).
     MedianFirstStep,
 }
 
@@ -317,7 +318,8 @@ impl TestFnSpec {
     }
 }
 
-/// K seeded data points of the target, as centres of the multi-centre variant.
+/// K data points of the target drawn with `seed` (pass the test seed), as centres of the
+/// multi-centre variant.
 pub fn centers_from_target(target: &GaussianMixture, k: usize, seed: u64) -> Array2<f64> {
     target.sample(k, &mut SeedStream::new(seed).rng(Purpose::SiemCenters))
 }
