@@ -114,7 +114,8 @@ def siem(
     - ``"projection"`` (the default against data samples): SIEM = integral over W of
       beta(t)^2 (1/K) sum_c m_c(t)^2 dt with m_c(t) = E_{p_t}[s . grad phi_c + laplacian phi_c], on
       forward-noised draws of the data: no sampler run, no fitted error field, K = 8 radial test
-      functions at seeded data points. It sees only the gradient part of the score error.
+      functions at data points drawn with ``test_seed``. It sees only the gradient part of the score
+      error (radial functions: its radial part; ``test_fn="quadratic"``: its affine part).
     - ``"particle"`` (the default with an exact target): beta(t)^2 E[(e_t . grad phi)^2] along the
       model's own reverse-SDE trajectories, with an error field ``error_field`` = ``oracle`` (exact
       target only), ``critic`` or ``classifier`` (experimental).
@@ -124,12 +125,16 @@ def siem(
     of sampler steps such as ``"900..999"`` (the first 100 steps from noise of 1000). ``n`` is the
     number of trajectories (particle) or of draws per window time (projection).
 
-    Options (the CLI's flags): ``form``, ``test_fn`` (gaussian | imq | bump), ``bandwidth``,
-    ``bandwidth_rule`` (median-pooled | median-first-step), ``center``, ``centers`` (default 8 for
-    the projection form, 1 for the particle form), ``pilot`` (projection: draws that set the median
-    bandwidth), ``t_min``, ``sampler`` (em | ancestral; particle), ``classifier_steps``. Returns the
-    CLI's ``siem --json`` report: ``form``, ``siem``, ``siem_se``, ``window``, ``profile``, ``nfe``,
-    ``seconds``, and ``error_field`` for the particle form.
+    Options (the CLI's flags): ``form``, ``test_fn`` (gaussian | imq | bump, or ``"quadratic"``:
+    every test function of degree <= 2 at once, projection form, reported as a mean part and a
+    covariance part under ``quadratic``), ``test_seed`` (default 0: the seed of the test functions'
+    centres and pilot bandwidth, part of the metric and independent of ``seed``), ``bandwidth``,
+    ``bandwidth_rule`` (median-pooled | median-first-step), ``center`` (alone: one test function
+    there), ``centers`` (default 8 for the projection form, 1 for the particle form), ``pilot``
+    (projection: draws per grid time that set the median bandwidth), ``t_min``, ``sampler``
+    (em | ancestral; particle), ``classifier_steps``. Returns the CLI's ``siem --json`` report:
+    ``form``, ``siem``, ``siem_se``, ``window``, ``test_fn`` (with ``centers_hash`` and
+    ``test_seed``), ``profile``, ``nfe``, ``seconds``, and ``error_field`` for the particle form.
     """
     return _run(
         _core.siem, "siem", progress, None, model, data, schedule, window, error_field, n, steps, seed, **options

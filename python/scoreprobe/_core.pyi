@@ -150,6 +150,7 @@ def siem(
     *,
     form: Optional[str] = None,
     test_fn: str = "gaussian",
+    test_seed: int = 0,
     bandwidth: Optional[float] = None,
     bandwidth_rule: str = "median-pooled",
     center: Optional[Sequence[float]] = None,

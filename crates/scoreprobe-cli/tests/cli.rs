@@ -228,6 +228,29 @@ fn siem_form_projection_names_itself_and_refuses_particle_options() {
     assert_fails_with(&o, &["--test-fn", "cosine"]);
 }
 
+/// `--center C` alone is one test function at C (K = 1) in the projection form; `--test-fn
+/// quadratic` runs the quadratic family (picking the projection form) and reports its two parts;
+/// the test functions follow `--test-seed`, not `--seed`.
+#[test]
+fn siem_center_alone_quadratic_family_and_test_seed() {
+    let spec = examples("gaussian-affine.json");
+    let base = ["siem", "--spec", &spec, "--steps", "100", "--window", "90..99", "--n", "200", "--json"];
+    let with = |extra: &[&str]| json(&run(&[&base[..], extra].concat()));
+    let one = with(&["--form", "projection", "--center", "0.5,-1"]);
+    assert_eq!((&one["test_fn"]["k"], &one["test_fn"]["centers"]), (&1.into(), &serde_json::json!([[0.5, -1.0]])));
+    let quad = with(&["--test-fn", "quadratic"]);
+    assert_eq!((&quad["form"], &quad["test_fn"]["kind"]), (&"projection".into(), &"quadratic".into()), "{quad}");
+    let (v, se) = (quad["siem"].as_f64().unwrap(), quad["siem_se"].as_f64().unwrap());
+    let parts = quad["quadratic"]["mean_part"].as_f64().unwrap() + quad["quadratic"]["cov_part"].as_f64().unwrap();
+    assert!(v > 4.0 * se && (parts - v).abs() < 1e-9 * v, "affine: {v} ± {se}, parts {parts}");
+    let proj = |extra: &[&str]| with(&[&["--form", "projection"][..], extra].concat());
+    let (a, b, c) = (proj(&["--seed", "1"]), proj(&["--seed", "2"]), proj(&["--seed", "1", "--test-seed", "3"]));
+    assert_eq!(a["test_fn"], b["test_fn"], "the sampling seed does not move the test functions");
+    assert_ne!(a["test_fn"]["centers_hash"], c["test_fn"]["centers_hash"]);
+    let o = run(&[&base[..], &["--test-fn", "quadratic", "--centers", "4"]].concat());
+    assert_fails_with(&o, &["--test-fn", "quadratic"]);
+}
+
 #[test]
 fn study_refuses_empty_runs_and_unknown_metrics_and_resumes() {
     let dir = tmp();

@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_hodge::{BoundsConfig, EstimatorOptions, Problem};
-use scoreprobe_siem::{ErrorFieldKind, SiemForm, SiemOptions, SiemReference};
+use scoreprobe_siem::{ErrorFieldKind, SiemForm, SiemOptions, SiemReference, TestFnKind};
 use std::error::Error;
 use std::sync::Arc;
 
@@ -173,7 +173,7 @@ pub fn sample<'py>(
 #[pyfunction]
 #[pyo3(signature = (
     model, data = None, schedule = None, window = None, error_field = None, n = 1000, steps = None, seed = 0, *,
-    form = None, test_fn = "gaussian", bandwidth = None, bandwidth_rule = "median-pooled", center = None,
+    form = None, test_fn = "gaussian", test_seed = 0, bandwidth = None, bandwidth_rule = "median-pooled", center = None,
     centers = None, pilot = scoreprobe_siem::projection::DEFAULT_PILOT, t_min = None, sampler = "em",
     classifier_steps = 1500, progress = None
 ))]
@@ -190,6 +190,7 @@ pub fn siem<'py>(
     seed: u64,
     form: Option<&str>,
     test_fn: &str,
+    test_seed: u64,
     bandwidth: Option<f64>,
     bandwidth_rule: &str,
     center: Option<Vec<f64>>,
@@ -207,11 +208,13 @@ pub fn siem<'py>(
         .map(|s| s.parse::<ErrorFieldKind>().map_err(|e| msg_to_py(format!("error_field: {e}"))))
         .transpose()?;
     let form = form.map(|s| s.parse::<SiemForm>().map_err(|e| msg_to_py(format!("form: {e}")))).transpose()?;
+    let test_fn = test_fn.parse::<TestFnKind>().map_err(|e| msg_to_py(format!("test_fn: {e}")))?;
     let opts = SiemOptions {
         form,
         error_field,
         window,
-        test_fn: test_fn.into(),
+        test_fn,
+        test_seed,
         bandwidth,
         bandwidth_rule: bandwidth_rule.into(),
         center,

@@ -42,6 +42,8 @@ pub struct SiemConfig {
     /// A reverse-SDE sampler: `Em` (default) or `Ancestral`.
     pub sampler: SamplerKind,
     pub test_fn: TestFnSpec,
+    /// The seed the front end drew the centres with (recorded in the report; never `seed`).
+    pub test_seed: u64,
 }
 
 impl SiemConfig {
@@ -55,6 +57,7 @@ impl SiemConfig {
             seed,
             sampler: SamplerKind::Em,
             test_fn: TestFnSpec::paper(dim),
+            test_seed: 0,
         }
     }
 
@@ -96,15 +99,39 @@ pub struct ProfilePoint {
     pub mean_sq: f64,
 }
 
+/// The test functions a run used: part of the metric's definition, so every output names them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TestFnReport {
+    /// The family: a radial profile (gaussian, imq, bump) or `quadratic`.
     pub kind: &'static str,
+    /// `fixed`, `median-pooled`, `median-first-step`; `none` for the quadratic family.
     pub bandwidth_rule: &'static str,
-    /// One bandwidth per centre.
+    /// One bandwidth per centre (none for the quadratic family).
     pub bandwidths: Vec<f64>,
+    /// The centres (the quadratic family: its one reference point c₀, c_t = α_t c₀).
     pub centers: Vec<Vec<f64>>,
-    /// Number of test functions K (1: the paper's metric when the centre is 0).
+    /// [`crate::testfn::centers_hash`] of `centers`: equal hashes, equal centres.
+    pub centers_hash: String,
+    /// The seed the centres and the pilot bandwidth were drawn with (never the sampling seed).
+    pub test_seed: u64,
+    /// Number of test functions K (1: the paper's metric when the centre is 0; the quadratic
+    /// family: d + d(d+1)/2, the dimension of its basis).
     pub k: usize,
+}
+
+impl TestFnReport {
+    /// The report of radial test functions `spec` with the bandwidths they were built with.
+    pub fn radial(spec: &TestFnSpec, bandwidths: Vec<f64>, test_seed: u64) -> Self {
+        TestFnReport {
+            kind: spec.kind.name(),
+            bandwidth_rule: spec.bandwidth.name(),
+            bandwidths,
+            centers: spec.centers.rows().into_iter().map(|r| r.to_vec()).collect(),
+            centers_hash: crate::testfn::centers_hash(spec.centers.view()),
+            test_seed,
+            k: spec.centers.nrows(),
+        }
+    }
 }
 
 /// The particle form's report.
@@ -260,13 +287,7 @@ pub fn estimate_siem(
         siem_se: (var / n as f64).sqrt(),
         window: cfg.window.to_string(),
         error_field: source.name().to_string(),
-        test_fn: TestFnReport {
-            kind: cfg.test_fn.kind.name(),
-            bandwidth_rule: cfg.test_fn.bandwidth.name(),
-            bandwidths,
-            centers: centers.rows().into_iter().map(|r| r.to_vec()).collect(),
-            k: kc,
-        },
+        test_fn: TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed),
         profile,
         per_center,
         empirical_qv,

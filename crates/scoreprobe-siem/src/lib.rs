@@ -14,7 +14,8 @@
 //! - [`estimate`]: [`estimate_siem`] (the particle form), which runs only the sampling steps the
 //!   window needs and reports SIEM, its standard error, the per-step profile, the empirical QV,
 //!   NFE and seconds;
-//! - [`projection`]: [`estimate_projection`] with its mergeable accumulators and closed-form oracle;
+//! - [`projection`]: [`estimate_projection`] with its mergeable accumulators and closed-form oracle,
+//!   radial test functions or the quadratic family ([`TestFamily`]);
 //!
 //! See docs/siem.md for the metric, its windows and what radial test functions cannot see.
 
@@ -35,6 +36,8 @@ pub use error::SiemError;
 pub use estimate::{estimate_siem, ProfilePoint, SiemConfig, SiemReport, TestFnReport};
 pub use form::SiemForm;
 pub use options::{run_projection, run_siem, SiemOptions, SiemReference};
-pub use projection::{centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport};
+pub use projection::{
+    centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport, QuadraticParts, TestFamily,
+};
 pub use source::{AuxCost, ErrorFieldKind, ErrorSource, OracleSource, PrepareContext};
-pub use testfn::{centers_from_target, BandwidthRule, RadialKind, RadialTestFn, TestFnSpec};
+pub use testfn::{centers_from_target, centers_hash, BandwidthRule, RadialKind, RadialTestFn, TestFnKind, TestFnSpec};

@@ -7,10 +7,12 @@
 use crate::error::SiemError;
 use crate::estimate::{estimate_siem, SiemConfig, SiemReport};
 use crate::form::SiemForm;
-use crate::projection::{estimate_projection, ProjectionConfig, ProjectionReport, DEFAULT_CENTERS, DEFAULT_PILOT};
+use crate::projection::{
+    estimate_projection, ProjectionConfig, ProjectionReport, TestFamily, DEFAULT_CENTERS, DEFAULT_PILOT,
+};
 use crate::recipe::{Draws, SourceOptions, Truth};
 use crate::source::{ErrorFieldKind, ErrorSource};
-use crate::testfn::{centers_from_target, BandwidthRule, RadialKind, TestFnSpec};
+use crate::testfn::{centers_from_target, BandwidthRule, RadialKind, TestFnKind, TestFnSpec};
 use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -55,6 +57,15 @@ impl SiemReference<'_> {
             SiemReference::Samples(rows) => rows.ncols(),
         }
     }
+
+    /// The data's mean: exact for a target, the rows' mean for a data set (the quadratic
+    /// family's c₀: fixed by the reference, never estimated from the metric's own draws).
+    pub fn data_mean(&self) -> Array1<f64> {
+        match self {
+            SiemReference::Exact { target, .. } => target.moments().0,
+            SiemReference::Samples(rows) => rows.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(rows.ncols())),
+        }
+    }
 }
 
 /// The options of a SIEM run, named and defaulted like the CLI's flags.
@@ -66,13 +77,16 @@ pub struct SiemOptions {
     pub error_field: Option<ErrorFieldKind>,
     /// Steps of the sampler's grid in the metric, e.g. `900..999`; None: the whole grid.
     pub window: Option<String>,
-    /// Radial profile: gaussian | imq | bump.
-    pub test_fn: String,
+    /// Test functions: a radial profile (gaussian | imq | bump) or the quadratic family
+    /// (projection form only).
+    pub test_fn: TestFnKind,
+    /// The test functions' own seed (centres, pilot bandwidth): part of the metric, never `seed`.
+    pub test_seed: u64,
     /// Fixed bandwidth h > 0 (None: the median rule).
     pub bandwidth: Option<f64>,
     /// median-pooled | median-first-step.
     pub bandwidth_rule: String,
-    /// Centre of a single test function (None: the origin).
+    /// Centre of a single test function (None: the origin); alone, it means K = 1 at this centre.
     pub center: Option<Vec<f64>>,
     /// Number K of test functions (K > 1: centred at K seeded data points); default 8 for the
     /// projection form, 1 (the paper's metric) for the particle form.
@@ -98,7 +112,8 @@ impl Default for SiemOptions {
             form: None,
             error_field: None,
             window: None,
-            test_fn: "gaussian".into(),
+            test_fn: TestFnKind::default(),
+            test_seed: 0,
             bandwidth: None,
             bandwidth_rule: "median-pooled".into(),
             center: None,
@@ -115,21 +130,30 @@ impl Default for SiemOptions {
 }
 
 /// K distinct seeded rows of `rows` as test-function centres (the data-set counterpart of
-/// [`centers_from_target`]).
-pub fn centers_from_rows(rows: &Array2<f64>, k: usize, seed: u64) -> Array2<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xce47_e125);
+/// [`centers_from_target`]; pass the test seed).
+pub fn centers_from_rows(rows: &Array2<f64>, k: usize, test_seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(test_seed ^ 0xce47_e125);
     let k = k.min(rows.nrows());
     let idx = rand::seq::index::sample(&mut rng, rows.nrows(), k).into_vec();
     rows.select(Axis(0), &idx)
 }
 
-/// The test functions of the options.
+/// The radial test functions of the options (centres from `test_seed`; `center` alone: K = 1).
 pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) -> Result<TestFnSpec, SiemError> {
-    let kind: RadialKind = opts.test_fn.parse().map_err(|e: SiemError| SiemError::invalid("test_fn", e.to_string()))?;
-    let k = opts.centers.unwrap_or(match opts.form.unwrap_or(SiemForm::default_for(reference.has_exact_score())) {
-        SiemForm::Projection => DEFAULT_CENTERS,
-        SiemForm::Particle => 1,
-    });
+    let kind: RadialKind = match opts.test_fn {
+        TestFnKind::Radial(kind) => kind,
+        TestFnKind::Quadratic => {
+            return Err(SiemError::invalid(
+                "test_fn",
+                "quadratic: the quadratic family is a projection-form test family; use the projection form",
+            ))
+        }
+    };
+    let default_k = match (&opts.center, opts.form.unwrap_or(SiemForm::default_for(reference.has_exact_score()))) {
+        (Some(_), _) | (None, SiemForm::Particle) => 1,
+        (None, SiemForm::Projection) => DEFAULT_CENTERS,
+    };
+    let k = opts.centers.unwrap_or(default_k);
     let bandwidth = match (opts.bandwidth, opts.bandwidth_rule.as_str()) {
         (Some(h), _) if !(h > 0.0 && h.is_finite()) => {
             return Err(SiemError::invalid("bandwidth", format!("must be a finite number > 0, got {h}")))
@@ -164,8 +188,8 @@ pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) ->
         (Some(c), _) => Array1::from(c.clone()).insert_axis(Axis(0)),
         (None, 1) => Array2::zeros((1, d)),
         (None, k) => match reference {
-            SiemReference::Exact { target, .. } => centers_from_target(target, k, opts.seed),
-            SiemReference::Samples(rows) => centers_from_rows(rows, k, opts.seed),
+            SiemReference::Exact { target, .. } => centers_from_target(target, k, opts.test_seed),
+            SiemReference::Samples(rows) => centers_from_rows(rows, k, opts.test_seed),
         },
     };
     let spec = TestFnSpec { kind, bandwidth, centers };
@@ -188,6 +212,7 @@ pub fn siem_config(
         cfg.window.check(steps).map_err(|e| SiemError::from(e.within("window")))?;
     }
     cfg.test_fn = test_functions(opts, reference, d)?;
+    cfg.test_seed = opts.test_seed;
     Ok(cfg)
 }
 
@@ -261,7 +286,12 @@ pub fn run_siem(
     if reference.dim() != d {
         return Err(SiemError::invalid("data", format!("has dimension {}, the model {d}", reference.dim())));
     }
-    match opts.form.unwrap_or(SiemForm::default_for(reference.has_exact_score())) {
+    // the quadratic family exists only in the projection form, so asking for it picks that form
+    let default_form = match opts.test_fn {
+        TestFnKind::Quadratic => SiemForm::Projection,
+        TestFnKind::Radial(_) => SiemForm::default_for(reference.has_exact_score()),
+    };
+    match opts.form.unwrap_or(default_form) {
         SiemForm::Projection => run_projection(model, schedule, reference, opts).map(SiemRun::Projection),
         SiemForm::Particle => {
             let kind = opts.error_field.unwrap_or(match reference {
@@ -307,7 +337,19 @@ pub fn run_projection(
         cfg.window.check(steps).map_err(|e| SiemError::from(e.within("window")))?;
     }
     let opts = SiemOptions { form: Some(SiemForm::Projection), ..opts.clone() };
-    cfg.test_fn = test_functions(&opts, reference, d)?;
+    cfg.test_seed = opts.test_seed;
+    match opts.test_fn {
+        TestFnKind::Quadratic => {
+            if opts.center.is_some() || opts.centers.is_some() || opts.bandwidth.is_some() {
+                return Err(SiemError::invalid(
+                    "test_fn",
+                    "quadratic: the quadratic family has no centres or bandwidth to set (its centre is the data mean)",
+                ));
+            }
+            cfg.family = TestFamily::Quadratic { data_mean: Some(reference.data_mean()) };
+        }
+        TestFnKind::Radial(_) => cfg.test_fn = test_functions(&opts, reference, d)?,
+    }
     cfg.pilot = opts.pilot;
     let mut draws = match reference {
         SiemReference::Exact { target, .. } => {
@@ -335,9 +377,20 @@ mod tests {
         assert!(bad(SiemOptions { bandwidth: Some(-1.0), ..Default::default() }).contains("bandwidth"));
         assert!(bad(SiemOptions { centers: Some(0), ..Default::default() }).contains("centers"));
         assert!(bad(SiemOptions { center: Some(vec![0.0]), ..Default::default() }).contains("center"));
-        assert!(bad(SiemOptions { test_fn: "cosine".into(), ..Default::default() }).contains("test_fn"));
-        let spec = test_functions(&SiemOptions { centers: Some(3), ..Default::default() }, reference, 2).unwrap();
+        assert!(bad(SiemOptions { test_fn: TestFnKind::Quadratic, ..Default::default() }).contains("test_fn"));
+        // the centres come from the test seed, never the sampling seed
+        let spec =
+            test_functions(&SiemOptions { centers: Some(3), seed: 9, ..Default::default() }, reference, 2).unwrap();
         assert_eq!(spec.centers, centers_from_rows(&rows, 3, 0));
+        let spec = test_functions(&SiemOptions { centers: Some(3), test_seed: 5, ..Default::default() }, reference, 2)
+            .unwrap();
+        assert_eq!(spec.centers, centers_from_rows(&rows, 3, 5));
+        // a centre alone is K = 1 at it, in either form
+        let spec =
+            test_functions(&SiemOptions { center: Some(vec![1.0, 2.0]), ..Default::default() }, reference, 2).unwrap();
+        assert_eq!(spec.centers, ndarray::array![[1.0, 2.0]]);
+        let both = SiemOptions { center: Some(vec![1.0, 2.0]), centers: Some(4), ..Default::default() };
+        assert!(bad(both).contains("exclude each other"));
         let schedule = Schedule::vp_default();
         let err = error_source(ErrorFieldKind::Oracle, &SiemOptions::default(), &schedule, reference).err().unwrap();
         assert!(matches!(err, SiemError::NoExactScore { .. }), "{err}");

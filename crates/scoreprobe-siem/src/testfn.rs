@@ -111,6 +111,62 @@ impl FromStr for RadialKind {
     }
 }
 
+/// The test-function family of a SIEM run, as the front ends name it (`--test-fn`, `test_fn=`):
+/// radial functions with a profile ψ, or the quadratic family (SPEC §7: every test function of
+/// degree ≤ 2 at once; projection form only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestFnKind {
+    Radial(RadialKind),
+    Quadratic,
+}
+
+impl TestFnKind {
+    pub const NAMES: &'static [&'static str] = &["gaussian", "imq", "bump", "quadratic"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            TestFnKind::Radial(k) => k.name(),
+            TestFnKind::Quadratic => "quadratic",
+        }
+    }
+}
+
+impl Default for TestFnKind {
+    fn default() -> Self {
+        TestFnKind::Radial(RadialKind::Gaussian)
+    }
+}
+
+impl FromStr for TestFnKind {
+    type Err = SiemError;
+    fn from_str(s: &str) -> Result<Self, SiemError> {
+        match s {
+            "quadratic" => Ok(TestFnKind::Quadratic),
+            other => other.parse::<RadialKind>().map(TestFnKind::Radial).map_err(|_| SiemError::Unknown {
+                what: "test function",
+                name: other.into(),
+                known: Self::NAMES.to_vec(),
+            }),
+        }
+    }
+}
+
+/// A short fingerprint of the test functions' centres (FNV-1a over their f64 bits, hex): two runs
+/// with the same fingerprint used the same centres, so their values measure the same metric.
+pub fn centers_hash(centers: ArrayView2<f64>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |v: u64| {
+        for b in v.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(centers.nrows() as u64);
+    eat(centers.ncols() as u64);
+    centers.iter().for_each(|v| eat(v.to_bits()));
+    format!("{h:016x}")
+}
+
 /// One radial test function φ(x) = ψ(|x − c|/h).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RadialTestFn {
@@ -187,9 +243,13 @@ pub(crate) fn check_bandwidth(h: f64) -> Result<(), SiemError> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BandwidthRule {
     Fixed(f64),
-    /// Median of |X_t − c| pooled over every state at which the window evaluates the score (the default).
+    /// Median of |X_t − c| pooled over a fixed reference grid (the default). The projection form
+    /// (and the front ends) pool pilot draws of the forward-noised data over every time of the full
+    /// grid, so a window's test functions are the full run's; the particle form's estimator, given
+    /// this rule directly, pools the model's own states on the window.
     MedianPooled,
-    /// Median of |X_t − c| over the window's first observed states (its highest-noise time).
+    /// Median of |X_t − c| at the highest-noise time only (projection form: the full grid's;
+    /// particle form: the window's first observed states).
     MedianFirstStep,
 }
 
@@ -258,7 +318,8 @@ impl TestFnSpec {
     }
 }
 
-/// K seeded data points of the target, as centres of the multi-centre variant.
+/// K data points of the target drawn with `seed` (pass the test seed), as centres of the
+/// multi-centre variant.
 pub fn centers_from_target(target: &GaussianMixture, k: usize, seed: u64) -> Array2<f64> {
     target.sample(k, &mut SeedStream::new(seed).rng(Purpose::SiemCenters))
 }
@@ -356,6 +417,19 @@ mod tests {
             assert_eq!(kind.name().parse::<RadialKind>().unwrap(), kind);
         }
         assert!("cosine".parse::<RadialKind>().unwrap_err().to_string().contains("gaussian, imq, bump"));
+        for k in [TestFnKind::Radial(RadialKind::Imq), TestFnKind::Quadratic] {
+            assert_eq!(k.name().parse::<TestFnKind>().unwrap(), k);
+        }
+        assert!("cosine".parse::<TestFnKind>().unwrap_err().to_string().contains("bump, quadratic"));
+    }
+
+    #[test]
+    fn the_centres_hash_tells_centre_sets_apart() {
+        let a = array![[0.0, 1.0], [2.0, 3.0]];
+        assert_eq!(centers_hash(a.view()), centers_hash(a.clone().view()));
+        assert_ne!(centers_hash(a.view()), centers_hash(array![[0.0, 1.0], [2.0, 3.0000001]].view()));
+        assert_ne!(centers_hash(a.view()), centers_hash(array![[0.0, 1.0, 2.0, 3.0]].view()));
+        assert_eq!(centers_hash(a.view()).len(), 16);
     }
 
     #[test]

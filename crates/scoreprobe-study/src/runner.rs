@@ -35,6 +35,9 @@ pub struct StudySettings {
     pub seed: u64,
     /// Test functions of the multi-centre SIEM.
     pub siem_centers: usize,
+    /// Seed of SIEM's test functions (centres, pilot bandwidth): part of the metric, independent
+    /// of `seed`, so every model and replicate seed is measured with the same test functions.
+    pub test_seed: u64,
     /// Simpson panels in ln t of the KL bounds.
     pub bound_panels: usize,
     /// Resolution of the grid Hodge solve behind the bounds (d ≤ 2): cells per smallest
@@ -75,6 +78,7 @@ impl Default for StudySettings {
             t_min: 1e-3,
             seed: 0,
             siem_centers: 8,
+            test_seed: 0,
             bound_panels: 16,
             grid_cells_per_std: 8.0,
             grid_max_cells: 640,

@@ -1,4 +1,5 @@
-//! The study's projection-form metrics (`siem_proj`, `siem_proj_window`) on a 2-D Gaussian target:
+//! The study's projection-form metrics (`siem_proj`, `siem_proj_window`, and the quadratic family's
+//! `siem_quad`, `siem_quad_window`) on a 2-D Gaussian target:
 //! the exact model is zero within its SE, an affine error is resolved, a solenoidal error is
 //! invisible to the projection form while the particle form with the oracle field sees it, and
 //! every SIEM record names its form; adjacent checkpoints get paired SEs. Tolerances are 4 of the
@@ -39,7 +40,13 @@ fn projection_metrics_see_gradient_errors_only_and_name_their_form() {
             model: ModelSpec::Exact,
         }),
         models,
-        metrics: vec![MetricId::SiemProj, MetricId::SiemProjWindow, MetricId::SiemWindow],
+        metrics: vec![
+            MetricId::SiemProj,
+            MetricId::SiemProjWindow,
+            MetricId::SiemQuad,
+            MetricId::SiemQuadWindow,
+            MetricId::SiemWindow,
+        ],
         settings: StudySettings { n: 400, steps: 200, ..Default::default() },
         out: dir.path().to_path_buf(),
         loader: &|p| Err(format!("no checkpoints here: {}", p.display()).into()),
@@ -51,10 +58,14 @@ fn projection_metrics_see_gradient_errors_only_and_name_their_form() {
         let rec = r.rows[model].1.get(m).unwrap_or_else(|| panic!("{m:?} of model {model}"));
         (rec.value, rec.se.expect("SIEM has an SE"), rec.details.siem().expect("SIEM details").clone())
     };
-    for m in [MetricId::SiemProj, MetricId::SiemProjWindow] {
+    // K: 8 radial test functions, or the quadratic family's basis of d + d(d+1)/2 = 5
+    for (m, k) in
+        [(MetricId::SiemProj, 8), (MetricId::SiemProjWindow, 8), (MetricId::SiemQuad, 5), (MetricId::SiemQuadWindow, 5)]
+    {
         let (v, se, d) = get(0, m);
         eprintln!("exact {m:?}: {v:.3e} ± {se:.2e}");
-        assert_eq!((d.form, d.error_field, d.test_fn.k), (SiemForm::Projection, None, 8));
+        assert_eq!((d.form, d.error_field, d.test_fn.k), (SiemForm::Projection, None, k));
+        assert_eq!((d.test_fn.test_seed, d.test_fn.centers_hash.len()), (Some(0), 16));
         assert!(se > 0.0 && v.abs() <= 4.0 * se, "exact {m:?}: {v} ± {se}");
         let (v, se, _) = get(1, m);
         eprintln!("affine {m:?}: {v:.3e} ± {se:.2e}");

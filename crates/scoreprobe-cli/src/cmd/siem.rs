@@ -7,7 +7,9 @@ use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_siem::options::SiemRun;
 use scoreprobe_siem::projection::ProjectionReport;
-use scoreprobe_siem::{run_siem, ErrorFieldKind, SiemError, SiemForm, SiemOptions, SiemReference, SiemReport};
+use scoreprobe_siem::{
+    run_siem, ErrorFieldKind, SiemError, SiemForm, SiemOptions, SiemReference, SiemReport, TestFnKind,
+};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -29,22 +31,32 @@ pub struct Args {
     /// of 1000); default: the whole grid. Only the steps down to the window are run.
     #[arg(long)]
     window: Option<String>,
-    /// Radial profile ψ of φ(x) = ψ(|x − c|/h): gaussian | imq | bump.
+    /// Test functions: the radial profile ψ of φ(x) = ψ(|x − c|/h) (gaussian | imq | bump), or
+    /// `quadratic`: every test function of degree ≤ 2 at once (projection form; sees the affine
+    /// part of the error in any dimension, where radial functions see only its radial part).
     #[arg(long, default_value = "gaussian")]
     test_fn: String,
-    /// Bandwidth h > 0 (default: a median of |X_t − c| on the window, see --bandwidth-rule).
+    /// Seed of the test functions (the K centres and the pilot draws of the bandwidth): part of
+    /// the metric's definition, independent of --seed, so every seed and checkpoint is measured
+    /// with the same test functions.
+    #[arg(long, default_value_t = 0)]
+    test_seed: u64,
+    /// Bandwidth h > 0 (default: a median of |X_t − c|, see --bandwidth-rule).
     #[arg(long, allow_hyphen_values = true)]
     bandwidth: Option<f64>,
-    /// Default bandwidth when --bandwidth is absent: median-pooled (every window state) or
-    /// median-first-step (the window's highest-noise states).
+    /// Default bandwidth when --bandwidth is absent. Projection form: median-pooled (pilot draws
+    /// of the forward-noised data at every time of the full grid, whatever the window) or
+    /// median-first-step (the grid's highest-noise time). Particle form: the model's own states
+    /// on the window (every one, or the first step's).
     #[arg(long, default_value = "median-pooled", value_parser = ["median-pooled", "median-first-step"])]
     bandwidth_rule: String,
-    /// Centre c of φ, comma-separated coordinates (default: the origin).
+    /// Centre c of φ, comma-separated coordinates: alone, one test function (K = 1) at c, in
+    /// either form (default: the origin for K = 1).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     center: Option<Vec<f64>>,
-    /// Number K of test functions; K > 1 centres them at K seeded data points and averages
-    /// (the multi-centre variant). K = 1 at c = 0 is the paper's metric. Default: 8 for the
-    /// projection form, 1 for the particle form.
+    /// Number K of test functions; K > 1 centres them at K data points drawn with --test-seed
+    /// and averages (the multi-centre variant). K = 1 at c = 0 is the paper's metric. Default: 8
+    /// for the projection form, 1 for the particle form or with --center.
     #[arg(long)]
     centers: Option<usize>,
     /// Trajectories (particle form) or draws per window time (projection form).
@@ -82,7 +94,8 @@ pub fn run(a: Args) -> Result<()> {
         form: a.form.as_deref().map(str::parse::<SiemForm>).transpose().context("--form")?,
         error_field: a.error_field.as_deref().map(str::parse::<ErrorFieldKind>).transpose().context("--error-field")?,
         window: a.window.clone(),
-        test_fn: a.test_fn.clone(),
+        test_fn: a.test_fn.parse::<TestFnKind>().context("--test-fn")?,
+        test_seed: a.test_seed,
         bandwidth: a.bandwidth,
         bandwidth_rule: a.bandwidth_rule.clone(),
         center: a.center.clone(),
@@ -113,6 +126,7 @@ fn as_flags(e: SiemError) -> anyhow::Error {
         "error_field",
         "window",
         "test_fn",
+        "test_seed",
         "bandwidth",
         "bandwidth_rule",
         "center",
@@ -154,9 +168,11 @@ fn print_summary(r: &SiemReport, spec: &std::path::Path) {
         r.sampler
     ));
     print_text(&format!(
-        "test function: {} (K = {}), bandwidth {} = {}",
+        "test function: {} (K = {}, test seed {}, centres {}), bandwidth {} = {}",
         tf.kind,
         tf.k,
+        tf.test_seed,
+        tf.centers_hash,
         tf.bandwidth_rule,
         tf.bandwidths.iter().map(|h| format!("{h:.4}")).collect::<Vec<_>>().join(", ")
     ));
@@ -189,14 +205,24 @@ fn print_projection(r: &ProjectionReport, spec: &std::path::Path) {
         r.n,
         r.siem_se_jackknife
     ));
-    print_text(&format!(
-        "test functions: {} (K = {}), bandwidth {} from {} pilot draws per time = {}",
-        tf.kind,
-        tf.k,
-        tf.bandwidth_rule,
-        r.pilot,
-        tf.bandwidths.iter().map(|h| format!("{h:.4}")).collect::<Vec<_>>().join(", ")
-    ));
+    match &r.quadratic {
+        Some(q) => print_text(&format!(
+            "test functions: quadratic family (degree ≤ 2, K = {} basis functions, centre α_t·data mean {}); \
+             mean part {:.6e} ± {:.2e}, covariance part {:.6e} ± {:.2e}",
+            tf.k, tf.centers_hash, q.mean_part, q.mean_part_se, q.cov_part, q.cov_part_se
+        )),
+        None => print_text(&format!(
+            "test functions: {} (K = {}, test seed {}, centres {}), bandwidth {} from {} pilot draws per time \
+             of the full grid = {}",
+            tf.kind,
+            tf.k,
+            tf.test_seed,
+            tf.centers_hash,
+            tf.bandwidth_rule,
+            r.pilot,
+            tf.bandwidths.iter().map(|h| format!("{h:.4}")).collect::<Vec<_>>().join(", ")
+        )),
+    }
     print_text(&format!(
         "NFE {} per draw ({} score evaluations; full sampling {}: ratio {:.3}), {:.2} s",
         r.nfe,

@@ -50,6 +50,10 @@ pub struct Args {
     metrics: Option<Vec<MetricId>>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Seed of SIEM's test functions (centres, pilot bandwidth): part of the metric, independent of
+    /// --seed, so replicate seeds vary only the draws.
+    #[arg(long, default_value_t = 0)]
+    test_seed: u64,
     /// Simpson panels in ln t of the KL bounds (l2, gradient, girsanov, marginal); a multiple of 4.
     #[arg(long, default_value_t = 16)]
     bound_panels: usize,
@@ -222,6 +226,7 @@ pub fn run(a: Args) -> Result<()> {
             steps: a.steps,
             sampler: a.sampler,
             seed: a.seed,
+            test_seed: a.test_seed,
             bound_panels: a.bound_panels,
             critic_steps: a.critic_steps,
             critic_pool: a.critic_pool,

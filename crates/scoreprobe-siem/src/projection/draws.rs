@@ -5,7 +5,9 @@
 //! - the draws at a time do not depend on which other times are computed (a window is a subset
 //!   of the full grid's draws, and a run split by times merges exactly);
 //! - the bandwidth comes from a pilot set of draws independent of the estimation draws, so m̂_c²
-//!   stays exactly unbiased given h, and h does not depend on the model.
+//!   stays exactly unbiased given h, and h does not depend on the model. The pilot is keyed by the
+//!   test seed (not the sampling seed) and pooled over every time of the full grid, so the test
+//!   functions are the same for every window, seed, shard and checkpoint (SPEC §7).
 
 use crate::error::SiemError;
 use crate::recipe::Draws;
@@ -21,8 +23,10 @@ use scoreprobe_core::Schedule;
 pub(crate) enum Stream {
     /// The draws the model is evaluated on.
     Estimate,
-    /// The draws that set the bandwidth (no model evaluation).
+    /// The draws that set the bandwidth (no model evaluation; keyed by the test seed).
     Pilot,
+    /// The draws that estimate the quadratic family's centre when no data mean is given.
+    Mean,
 }
 
 impl Stream {
@@ -30,6 +34,7 @@ impl Stream {
         match self {
             Stream::Estimate => 0x5052_4f4a, // "PROJ"
             Stream::Pilot => 0x5049_4c54,    // "PILT"
+            Stream::Mean => 0x4d45_414e,     // "MEAN"
         }
     }
 }
@@ -62,14 +67,15 @@ pub(crate) fn noised(
 }
 
 /// The bandwidth of each centre by `spec`'s rule, from `pilot` draws at each time of `times`
-/// (given as (step index, t), in sampling order: the first is the highest-noise time).
+/// (given as (step index, t), in sampling order: the first is the highest-noise time), drawn from
+/// the stream of `test_seed`. Callers pass the full grid's times, never a window's.
 pub(crate) fn bandwidths(
     spec: &TestFnSpec,
     draws: &mut Draws,
     schedule: &Schedule,
     times: &[(usize, f64)],
     pilot: usize,
-    seed: u64,
+    test_seed: u64,
 ) -> Result<Vec<f64>, SiemError> {
     let k = spec.centers.nrows();
     let d = spec.centers.ncols();
@@ -80,7 +86,7 @@ pub(crate) fn bandwidths(
     };
     let mut rho: Vec<Vec<f64>> = vec![Vec::with_capacity(pilot * used.len()); k];
     for &(index, t) in used {
-        let mut rng = time_rng(seed, Stream::Pilot, index);
+        let mut rng = time_rng(test_seed, Stream::Pilot, index);
         let x = noised(draws, schedule, t, pilot, d, &mut rng)?;
         for (c, r) in spec.centers.rows().into_iter().zip(rho.iter_mut()) {
             r.extend(radial_distances(x.view(), c));

@@ -13,7 +13,14 @@
 //!
 //! - [`moments`]: the accumulators (mergeable sums), the unbiased m̂_c² and its variance;
 //! - `draws`: the seeded per-time draws and the pilot that sets the bandwidth;
-//! - [`oracle`]: m_c(t) in closed form for a Gaussian p_t, an affine error and a Gaussian ψ.
+//! - [`oracle`]: m_c(t) in closed form for a Gaussian p_t, an affine error and a Gaussian ψ, and
+//!   the quadratic family's Q_t for the same;
+//! - [`quadratic`]: the quadratic family (every test function of degree ≤ 2), from Gram matrices.
+//!
+//! The test functions are part of the metric (SPEC §7): the centres come from the caller (drawn
+//! with the test seed), the median bandwidth from pilot draws keyed by `test_seed` and pooled over
+//! every time of the full grid, so a window is the full run restricted to it and every model,
+//! sampling seed and shard is measured with the same φ_c.
 //!
 //! Radial test functions again need only two scalars per draw and centre: with ρ = |x − c| and
 //! a = s_θ·(x − c), g = ψ'(r)/(r h²)·a + (ψ''(r) + (d−1)ψ'(r)/r)/h², r = ρ/h.
@@ -21,6 +28,7 @@
 mod draws;
 pub mod moments;
 pub mod oracle;
+pub mod quadratic;
 
 use crate::error::SiemError;
 use crate::estimate::TestFnReport;
@@ -28,7 +36,7 @@ use crate::form::SiemForm;
 use crate::recipe::Draws;
 use crate::testfn::TestFnSpec;
 use moments::{ProjectionState, StepMoments, StepState};
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::model::score_checked;
@@ -39,6 +47,17 @@ use serde::Serialize;
 use std::time::Instant;
 
 pub use moments::{paired_jackknife_se, ProjectionEstimate};
+pub use quadratic::QuadraticParts;
+
+/// The projection form's test functions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestFamily {
+    /// K radial functions, [`ProjectionConfig::test_fn`].
+    Radial,
+    /// The quadratic family centred at c_t = α_t c₀, with c₀ = `data_mean` (None: the mean of
+    /// [`quadratic::MEAN_PILOT`] draws of the data under the test seed).
+    Quadratic { data_mean: Option<Array1<f64>> },
+}
 
 /// Default number of test functions of the projection form (radial, at seeded data points).
 pub const DEFAULT_CENTERS: usize = 8;
@@ -55,8 +74,14 @@ pub struct ProjectionConfig {
     pub t_min: f64,
     /// Draws per window time (n ≥ 4).
     pub n: usize,
+    /// The draws' seed (data draws and noise at every time).
     pub seed: u64,
-    /// Test functions; their bandwidth rule is applied to the pilot draws.
+    /// The test functions' seed: the pilot draws that set the bandwidth (and the quadratic
+    /// family's centre when no data mean is given). Centres K > 1 are the caller's, drawn with it.
+    pub test_seed: u64,
+    /// Radial (with `test_fn`) or quadratic.
+    pub family: TestFamily,
+    /// Radial test functions; their bandwidth rule is applied to the pilot draws of the full grid.
     pub test_fn: TestFnSpec,
     /// Pilot draws per window time for a median bandwidth rule.
     pub pilot: usize,
@@ -72,6 +97,8 @@ impl ProjectionConfig {
             t_min,
             n,
             seed,
+            test_seed: 0,
+            family: TestFamily::Radial,
             test_fn: TestFnSpec::paper(dim),
             pilot: DEFAULT_PILOT,
         }
@@ -98,10 +125,10 @@ impl ProjectionConfig {
     }
 }
 
-/// K seeded data points as centres: the first K draws of `draws` under `seed` (for a target,
-/// the same points as [`crate::centers_from_target`]).
-pub fn centers_from_draws(draws: &mut Draws, k: usize, seed: u64) -> Array2<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xce47_e125);
+/// K seeded data points as centres: the first K draws of `draws` under `test_seed` (pass the test
+/// seed, never the sampling seed: the centres are part of the metric).
+pub fn centers_from_draws(draws: &mut Draws, k: usize, test_seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(test_seed ^ 0xce47_e125);
     draws(k, &mut rng)
 }
 
@@ -129,8 +156,12 @@ pub struct ProjectionReport {
     pub siem_se_jackknife: f64,
     pub window: String,
     pub test_fn: TestFnReport,
+    /// The quadratic family's mean and covariance parts (None for radial test functions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quadratic: Option<QuadraticParts>,
     /// Per window time, in sampling order (from noise towards data).
     pub profile: Vec<ProjectionStep>,
+    /// SIEM of each radial test function (their mean is `siem`); empty for the quadratic family.
     pub per_center: Vec<f64>,
     /// Score evaluations per draw index: one per window time.
     pub nfe: usize,
@@ -148,9 +179,10 @@ pub struct ProjectionReport {
     /// The leave-one-out values of the jackknife (mean `siem`); not serialised.
     #[serde(skip)]
     pub leave_one_out: Vec<f64>,
-    /// The mergeable state the estimate came from; not serialised.
+    /// The mergeable state the estimate came from (radial test functions only: the quadratic
+    /// family's Gram statistics need every draw at once); not serialised.
     #[serde(skip)]
-    pub state: ProjectionState,
+    pub state: Option<ProjectionState>,
 }
 
 /// SIEM^proj of `model` on draws of the data (`draws` gives x₀ rows).
@@ -165,15 +197,79 @@ pub fn estimate_projection(
     cfg.validate(d)?;
     let grid = cfg.grid();
     // window times in sampling order (from noise towards data), as the particle form's profile
-    let times: Vec<(usize, f64)> = (cfg.window.lo..=cfg.window.hi).rev().map(|k| (k, grid[k + 1])).collect();
-    let bandwidths = draws::bandwidths(&cfg.test_fn, draws, schedule, &times, cfg.pilot, cfg.seed)?;
+    let times: Vec<(usize, f64, f64)> =
+        (cfg.window.lo..=cfg.window.hi).rev().map(|k| (k, grid[k + 1], grid[k + 1] - grid[k])).collect();
+    let (n, w) = (cfg.n, times.len());
+    let mut report = ProjectionReport {
+        form: SiemForm::Projection,
+        siem: 0.0,
+        siem_se: 0.0,
+        siem_se_jackknife: 0.0,
+        window: cfg.window.to_string(),
+        test_fn: TestFnReport::radial(&cfg.test_fn, vec![], cfg.test_seed),
+        quadratic: None,
+        profile: vec![],
+        per_center: vec![],
+        nfe: w,
+        score_evals: n * w,
+        nfe_full: cfg.steps,
+        n,
+        pilot: cfg.pilot,
+        steps: cfg.steps,
+        t_min: cfg.t_min,
+        seed: cfg.seed,
+        seconds: 0.0,
+        leave_one_out: vec![],
+        state: None,
+    };
+    match &cfg.family {
+        TestFamily::Radial => radial(model, schedule, draws, cfg, &grid, &times, &mut report)?,
+        TestFamily::Quadratic { data_mean } => {
+            let (center, from_pilot) = quadratic::reference_center(data_mean.as_ref(), draws, d, cfg.test_seed)?;
+            let q = quadratic::run(model, schedule, draws, &times, n, cfg.seed, &center, from_pilot)?;
+            let c = center.insert_axis(ndarray::Axis(0));
+            report.test_fn = TestFnReport {
+                kind: "quadratic",
+                bandwidth_rule: "none",
+                bandwidths: vec![],
+                centers_hash: crate::testfn::centers_hash(c.view()),
+                centers: vec![c.row(0).to_vec()],
+                test_seed: cfg.test_seed,
+                k: d + d * (d + 1) / 2,
+            };
+            report.pilot = if from_pilot { quadratic::MEAN_PILOT } else { 0 };
+            (report.siem, report.siem_se, report.siem_se_jackknife) = (q.siem, q.se, q.se_jackknife);
+            report.quadratic = Some(q.parts);
+            report.profile = q.profile;
+            report.leave_one_out = q.leave_one_out;
+        }
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The radial test functions' pass: bandwidths from the full grid's pilot, then the window.
+fn radial(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    draws: &mut Draws,
+    cfg: &ProjectionConfig,
+    grid: &[f64],
+    times: &[(usize, f64, f64)],
+    report: &mut ProjectionReport,
+) -> Result<(), SiemError> {
+    let d = model.dim();
+    // the pilot pools the FULL grid (sampling order), whatever the window: a window's test
+    // functions are the full run's
+    let all: Vec<(usize, f64)> = (0..cfg.steps).rev().map(|k| (k, grid[k + 1])).collect();
+    let bandwidths = draws::bandwidths(&cfg.test_fn, draws, schedule, &all, cfg.pilot, cfg.test_seed)?;
     let fns = cfg.test_fn.build(&bandwidths)?;
     let (n, kc) = (cfg.n, fns.len());
 
     let mut state =
         ProjectionState { steps: Vec::with_capacity(times.len()), draw_cross: vec![0.0; n], draw_norm: vec![0.0; n] };
     let mut g = vec![0.0; n * kc];
-    for &(index, t) in &times {
+    for &(index, t, dt) in times {
         let mut rng = draws::time_rng(cfg.seed, draws::Stream::Estimate, index);
         let x = draws::noised(draws, schedule, t, n, d, &mut rng)?;
         let s =
@@ -194,7 +290,7 @@ pub fn estimate_projection(
         let mut moments = StepMoments::new(kc);
         g.chunks(kc).for_each(|row| moments.push(row));
         let beta = schedule.beta(t);
-        let step = StepState { index, t, dt: t - grid[index], beta2: beta * beta, moments };
+        let step = StepState { index, t, dt, beta2: beta * beta, moments };
         let w = step.weight() / kc as f64;
         for (i, row) in g.chunks(kc).enumerate() {
             state.draw_cross[i] += w * row.iter().zip(&step.moments.sum).map(|(a, b)| a * b).sum::<f64>();
@@ -203,7 +299,7 @@ pub fn estimate_projection(
         state.steps.push(step);
     }
     let est = state.estimate()?;
-    let profile = state
+    report.profile = state
         .steps
         .iter()
         .map(|s| ProjectionStep {
@@ -215,32 +311,10 @@ pub fn estimate_projection(
             m2_se: s.moments.variance().max(0.0).sqrt(),
         })
         .collect();
-    let w = times.len();
-    Ok(ProjectionReport {
-        form: SiemForm::Projection,
-        siem: est.siem,
-        siem_se: est.se,
-        siem_se_jackknife: est.se_jackknife,
-        window: cfg.window.to_string(),
-        test_fn: TestFnReport {
-            kind: cfg.test_fn.kind.name(),
-            bandwidth_rule: cfg.test_fn.bandwidth.name(),
-            bandwidths,
-            centers: cfg.test_fn.centers.rows().into_iter().map(|r| r.to_vec()).collect(),
-            k: kc,
-        },
-        profile,
-        per_center: est.per_center,
-        nfe: w,
-        score_evals: n * w,
-        nfe_full: cfg.steps,
-        n,
-        pilot: cfg.pilot,
-        steps: cfg.steps,
-        t_min: cfg.t_min,
-        seed: cfg.seed,
-        seconds: start.elapsed().as_secs_f64(),
-        leave_one_out: est.leave_one_out,
-        state,
-    })
+    report.test_fn = TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed);
+    (report.siem, report.siem_se, report.siem_se_jackknife) = (est.siem, est.se, est.se_jackknife);
+    report.per_center = est.per_center;
+    report.leave_one_out = est.leave_one_out;
+    report.state = Some(state);
+    Ok(())
 }

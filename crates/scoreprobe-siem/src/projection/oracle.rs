@@ -82,6 +82,45 @@ pub fn exact_projection(
     Ok(Some(ExactProjection { siem: per_center.iter().sum::<f64>() / k as f64, per_center }))
 }
 
+/// The quadratic family's Q_t = |E e|² + ‖sym(E[e (x − c)ᵀ])‖²_F in closed form under N(μ, C) for
+/// an affine error e(x) = Ex + f: E[e] = Eμ + f, E[e (x − c)ᵀ] = EC + (Eμ + f)(μ − c)ᵀ.
+/// Returns (mean part, covariance part).
+pub fn gaussian_affine_q(
+    mean: ArrayView1<f64>,
+    cov: ArrayView2<f64>,
+    e: ArrayView2<f64>,
+    f: ArrayView1<f64>,
+    center: ArrayView1<f64>,
+) -> (f64, f64) {
+    let m = e.dot(&mean) + f;
+    let diff = &mean - &center;
+    let d = mean.len();
+    let a = e.dot(&cov) + Array2::from_shape_fn((d, d), |(i, j)| m[i] * diff[j]);
+    let cov_part = Array2::from_shape_fn((d, d), |(i, j)| 0.5 * (a[[i, j]] + a[[j, i]])).mapv(|v| v * v).sum();
+    (m.dot(&m), cov_part)
+}
+
+/// SIEM^quad = Σ_t w_t Q_t of an affine synthetic model on a Gaussian target, on the times and
+/// weights `steps` ((t, β(t)²Δt) pairs), with c_t = α_t c₀ (`alpha(t)`), under `law(t)`.
+/// Returns (mean part, covariance part); None when the model is not affine.
+pub fn exact_quadratic(
+    model: &SyntheticModel,
+    steps: &[(f64, f64)],
+    c0: ArrayView1<f64>,
+    law: impl Fn(f64) -> (Array1<f64>, Array2<f64>),
+) -> Option<(f64, f64)> {
+    let (mut mean_part, mut cov_part) = (0.0, 0.0);
+    for &(t, w) in steps {
+        let (e, f) = affine_error(model, t)?;
+        let (mean, cov) = law(t);
+        let c = &c0 * model.schedule.alpha(t);
+        let (a, b) = gaussian_affine_q(mean.view(), cov.view(), e.view(), f.view(), c.view());
+        mean_part += w * a;
+        cov_part += w * b;
+    }
+    Some((mean_part, cov_part))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

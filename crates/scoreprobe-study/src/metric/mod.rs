@@ -54,6 +54,10 @@ pub enum MetricId {
     SiemProj,
     /// Projection-form SIEM, high-noise window.
     SiemProjWindow,
+    /// Projection-form SIEM with the quadratic family, full window.
+    SiemQuad,
+    /// Projection-form SIEM with the quadratic family, high-noise window.
+    SiemQuadWindow,
     /// SIEM, full window, oracle error field.
     Siem,
     /// SIEM, high-noise window, oracle error field.
@@ -96,6 +100,8 @@ impl MetricId {
             ExactKl => &exact_kl::ExactKl,
             SiemProj => &siem::SIEM_PROJ,
             SiemProjWindow => &siem::SIEM_PROJ_WINDOW,
+            SiemQuad => &siem::SIEM_QUAD,
+            SiemQuadWindow => &siem::SIEM_QUAD_WINDOW,
             Siem => &siem::SIEM,
             SiemWindow => &siem::SIEM_WINDOW,
             SiemMc => &siem::SIEM_MC,
@@ -121,6 +127,8 @@ impl MetricId {
             ExactKl => "exact_kl",
             SiemProj => "siem_proj",
             SiemProjWindow => "siem_proj_window",
+            SiemQuad => "siem_quad",
+            SiemQuadWindow => "siem_quad_window",
             Siem => "siem",
             SiemWindow => "siem_window",
             SiemMc => "siem_mc",

@@ -1,5 +1,6 @@
-//! SIEM (SPEC §7): ten metrics that differ only in their form, window, test functions and error
-//! field, so they are ten values of one small type.
+//! SIEM (SPEC §7): twelve metrics that differ only in their form, window, test functions and error
+//! field, so they are twelve values of one small type. The test functions come from the study's
+//! `test_seed` (never its sampling seed), so every model is measured with the same ones.
 //!
 //! Every model of a study is measured with the study's seed, so the SIEM runs share their random
 //! numbers (common random numbers): the projection form's data draws and noise, the particle
@@ -14,7 +15,9 @@ use crate::record::{Details, Record};
 use scoreprobe_core::window::Window;
 use scoreprobe_siem::classifier::ClassifierConfig;
 use scoreprobe_siem::critic::CriticSourceConfig;
-use scoreprobe_siem::projection::{centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport};
+use scoreprobe_siem::projection::{
+    centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport, TestFamily,
+};
 use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth as RecipeTruth};
 use scoreprobe_siem::{estimate_siem, ErrorFieldKind, SiemConfig, SiemForm, SiemReport, TestFnReport, TestFnSpec};
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,8 @@ pub enum Centres {
 enum Kind {
     /// The projection form, K Gaussians at seeded data points (target samples or data rows).
     Projection,
+    /// The projection form with the quadratic family (every test function of degree ≤ 2).
+    Quadratic,
     /// The particle form with an error field.
     Particle { centres: Centres, field: ErrorFieldKind },
 }
@@ -78,6 +83,19 @@ pub const SIEM_PROJ_WINDOW: Siem = Siem {
     doc: "projection-form SIEM on the high-noise window (first 10% of the grid's times)",
     window: HighNoise,
     kind: Kind::Projection,
+};
+pub const SIEM_QUAD: Siem = Siem {
+    id: MetricId::SiemQuad,
+    doc: "projection-form SIEM with the quadratic family on the full window: ∫β²(|E_p[s]|² + \
+          ‖sym(E_p[s(x − c_t)ᵀ]) + I‖²_F), c_t = α_t·data mean (the error's affine gradient part, in any dimension)",
+    window: Full,
+    kind: Kind::Quadratic,
+};
+pub const SIEM_QUAD_WINDOW: Siem = Siem {
+    id: MetricId::SiemQuadWindow,
+    doc: "projection-form SIEM with the quadratic family on the high-noise window",
+    window: HighNoise,
+    kind: Kind::Quadratic,
 };
 pub const SIEM: Siem = particle(
     MetricId::Siem,
@@ -144,6 +162,11 @@ pub struct TestFnDetails {
     /// One bandwidth per centre.
     pub bandwidths: Vec<f64>,
     pub centers: Vec<Vec<f64>>,
+    /// Fingerprint of `centers` and the seed they were drawn with (absent in earlier records).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub centers_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_seed: Option<u64>,
     pub k: usize,
 }
 
@@ -154,6 +177,8 @@ impl From<&TestFnReport> for TestFnDetails {
             bandwidth_rule: tf.bandwidth_rule.into(),
             bandwidths: tf.bandwidths.clone(),
             centers: tf.centers.clone(),
+            centers_hash: tf.centers_hash.clone(),
+            test_seed: Some(tf.test_seed),
             k: tf.k,
         }
     }
@@ -272,10 +297,17 @@ impl SiemDetails {
                 .map(|p| ProfileStep { index: p.index, t: p.t, dt: p.dt, beta2: p.beta2, mean_sq: p.m2 })
                 .collect(),
             empirical_qv: None,
-            source: serde_json::json!({
-                "draws_per_time": r.n, "pilot_per_time": r.pilot, "score_evals": r.score_evals,
-                "se_jackknife": r.siem_se_jackknife,
-            }),
+            source: match &r.quadratic {
+                None => serde_json::json!({
+                    "draws_per_time": r.n, "pilot_per_time": r.pilot, "score_evals": r.score_evals,
+                    "se_jackknife": r.siem_se_jackknife,
+                }),
+                Some(q) => serde_json::json!({
+                    "draws_per_time": r.n, "score_evals": r.score_evals, "se_jackknife": r.siem_se_jackknife,
+                    "mean_part": q.mean_part, "mean_part_se": q.mean_part_se,
+                    "cov_part": q.cov_part, "cov_part_se": q.cov_part_se,
+                }),
+            },
             paired: Some(PairedUnits { kind: UnitKind::LeaveOneOut, values: r.leave_one_out.clone() }),
         }
     }
@@ -308,7 +340,19 @@ impl Siem {
         let mut draws = Self::truth(ctx).into_draws();
         let mut cfg = ProjectionConfig::new(d, s.steps, s.t_min, s.n, s.seed);
         cfg.window = self.window(ctx);
-        cfg.test_fn.centers = centers_from_draws(&mut draws, s.siem_centers, s.seed);
+        cfg.test_seed = s.test_seed;
+        match self.kind {
+            Kind::Quadratic => {
+                let data_mean = match ctx.truth {
+                    Truth::Target(target) => target.moments().0,
+                    Truth::Data(dc) => {
+                        dc.data.rows.mean_axis(ndarray::Axis(0)).unwrap_or_else(|| ndarray::Array1::zeros(d))
+                    }
+                };
+                cfg.family = TestFamily::Quadratic { data_mean: Some(data_mean) };
+            }
+            _ => cfg.test_fn.centers = centers_from_draws(&mut draws, s.siem_centers, s.test_seed),
+        }
         let r = estimate_projection(ctx.model, ctx.schedule, &mut draws, &cfg)?;
         Ok(Outcome::one(
             self.id,
@@ -327,10 +371,11 @@ impl Siem {
         let d = ctx.dim();
         let mut cfg = SiemConfig::new(d, s.steps, s.t_min, s.n, s.seed);
         cfg.window = self.window(ctx);
+        cfg.test_seed = s.test_seed;
         if centres == Target {
             let Some(target) = ctx.target() else { return Ok(Outcome::NotApplicable(Reason::NoExactScore)) };
             cfg.test_fn = TestFnSpec {
-                centers: scoreprobe_siem::testfn::centers_from_target(target, s.siem_centers, s.seed),
+                centers: scoreprobe_siem::testfn::centers_from_target(target, s.siem_centers, s.test_seed),
                 ..TestFnSpec::paper(d)
             };
         }
@@ -374,7 +419,7 @@ impl StudyMetric for Siem {
     }
     fn compute(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
         match self.kind {
-            Kind::Projection => self.projection(ctx),
+            Kind::Projection | Kind::Quadratic => self.projection(ctx),
             Kind::Particle { centres, field } => self.particle(ctx, centres, field),
         }
     }

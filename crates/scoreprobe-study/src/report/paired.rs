@@ -113,6 +113,8 @@ mod tests {
                 bandwidth_rule: "fixed".into(),
                 bandwidths: vec![1.0],
                 centers: vec![vec![0.0]],
+                centers_hash: String::new(),
+                test_seed: None,
                 k: 1,
             },
             profile: vec![],
