@@ -171,18 +171,25 @@ fn hex(c: RGBColor) -> String {
     format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
 }
 
-/// A short tick label: 3 significant digits, scientific outside [0.01, 10⁵).
+/// A tick of a log axis: 10^v to 2 significant digits (3.2, not 3.162).
+fn log_tick(v: f64) -> String {
+    let rounded: f64 = format!("{:.1e}", 10f64.powf(v)).parse().unwrap_or(f64::NAN);
+    tick(rounded)
+}
+
+/// A short tick label: 3 significant digits, scientific outside [10⁻³, 10⁵).
 pub fn tick(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
         "0".into()
-    } else if (0.01..1e5).contains(&a) {
-        let s = format!("{v:.3}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s.len() > 7 {
-            format!("{v:.0}")
+    } else if (1e-3..1e5).contains(&a) {
+        // 3 significant digits, trailing zeros dropped (0.00345, 0.5, 1500)
+        let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
-            s.to_string()
+            s
         }
     } else {
         let s = format!("{v:.1e}");
@@ -355,14 +362,21 @@ where
     }
     let log = fig.log_y;
     let (x0, x1) = bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), false);
-    let (y0, y1) = bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), log);
+    // the range holds the ± SE bands too (a band is clipped only where it goes below 0 on a log axis)
+    let ys = fig.series.iter().flat_map(|s| {
+        s.points.iter().enumerate().flat_map(move |(k, p)| {
+            let se = s.se.get(k).copied().flatten().unwrap_or(0.0);
+            [p.1, p.1 + se, if log && p.1 - se <= 0.0 { p.1 } else { p.1 - se }]
+        })
+    });
+    let (y0, y1) = bounds(ys, log);
     let mut chart = ChartBuilder::on(&plot)
         .margin(10)
         .x_label_area_size(44)
         .y_label_area_size(72)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
-    let y_fmt = |v: &f64| if log { tick(10f64.powf(*v)) } else { tick(*v) };
+    let y_fmt = |v: &f64| if log { log_tick(*v) } else { tick(*v) };
     let y_desc = if log { format!("{} (log scale)", fig.y_label) } else { fig.y_label.clone() };
     chart
         .configure_mesh()
@@ -530,7 +544,7 @@ where
         SegmentValue::CenterOf(i) => fig.bars.get(*i as usize).map(|b| b.0.clone()).unwrap_or_default(),
         _ => String::new(),
     };
-    let x_fmt = |v: &f64| if log { tick(10f64.powf(*v)) } else { tick(*v) };
+    let x_fmt = |v: &f64| if log { log_tick(*v) } else { tick(*v) };
     let x_desc = if log { format!("{} (log scale)", fig.x_label) } else { fig.x_label.clone() };
     chart
         .configure_mesh()
@@ -633,6 +647,8 @@ mod tests {
         assert!(!spans_decades([1.0, 30.0].into_iter()));
         assert!(!spans_decades([-1.0, 100.0].into_iter()));
         assert_eq!((tick(0.5), tick(1500.0), tick(2.5e-5), tick(3e6)), ("0.5".into(), "1500".into(), "2.5e-5".into(), "3e6".into()));
+        assert_eq!((log_tick(0.5), log_tick(-1.5), tick(0.008)), ("3.2".into(), "0.032".into(), "0.008".into()));
+        assert_eq!((tick(0.00345), tick(12.5), tick(-0.25)), ("0.00345".into(), "12.5".into(), "-0.25".into()));
     }
 
     #[test]
