@@ -334,7 +334,10 @@ fn split_legend<DB: DrawingBackend>(area: &Area<DB>, series: usize) -> (Area<DB>
     (plot, Some(legend))
 }
 
-fn draw_legend<DB: DrawingBackend>(area: &Area<DB>, labels: &[String]) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+fn draw_legend<DB: DrawingBackend>(
+    area: &Area<DB>,
+    labels: &[String],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let h = area.dim_in_pixel().1 as i32;
     let rows = ((h - 30) / 17).max(1) as usize;
     for (i, label) in labels.iter().enumerate().take(rows) {
@@ -344,7 +347,8 @@ fn draw_legend<DB: DrawingBackend>(area: &Area<DB>, labels: &[String]) -> Result
             break;
         }
         area.draw(&Rectangle::new([(8, y + 2), (20, y + 12)], color(i).filled()))?;
-        let text: String = if label.chars().count() > 24 { label.chars().take(23).chain(['…']).collect() } else { label.clone() };
+        let text: String =
+            if label.chars().count() > 24 { label.chars().take(23).chain(['…']).collect() } else { label.clone() };
         area.draw(&Text::new(text, (26, y), ("sans-serif", 13)))?;
     }
     Ok(())
@@ -433,7 +437,18 @@ fn band<DB: DrawingBackend>(
     let edge = |k: usize, sign: f64| {
         let (x, y) = s.points[k];
         let v = y + sign * s.se[k].unwrap_or(0.0);
-        (x, if log { if v > 0.0 { v.log10().max(y_floor) } else { y_floor } } else { v })
+        (
+            x,
+            if log {
+                if v > 0.0 {
+                    v.log10().max(y_floor)
+                } else {
+                    y_floor
+                }
+            } else {
+                v
+            },
+        )
     };
     let mut poly: Vec<(f64, f64)> = keep.iter().map(|&k| edge(k, 1.0)).collect();
     poly.extend(keep.iter().rev().map(|&k| edge(k, -1.0)));
@@ -506,13 +521,20 @@ where
     let mut hits = vec![];
     for (cx, cy, v, text) in &fig.cells {
         let (i, j) = (*cx as i32, *cy as i32);
-        let corners = [(SegmentValue::Exact(i), SegmentValue::Exact(j)), (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1))];
+        let corners = [
+            (SegmentValue::Exact(i), SegmentValue::Exact(j)),
+            (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1)),
+        ];
         chart.draw_series(std::iter::once(Rectangle::new(corners.clone(), heat_color(*v).filled()))).map_err(err)?;
         let label = if v.is_finite() { format!("{v:.2}") } else { "–".into() };
         let ink = if v.abs() > 0.6 { WHITE } else { BLACK };
         let style = ("sans-serif", 13).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
         chart
-            .draw_series(std::iter::once(Text::new(label, (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)), style)))
+            .draw_series(std::iter::once(Text::new(
+                label,
+                (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                style,
+            )))
             .map_err(err)?;
         let (a, b) = (chart.backend_coord(&corners[0]), chart.backend_coord(&corners[1]));
         let (x, y) = (a.0.min(b.0), a.1.min(b.1));
@@ -646,7 +668,10 @@ mod tests {
         assert!(spans_decades([1.0, 40.0].into_iter()));
         assert!(!spans_decades([1.0, 30.0].into_iter()));
         assert!(!spans_decades([-1.0, 100.0].into_iter()));
-        assert_eq!((tick(0.5), tick(1500.0), tick(2.5e-5), tick(3e6)), ("0.5".into(), "1500".into(), "2.5e-5".into(), "3e6".into()));
+        assert_eq!(
+            (tick(0.5), tick(1500.0), tick(2.5e-5), tick(3e6)),
+            ("0.5".into(), "1500".into(), "2.5e-5".into(), "3e6".into())
+        );
         assert_eq!((log_tick(0.5), log_tick(-1.5), tick(0.008)), ("3.2".into(), "0.032".into(), "0.008".into()));
         assert_eq!((tick(0.00345), tick(12.5), tick(-0.25)), ("0.00345".into(), "12.5".into(), "-0.25".into()));
     }

@@ -91,7 +91,8 @@ fn probe(page: &Path, extra_body: &str) -> PathBuf {
 addEventListener('load',function(){document.body.setAttribute('data-violations',JSON.stringify(v));\
 document.body.setAttribute('data-resources',JSON.stringify(performance.getEntriesByType('resource').map(function(r){return r.name})))});</script>";
     let html = std::fs::read_to_string(page).unwrap();
-    let html = html.replacen("<head>", &format!("<head>{PROBE}"), 1).replacen("<main>", &format!("<main>{extra_body}"), 1);
+    let html =
+        html.replacen("<head>", &format!("<head>{PROBE}"), 1).replacen("<main>", &format!("<main>{extra_body}"), 1);
     let out = page.with_file_name("probe.html");
     std::fs::write(&out, html).unwrap();
     out
@@ -120,13 +121,16 @@ fn the_page_renders_in_headless_chromium_without_any_request() {
     let net_log = dir.path().join("net-log.json");
 
     // the DOM after scripts ran
-    let dump = |page: &Path| run(&browser, &profile, page, &["--dump-dom".into(), format!("--log-net-log={}", net_log.display())]);
+    let dump = |page: &Path| {
+        run(&browser, &profile, page, &["--dump-dom".into(), format!("--log-net-log={}", net_log.display())])
+    };
     let dom = dump(&probe(&page, ""));
     assert!(dom.contains("<html lang=\"en\" class=\"js\">"), "the page's script did not run");
     for s in SECTIONS {
         assert!(dom.contains(&format!("data-section=\"{s}\"")), "section {s} missing from the DOM");
     }
-    let figures: Vec<&str> = dom.split("<figure id=\"fig-").skip(1).map(|f| &f[..f.find("</figure>").unwrap()]).collect();
+    let figures: Vec<&str> =
+        dom.split("<figure id=\"fig-").skip(1).map(|f| &f[..f.find("</figure>").unwrap()]).collect();
     assert!(figures.len() >= 8, "{} figures", figures.len());
     for f in &figures {
         let marks = f.matches("<title>").count();
@@ -143,7 +147,11 @@ fn the_page_renders_in_headless_chromium_without_any_request() {
     // without the policy the request shows in the network log
     let dom = dump(&probe(&page, "<img src=\"https://cdn.example.org/x.png\">"));
     assert!(attr(&dom, "data-violations").contains("cdn.example.org"), "the probe sees a blocked request");
-    let no_csp = std::fs::read_to_string(&page).unwrap().replacen("<meta http-equiv=\"Content-Security-Policy\"", "<meta name=\"x\"", 1);
+    let no_csp = std::fs::read_to_string(&page).unwrap().replacen(
+        "<meta http-equiv=\"Content-Security-Policy\"",
+        "<meta name=\"x\"",
+        1,
+    );
     std::fs::write(&page.with_file_name("no-csp.html"), no_csp).unwrap();
     dump(&probe(&page.with_file_name("no-csp.html"), "<img src=\"https://cdn.example.org/x.png\">"));
     assert_eq!(page_requests(&net_log), vec!["https://cdn.example.org/x.png".to_string()]);

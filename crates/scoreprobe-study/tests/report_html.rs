@@ -47,7 +47,15 @@ fn the_page_of_a_small_study_has_every_section_and_every_figure_has_data() {
     // every metric along training, two heat maps (all models, checkpoints), both cost charts,
     // the monitor, the scatter plots and the SIEM profiles
     let figs = figures(&html);
-    for id in ["step-siem\"", "step-w2\"", "agreement-all\"", "agreement-checkpoint\"", "cost-seconds\"", "monitor\"", "siem-profiles\""] {
+    for id in [
+        "step-siem\"",
+        "step-w2\"",
+        "agreement-all\"",
+        "agreement-checkpoint\"",
+        "cost-seconds\"",
+        "monitor\"",
+        "siem-profiles\"",
+    ] {
         assert!(figs.iter().any(|f| f.starts_with(id)), "figure {id} missing");
     }
     // 4 checkpoints: 4 hover points on each along-training figure
@@ -57,7 +65,9 @@ fn the_page_of_a_small_study_has_every_section_and_every_figure_has_data() {
     // the claims with their verdicts, the paired differences with z, the provenance
     assert!(html.contains("class=\"verdict "));
     assert!(html.contains("<th>z</th>") && html.contains("ckpt-300</td><td>ckpt-400"));
-    for s in ["scoreprobe</dt>", "seed</dt><dd>0</dd>", "n · w2</dt><dd>64 generated samples", "test functions · siem</dt>"] {
+    for s in
+        ["scoreprobe</dt>", "seed</dt><dd>0</dd>", "n · w2</dt><dd>64 generated samples", "test functions · siem</dt>"]
+    {
         assert!(html.contains(s), "provenance lacks {s}");
     }
     // report.md links the same figures, as PNG files written beside it
@@ -85,9 +95,12 @@ fn rebuilding_from_the_records_gives_the_same_report_and_bad_input_writes_nothin
     assert_eq!(read("correlations.json"), corr);
     let page = read("report.html");
     check_page(&page, SECTIONS);
-    let without_origin = |h: &str| h.lines().filter(|l| !l.contains("<dt>this page</dt>")).collect::<Vec<_>>().join("\n");
+    let without_origin =
+        |h: &str| h.lines().filter(|l| !l.contains("<dt>this page</dt>")).collect::<Vec<_>>().join("\n");
     assert_eq!(without_origin(&page), without_origin(&html));
-    assert!(page.contains("rebuilt from the study&#x27;s records") || page.contains("rebuilt from the study's records"));
+    assert!(
+        page.contains("rebuilt from the study&#x27;s records") || page.contains("rebuilt from the study's records")
+    );
 
     // a truncated metrics.json: named, and nothing written
     let json = read("metrics.json");

@@ -20,6 +20,10 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         print_text("no metrics.json (a study of an earlier version): report.html rebuilt from metrics.csv and correlations.json");
     }
-    print_text(&format!("wrote {} files, among them {}", rebuilt.written.len(), a.study_dir.join("report.html").display()));
+    print_text(&format!(
+        "wrote {} files, among them {}",
+        rebuilt.written.len(),
+        a.study_dir.join("report.html").display()
+    ));
     Ok(())
 }

@@ -65,7 +65,13 @@ mod tests {
         assert!(monitor(&p).unwrap().is_empty());
         std::fs::write(&p, "{\"step\": 20, \"value\": 0.5, \"se\": 0.1}\n\n{\"step\": 10, \"value\": 1.5}\n").unwrap();
         let m = monitor(&p).unwrap();
-        assert_eq!(m, vec![MonitorPoint { step: 10.0, value: 1.5, se: None }, MonitorPoint { step: 20.0, value: 0.5, se: Some(0.1) }]);
+        assert_eq!(
+            m,
+            vec![
+                MonitorPoint { step: 10.0, value: 1.5, se: None },
+                MonitorPoint { step: 20.0, value: 0.5, se: Some(0.1) }
+            ]
+        );
         std::fs::write(&p, "{\"step\": 20, \"value\": 0.5}\n{\"step\": 30, \"val").unwrap();
         let e = monitor(&p).unwrap_err().to_string();
         assert!(e.contains("monitor.jsonl: line 2:"), "{e}");

@@ -129,8 +129,10 @@ fn along_training(view: &View) -> Vec<Spec> {
                 return None;
             }
             let log_y = plot::spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-            let title = if steps >= 2 { format!("{m} along training (± SE)") } else { format!("{m} against λ (± SE)") };
-            let figure = XyFigure { title, x_label: x_label.into(), y_label: m.to_string(), series, lines: true, log_y };
+            let title =
+                if steps >= 2 { format!("{m} along training (± SE)") } else { format!("{m} against λ (± SE)") };
+            let figure =
+                XyFigure { title, x_label: x_label.into(), y_label: m.to_string(), series, lines: true, log_y };
             Some(Spec { section: Section::Training, stem: format!("step-{m}"), figure: Figure::Xy(figure) })
         })
         .collect()
@@ -145,7 +147,8 @@ fn agreement(view: &View) -> Vec<Spec> {
         .filter(|s| subsets.contains(s))
         .filter_map(|subset| {
             let corr: Vec<_> = view.summary.correlations.iter().filter(|c| c.subset == subset).collect();
-            let rows: Vec<MetricId> = view.cheap.iter().copied().filter(|m| corr.iter().any(|c| c.cheap == *m)).collect();
+            let rows: Vec<MetricId> =
+                view.cheap.iter().copied().filter(|m| corr.iter().any(|c| c.cheap == *m)).collect();
             let cols: Vec<MetricId> =
                 view.refs.iter().copied().filter(|m| corr.iter().any(|c| c.reference == *m)).collect();
             let cells = corr
@@ -177,7 +180,11 @@ fn agreement(view: &View) -> Vec<Spec> {
                 rows: rows.iter().map(|m| m.to_string()).collect(),
                 cells,
             };
-            Some(Spec { section: Section::Agreement, stem: format!("agreement-{subset}"), figure: Figure::Heat(figure) })
+            Some(Spec {
+                section: Section::Agreement,
+                stem: format!("agreement-{subset}"),
+                figure: Figure::Heat(figure),
+            })
         })
         .collect()
 }
@@ -188,7 +195,9 @@ fn cost(view: &View) -> Vec<Spec> {
     let seconds: Vec<(String, f64, String)> = c
         .iter()
         .filter(|r| r.mean_seconds.is_finite())
-        .map(|r| (r.metric.to_string(), r.mean_seconds, format!("{}: {} s per model", r.metric, plot::sig(r.mean_seconds))))
+        .map(|r| {
+            (r.metric.to_string(), r.mean_seconds, format!("{}: {} s per model", r.metric, plot::sig(r.mean_seconds)))
+        })
         .collect();
     let nfe: Vec<(String, f64, String)> = c
         .iter()
@@ -245,7 +254,9 @@ fn scatter(view: &View) -> Vec<Spec> {
             .map(|g| {
                 let rows = view.rows.iter().filter(|r| r.group == *g);
                 let pts: Vec<(f64, f64, String)> = rows
-                    .filter_map(|r| Some((r.values.get(&c.cheap)?.value, r.values.get(&c.reference)?.value, r.name.clone())))
+                    .filter_map(|r| {
+                        Some((r.values.get(&c.cheap)?.value, r.values.get(&c.reference)?.value, r.name.clone()))
+                    })
                     .filter(|p| p.0.is_finite() && p.1.is_finite())
                     .collect();
                 Series {
@@ -284,7 +295,11 @@ fn profiles(view: &View) -> Option<Spec> {
         .iter()
         .map(|p| {
             let stride = p.points.len().div_ceil(PROFILE_POINTS).max(1);
-            Series { label: p.model.clone(), points: p.points.iter().step_by(stride).copied().collect(), ..Default::default() }
+            Series {
+                label: p.model.clone(),
+                points: p.points.iter().step_by(stride).copied().collect(),
+                ..Default::default()
+            }
         })
         .collect();
     let log_y = plot::spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));

@@ -135,7 +135,9 @@ fn rows(view: &View) -> Vec<Value> {
                         Some(se) => format!("{} ± {}", sig(v.value), sig(se)),
                         None => sig(v.value),
                     },
-                    None if view.failed.iter().any(|f| f.starts_with(&format!("{} · {m}:", r.name))) => "failed".into(),
+                    None if view.failed.iter().any(|f| f.starts_with(&format!("{} · {m}:", r.name))) => {
+                        "failed".into()
+                    }
                     None => "–".into(),
                 })
                 .collect();
@@ -166,7 +168,8 @@ fn provenance(view: &View, prov: Option<&Provenance>, origin: &Origin) -> Value 
         (Some(f), Some(file), None) => format!("{f}: {} (file not readable: no hash)", file.display()),
         (Some(f), None, _) => format!("{f} (no model file)"),
     };
-    let machine = format!("{} ({} CPUs available)", if p.hostname.is_empty() { "unnamed host" } else { &p.hostname }, p.cpus);
+    let machine =
+        format!("{} ({} CPUs available)", if p.hostname.is_empty() { "unnamed host" } else { &p.hostname }, p.cpus);
     context! {
         version => p.scoreprobe_version, commit => p.git_commit, seed => view.seed.map_or_else(unknown, |s| s.to_string()),
         reference => p.reference, features, machine, started => format!("{} UTC", p.started_utc),

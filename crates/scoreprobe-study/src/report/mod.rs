@@ -123,7 +123,8 @@ impl Files {
         let mut written = vec![];
         for (path, bytes) in self.0 {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| StudyError::Write { path: dir.to_path_buf(), source: e.into() })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StudyError::Write { path: dir.to_path_buf(), source: e.into() })?;
             }
             write_atomic(&path, &bytes).map_err(|e| StudyError::Write { path: path.clone(), source: e.into() })?;
             written.push(path);
@@ -190,8 +191,7 @@ impl Page<'_> {
         let out = self.out;
         files.add(out.join("metrics.csv"), tables::csv(self.results, &self.cols.all));
         files.add(out.join("correlations.json"), json("the summary", self.summary)?);
-        let view =
-            view::from_results(self.title, self.command, self.results, self.settings, self.summary, self.cols)?;
+        let view = view::from_results(self.title, self.command, self.results, self.settings, self.summary, self.cols)?;
         let extras = extras::read(out, &view)?;
         let figures = figures::draw(&view, &extras.monitor, true);
         for d in &figures.drawn {
@@ -201,7 +201,8 @@ impl Page<'_> {
                 files.add(stem.with_extension("png"), png.clone());
             }
         }
-        let md = markdown::report(self.title, self.command, self.results, self.settings, self.summary, self.cols, &figures);
+        let md =
+            markdown::report(self.title, self.command, self.results, self.settings, self.summary, self.cols, &figures);
         files.add(out.join("report.md"), md);
         files.add(out.join("report.html"), html::render(&view, &figures, &extras.samples, prov, origin)?);
         Ok(())
@@ -236,7 +237,15 @@ pub fn rebuild(dir: &Path) -> Result<Rebuilt, StudyError> {
             None => records::title_and_command(dir),
         };
         let (summary, cols) = summarise(&results, &settings);
-        let page = Page { out: dir, title: &title, command: &command, results: &results, settings: &settings, summary: &summary, cols: &cols };
+        let page = Page {
+            out: dir,
+            title: &title,
+            command: &command,
+            results: &results,
+            settings: &settings,
+            summary: &summary,
+            cols: &cols,
+        };
         page.render(prov.as_ref(), &origin, &mut files)?;
         Some(summary)
     } else if dir.join("metrics.csv").is_file() && dir.join("correlations.json").is_file() {
@@ -251,7 +260,9 @@ pub fn rebuild(dir: &Path) -> Result<Rebuilt, StudyError> {
              `scoreprobe study` command again (it resumes from the cache) to write it",
         ));
     } else {
-        return Err(not_a_study("no metrics.json (or metrics.csv with correlations.json), as `scoreprobe study` writes"));
+        return Err(not_a_study(
+            "no metrics.json (or metrics.csv with correlations.json), as `scoreprobe study` writes",
+        ));
     };
     Ok(Rebuilt { written: files.write()?, summary })
 }

@@ -126,10 +126,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("abc");
         std::fs::write(&p, b"abc").unwrap();
-        assert_eq!(
-            sha256_file(&p).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_file(&p).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(sha256_file(&dir.path().join("absent")), None);
         assert_eq!(feature_file("inception:/x/y.onnx"), Some(PathBuf::from("/x/y.onnx")));
         assert_eq!(feature_file("identity"), None);

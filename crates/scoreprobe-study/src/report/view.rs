@@ -283,11 +283,17 @@ pub(super) fn markdown_header(md: &str) -> (String, String, String) {
 
 /// `metrics.csv`: `name,group,step` then `m,m_se,m_nfe,m_seconds` per metric.
 fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>, StudyError> {
-    let bad = |line: usize, message: String| StudyError::Input { path: path.to_path_buf(), message: format!("line {line}: {message}") };
+    let bad = |line: usize, message: String| StudyError::Input {
+        path: path.to_path_buf(),
+        message: format!("line {line}: {message}"),
+    };
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     if header.len() < 3 || header[..3] != ["name", "group", "step"] || (header.len() - 3) % 4 != 0 {
-        return Err(bad(1, "expected the header name,group,step then 4 columns per metric (m,m_se,m_nfe,m_seconds)".into()));
+        return Err(bad(
+            1,
+            "expected the header name,group,step then 4 columns per metric (m,m_se,m_nfe,m_seconds)".into(),
+        ));
     }
     let metrics: Vec<MetricId> = header[3..]
         .chunks(4)
@@ -332,7 +338,8 @@ mod tests {
     #[test]
     fn metrics_csv_reads_back_and_names_its_faults() {
         let p = Path::new("study/metrics.csv");
-        let text = "name,group,step,w2,w2_se,w2_nfe,w2_seconds\nckpt-1,checkpoint,1,5.0e-1,,1.0e3,0.25\nexact,exact,,,,,\n";
+        let text =
+            "name,group,step,w2,w2_se,w2_nfe,w2_seconds\nckpt-1,checkpoint,1,5.0e-1,,1.0e3,0.25\nexact,exact,,,,,\n";
         let rows = parse_csv(p, text).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].values[&MetricId::W2], Val { value: 0.5, se: None, nfe: Some(1000.0), seconds: 0.25 });

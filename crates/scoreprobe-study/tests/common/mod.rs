@@ -57,9 +57,8 @@ fn tiny_png() -> Vec<u8> {
 pub fn small_study(out: &Path) -> report::Summary {
     std::fs::create_dir_all(out.join("samples")).unwrap();
     std::fs::write(out.join("samples/ckpt-400.png"), tiny_png()).unwrap();
-    let monitor: String = (1..=4)
-        .map(|k| format!("{{\"step\": {}, \"value\": {}, \"se\": 0.01}}\n", 100 * k, 0.5 / k as f64))
-        .collect();
+    let monitor: String =
+        (1..=4).map(|k| format!("{{\"step\": {}, \"value\": {}, \"se\": 0.01}}\n", 100 * k, 0.5 / k as f64)).collect();
     std::fs::write(out.join("monitor.jsonl"), monitor).unwrap();
     let spec: ProblemSpec = ProblemSpec {
         target: serde_json::from_value::<TargetSpec>(serde_json::json!({
@@ -95,4 +94,3 @@ pub fn fonts() -> bool {
     }
     true
 }
-
