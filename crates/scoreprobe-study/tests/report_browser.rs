@@ -152,7 +152,7 @@ fn the_page_renders_in_headless_chromium_without_any_request() {
         "<meta name=\"x\"",
         1,
     );
-    std::fs::write(&page.with_file_name("no-csp.html"), no_csp).unwrap();
+    std::fs::write(page.with_file_name("no-csp.html"), no_csp).unwrap();
     dump(&probe(&page.with_file_name("no-csp.html"), "<img src=\"https://cdn.example.org/x.png\">"));
     assert_eq!(page_requests(&net_log), vec!["https://cdn.example.org/x.png".to_string()]);
 

@@ -289,7 +289,7 @@ fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>, StudyError> {
     };
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    if header.len() < 3 || header[..3] != ["name", "group", "step"] || (header.len() - 3) % 4 != 0 {
+    if header.len() < 3 || header[..3] != ["name", "group", "step"] || !(header.len() - 3).is_multiple_of(4) {
         return Err(bad(
             1,
             "expected the header name,group,step then 4 columns per metric (m,m_se,m_nfe,m_seconds)".into(),
