@@ -19,10 +19,15 @@ $bin study --models docs/studies/fmnist-unet/models.json --reference fashion-mni
   --n 128 --steps 100 --seed 0 --bound-panels 4 --critic-steps 200 --critic-pool 1024 --critic-holdout 512 \
   --critic-batch 256 --critic-directions 4 --out reports/fmnist-unet --quiet
 
+# the sample grid goes into the study folder (samples/<model>.png), where report.html shows it
+mkdir -p reports/fmnist-unet/samples
 $bin sample --checkpoint runs/fmnist-unet/ckpt-6000.safetensors --n 64 --steps 200 --seed 1 \
-  --out reports/fmnist-unet/samples-6000.npy --png-grid docs/figures/fmnist-unet-samples.png
+  --out reports/fmnist-unet/samples-6000.npy --png-grid reports/fmnist-unet/samples/ckpt-6000.png
+cp reports/fmnist-unet/samples/ckpt-6000.png docs/figures/fmnist-unet-samples.png
+$bin report reports/fmnist-unet
 
 dst=docs/studies/fmnist-unet src=reports/fmnist-unet
-cp "$src/metrics.csv" "$src/correlations.json" "$dst/"
+mkdir -p "$dst/samples" && cp "$src/samples/ckpt-6000.png" "$dst/samples/"
+cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$dst/"
 sed 's/\.png)/.svg)/' "$src/report.md" > "$dst/report.md"
 rm -rf "$dst/figures" && mkdir -p "$dst/figures" && cp "$src"/figures/*.svg "$dst/figures/"

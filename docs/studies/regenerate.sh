@@ -30,7 +30,7 @@ $bin study --models docs/studies/gaussian2d/models.json --reference docs/studies
 mkdir -p docs/studies/ring8-classifier
 for s in ring8:ring8-ref ring8-classifier:ring8-clf gaussian2d:gaussian2d; do
   dst=docs/studies/${s%%:*}; src=reports/${s##*:}
-  cp "$src/metrics.csv" "$src/correlations.json" "$dst/"
+  cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$dst/"
   # SVG figures only (a fifth of the PNGs' size)
   sed 's/\.png)/.svg)/' "$src/report.md" > "$dst/report.md"
   rm -rf "$dst/figures" && mkdir -p "$dst/figures" && cp "$src"/figures/*.svg "$dst/figures/"

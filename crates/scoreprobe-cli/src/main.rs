@@ -25,6 +25,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Every metric on a set of models; rank correlations, costs, figures and a report.
     Study(cmd::study::Args),
+    /// Rebuild a study's report.md and report.html from its records (no metric is recomputed).
+    Report(cmd::report::Args),
     /// Draw samples from a problem spec's model with a chosen sampler.
     Sample(cmd::sample::Args),
     /// Exact generated law q₀ (Gaussian targets with affine-score models): moments, KL, W2.
@@ -47,6 +49,7 @@ fn main() {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Study(a) => cmd::study::run(a),
+        Command::Report(a) => cmd::report::run(a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Exact(a) => cmd::exact::run(a),
         Command::Family(a) => cmd::family::run(a),

@@ -323,6 +323,22 @@ fn study_refuses_empty_runs_and_unknown_metrics_and_resumes() {
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(table["models"], again["models"]);
+
+    // `report` rebuilds both reports from the records; a folder that is not a study, or a
+    // truncated record, fails naming it, non-zero, writing nothing
+    let prov = std::fs::read_to_string(out.join("provenance.json")).unwrap();
+    assert!(prov.contains("--metrics w2,siem") && prov.contains("scoreprobe_version"), "{prov}");
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    let o = run(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("data-section=\"claims\"") && html.contains("rebuilt from the study"));
+    assert_fails_with(&run(&["report", empty.to_str().unwrap()]), &["empty-run is not a study folder"]);
+    let json_text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+    std::fs::write(out.join("metrics.json"), &json_text[..json_text.len() / 3]).unwrap();
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    assert_fails_with(&run(&["report", out.to_str().unwrap()]), &["metrics.json: truncated"]);
+    assert!(!out.join("report.html").exists(), "nothing written on bad input");
 }
 
 #[test]

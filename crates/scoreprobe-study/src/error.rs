@@ -73,6 +73,13 @@ pub enum StudyError {
         /// as a note in the report, so its text is all that is kept.
         message: String,
     },
+    /// A file of a study folder that cannot be read back (`scoreprobe report`).
+    #[error("{}: {message}", path.display())]
+    Input { path: PathBuf, message: String },
+    #[error("{} is not a study folder: {message}", path.display())]
+    NotAStudy { path: PathBuf, message: String },
+    #[error("the page template: {message}")]
+    Template { message: String },
     #[error("serialising {what}")]
     Json { what: &'static str, source: serde_json::Error },
 }

@@ -21,11 +21,11 @@ use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Purpose, Schedule, ScoreModel, SeedStream};
 use scoreprobe_hodge::critic::CriticFitConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StudySettings {
     /// Generated samples (and SIEM trajectories) per model; target samples for the references.
     pub n: usize,

@@ -158,7 +158,7 @@ fn keep_going_records_failures_measures_the_rest_and_reports_them_as_failed() {
     // failures are not cached: a second run tries them again (and fails again)
     assert!(!dir.path().join("cache/ckpt-9.json").exists());
 
-    let summary = report::write(dir.path(), "t", "cmd", &r, &s.settings).unwrap();
+    let summary = report::write(dir.path(), "t", "cmd", &r, &s.settings, &Default::default()).unwrap();
     assert_eq!(summary.claims.len(), 5);
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("| ckpt-9 | checkpoint | 1 | **failed** |"), "{md}");

@@ -124,7 +124,7 @@ fn adjacent_checkpoints_get_paired_standard_errors() {
         on_failure: OnFailure::Stop,
     };
     let r = study.run().expect("the study runs");
-    let summary = report::write(dir.path(), "t", "cmd", &r, &study.settings).unwrap();
+    let summary = report::write(dir.path(), "t", "cmd", &r, &study.settings, &Default::default()).unwrap();
     for m in [MetricId::SiemProj, MetricId::Siem] {
         let diffs: Vec<_> = summary.paired.iter().filter(|d| d.metric == m).collect();
         assert_eq!(diffs.len(), 2, "{m:?}: {diffs:?}");

@@ -260,6 +260,8 @@ pub struct StudyRun<'a> {
 /// written whatever failed, and the command then fails naming what did (as `make -k` does).
 pub fn run_study(r: StudyRun) -> Result<()> {
     let loader = |p: &std::path::Path| crate::models::load_checkpoint(p).map_err(Into::into);
+    let started = std::time::Instant::now();
+    let mut provenance = report::Provenance::begin(r.title, r.command, &r.reference);
     let study = Study {
         reference: r.reference,
         models: r.models,
@@ -271,10 +273,11 @@ pub fn run_study(r: StudyRun) -> Result<()> {
         on_failure: r.on_failure,
     };
     let results = study.run()?;
-    let summary = report::write(&r.out, r.title, r.command, &results, &study.settings)?;
+    provenance.wall_seconds = started.elapsed().as_secs_f64();
+    let summary = report::write(&r.out, r.title, r.command, &results, &study.settings, &provenance)?;
     print_text(&report::terminal_summary(&summary));
     let report = r.out.join("report.md");
-    print_text(&format!("report: {}", report.display()));
+    print_text(&format!("report: {} and {}", report.display(), r.out.join("report.html").display()));
     if let Some(first) = results.failed.first() {
         let models: std::collections::BTreeSet<&str> = results.failed.iter().map(|f| f.model.as_str()).collect();
         bail!(

@@ -231,6 +231,8 @@ pub enum Reason {
     FeaturesTooWide { features: String, dim: usize },
     /// No Hodge estimator of the KL-bound group applies to this model and reference.
     NoHodgeEstimator,
+    /// A reason read back from a study's `metrics.json` (`scoreprobe report`), shown as written.
+    Recorded(String),
 }
 
 impl fmt::Display for Reason {
@@ -249,6 +251,7 @@ impl fmt::Display for Reason {
                  (use fd/kid)"
             ),
             Reason::NoHodgeEstimator => f.write_str("no Hodge estimator applies"),
+            Reason::Recorded(why) => f.write_str(why),
         }
     }
 }

@@ -1,110 +1,315 @@
-//! The report's figures: each cheap metric against each reference (Spearman ρ in the title),
-//! every metric along training, and SIEM's per-step profiles.
+//! The report's figures, one list for both outputs: every metric along training (± SE bands), the
+//! rank-agreement heat map, the cost per metric, each cheap metric against each reference, SIEM's
+//! per-step profiles, and the training monitor's curve when the study folder has one.
 
-use super::{find, groups, Columns};
-use crate::correlate::{columns, PairCorrelation, Subset};
-use crate::error::StudyError;
+use super::view::View;
 use crate::metric::MetricId;
-use crate::models::ModelGroup;
-use crate::plot::{self, Figure, Series};
-use crate::runner::StudyResults;
-use std::path::{Path, PathBuf};
+use crate::plot::{self, BarFigure, Figure, HeatFigure, Series, XyFigure};
+use serde::Deserialize;
+use std::collections::BTreeSet;
 
-/// The figures drawn (title, path without extension), and why some or all were not.
-pub(super) struct Figures {
-    pub drawn: Vec<(String, PathBuf)>,
+/// Where a figure sits in the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Section {
+    Training,
+    Agreement,
+    Cost,
+    Scatter,
+    Profiles,
+    Monitor,
+}
+
+/// A figure to draw, with its file stem under `figures/`.
+pub(crate) struct Spec {
+    pub section: Section,
+    pub stem: String,
+    pub figure: Figure,
+}
+
+/// A figure drawn.
+pub(crate) struct Drawn {
+    pub section: Section,
+    pub stem: String,
+    pub title: String,
+    pub svg: String,
+    pub png: Option<Vec<u8>>,
+    pub marks: usize,
+    /// (label, colour) per series, for the page's toggles.
+    pub legend: Vec<(String, String)>,
+}
+
+/// Every figure drawn, and why some or all were not.
+pub(crate) struct Figures {
+    pub drawn: Vec<Drawn>,
     pub note: Option<String>,
 }
 
-/// Draws every figure under `out/figures`; a figure that cannot be drawn leaves a note, never an error.
-pub(super) fn draw(
-    out: &Path,
-    results: &StudyResults,
-    cols: &Columns,
-    corr: &[PairCorrelation],
-) -> Result<Figures, StudyError> {
-    let dir = out.join("figures");
-    std::fs::create_dir_all(&dir).map_err(|e| StudyError::Write { path: dir.clone(), source: e.into() })?;
-    let mut figs = Figures { drawn: vec![], note: plot::unavailable() };
-    if figs.note.is_none() {
-        scatter(&dir, results, cols, corr, &mut figs);
-        along_training(&dir, results, &cols.all, &mut figs);
-        siem_profiles(&dir, results, &mut figs);
+/// One line of `monitor.jsonl`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct MonitorPoint {
+    pub step: f64,
+    pub value: f64,
+    #[serde(default)]
+    pub se: Option<f64>,
+}
+
+/// A SIEM profile has a point per sampler step (1000): the figures keep about this many.
+const PROFILE_POINTS: usize = 200;
+
+/// Draws every figure (PNG too when `png`); a figure that cannot be drawn leaves a note.
+pub(crate) fn draw(view: &View, monitor: &[MonitorPoint], png: bool) -> Figures {
+    if let Some(note) = plot::unavailable() {
+        return Figures { drawn: vec![], note: Some(note) };
     }
-    Ok(figs)
+    let mut figs = Figures { drawn: vec![], note: None };
+    for spec in specs(view, monitor) {
+        let legend = spec.figure.legend();
+        match plot::render(&spec.figure, png) {
+            Ok(r) => figs.drawn.push(Drawn {
+                section: spec.section,
+                stem: spec.stem,
+                title: spec.figure.title().to_string(),
+                svg: r.svg,
+                png: r.png,
+                marks: r.marks,
+                legend,
+            }),
+            Err(e) => figs.note = Some(e.to_string()),
+        }
+    }
+    figs
+}
+
+fn specs(view: &View, monitor: &[MonitorPoint]) -> Vec<Spec> {
+    let mut out = along_training(view);
+    out.extend(agreement(view));
+    out.extend(cost(view));
+    out.extend(monitor_curve(monitor));
+    out.extend(scatter(view));
+    out.extend(profiles(view));
+    out
+}
+
+/// The rows with a step or λ, as (x, value, se, name) of `metric`, for the models of `group`.
+fn series_of(view: &View, metric: MetricId, group: &str) -> Series {
+    let mut pts: Vec<(f64, f64, Option<f64>, String)> = view
+        .rows
+        .iter()
+        .filter(|r| r.group == group)
+        .filter_map(|r| {
+            let v = r.values.get(&metric)?;
+            Some((r.step?, v.value, v.se, r.name.clone()))
+        })
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Series {
+        label: group.to_string(),
+        points: pts.iter().map(|p| (p.0, p.1)).collect(),
+        se: pts.iter().map(|p| p.2).collect(),
+        names: pts.into_iter().map(|p| p.3).collect(),
+    }
+}
+
+/// Every metric against the training step of the checkpoints (± SE); a study without a checkpoint
+/// sweep shows each perturbation family against its size λ instead.
+fn along_training(view: &View) -> Vec<Spec> {
+    let steps = view.rows.iter().filter(|r| r.group == "checkpoint" && r.step.is_some()).count();
+    let groups: Vec<String> = if steps >= 2 {
+        vec!["checkpoint".into()]
+    } else {
+        let set: BTreeSet<&str> = view.rows.iter().filter(|r| r.step.is_some()).map(|r| r.group.as_str()).collect();
+        set.into_iter().map(String::from).collect()
+    };
+    let x_label = if steps >= 2 { "training step" } else { "perturbation size λ" };
+    view.metrics()
+        .filter_map(|m| {
+            let series: Vec<Series> =
+                groups.iter().map(|g| series_of(view, m, g)).filter(|s| s.points.len() >= 2).collect();
+            if series.is_empty() {
+                return None;
+            }
+            let log_y = plot::spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+            let title =
+                if steps >= 2 { format!("{m} along training (± SE)") } else { format!("{m} against λ (± SE)") };
+            let figure =
+                XyFigure { title, x_label: x_label.into(), y_label: m.to_string(), series, lines: true, log_y };
+            Some(Spec { section: Section::Training, stem: format!("step-{m}"), figure: Figure::Xy(figure) })
+        })
+        .collect()
+}
+
+/// Spearman ρ of every cheap metric with every reference, over all models and over the
+/// checkpoints, as heat maps (the CI in each cell's hover text).
+fn agreement(view: &View) -> Vec<Spec> {
+    let subsets: BTreeSet<&str> = view.summary.correlations.iter().map(|c| c.subset.as_str()).collect();
+    ["all", "checkpoint"]
+        .into_iter()
+        .filter(|s| subsets.contains(s))
+        .filter_map(|subset| {
+            let corr: Vec<_> = view.summary.correlations.iter().filter(|c| c.subset == subset).collect();
+            let rows: Vec<MetricId> =
+                view.cheap.iter().copied().filter(|m| corr.iter().any(|c| c.cheap == *m)).collect();
+            let cols: Vec<MetricId> =
+                view.refs.iter().copied().filter(|m| corr.iter().any(|c| c.reference == *m)).collect();
+            let cells = corr
+                .iter()
+                .filter_map(|c| {
+                    let x = cols.iter().position(|m| *m == c.reference)?;
+                    let y = rows.iter().position(|m| *m == c.cheap)?;
+                    let s = &c.spearman;
+                    let text = format!(
+                        "{} vs {} ({subset}, n = {}): Spearman ρ = {:.3} [{:.2}, {:.2}], Kendall τ = {:.3}",
+                        c.cheap, c.reference, c.n, s.value, s.ci_low, s.ci_high, c.kendall.value
+                    );
+                    Some((x, y, s.value, text))
+                })
+                .collect::<Vec<_>>();
+            if cells.is_empty() {
+                return None;
+            }
+            let title = if subset == "all" {
+                "rank agreement, all models: Spearman ρ".to_string()
+            } else {
+                format!("rank agreement, {subset} models: Spearman ρ")
+            };
+            let figure = HeatFigure {
+                title,
+                x_label: "reference".into(),
+                y_label: "cheap signal".into(),
+                columns: cols.iter().map(|m| m.to_string()).collect(),
+                rows: rows.iter().map(|m| m.to_string()).collect(),
+                cells,
+            };
+            Some(Spec {
+                section: Section::Agreement,
+                stem: format!("agreement-{subset}"),
+                figure: Figure::Heat(figure),
+            })
+        })
+        .collect()
+}
+
+/// Mean seconds and mean NFE per model of each metric.
+fn cost(view: &View) -> Vec<Spec> {
+    let c = &view.summary.cost;
+    let seconds: Vec<(String, f64, String)> = c
+        .iter()
+        .filter(|r| r.mean_seconds.is_finite())
+        .map(|r| {
+            (r.metric.to_string(), r.mean_seconds, format!("{}: {} s per model", r.metric, plot::sig(r.mean_seconds)))
+        })
+        .collect();
+    let nfe: Vec<(String, f64, String)> = c
+        .iter()
+        .filter_map(|r| {
+            let n = r.mean_nfe?;
+            Some((r.metric.to_string(), n, format!("{}: {} score evaluations per sample", r.metric, plot::sig(n))))
+        })
+        .collect();
+    let mut out = vec![];
+    for (stem, title, x_label, bars) in [
+        ("cost-seconds", "cost: mean seconds per model", "seconds", seconds),
+        ("cost-nfe", "cost: mean NFE per sample", "score evaluations per sample", nfe),
+    ] {
+        if bars.is_empty() {
+            continue;
+        }
+        let log_x = plot::spans_decades(bars.iter().map(|b| b.1));
+        let figure = BarFigure { title: title.into(), x_label: x_label.into(), bars, log_x };
+        out.push(Spec { section: Section::Cost, stem: stem.into(), figure: Figure::Bars(figure) });
+    }
+    out
+}
+
+/// The training monitor's value ± SE against the step.
+fn monitor_curve(monitor: &[MonitorPoint]) -> Option<Spec> {
+    if monitor.is_empty() {
+        return None;
+    }
+    let series = Series {
+        label: "monitor".into(),
+        points: monitor.iter().map(|p| (p.step, p.value)).collect(),
+        se: monitor.iter().map(|p| p.se).collect(),
+        names: vec![],
+    };
+    let log_y = plot::spans_decades(series.points.iter().map(|p| p.1));
+    let figure = XyFigure {
+        title: "training monitor (± SE)".into(),
+        x_label: "training step".into(),
+        y_label: "monitor value".into(),
+        series: vec![series],
+        lines: true,
+        log_y,
+    };
+    Some(Spec { section: Section::Monitor, stem: "monitor".into(), figure: Figure::Xy(figure) })
 }
 
 /// Each cheap metric against each reference, one series per model group.
-fn scatter(dir: &Path, results: &StudyResults, cols: &Columns, corr: &[PairCorrelation], figs: &mut Figures) {
-    let rows = &results.rows;
-    for &c in &cols.cheap {
-        for &r in &cols.refs {
-            let Some(p) = find(corr, c, r, Subset::All) else { continue };
-            let series: Vec<Series> = groups(rows)
-                .into_iter()
-                .filter_map(|g| {
-                    let (x, y) = columns(rows, c, r, Subset::Group(g));
-                    (!x.is_empty()).then(|| Series { label: g.to_string(), points: x.into_iter().zip(y).collect() })
-                })
-                .collect();
-            let title = format!("{c} vs {r}: Spearman ρ = {:.3}", p.spearman.value);
-            let stem = dir.join(format!("{c}-vs-{r}"));
-            let (x_label, y_label) = (c.to_string(), r.to_string());
-            let fig = Figure {
-                title: &title,
-                x_label: &x_label,
-                y_label: &y_label,
-                series: &series,
-                lines: false,
-                log_y: false,
-            };
-            match plot::save(&fig, &stem) {
-                Ok(_) => figs.drawn.push((title, stem)),
-                Err(e) => figs.note = Some(e.to_string()),
+fn scatter(view: &View) -> Vec<Spec> {
+    let groups: BTreeSet<&str> = view.rows.iter().map(|r| r.group.as_str()).collect();
+    let mut out = vec![];
+    for c in view.summary.correlations.iter().filter(|c| c.subset == "all") {
+        let series: Vec<Series> = groups
+            .iter()
+            .map(|g| {
+                let rows = view.rows.iter().filter(|r| r.group == *g);
+                let pts: Vec<(f64, f64, String)> = rows
+                    .filter_map(|r| {
+                        Some((r.values.get(&c.cheap)?.value, r.values.get(&c.reference)?.value, r.name.clone()))
+                    })
+                    .filter(|p| p.0.is_finite() && p.1.is_finite())
+                    .collect();
+                Series {
+                    label: g.to_string(),
+                    points: pts.iter().map(|p| (p.0, p.1)).collect(),
+                    se: vec![],
+                    names: pts.into_iter().map(|p| p.2).collect(),
+                }
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        let figure = XyFigure {
+            title: format!("{} vs {}: Spearman ρ = {:.3}", c.cheap, c.reference, c.spearman.value),
+            x_label: c.cheap.to_string(),
+            y_label: c.reference.to_string(),
+            series,
+            lines: false,
+            log_y: false,
+        };
+        out.push(Spec {
+            section: Section::Scatter,
+            stem: format!("{}-vs-{}", c.cheap, c.reference),
+            figure: Figure::Xy(figure),
+        });
+    }
+    out
+}
+
+/// The full-window oracle SIEM's integrand per step, one line per model (about 200 points each).
+fn profiles(view: &View) -> Option<Spec> {
+    if view.profiles.is_empty() {
+        return None;
+    }
+    let series: Vec<Series> = view
+        .profiles
+        .iter()
+        .map(|p| {
+            let stride = p.points.len().div_ceil(PROFILE_POINTS).max(1);
+            Series {
+                label: p.model.clone(),
+                points: p.points.iter().step_by(stride).copied().collect(),
+                ..Default::default()
             }
-        }
-    }
-}
-
-/// Every metric against the training step of the checkpoints (log scale).
-fn along_training(dir: &Path, results: &StudyResults, metrics: &[MetricId], figs: &mut Figures) {
-    let ckpts: Vec<_> =
-        results.rows.iter().filter(|(e, _)| e.group == ModelGroup::Checkpoint && e.step.is_some()).collect();
-    if ckpts.len() < 2 {
-        return;
-    }
-    let series: Vec<Series> = metrics
-        .iter()
-        .filter_map(|&m| {
-            let pts: Vec<(f64, f64)> = ckpts.iter().filter_map(|(e, r)| Some((e.step?, r.get(m)?.value))).collect();
-            (!pts.is_empty()).then(|| Series { label: m.to_string(), points: pts })
         })
         .collect();
-    let stem = dir.join("metrics-vs-step");
-    let title = "every metric along training (log scale)";
-    let fig = Figure { title, x_label: "training step", y_label: "value", series: &series, lines: true, log_y: true };
-    if plot::save(&fig, &stem).is_ok() {
-        figs.drawn.push((title.into(), stem));
-    }
-}
-
-/// The full-window oracle SIEM's integrand β(t)² E[(ê·∇φ)²] per step, one line per model.
-fn siem_profiles(dir: &Path, results: &StudyResults, figs: &mut Figures) {
-    let series: Vec<Series> = results
-        .rows
-        .iter()
-        .filter_map(|(e, r)| {
-            let prof = &r.get(MetricId::Siem)?.details.siem()?.profile;
-            Some(Series { label: e.name.clone(), points: prof.iter().map(|p| (p.t, p.beta2 * p.mean_sq)).collect() })
-        })
-        .collect();
-    if series.is_empty() {
-        return;
-    }
-    let stem = dir.join("siem-profiles");
-    let title = "SIEM integrand β(t)² E[(ê·∇φ)²] along sampling";
-    let fig = Figure { title, x_label: "t", y_label: "integrand", series: &series, lines: true, log_y: true };
-    if plot::save(&fig, &stem).is_ok() {
-        figs.drawn.push((title.into(), stem));
-    }
+    let log_y = plot::spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let figure = XyFigure {
+        title: "SIEM integrand β(t)² E[(ê·∇φ)²] along sampling".into(),
+        x_label: "t".into(),
+        y_label: "integrand".into(),
+        series,
+        lines: true,
+        log_y,
+    };
+    Some(Spec { section: Section::Profiles, stem: "siem-profiles".into(), figure: Figure::Xy(figure) })
 }

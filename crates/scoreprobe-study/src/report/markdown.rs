@@ -5,12 +5,10 @@ use super::{Columns, Summary};
 use crate::metric::MetricId;
 use crate::runner::{StudyResults, StudySettings};
 use std::fmt::Write as _;
-use std::path::Path;
 
 /// The whole report.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn report(
-    out: &Path,
     title: &str,
     command: &str,
     results: &StudyResults,
@@ -28,7 +26,7 @@ pub(super) fn report(
     cost(&mut md, summary);
     failed(&mut md, results);
     not_applicable(&mut md, results);
-    figure_links(&mut md, out, figures);
+    figure_links(&mut md, figures);
     definitions(&mut md);
     md
 }
@@ -44,12 +42,20 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+/// The settings in one sentence (also the page's provenance footer).
+pub(super) fn settings_sentence(settings: &StudySettings) -> String {
+    format!(
+        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.",
+        settings.n, settings.steps, settings.t_min, settings.seed, settings.high_noise_window(), settings.siem_centers
+    )
+}
+
 fn header(md: &mut String, title: &str, command: &str, settings: &StudySettings) {
     let _ = writeln!(md, "# {title}\n\nRegenerate with:\n\n```sh\n{command}\n```\n");
+    let _ = writeln!(md, "{}\n", settings_sentence(settings));
     let _ = writeln!(
         md,
-        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.\n",
-        settings.n, settings.steps, settings.t_min, settings.seed, settings.high_noise_window(), settings.siem_centers
+        "The same report as one self-contained page (figures with hover values, no network): [report.html](report.html).\n"
     );
 }
 
@@ -165,14 +171,14 @@ fn not_applicable(md: &mut String, results: &StudyResults) {
     }
 }
 
-fn figure_links(md: &mut String, out: &Path, figures: &Figures) {
+fn figure_links(md: &mut String, figures: &Figures) {
     let _ = writeln!(md, "\n## Figures\n");
     if let Some(note) = &figures.note {
         let _ = writeln!(md, "{note}\n");
     }
-    for (title, stem) in &figures.drawn {
-        let rel = stem.strip_prefix(out).unwrap_or(stem).with_extension("png");
-        let _ = writeln!(md, "![{title}]({})\n", rel.display());
+    for d in &figures.drawn {
+        let ext = if d.png.is_some() { "png" } else { "svg" };
+        let _ = writeln!(md, "![{}](figures/{}.{ext})\n", d.title, d.stem);
     }
 }
 
