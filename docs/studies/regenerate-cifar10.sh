@@ -64,7 +64,7 @@ log "1/4 training (resumable) into $run"
 "$bin" train --data cifar10-test "${limit[@]}" --model unet --schedule ddpm "${train[@]}" --seed 0 \
   --out "$run" --quiet --resume > /dev/null
 
-metrics=fd,kid,siem_proj,siem_proj_window,siem_critic_window,l2,gradient
+metrics=fd,kid,siem_proj,siem_proj_window,siem_quad,siem_quad_window,siem_critic_window,l2,gradient
 mkdir -p "$out" "$docs/figures"
 for seed in "${seeds[@]}"; do
   log "2/4 study, replicate seed $seed (cached per model and metric)"
@@ -81,9 +81,15 @@ for name in $(tail -n +2 "$out/seed-${seeds[0]}/metrics.csv" | cut -d, -f1); do
   mv "$part" "$png"
 done
 
-log "4/4 copying the small outputs to $docs"
+log "4/4 reports with the sample grids (scoreprobe report: no recomputation), copied to $docs"
+for seed in "${seeds[@]}"; do
+  mkdir -p "$out/seed-$seed/samples"
+  cp "$docs"/figures/samples-*.png "$out/seed-$seed/samples/"
+  for f in "$out/seed-$seed"/samples/samples-*.png; do mv "$f" "${f%/*}/$(basename "$f" | sed 's/^samples-//')"; done
+  "$bin" report "$out/seed-$seed" > /dev/null
+done
 src=$out/seed-${seeds[0]}
-cp "$src/metrics.csv" "$src/correlations.json" "$docs/"
+cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$docs/"
 sed 's/\.png)/.svg)/' "$src/report.md" > "$docs/report.md.tmp" && mv "$docs/report.md.tmp" "$docs/report.md"
 cp "$src"/figures/*.svg "$docs/figures/"
 for seed in "${seeds[@]}"; do cp "$out/seed-$seed/metrics.csv" "$docs/metrics-seed-$seed.csv"; done

@@ -49,7 +49,17 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
     let docs = tmp.path().join("docs");
     let rows = table(&docs.join("metrics.csv"));
     assert_eq!(rows.len(), 2, "two checkpoints picked: {rows:?}");
-    for metric in ["fd", "kid", "siem_proj", "siem_proj_window", "siem_critic_window", "l2", "gradient"] {
+    for metric in [
+        "fd",
+        "kid",
+        "siem_proj",
+        "siem_proj_window",
+        "siem_quad",
+        "siem_quad_window",
+        "siem_critic_window",
+        "l2",
+        "gradient",
+    ] {
         for (name, cells) in &rows {
             let cell = cells.iter().find(|(c, _)| c == metric).map(|(_, v)| v.as_str());
             let value: f64 = cell.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
@@ -69,6 +79,9 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
     assert_ne!(fd(0), fd(1), "replicate seeds gave identical tables");
     let report = std::fs::read_to_string(docs.join("report.md")).unwrap();
     assert!(report.contains("fd") && report.contains("siem"), "{report}");
+    // the HTML report carries every checkpoint's sample grid inline
+    let html = std::fs::read_to_string(docs.join("report.html")).unwrap();
+    assert_eq!(html.matches("data:image/png;base64,").count(), rows.len(), "one inline grid per checkpoint");
 
     // a second run finds everything cached and done: the same table, byte for byte
     let before = std::fs::read(docs.join("metrics.csv")).unwrap();

@@ -60,10 +60,14 @@ pub struct StudySettings {
     pub critic_batch: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub critic_directions: Option<usize>,
-    /// The sampler of the generated samples (fd/kid/w2/prdc). Left out of the fingerprint when it
-    /// is the default (Euler–Maruyama), so caches written before the option existed stay valid.
-    #[serde(skip_serializing_if = "is_em")]
+    /// The sampler of the generated samples (fd/kid/w2/prdc). Written only when it is not the
+    /// default (Euler–Maruyama), and read as the default when absent (settings of older studies).
+    #[serde(default = "em", skip_serializing_if = "is_em")]
     pub sampler: SamplerKind,
+}
+
+fn em() -> SamplerKind {
+    SamplerKind::Em
 }
 
 fn is_em(kind: &SamplerKind) -> bool {

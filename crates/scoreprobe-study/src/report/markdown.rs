@@ -45,8 +45,15 @@ fn fmt_value(v: f64) -> String {
 /// The settings in one sentence (also the page's provenance footer).
 pub(super) fn settings_sentence(settings: &StudySettings) -> String {
     format!(
-        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} EM steps on [{}, 1], seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.",
-        settings.n, settings.steps, settings.t_min, settings.seed, settings.high_noise_window(), settings.siem_centers
+        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} sampler steps ({}; SIEM trajectories: em) on [{}, 1], seed {}, SIEM test seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.",
+        settings.n,
+        settings.steps,
+        settings.sampler.name(),
+        settings.t_min,
+        settings.seed,
+        settings.test_seed,
+        settings.high_noise_window(),
+        settings.siem_centers
     )
 }
 
