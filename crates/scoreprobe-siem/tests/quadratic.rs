@@ -194,9 +194,9 @@ impl LowRank {
     fn draws(&self) -> Draws {
         let (m0, sd, u) = (self.m0.clone(), self.diag.mapv(f64::sqrt), self.u.clone());
         Box::new(move |n, rng| {
-            let z = standard_normal(n, D, rng) * &sd.view().insert_axis(Axis(0));
+            let z = standard_normal(n, D, rng) * sd.view().insert_axis(Axis(0));
             let w = standard_normal(n, RANK, rng);
-            z + w.dot(&u.t()) + &m0.view().insert_axis(Axis(0))
+            z + w.dot(&u.t()) + m0.view().insert_axis(Axis(0))
         })
     }
 
@@ -242,7 +242,7 @@ impl ScoreModel for LowRank {
         let dinv_a = &a / &dt.view().insert_axis(Axis(1));
         let mut s = -(z.clone() - z.dot(&a).dot(&kinv).dot(&dinv_a.t()));
         if let Some((v, lam, f)) = &self.error {
-            s = s + (x.dot(v) * &lam.view().insert_axis(Axis(0))).dot(&v.t()) + &f.view().insert_axis(Axis(0));
+            s = s + (x.dot(v) * lam.view().insert_axis(Axis(0))).dot(&v.t()) + f.view().insert_axis(Axis(0));
         }
         Ok(s)
     }
