@@ -10,6 +10,13 @@
 #
 #   bash docs/studies/regenerate-cifar10.sh               # the full study (CIFAR_PROFILE=full)
 #   CIFAR_PROFILE=tiny bash docs/studies/regenerate-cifar10.sh   # the CI smoke run (minutes)
+#   bash docs/studies/regenerate-cifar10.sh archive       # save the run's state into the repository
+#
+# Runs span several working days, and a working day may end on a fresh machine where the git-ignored
+# run folder is gone. `archive` keeps the run in `$CIFAR_DOCS/run/` (committed): the latest
+# checkpoint in full (weights, EMA, AdamW moments: training resumes from it bit-identically) and
+# sampling-only copies (`scoreprobe checkpoint slim`, a quarter of the size) of the checkpoints the
+# study will pick. Every run of the script first restores that archive into an empty run folder.
 #
 # Environment: SCOREPROBE_BIN (a built binary; default: build the release one), CIFAR_RUN,
 # CIFAR_OUT, CIFAR_DOCS (the run, report and docs folders), SCOREPROBE_DATA (the shared data).
@@ -31,7 +38,14 @@ case "$profile" in
     study=(--n 2000 --steps 100 --sampler ancestral --critic-steps 300 --critic-pool 2048
            --critic-holdout 1024 --critic-batch 128 --critic-directions 4 --bound-panels 4)
     seeds=(0 1 2)
+    # the impossibility family on the last checkpoint: s_λ = (I + λA)s_θ, A pairing neighbouring
+    # pixels (λ = 0 is the last checkpoint itself, measured already)
+    family=(--pair-rotation 1,3,10)
     grid_steps=100
+    # the checkpoints `--pick 8` chooses among every 250th step up to 40 000 (nearest in ln step
+    # to 8 log-uniform targets), which the archive keeps; the 7th target, 19 372.5, lies within
+    # 2e-4 in ln of the midpoint of 19 250 and 19 500, so both are kept
+    keep=(250 500 1000 2250 4500 9500 19250 19500 40000)
     ;;
   tiny)
     # CI: 64 images, a U-Net of widths 8/16 without attention, 2 checkpoints, 32 samples.
@@ -42,7 +56,9 @@ case "$profile" in
     study=(--n 32 --steps 10 --sampler ancestral --critic-steps 5 --critic-pool 64 --critic-holdout 32
            --critic-batch 16 --critic-directions 1 --bound-panels 4)
     seeds=(0 1)
+    family=(--pair-rotation 0,3)
     grid_steps=10
+    keep=(4 8)
     ;;
   *) echo "CIFAR_PROFILE must be full or tiny, got '$profile'" >&2; exit 2 ;;
 esac
@@ -60,20 +76,61 @@ else
 fi
 log() { echo "[regenerate-cifar10 $(date +%H:%M:%S)] $*" >&2; }
 
+stage=${1:-all}
+case "$stage" in all|archive) ;; *) echo "usage: $0 [archive]  (got '$stage')" >&2; exit 2 ;; esac
+archive=$docs/run
+last_step() { ls "$1" 2>/dev/null | sed -n 's/^ckpt-\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1; }
+
+# The latest checkpoint in full, sampling-only copies of the kept steps below it.
+archive_run() {
+  local last; last=$(last_step "$run")
+  [ -n "$last" ] || { log "archive: no checkpoint in $run"; return; }
+  mkdir -p "$archive"
+  rm -f "$archive"/ckpt-*
+  local slim=()
+  for s in "${keep[@]}"; do
+    [ "$s" -lt "$last" ] && [ -f "$run/ckpt-$s.safetensors" ] && slim+=("$run/ckpt-$s.safetensors")
+  done
+  [ ${#slim[@]} -eq 0 ] || "$bin" checkpoint slim "${slim[@]}" --out "$archive" > /dev/null
+  cp "$run/ckpt-$last.safetensors" "$run/ckpt-$last.json" "$archive/"
+  # the studies' per-model caches (small JSON): a study cut short resumes on another machine
+  for seed in "${seeds[@]}"; do
+    [ -d "$out/seed-$seed/cache" ] || continue
+    mkdir -p "$archive/cache/seed-$seed" && cp "$out/seed-$seed"/cache/*.json "$archive/cache/seed-$seed/" 2>/dev/null || true
+  done
+  log "archive: step $last in full, ${#slim[@]} sampling-only checkpoints, in $archive ($(du -sh "$archive" | cut -f1))"
+}
+
+if [ "$stage" = archive ]; then archive_run; exit 0; fi
+
+if [ -z "$(last_step "$run")" ] && [ -n "$(last_step "$archive")" ]; then
+  log "0/4 restoring the archived run $archive (step $(last_step "$archive")) into $run"
+  mkdir -p "$run" && cp "$archive"/ckpt-* "$run/"
+fi
+for seed in "${seeds[@]}"; do
+  if [ ! -d "$out/seed-$seed/cache" ] && [ -d "$archive/cache/seed-$seed" ]; then
+    log "0/4 restoring the archived study cache of seed $seed"
+    mkdir -p "$out/seed-$seed/cache" && cp "$archive/cache/seed-$seed"/*.json "$out/seed-$seed/cache/"
+  fi
+done
+
 log "1/4 training (resumable) into $run"
 "$bin" train --data cifar10-test "${limit[@]}" --model unet --schedule ddpm "${train[@]}" --seed 0 \
   --out "$run" --quiet --resume > /dev/null
+archive_run
 
-metrics=fd,kid,siem_proj,siem_proj_window,siem_quad,siem_quad_window,siem_critic_window,l2,gradient
+metrics=fd,kid,siem_proj,siem_proj_window,siem_proj_origin,siem_proj_origin_window,siem_quad,siem_quad_window
+metrics+=,siem_critic_window,l2,gradient
 mkdir -p "$out" "$docs/figures"
 for seed in "${seeds[@]}"; do
   log "2/4 study, replicate seed $seed (cached per model and metric)"
   "$bin" study --run "$run" --pick "$pick" --reference cifar10-test --features mobilenet \
-    --metrics "$metrics" "${study[@]}" --seed "$seed" --out "$out/seed-$seed" --quiet
+    --metrics "$metrics" "${study[@]}" "${family[@]}" --seed "$seed" --out "$out/seed-$seed" --quiet
+  archive_run
 done
 
 log "3/4 sample grids"
-for name in $(tail -n +2 "$out/seed-${seeds[0]}/metrics.csv" | cut -d, -f1); do
+for name in $(tail -n +2 "$out/seed-${seeds[0]}/metrics.csv" | cut -d, -f1 | grep '^ckpt-'); do
   png="$docs/figures/samples-$name.png" part="$docs/figures/.partial-samples-$name.png"
   [ -s "$png" ] && continue
   "$bin" sample --checkpoint "$run/$name.safetensors" --n 64 --sampler ancestral --steps "$grid_steps" --seed 1 \
@@ -93,4 +150,9 @@ cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$docs/"
 sed 's/\.png)/.svg)/' "$src/report.md" > "$docs/report.md.tmp" && mv "$docs/report.md.tmp" "$docs/report.md"
 cp "$src"/figures/*.svg "$docs/figures/"
 for seed in "${seeds[@]}"; do cp "$out/seed-$seed/metrics.csv" "$docs/metrics-seed-$seed.csv"; done
+log "replicate seeds combined: means ± SE, Spearman CIs over seeds"
+replicate_dirs=()
+for seed in "${seeds[@]}"; do replicate_dirs+=("$out/seed-$seed"); done
+"$bin" replicates "${replicate_dirs[@]}" --out "$out/replicates" > /dev/null
+cp "$out/replicates/replicates.md" "$out/replicates/replicates.json" "$docs/"
 log "done: $docs"

@@ -27,6 +27,10 @@ enum Command {
     Study(cmd::study::Args),
     /// Rebuild a study's report.md and report.html from its records (no metric is recomputed).
     Report(cmd::report::Args),
+    /// Checkpoint files: `slim` writes sampling-only copies (for archiving or sharing a sweep).
+    Checkpoint(cmd::checkpoint::Args),
+    /// Combine replicate studies (same models and settings, distinct seeds): means ± SE, Spearman CIs.
+    Replicates(cmd::replicates::Args),
     /// Draw samples from a problem spec's model with a chosen sampler.
     Sample(cmd::sample::Args),
     /// Exact generated law q₀ (Gaussian targets with affine-score models): moments, KL, W2.
@@ -50,6 +54,8 @@ fn main() {
         Command::Train(a) => cmd::train::run(a),
         Command::Study(a) => cmd::study::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Checkpoint(a) => cmd::checkpoint::run(a),
+        Command::Replicates(a) => cmd::replicates::run(a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Exact(a) => cmd::exact::run(a),
         Command::Family(a) => cmd::family::run(a),

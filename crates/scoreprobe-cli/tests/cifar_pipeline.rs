@@ -2,7 +2,7 @@
 //! in its tiny profile (64 images, a U-Net of widths 8/16, 2 checkpoints, 32 samples, 2 replicate
 //! seeds) with this build's binary, and its outputs hold a finite value of every metric for both
 //! checkpoints, a sample grid per checkpoint and a report. A second run resumes from the caches
-//! and gives the same table.
+//! and gives the same table; so does a third from the committed archive alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,12 +48,15 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
 
     let docs = tmp.path().join("docs");
     let rows = table(&docs.join("metrics.csv"));
-    assert_eq!(rows.len(), 2, "two checkpoints picked: {rows:?}");
+    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["ckpt-4", "ckpt-8", "rot-0", "rot-3"], "two checkpoints picked, the family on the last");
     for metric in [
         "fd",
         "kid",
         "siem_proj",
         "siem_proj_window",
+        "siem_proj_origin",
+        "siem_proj_origin_window",
         "siem_quad",
         "siem_quad_window",
         "siem_critic_window",
@@ -66,7 +69,7 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
             assert!(value.is_finite(), "{name}: {metric} = {cell:?}");
         }
     }
-    for (name, _) in &rows {
+    for (name, _) in rows.iter().filter(|(n, _)| n.starts_with("ckpt-")) {
         let png = docs.join("figures").join(format!("samples-{name}.png"));
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
         assert!(bytes.starts_with(b"\x89PNG"), "{} is not a PNG", png.display());
@@ -81,11 +84,41 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
     assert!(report.contains("fd") && report.contains("siem"), "{report}");
     // the HTML report carries every checkpoint's sample grid inline
     let html = std::fs::read_to_string(docs.join("report.html")).unwrap();
-    assert_eq!(html.matches("data:image/png;base64,").count(), rows.len(), "one inline grid per checkpoint");
+    assert_eq!(html.matches("data:image/png;base64,").count(), 2, "one inline grid per checkpoint");
+    // the family's λ = 0 member is the last checkpoint itself: same numbers
+    let cell = |name: &str, metric: &str| {
+        rows.iter().find(|(n, _)| n == name).unwrap().1.iter().find(|(c, _)| c == metric).unwrap().1.clone()
+    };
+    for metric in ["fd", "siem_proj", "l2"] {
+        assert_eq!(cell("rot-0", metric), cell("ckpt-8", metric), "{metric}");
+    }
+    // the rotation adds λ²|s|²-sized error on paired coordinates: the L² error grows
+    let l2 = |name: &str| cell(name, "l2").parse::<f64>().unwrap();
+    assert!(l2("rot-3") > 2.0 * l2("rot-0"), "l2 {} vs {}", l2("rot-3"), l2("rot-0"));
+    let replicates = std::fs::read_to_string(docs.join("replicates.md")).unwrap();
+    assert!(replicates.contains("seeds [0, 1]") && replicates.contains("| ckpt-8 |"), "{replicates}");
 
     // a second run finds everything cached and done: the same table, byte for byte
     let before = std::fs::read(docs.join("metrics.csv")).unwrap();
     let again = run_script(tmp.path());
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(std::fs::read(docs.join("metrics.csv")).unwrap(), before);
+
+    // the archive: the last checkpoint in full, the earlier kept one sampling-only and smaller
+    let archive = docs.join("run");
+    let side = |step: u32| std::fs::read_to_string(archive.join(format!("ckpt-{step}.json"))).unwrap();
+    assert!(side(4).contains("\"sampling_only\": true"), "{}", side(4));
+    assert!(!side(8).contains("sampling_only"), "{}", side(8));
+    let size = |step: u32| std::fs::metadata(archive.join(format!("ckpt-{step}.safetensors"))).unwrap().len();
+    assert!(size(4) * 3 < size(8), "slim {} vs full {} bytes", size(4), size(8));
+
+    // a fresh machine keeps only the committed docs folder: the run is restored from the archive
+    // and every metric recomputed from it gives the same table
+    std::fs::remove_dir_all(tmp.path().join("run")).unwrap();
+    std::fs::remove_dir_all(tmp.path().join("out")).unwrap();
+    let restored = run_script(tmp.path());
+    let stderr = String::from_utf8_lossy(&restored.stderr);
+    assert!(restored.status.success(), "{stderr}");
+    assert!(stderr.contains("restoring the archived run"), "{stderr}");
     assert_eq!(std::fs::read(docs.join("metrics.csv")).unwrap(), before);
 }

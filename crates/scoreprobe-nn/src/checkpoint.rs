@@ -48,6 +48,10 @@ pub struct Sidecar {
     /// AdamW's update count (equals `step`).
     pub adam_t: u64,
     pub config: TrainConfig,
+    /// The file holds only the weights a sampler loads (see [`slim`]): training cannot resume
+    /// from it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sampling_only: bool,
 }
 
 /// `ckpt-<step>.safetensors` and `ckpt-<step>.json` in `dir`.
@@ -103,6 +107,28 @@ pub fn serialize_sorted(
         out.extend(View::data(t).as_ref());
     }
     Ok(out)
+}
+
+/// Writes a sampling-only copy of the checkpoint at `path` into `dir`: the weights a sampler loads
+/// (EMA where the checkpoint has them, else the raw ones), without the raw weights and AdamW
+/// moments, a quarter of the size. For archiving or sharing a checkpoint sweep: every command that
+/// samples or measures reads it as it reads the original; `train --resume` refuses it.
+pub fn slim(path: &Path, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let (wpath, _) = pair_of(path);
+    let mut side = read_sidecar(path)?;
+    let keep = if side.has_ema { EMA } else { RAW };
+    let tensors: Vec<(String, Tensor)> =
+        read_tensors(&wpath, &Device::Cpu)?.into_iter().filter(|(name, _)| name.starts_with(keep)).collect();
+    if tensors.is_empty() {
+        return Err(NnError::checkpoint(&wpath, format!("holds no '{keep}*' tensors to keep")));
+    }
+    side.sampling_only = true;
+    std::fs::create_dir_all(dir).map_err(|source| NnError::Io {
+        path: dir.into(),
+        action: "cannot create directory",
+        source,
+    })?;
+    save(dir, &side, &tensors)
 }
 
 /// Accepts either file of a checkpoint pair and returns (tensor file, sidecar).

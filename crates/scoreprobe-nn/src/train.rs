@@ -206,6 +206,12 @@ fn progress_bar(cfg: &TrainConfig, start: u64) -> ProgressBar {
 fn resume_state(cfg: &TrainConfig, out_dir: &Path, arch: &ArchSpec, device: &Device) -> Result<Option<State>> {
     let Some((_, path)) = list_checkpoints(out_dir)?.pop() else { return Ok(None) };
     let side = read_sidecar(&path)?;
+    if side.sampling_only {
+        return Err(NnError::checkpoint(
+            &path,
+            "is a sampling-only copy (no raw weights or optimiser state): training cannot resume from it",
+        ));
+    }
     if side.config.resume_key() != cfg.resume_key() {
         let json = |c: &TrainConfig| serde_json::to_string(&c.resume_key()).expect("a config serialises");
         return Err(NnError::checkpoint(
@@ -235,6 +241,18 @@ fn resume_state(cfg: &TrainConfig, out_dir: &Path, arch: &ArchSpec, device: &Dev
     let mut ema = Ema::new(p, cfg.ema_decay)?;
     ema.shadow = p.take_from(&tensors, EMA, &file)?;
     Ok(Some(State { net, opt, ema, step: side.step, wall_before: side.wall_seconds, loss_before: side.loss }))
+}
+
+/// Removes `ckpt-*.tmp` files a killed run left mid-write (nothing reads them; they only take
+/// space). Best effort: a file that cannot be removed stays.
+fn remove_stale_temporaries(out_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(out_dir) else { return };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("ckpt-") && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// Trains per `config`, writing checkpoints into `out_dir`. With `resume`, continues from the
@@ -268,6 +286,7 @@ pub fn train_with_data_on(
         action: "cannot create directory",
         source,
     })?;
+    remove_stale_temporaries(out_dir);
     let existing = list_checkpoints(out_dir)?;
     let resumed = if resume { resume_state(config, out_dir, &arch, &device)? } else { None };
     if !resume && !existing.is_empty() {
@@ -325,6 +344,7 @@ pub fn train_with_data_on(
                 num_params,
                 adam_t: st.opt.t,
                 config: config.clone(),
+                sampling_only: false,
             };
             let mut tensors = Vec::new();
             for (i, (name, var)) in st.net.params().vars().iter().enumerate() {

@@ -240,3 +240,28 @@ fn npy_and_image_datasets_are_wired_through_scoreprobe_data() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_slim_checkpoint_scores_like_the_original_and_cannot_be_resumed() {
+    let dir = tmpdir("slim");
+    let slim_dir = tmpdir("slim-out");
+    let rep = train(&ring8_config(20), &dir, false).unwrap();
+    let ck = rep.checkpoints[0].clone();
+    let (w, _) = scoreprobe_nn::checkpoint::slim(&ck, &slim_dir).unwrap();
+    let names: Vec<String> = tensors_of(&w).into_iter().map(|(n, _)| n).collect();
+    assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("ema.")), "{names:?}");
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(size(&w) * 3 < size(&ck), "slim {} vs full {} bytes", size(&w), size(&ck));
+    let x = named_target("ring8").unwrap().sample(64, &mut ChaCha8Rng::seed_from_u64(3));
+    let full = load_checkpoint(&ck).unwrap().score(x.view(), 0.3).unwrap();
+    let slim = load_checkpoint(&w).unwrap().score(x.view(), 0.3).unwrap();
+    assert_eq!(full, slim);
+    // a temporary file a killed run left behind is removed by the next run in that folder
+    let stale = slim_dir.join("ckpt-40.safetensors.12345.tmp");
+    std::fs::write(&stale, b"torn").unwrap();
+    let err = train(&ring8_config(40), &slim_dir, true).unwrap_err().to_string();
+    assert!(!stale.exists(), "stale temporary kept");
+    assert!(err.contains("sampling-only") && err.contains("ckpt-20.safetensors"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&slim_dir).ok();
+}

@@ -13,6 +13,9 @@ pub enum ModelSource {
     Checkpoint { path: PathBuf },
     /// A synthetic model of the problem spec's target (exact, affine_error, solenoidal, gradient).
     Synthetic { model: ModelSpec },
+    /// A checkpoint under the impossibility family's pair rotation s_λ = (I + λA)s_θ
+    /// ([`scoreprobe_core::model::pair_rotation`]): on data, the family of a trained network.
+    PairRotated { path: PathBuf, lambda: f64 },
 }
 
 /// A family of models; the report correlates within each, and the claims read some of them
@@ -122,6 +125,23 @@ pub fn pick_log_uniform(entries: Vec<ModelEntry>, k: usize) -> Result<Vec<ModelE
         taken[nearest] = true;
     }
     Ok(entries.into_iter().zip(taken).filter_map(|(e, t)| t.then_some(e)).collect())
+}
+
+/// The impossibility family on a checkpoint: one model per λ, named `rot-<λ>`, in the solenoidal
+/// group with λ as its step.
+pub fn pair_rotation_family(path: &Path, lambdas: &[f64]) -> Result<Vec<ModelEntry>, StudyError> {
+    if let Some(bad) = lambdas.iter().find(|l| !l.is_finite()) {
+        return Err(StudyError::Setting { setting: "--pair-rotation", message: format!("λ = {bad} is not finite") });
+    }
+    Ok(lambdas
+        .iter()
+        .map(|&lambda| ModelEntry {
+            name: format!("rot-{lambda}"),
+            group: ModelGroup::Solenoidal,
+            step: Some(lambda),
+            source: ModelSource::PairRotated { path: path.to_path_buf(), lambda },
+        })
+        .collect())
 }
 
 /// Reads extra models: a JSON array of `{"name": ..., "group": ..., "step": λ, "model": {ModelSpec}}`.

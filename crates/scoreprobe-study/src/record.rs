@@ -36,10 +36,9 @@ impl Details {
         Ok(match id {
             W2 | Fd | Kid => Details::Sample(serde_json::from_value(value)?),
             ExactKl => Details::ExactKl(serde_json::from_value(value)?),
-            SiemProj | SiemProjWindow | SiemQuad | SiemQuadWindow | Siem | SiemWindow | SiemMc | SiemMcWindow
-            | SiemClassifier | SiemClassifierWindow | SiemCritic | SiemCriticWindow => {
-                Details::Siem(serde_json::from_value(value)?)
-            }
+            SiemProj | SiemProjWindow | SiemProjOrigin | SiemProjOriginWindow | SiemQuad | SiemQuadWindow | Siem
+            | SiemWindow | SiemMc | SiemMcWindow | SiemClassifier | SiemClassifierWindow | SiemCritic
+            | SiemCriticWindow => Details::Siem(serde_json::from_value(value)?),
             L2 | Gradient | Girsanov | Marginal => Details::Bounds(serde_json::from_value(value)?),
         })
     }

@@ -15,6 +15,7 @@ use crate::models::{ModelEntry, ModelSource};
 use crate::reference::Reference;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::Array2;
+use scoreprobe_core::model::pair_rotation::PairRotated;
 use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
@@ -448,6 +449,14 @@ impl Study<'_> {
                     source,
                 })?;
                 Loaded { model, synthetic: None }
+            }
+            (ModelSource::PairRotated { path, lambda }, _) => {
+                let model = (self.loader)(path).map_err(|source| StudyError::Load {
+                    model: entry.name.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                Loaded { model: Box::new(PairRotated::new(model, *lambda)), synthetic: None }
             }
         };
         if loaded.model.dim() != setup.dim {

@@ -137,6 +137,7 @@ pub fn run(a: Args) -> Result<()> {
         out: a.out.clone(),
         progress: !a.quiet,
         on_failure: OnFailure::Stop,
+        score_memory_gib: crate::cmd::study::DEFAULT_SCORE_MEMORY_GIB,
         title: "scoreprobe demo: ring8",
         command: &command,
     })?;

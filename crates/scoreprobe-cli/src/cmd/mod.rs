@@ -1,11 +1,13 @@
 //! One file per subcommand.
 
 pub mod bounds;
+pub mod checkpoint;
 pub mod demo;
 pub mod exact;
 pub mod family;
 pub mod hodge;
 pub mod metrics;
+pub mod replicates;
 pub mod report;
 pub mod sample;
 pub mod siem;

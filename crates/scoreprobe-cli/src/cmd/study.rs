@@ -3,11 +3,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::model::memo::Memoized;
 use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::spec::ProblemSpec;
 use scoreprobe_core::target::{TargetSpec, NAMED_TARGETS};
+use scoreprobe_core::ScoreModel;
 use scoreprobe_nn::{DataShape, TrainData};
-use scoreprobe_study::models::{list_run, load_extra, pick_log_uniform, ModelEntry, ModelSource};
+use scoreprobe_study::models::{list_run, load_extra, pair_rotation_family, pick_log_uniform, ModelEntry, ModelSource};
 use scoreprobe_study::reference::{DataReference, ImageLayout, Reference};
 use scoreprobe_study::report;
 use scoreprobe_study::runner::{OnFailure, Study, StudySettings};
@@ -23,6 +25,11 @@ pub struct Args {
     /// Keep N of the run's checkpoints, spread log-uniformly over its steps (first and last kept).
     #[arg(long, value_name = "N")]
     pick: Option<usize>,
+    /// The impossibility family on the run's last (picked) checkpoint: s_λ = (I + λA)s_θ for each
+    /// λ, A antisymmetric pairing neighbouring pixels (coordinates 2k, 2k+1), models `rot-<λ>`.
+    /// The generated law should not move while the L² error grows as λ².
+    #[arg(long, value_delimiter = ',', value_name = "λ,...")]
+    pair_rotation: Option<Vec<f64>>,
     /// Extra models: a JSON array of {"name", "group"?, "step"?, "model": {model spec}}.
     #[arg(long)]
     models: Option<PathBuf>,
@@ -78,6 +85,11 @@ pub struct Args {
     /// Output directory (results are cached there: an interrupted study resumes).
     #[arg(long)]
     out: PathBuf,
+    /// Memory per checkpoint for remembering its score evaluations (GiB; 0: none). The SIEM forms
+    /// share their draws, so a repeated evaluation is answered from memory, bit for bit; the
+    /// records' NFE still count every evaluation an estimator asks for.
+    #[arg(long, default_value_t = DEFAULT_SCORE_MEMORY_GIB, value_name = "GIB")]
+    score_memory: f64,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -87,6 +99,9 @@ pub struct Args {
     #[arg(long)]
     keep_going: bool,
 }
+
+/// `--score-memory`'s default: a 32×32×3 network's answers to 2000 draws at 100 times in f32.
+pub const DEFAULT_SCORE_MEMORY_GIB: f64 = 4.0;
 
 /// A reference given as a named target or a spec file.
 pub fn reference_spec(reference: &str) -> Result<ProblemSpec> {
@@ -197,6 +212,13 @@ pub fn run(a: Args) -> Result<()> {
             None => run_models,
         });
     }
+    if let Some(lambdas) = &a.pair_rotation {
+        let Some(ModelSource::Checkpoint { path }) = models.last().map(|m| &m.source) else {
+            bail!("--pair-rotation: needs --run (the family is built on the run's last checkpoint)");
+        };
+        let family = pair_rotation_family(&path.clone(), lambdas)?;
+        models.extend(family);
+    }
     if let Some(m) = &a.models {
         models.extend(load_extra(m)?);
     }
@@ -238,6 +260,7 @@ pub fn run(a: Args) -> Result<()> {
         out: a.out,
         progress: !a.quiet,
         on_failure: if a.keep_going { OnFailure::KeepGoing } else { OnFailure::Stop },
+        score_memory_gib: a.score_memory,
         title: "scoreprobe study",
         command: &command,
     })
@@ -252,6 +275,8 @@ pub struct StudyRun<'a> {
     pub out: PathBuf,
     pub progress: bool,
     pub on_failure: OnFailure,
+    /// Per checkpoint, GiB of remembered score evaluations ([`Memoized`]).
+    pub score_memory_gib: f64,
     pub title: &'a str,
     pub command: &'a str,
 }
@@ -259,7 +284,15 @@ pub struct StudyRun<'a> {
 /// Runs a study, writes its outputs and prints the summary. With `--keep-going` the report is
 /// written whatever failed, and the command then fails naming what did (as `make -k` does).
 pub fn run_study(r: StudyRun) -> Result<()> {
-    let loader = |p: &std::path::Path| crate::models::load_checkpoint(p).map_err(Into::into);
+    if !(r.score_memory_gib >= 0.0 && r.score_memory_gib.is_finite()) {
+        bail!("--score-memory: expected a size in GiB ≥ 0, got {}", r.score_memory_gib);
+    }
+    let budget = (r.score_memory_gib * (1u64 << 30) as f64) as usize;
+    let loader = |p: &std::path::Path| {
+        crate::models::load_checkpoint(p)
+            .map(|m| if budget == 0 { m } else { Box::new(Memoized::new(m, budget)) as Box<dyn ScoreModel> })
+            .map_err(Into::into)
+    };
     let started = std::time::Instant::now();
     let mut provenance = report::Provenance::begin(r.title, r.command, &r.reference);
     let study = Study {

@@ -1,6 +1,8 @@
 //! Score models: one trait for synthetic (controlled-error) models and trained networks.
 
 mod error;
+pub mod memo;
+pub mod pair_rotation;
 pub mod synthetic;
 
 pub use error::ModelError;

@@ -54,6 +54,10 @@ pub enum MetricId {
     SiemProj,
     /// Projection-form SIEM, high-noise window.
     SiemProjWindow,
+    /// Projection-form SIEM with the paper's single radial test function at the origin, full window.
+    SiemProjOrigin,
+    /// Projection-form SIEM with the paper's test function at the origin, high-noise window.
+    SiemProjOriginWindow,
     /// Projection-form SIEM with the quadratic family, full window.
     SiemQuad,
     /// Projection-form SIEM with the quadratic family, high-noise window.
@@ -100,6 +104,8 @@ impl MetricId {
             ExactKl => &exact_kl::ExactKl,
             SiemProj => &siem::SIEM_PROJ,
             SiemProjWindow => &siem::SIEM_PROJ_WINDOW,
+            SiemProjOrigin => &siem::SIEM_PROJ_ORIGIN,
+            SiemProjOriginWindow => &siem::SIEM_PROJ_ORIGIN_WINDOW,
             SiemQuad => &siem::SIEM_QUAD,
             SiemQuadWindow => &siem::SIEM_QUAD_WINDOW,
             Siem => &siem::SIEM,
@@ -127,6 +133,8 @@ impl MetricId {
             ExactKl => "exact_kl",
             SiemProj => "siem_proj",
             SiemProjWindow => "siem_proj_window",
+            SiemProjOrigin => "siem_proj_origin",
+            SiemProjOriginWindow => "siem_proj_origin_window",
             SiemQuad => "siem_quad",
             SiemQuadWindow => "siem_quad_window",
             Siem => "siem",

@@ -1,5 +1,5 @@
-//! SIEM (SPEC §7): twelve metrics that differ only in their form, window, test functions and error
-//! field, so they are twelve values of one small type. The test functions come from the study's
+//! SIEM (SPEC §7): fourteen metrics that differ only in their form, window, test functions and error
+//! field, so they are fourteen values of one small type. The test functions come from the study's
 //! `test_seed` (never its sampling seed), so every model is measured with the same ones.
 //!
 //! Every model of a study is measured with the study's seed, so the SIEM runs share their random
@@ -44,6 +44,8 @@ pub enum Centres {
 enum Kind {
     /// The projection form, K Gaussians at seeded data points (target samples or data rows).
     Projection,
+    /// The projection form with the paper's single Gaussian at the origin.
+    ProjectionOrigin,
     /// The projection form with the quadratic family (every test function of degree ≤ 2).
     Quadratic,
     /// The particle form with an error field.
@@ -83,6 +85,19 @@ pub const SIEM_PROJ_WINDOW: Siem = Siem {
     doc: "projection-form SIEM on the high-noise window (first 10% of the grid's times)",
     window: HighNoise,
     kind: Kind::Projection,
+};
+pub const SIEM_PROJ_ORIGIN: Siem = Siem {
+    id: MetricId::SiemProjOrigin,
+    doc: "projection-form SIEM on the full window with the paper's test function: one Gaussian at the origin \
+          (K = 1; in high dimension it sees only the error's radial part about the origin)",
+    window: Full,
+    kind: Kind::ProjectionOrigin,
+};
+pub const SIEM_PROJ_ORIGIN_WINDOW: Siem = Siem {
+    id: MetricId::SiemProjOriginWindow,
+    doc: "projection-form SIEM with the paper's test function at the origin, high-noise window",
+    window: HighNoise,
+    kind: Kind::ProjectionOrigin,
 };
 pub const SIEM_QUAD: Siem = Siem {
     id: MetricId::SiemQuad,
@@ -351,6 +366,8 @@ impl Siem {
                 };
                 cfg.family = TestFamily::Quadratic { data_mean: Some(data_mean) };
             }
+            // ProjectionConfig::new's test function: the paper's, K = 1 at the origin
+            Kind::ProjectionOrigin => {}
             _ => cfg.test_fn.centers = centers_from_draws(&mut draws, s.siem_centers, s.test_seed),
         }
         let r = estimate_projection(ctx.model, ctx.schedule, &mut draws, &cfg)?;
@@ -419,7 +436,7 @@ impl StudyMetric for Siem {
     }
     fn compute(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
         match self.kind {
-            Kind::Projection | Kind::Quadratic => self.projection(ctx),
+            Kind::Projection | Kind::ProjectionOrigin | Kind::Quadratic => self.projection(ctx),
             Kind::Particle { centres, field } => self.particle(ctx, centres, field),
         }
     }

@@ -11,6 +11,7 @@ mod markdown;
 pub mod paired;
 pub mod provenance;
 mod records;
+pub mod replicates;
 mod tables;
 mod view;
 
