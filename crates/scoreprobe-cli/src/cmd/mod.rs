@@ -11,3 +11,4 @@ pub mod sample;
 pub mod siem;
 pub mod study;
 pub mod train;
+pub mod train_monitor;

@@ -51,6 +51,9 @@ pub struct MonitorPoint {
     pub value: f64,
     #[serde(default)]
     pub se: Option<f64>,
+    /// The metric's name (monitors write one line per metric; the report plots the first).
+    #[serde(default)]
+    pub metric: Option<String>,
 }
 
 /// A SIEM profile has a point per sampler step (1000): the figures keep about this many.

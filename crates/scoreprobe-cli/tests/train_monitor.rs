@@ -1,0 +1,107 @@
+//! `scoreprobe train --monitor`: the records' schema, paired differences, and a resume after a
+//! kill that continues with the same draws and writes no step twice.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn train(data: &Path, out: &Path, steps: u64, extra: &[&str]) -> Output {
+    train_n(data, out, steps, 16, extra)
+}
+
+fn train_n(data: &Path, out: &Path, steps: u64, n: usize, extra: &[&str]) -> Output {
+    let (steps, n) = (steps.to_string(), n.to_string());
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "mlp",
+        "--steps",
+        &steps,
+        "--batch",
+        "64",
+        "--checkpoint-every",
+        "10",
+        "--monitor",
+        "siem-projection",
+        "--monitor-every",
+        "5",
+        "--monitor-n",
+        &n,
+        "--monitor-window",
+        "980..999",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    Command::new(env!("CARGO_BIN_EXE_scoreprobe")).args(&args).output().expect("the binary runs")
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "train failed: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("monitor.jsonl")).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn field(r: &Value, k: &str) -> f64 {
+    r[k].as_f64().unwrap_or_else(|| panic!("{k} missing or not a number in {r}"))
+}
+
+#[test]
+fn train_monitor_writes_paired_records_and_resumes_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.npy");
+    let x = ndarray::Array2::from_shape_fn((400, 2), |(i, j)| ((i * 37 + j * 11) % 101) as f64 / 50.0 - 1.0);
+    ndarray_npy::write_npy(&data, &x).unwrap();
+
+    // uninterrupted
+    let a = dir.path().join("a");
+    ok(&train(&data, &a, 30, &[]));
+    let ra = records(&a);
+    let steps: Vec<u64> = ra.iter().map(|r| r["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![5, 10, 15, 20, 25, 30]);
+    for (i, r) in ra.iter().enumerate() {
+        for k in ["value", "se", "seconds", "best_value", "wall_time"] {
+            assert!(field(r, k).is_finite(), "{k} in {r}");
+        }
+        assert_eq!(r["metric"], "siem-projection");
+        assert_eq!(r["test_fn"], "gaussian", "d = 2: the radial default");
+        assert_eq!((r["n"].as_u64(), r["window"].as_str()), (Some(16), Some("980..999")));
+        if i == 0 {
+            assert!(r["diff"].is_null() && r["diff_se"].is_null() && r["budget"].is_null(), "{r}");
+        } else {
+            let want = field(r, "value") - field(&ra[i - 1], "value");
+            assert!((field(r, "diff") - want).abs() < 1e-12 * want.abs().max(1e-12), "{r}");
+            assert!(field(r, "diff_se") > 0.0 && field(r, "budget") > 0.0, "{r}");
+        }
+        let best = ra[..=i].iter().min_by(|p, q| field(p, "value").total_cmp(&field(q, "value"))).unwrap();
+        assert_eq!(r["best_step"], best["step"]);
+    }
+
+    // killed after the record of step 20 but before its checkpoint: the last checkpoint is 10
+    let b = dir.path().join("b");
+    ok(&train(&data, &b, 20, &[]));
+    for ext in ["safetensors", "json"] {
+        std::fs::remove_file(b.join(format!("ckpt-20.{ext}"))).unwrap();
+    }
+    let again = train(&data, &b, 30, &[]);
+    assert!(!again.status.success(), "a folder with records needs --resume");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    ok(&train(&data, &b, 30, &["--resume"]));
+    let rb = records(&b);
+    assert_eq!(rb.len(), ra.len(), "no step written twice: {rb:?}");
+    for (p, q) in ra.iter().zip(&rb) {
+        assert_eq!(p["step"], q["step"]);
+        for k in ["value", "se", "diff", "diff_se", "best_value"] {
+            assert_eq!(p[k].as_f64(), q[k].as_f64(), "{k} at step {}: the same draws and weights", p["step"]);
+        }
+    }
+    // another window would not be comparable: refused
+    let o = train_n(&data, &b, 40, 32, &["--resume"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not be comparable"));
+}
