@@ -83,6 +83,18 @@ fn train_monitor_writes_paired_records_and_resumes_without_duplicates() {
         assert_eq!(r["best_step"], best["step"]);
     }
 
+    // the study of the run copies its records, and the report draws the monitor's curve
+    let study = dir.path().join("study");
+    let o = Command::new(env!("CARGO_BIN_EXE_scoreprobe"))
+        .args(["study", "--run", a.to_str().unwrap(), "--reference", data.to_str().unwrap(), "--metrics", "fd"])
+        .args(["--n", "64", "--steps", "50", "--out", study.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(records(&study), ra);
+    let html = std::fs::read_to_string(study.join("report.html")).unwrap();
+    assert!(html.contains("training monitor"), "the report has no monitor curve");
+
     // killed after the record of step 20 but before its checkpoint: the last checkpoint is 10
     let b = dir.path().join("b");
     ok(&train(&data, &b, 20, &[]));

@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 /// the radial default has been measured to work; the image sweeps may move the threshold.
 pub const RADIAL_MAX_DIM: usize = 64;
 
-/// The default test family of a monitor (and of any projection-form run that asks for a default)
-/// for data of dimension `d`: radial Gaussian up to [`RADIAL_MAX_DIM`], quadratic above.
+/// The default test family of a monitor for data of dimension `d`: radial Gaussian up to
+/// [`RADIAL_MAX_DIM`], quadratic above. (`siem` itself keeps its own default, `--test-fn gaussian`,
+/// so that its numbers do not change; the monitor is new and starts with the rule.)
 pub fn default_test_fn(d: usize) -> TestFnKind {
     if d <= RADIAL_MAX_DIM {
         TestFnKind::Radial(RadialKind::Gaussian)
