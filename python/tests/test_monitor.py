@@ -169,3 +169,20 @@ def test_several_metrics_write_a_line_each(tmp_path):
         ("siem-quadratic", "quadratic"),
     ]
     assert sp._core.default_test_fn(64) == "gaussian" and sp._core.default_test_fn(65) == "quadratic"
+
+
+def test_an_active_wandb_run_gets_the_scalars(tmp_path, monkeypatch):
+    """wandb itself is not a test dependency: a stand-in module with an active run records the calls."""
+    import types
+
+    calls = []
+    fake = types.SimpleNamespace(run=None, log=lambda data, step=None: calls.append((step, data)))
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    m = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path, **KW)
+    m.step(1, model_at(0.5))
+    assert calls == []  # imported but no active run
+    fake.run = object()
+    rec = m.step(2, model_at(0.4))
+    assert [s for s, _ in calls] == [2]
+    assert calls[0][1]["scoreprobe/siem-projection"] == rec["value"]
+    assert calls[0][1]["scoreprobe/siem-projection/diff_z"] == rec["diff_z"]
