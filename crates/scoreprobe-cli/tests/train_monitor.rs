@@ -95,6 +95,32 @@ fn train_monitor_writes_paired_records_and_resumes_without_duplicates() {
     let html = std::fs::read_to_string(study.join("report.html")).unwrap();
     assert!(html.contains("training monitor"), "the report has no monitor curve");
 
+    // the same run trained without the monitor, measured afterwards on its checkpoints: the values
+    // of the live monitor at the checkpoint steps (same EMA weights, same draws)
+    let c = dir.path().join("c");
+    let plain = Command::new(env!("CARGO_BIN_EXE_scoreprobe"))
+        .args(["train", "--data", data.to_str().unwrap(), "--model", "mlp", "--steps", "30", "--batch", "64"])
+        .args(["--checkpoint-every", "10", "--out", c.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    ok(&plain);
+    let after = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_scoreprobe"))
+            .args(["monitor", "--run", c.to_str().unwrap(), "--n", "16", "--window", "980..999"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    ok(&after(&["--every", "20"]));
+    ok(&after(&[]));
+    let rc = records(&c);
+    assert_eq!(rc.iter().map(|r| r["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![20, 30]);
+    for r in &rc {
+        let live = ra.iter().find(|p| p["step"] == r["step"]).unwrap();
+        assert_eq!((r["value"].as_f64(), r["se"].as_f64()), (live["value"].as_f64(), live["se"].as_f64()));
+        assert!(r["budget"].is_null(), "no training between the evaluations of a backfill");
+    }
+
     // killed after the record of step 20 but before its checkpoint: the last checkpoint is 10
     let b = dir.path().join("b");
     ok(&train(&data, &b, 20, &[]));

@@ -6,6 +6,7 @@ pub mod exact;
 pub mod family;
 pub mod hodge;
 pub mod metrics;
+pub mod monitor;
 pub mod report;
 pub mod sample;
 pub mod siem;

@@ -11,7 +11,7 @@ use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::target::named_target;
-use scoreprobe_core::Schedule;
+use scoreprobe_core::{Schedule, ScoreModel};
 use scoreprobe_nn::{StepView, TrainData};
 use scoreprobe_siem::monitor::{default_test_fn, influence, influence_se, paired_difference, MonitorRecord};
 use scoreprobe_siem::{run_projection, SiemForm, SiemOptions, SiemReference, TestFnKind};
@@ -66,6 +66,8 @@ pub struct TrainMonitor {
     best: Option<(u64, f64)>,
     last_step: Option<u64>,
     last_end: Option<Instant>,
+    /// Evaluating during training (a budget is reported), or afterwards on checkpoints.
+    live: bool,
 }
 
 impl TrainMonitor {
@@ -99,9 +101,16 @@ impl TrainMonitor {
             best: None,
             last_step: None,
             last_end: None,
+            live: true,
         };
         m.read_back(resume)?;
         Ok(m)
+    }
+
+    /// Evaluations of saved checkpoints after training (`scoreprobe monitor`): no budget.
+    pub fn after_training(mut self) -> Self {
+        self.live = false;
+        self
     }
 
     fn options(&self) -> SiemOptions {
@@ -168,15 +177,25 @@ impl TrainMonitor {
         Ok(())
     }
 
-    /// The observer of [`scoreprobe_nn::train_observed`]: evaluates when the step is due.
+    /// The observer of [`scoreprobe_nn::train_observed`]: evaluates the EMA weights when due.
     pub fn observe(&mut self, view: &StepView<'_>) -> Result<()> {
-        let step = view.step;
-        if !step.is_multiple_of(self.s.every) || self.last_step.is_some_and(|s| step <= s) {
+        if !self.due(view.step) {
             return Ok(());
         }
         let start = Instant::now();
         let model = view.ema_model()?;
-        let report = run_projection(&model, &self.schedule, self.reference(), &self.options())
+        self.evaluate(view.step, &model, start)
+    }
+
+    /// Whether `step` is evaluated: a multiple of `every` after the last recorded step.
+    pub fn due(&self, step: u64) -> bool {
+        step.is_multiple_of(self.s.every) && self.last_step.is_none_or(|s| step > s)
+    }
+
+    /// Evaluates `model` as the state after `step` (`start`: when the evaluation began, model
+    /// set-up included) and appends its record.
+    pub fn evaluate(&mut self, step: u64, model: &dyn ScoreModel, start: Instant) -> Result<()> {
+        let report = run_projection(model, &self.schedule, self.reference(), &self.options())
             .with_context(|| format!("monitor {} at step {step}", self.s.metric))?;
         let seconds = start.elapsed().as_secs_f64();
         let psi = influence(report.siem, &report.leave_one_out);
@@ -197,7 +216,8 @@ impl TrainMonitor {
             self.best = Some((step, value));
         }
         let (best_step, best_value) = self.best.expect("set above");
-        let budget = self.last_end.map(|t| seconds / t.elapsed().as_secs_f64().max(1e-12));
+        // no training between evaluations of a backfill: no budget to report
+        let budget = self.last_end.filter(|_| self.live).map(|t| seconds / t.elapsed().as_secs_f64().max(1e-12));
         let wall_time =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         Ok(MonitorRecord {
