@@ -45,7 +45,8 @@ pub fn run(a: Args) -> Result<()> {
     let data = TrainData::load(&side.data, side.config.data_limit)
         .with_context(|| format!("the run's training data '{}' (from {})", side.data, last.display()))?;
     let schedule = Schedule::from_spec(&side.schedule)?;
-    let settings = MonitorSettings { metric: a.metric, every: a.every, n: a.n, window: a.window, seed: a.seed };
+    let settings =
+        MonitorSettings { metric: a.metric, every: a.every, n: a.n, window: a.window, seed: a.seed, flags: "--" };
     let mut monitor = TrainMonitor::new(settings, &data, schedule, &a.run, true)?.after_training();
     let mut evaluated = vec![];
     for (step, path) in &ckpts {

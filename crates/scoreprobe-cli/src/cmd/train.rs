@@ -150,5 +150,6 @@ fn monitor_settings(a: &Args, cfg: &TrainConfig) -> Result<Option<MonitorSetting
         n: a.monitor_n,
         window: a.monitor_window.clone(),
         seed: a.monitor_seed,
+        flags: "--monitor-",
     }))
 }

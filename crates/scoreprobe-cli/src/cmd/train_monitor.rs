@@ -11,6 +11,7 @@ use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::target::named_target;
+use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
 use scoreprobe_nn::{StepView, TrainData};
 use scoreprobe_siem::monitor::{default_test_fn, influence, influence_se, paired_difference, MonitorRecord};
@@ -37,6 +38,18 @@ pub struct MonitorSettings {
     pub n: usize,
     pub window: String,
     pub seed: u64,
+    /// How the command names its flags: `--monitor-` (train) or `--` (monitor), for messages.
+    pub flags: &'static str,
+}
+
+impl MonitorSettings {
+    fn flag(&self, name: &str) -> String {
+        match (self.flags, name) {
+            ("--", "monitor") => "--metric".into(),
+            ("--monitor-", "monitor") => "--monitor".into(),
+            (p, n) => format!("{p}{n}"),
+        }
+    }
 }
 
 /// The reference the monitor draws from: training rows, or a named target's exact law.
@@ -75,10 +88,13 @@ impl TrainMonitor {
     /// `resume` (without it, a folder that already holds records is refused).
     pub fn new(s: MonitorSettings, data: &TrainData, schedule: Schedule, dir: &Path, resume: bool) -> Result<Self> {
         if !METRICS.contains(&s.metric.as_str()) {
-            bail!("--monitor {}: unknown metric; choose one of {}", s.metric, METRICS.join(", "));
+            bail!("{} {}: unknown metric; choose one of {}", s.flag("monitor"), s.metric, METRICS.join(", "));
         }
-        anyhow::ensure!(s.every >= 1, "--monitor-every: must be at least 1");
-        anyhow::ensure!(s.n >= 4, "--monitor-n: the projection form needs at least 4 draws per time, got {}", s.n);
+        anyhow::ensure!(s.every >= 1, "{}: must be at least 1", s.flag("every"));
+        anyhow::ensure!(s.n >= 4, "{}: the projection form needs at least 4 draws per time, got {}", s.flag("n"), s.n);
+        // a bad window is refused now, not at the first evaluation
+        let within = |e: scoreprobe_core::CoreError| anyhow::anyhow!(e.within(&s.flag("window")));
+        Window::parse(&s.window).and_then(|w| w.check(schedule.default_steps())).map_err(within)?;
         let d = data.shape.dim();
         let family = match s.metric.as_str() {
             "siem-projection" => default_test_fn(d),
