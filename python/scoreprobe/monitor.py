@@ -159,8 +159,7 @@ class Monitor:
     def _resume(self) -> None:
         """Reads back earlier records of this log_dir: the last step, the best step, and (from the
         state file, when it matches the last line) the influence terms to pair the next value with."""
-        with open(self._jsonl_path, encoding="utf-8") as f:
-            lines = [json.loads(line) for line in f if line.strip()]
+        lines = _read_records(self._jsonl_path)
         mine = {m: self._settings(m) for m in self.metrics}
         for r in lines:
             m = r.get("metric")
@@ -319,6 +318,23 @@ def _caller_state_kept() -> Iterator[None]:
                 torch.random.set_rng_state(cpu)
                 if cuda is not None:
                     torch.cuda.set_rng_state_all(cuda)
+
+
+def _read_records(path: str) -> List[Dict[str, Any]]:
+    """The records of a monitor.jsonl; a line that is not one is an error naming it."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                if not isinstance(r, dict) or not isinstance(r["step"], int) or not isinstance(r["value"], float):
+                    raise ValueError("expected an object with an integer step and a number value")
+            except (ValueError, KeyError) as e:
+                raise ValueError(f"{path}: line {i} is not a monitor record ({e})") from None
+            out.append(r)
+    return out
 
 
 def _write_atomic(path: str, text: str) -> None:

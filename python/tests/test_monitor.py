@@ -186,3 +186,14 @@ def test_an_active_wandb_run_gets_the_scalars(tmp_path, monkeypatch):
     assert [s for s, _ in calls] == [2]
     assert calls[0][1]["scoreprobe/siem-projection"] == rec["value"]
     assert calls[0][1]["scoreprobe/siem-projection/diff_z"] == rec["diff_z"]
+
+
+def test_a_damaged_record_file_is_named(tmp_path):
+    (tmp_path / "monitor.jsonl").write_text('{"step": 1, "value": 0.5}\n{"step": "two"}\n')
+    with pytest.raises(ValueError, match=r"monitor.jsonl: line 2"):
+        sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path, **KW)
+    # a last line cut short (no newline) is dropped, the records before it kept
+    (tmp_path / "monitor.jsonl").write_text('{"step": 1, "metric": "x", "value": 0.5}\n{"step": 2, "val')
+    m = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path, **KW)
+    m.step(3, model_at(0.5))
+    assert [r["step"] for r in read_jsonl(tmp_path)] == [1, 3]
