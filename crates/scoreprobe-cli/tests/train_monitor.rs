@@ -78,6 +78,9 @@ fn train_monitor_writes_paired_records_and_resumes_without_duplicates() {
             let want = field(r, "value") - field(&ra[i - 1], "value");
             assert!((field(r, "diff") - want).abs() < 1e-12 * want.abs().max(1e-12), "{r}");
             assert!(field(r, "diff_se") > 0.0 && field(r, "budget") > 0.0, "{r}");
+            // common random numbers: the paired SE is far below the unpaired one
+            let unpaired = field(r, "se").hypot(field(&ra[i - 1], "se"));
+            assert!(field(r, "diff_se") < 0.5 * unpaired, "paired {} vs unpaired {unpaired}", field(r, "diff_se"));
         }
         let best = ra[..=i].iter().min_by(|p, q| field(p, "value").total_cmp(&field(q, "value"))).unwrap();
         assert_eq!(r["best_step"], best["step"]);
