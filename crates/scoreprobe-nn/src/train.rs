@@ -259,8 +259,8 @@ impl StepView<'_> {
     }
 }
 
-/// Called after every optimiser step (it decides itself whether to act); an error stops the
-/// training as [`NnError::Observer`].
+/// Called after every optimiser step, before that step's checkpoint is written (it decides itself
+/// whether to act); an error stops the training as [`NnError::Observer`].
 pub type Observer<'a> =
     &'a mut dyn FnMut(&StepView<'_>) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -346,6 +346,10 @@ pub fn train_observed(
         if st.step.is_multiple_of(10) || st.step == config.steps {
             pb.set_message(format!("{:.4}", loss_sum / loss_n as f64));
         }
+        // before the checkpoint of the same step: a run killed between the two resumes from an
+        // earlier checkpoint and passes this step again, so the observer never misses a step
+        let view = StepView { step: st.step, arch: &arch, schedule: &config.schedule, ema: &st.ema, device: &device };
+        observer(&view).map_err(|source| NnError::Observer { step: st.step, source })?;
         let at_ckpt = config.checkpoint_every.is_some_and(|k| st.step.is_multiple_of(k));
         if at_ckpt || st.step == config.steps {
             last_loss = loss_sum / loss_n as f64;
@@ -378,8 +382,6 @@ pub fn train_observed(
             loss_sum = 0.0;
             loss_n = 0;
         }
-        let view = StepView { step: st.step, arch: &arch, schedule: &config.schedule, ema: &st.ema, device: &device };
-        observer(&view).map_err(|source| NnError::Observer { step: st.step, source })?;
     }
     pb.finish_and_clear();
     let session = t0.elapsed().as_secs_f64();
