@@ -22,20 +22,22 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _core
 from ._core import Problem, Schedule, ScoreFunction
+from ._kid import PairedKid
 from ._tbevents import EventWriter
 
 __all__ = ["Monitor", "METRICS"]
 
-#: The metrics a monitor can evaluate: each needs only score evaluations on forward-noised data.
-#: ``siem-projection`` uses the default test family for the data's dimension
-#: (``_core.default_test_fn``: radial up to dimension 64, the quadratic family above).
-METRICS = ("siem-projection", "siem-radial", "siem-quadratic")
+#: The metrics a monitor can evaluate. The SIEMs need only score evaluations on forward-noised
+#: data; ``siem-projection`` uses the default test family for the data's dimension
+#: (``_core.default_test_fn``: radial up to dimension 64, the quadratic family above). ``kid``
+#: needs samples: the built-in reverse-SDE sampler's or those of the ``sampler`` callable.
+METRICS = ("siem-projection", "siem-radial", "siem-quadratic", "kid")
 
 JSONL = "monitor.jsonl"
 STATE = "monitor-state.json"
@@ -47,6 +49,8 @@ Model = Union[ScoreFunction, Problem, Callable[..., Any]]
 
 
 def _family(metric: str, dim: int) -> str:
+    if metric == "kid":
+        return "cubic-kernel"
     if metric == "siem-projection":
         return _core.default_test_fn(dim)
     return "gaussian" if metric == "siem-radial" else "quadratic"
@@ -69,6 +73,12 @@ class Monitor:
 
     ``log_dir`` is created; one that cannot be written is an ``OSError`` here, not at the first
     evaluation. The settings are checked by one evaluation of a zero score on 4 draws.
+
+    ``kid`` (KID's unbiased MMD^2, cubic kernel, on the data's own coordinates) compares samples
+    with ``kid_reference_rows`` reference rows: ``sampler(model)`` returns them, or, without a
+    sampler, ``sample_n`` samples of the built-in reverse-SDE sampler with ``sample_steps`` steps
+    and the monitor's seed (the same prior draws and noise at every evaluation: paired). It costs
+    ``sample_n * sample_steps`` score evaluations.
     """
 
     def __init__(
@@ -86,6 +96,10 @@ class Monitor:
         parameterization: str = "eps",
         batch_size: int = 4096,
         reference_rows: int = 10000,
+        sampler: Optional[Callable[[Any], Any]] = None,
+        sample_n: int = 500,
+        sample_steps: int = 100,
+        kid_reference_rows: int = 2000,
         tensorboard: bool = True,
         wandb: bool = True,
     ) -> None:
@@ -101,10 +115,16 @@ class Monitor:
         self.every, self.n, self.window, self.seed, self.test_seed = every, int(n), window, int(seed), int(test_seed)
         self.schedule = schedule
         self.parameterization, self.batch_size = parameterization, batch_size
+        self.sampler, self.sample_n, self.sample_steps = sampler, int(sample_n), int(sample_steps)
+        if "kid" in metrics and (self.sample_n < 4 or self.sample_steps < 1):
+            raise ValueError(f"kid: needs sample_n >= 4 and sample_steps >= 1, got {sample_n} and {sample_steps}")
+        if sampler is not None and not callable(sampler):
+            raise TypeError(f"sampler: expected a callable sampler(model) -> (m, D) array, got {type(sampler)}")
         self.reference = self._reference(reference, reference_rows)
         self.dim = self.reference.shape[1]
         self.metrics: List[str] = list(metrics)
         self.families = {m: _family(m, self.dim) for m in self.metrics}
+        self._kid = PairedKid(self.reference, kid_reference_rows, self.seed) if "kid" in self.metrics else None
         self.log_dir = os.fspath(log_dir)
         self._open_logs(tensorboard)
         self._use_wandb = wandb
@@ -151,6 +171,8 @@ class Monitor:
         """One evaluation of a zero score on 4 draws: bad settings fail now, not at step 10 000."""
         zero = ScoreFunction(lambda x, t: np.zeros_like(x), self.dim, "score", name="monitor settings check")
         for m in self.metrics:
+            if m == "kid":
+                continue  # needs samples; its options are checked above
             try:
                 self._siem(zero, m, n=4)
             except ValueError as e:
@@ -186,6 +208,9 @@ class Monitor:
                 self._prev.pop(m, None)
 
     def _settings(self, metric: str) -> Dict[str, Any]:
+        if metric == "kid":
+            window = "sampler" if self.sampler is not None else f"em sampler, {self.sample_steps} steps"
+            return {"window": window, "n": self.sample_n, "seed": self.seed, "test_fn": self.families[metric]}
         return {"window": self.window, "n": self.n, "seed": self.seed, "test_fn": self.families[metric]}
 
     # -- evaluation --------------------------------------------------------------------------
@@ -207,7 +232,7 @@ class Monitor:
             return None
         fn = self._score_function(model)
         with _caller_state_kept():
-            out = [self._evaluate(step, fn, m) for m in self.metrics]
+            out = [self._evaluate(step, fn, model, m) for m in self.metrics]
         self._last_step = step
         return out[0]
 
@@ -224,12 +249,25 @@ class Monitor:
             form="projection", test_fn=self.families[metric], test_seed=self.test_seed, influence=True,
         )  # fmt: skip
 
-    def _evaluate(self, step: int, fn: Union[ScoreFunction, Problem], metric: str) -> Dict[str, Any]:
+    def _measure(self, fn: Union[ScoreFunction, Problem], model: Model, metric: str) -> Tuple[float, np.ndarray]:
+        """The metric's value and per-draw influence terms."""
+        if metric != "kid":
+            rep = self._siem(fn, metric, self.n)
+            return float(rep["siem"]), np.asarray(rep["influence"], dtype=np.float64)
+        assert self._kid is not None, "built with the metric"
+        if self.sampler is not None:
+            x = np.asarray(self.sampler(model), dtype=np.float64)
+        else:
+            x = _core.sample(fn, self.sample_n, self.schedule, "em", self.sample_steps, self.seed)
+        if x.ndim != 2 or x.shape[1] != self.dim or x.shape[0] < 4 or not np.isfinite(x).all():
+            raise ValueError(f"kid: the samples must be a finite (m >= 4, {self.dim}) array, got shape {x.shape}")
+        return self._kid(x)
+
+    def _evaluate(self, step: int, fn: Union[ScoreFunction, Problem], model: Model, metric: str) -> Dict[str, Any]:
         start = time.perf_counter()
-        rep = self._siem(fn, metric, self.n)
-        psi = np.asarray(rep["influence"], dtype=np.float64)
+        value, psi = self._measure(fn, model, metric)
         seconds = time.perf_counter() - start
-        value, se = float(rep["siem"]), float(np.sqrt(np.sum(psi**2) / (len(psi) * (len(psi) - 1))))
+        se = float(np.sqrt(np.sum(psi**2) / (len(psi) * (len(psi) - 1))))
         rec: Dict[str, Any] = {"step": int(step), "metric": metric, "value": value, "se": se}
         rec.update(self._difference(metric, value, psi))
         best = self._best.get(metric)

@@ -197,3 +197,30 @@ def test_a_damaged_record_file_is_named(tmp_path):
     m = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path, **KW)
     m.step(3, model_at(0.5))
     assert [r["step"] for r in read_jsonl(tmp_path)] == [1, 3]
+
+
+def test_kid_on_paired_samples(tmp_path):
+    """KID of the built-in sampler's samples (the same prior draws and noise at every evaluation)
+    against an independent numpy computation, and its paired SE below the unpaired one."""
+    m = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path, metrics=["kid"], sample_n=200, sample_steps=50, **KW)
+    r1 = m.step(1, model_at(1.0))
+    r2 = m.step(2, model_at(0.9))
+    assert r1["test_fn"] == "cubic-kernel" and r1["n"] == 200
+    assert r1["value"] > 4 * r1["se"], r1  # a score twice too large is visible in the samples
+    x = sp.sample(model_at(0.9), 200, SCHEDULE, steps=50, seed=KW["seed"], progress=False)
+    y = m._kid.y
+    k = lambda a, b: (a @ b.T / 2 + 1) ** 3  # noqa: E731
+    kxx, kyy = k(x, x), k(y, y)
+    mmd = (kxx.sum() - np.trace(kxx)) / (200 * 199) - 2 * k(x, y).mean() + (kyy.sum() - np.trace(kyy)) / (
+        len(y) * (len(y) - 1)
+    )
+    assert r2["value"] == pytest.approx(mmd, rel=1e-9)
+    ratio = r2["diff_se"] / np.hypot(r1["se"], r2["se"])
+    print(f"KID paired SE ratio {ratio:.3f}, z {r2['diff_z']:.2f}")
+    assert ratio < 0.5 and r2["diff"] < 0
+    # a sampler callable gets the model as it was passed to step
+    seen = []
+    own = lambda mod: seen.append(mod) or x  # noqa: E731
+    m2 = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path / "own", metrics=["kid"], sampler=own, **KW)
+    model = model_at(0.9)
+    assert m2.step(1, model)["value"] == pytest.approx(mmd, rel=1e-9) and seen == [model]
