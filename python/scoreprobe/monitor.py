@@ -103,26 +103,13 @@ class Monitor:
         tensorboard: bool = True,
         wandb: bool = True,
     ) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every: must be an integer >= 1, got {every!r}")
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown or not metrics:
-            raise ValueError(f"metrics: unknown {unknown or 'empty list'}; choose from {', '.join(METRICS)}")
-        if n < 4:
-            raise ValueError(f"n: the projection form needs at least 4 draws per time, got {n}")
+        self.metrics: List[str] = _checked_options(every, metrics, n, sampler, sample_n, sample_steps)
         self.every, self.n, self.window, self.seed, self.test_seed = every, int(n), window, int(seed), int(test_seed)
         self.schedule = schedule
         self.parameterization, self.batch_size = parameterization, batch_size
         self.sampler, self.sample_n, self.sample_steps = sampler, int(sample_n), int(sample_steps)
-        if "kid" in metrics and (self.sample_n < 4 or self.sample_steps < 1):
-            raise ValueError(f"kid: needs sample_n >= 4 and sample_steps >= 1, got {sample_n} and {sample_steps}")
-        if sampler is not None and not callable(sampler):
-            raise TypeError(f"sampler: expected a callable sampler(model) -> (m, D) array, got {type(sampler)}")
         self.reference = self._reference(reference, reference_rows)
         self.dim = self.reference.shape[1]
-        self.metrics: List[str] = list(metrics)
         self.families = {m: _family(m, self.dim) for m in self.metrics}
         self._kid = PairedKid(self.reference, kid_reference_rows, self.seed) if "kid" in self.metrics else None
         self.log_dir = os.fspath(log_dir)
@@ -332,6 +319,25 @@ class Monitor:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _checked_options(
+    every: int, metrics: Sequence[str], n: int, sampler: Any, sample_n: int, sample_steps: int
+) -> List[str]:
+    """The metrics as a list, once the options that need no data are checked."""
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every: must be an integer >= 1, got {every!r}")
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics: unknown {unknown or 'empty list'}; choose from {', '.join(METRICS)}")
+    if n < 4:
+        raise ValueError(f"n: the projection form needs at least 4 draws per time, got {n}")
+    if "kid" in metrics and (sample_n < 4 or sample_steps < 1):
+        raise ValueError(f"kid: needs sample_n >= 4 and sample_steps >= 1, got {sample_n} and {sample_steps}")
+    if sampler is not None and not callable(sampler):
+        raise TypeError(f"sampler: expected a callable sampler(model) -> (m, D) array, got {type(sampler)}")
+    return metrics
 
 
 @contextlib.contextmanager
