@@ -224,3 +224,33 @@ def test_kid_on_paired_samples(tmp_path):
     m2 = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path / "own", metrics=["kid"], sampler=own, **KW)
     model = model_at(0.9)
     assert m2.step(1, model)["value"] == pytest.approx(mmd, rel=1e-9) and seen == [model]
+
+
+def test_torch_state_is_saved_and_restored_when_the_caller_uses_torch(tmp_path, monkeypatch):
+    """torch is not a test dependency: a stand-in module records what the monitor does with it."""
+    import contextlib
+    import types
+
+    log = []
+
+    @contextlib.contextmanager
+    def no_grad():
+        log.append("no_grad enter")
+        yield
+        log.append("no_grad exit")
+
+    fake = types.SimpleNamespace(
+        random=types.SimpleNamespace(get_rng_state=lambda: "state-0", set_rng_state=lambda s: log.append(("set", s))),
+        cuda=types.SimpleNamespace(is_available=lambda: False),
+        no_grad=no_grad,
+    )
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    m = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path, **KW)
+
+    def model(x, t):
+        log.append("model")
+        return model_at(0.1).fn(x, t)
+
+    m.step(1, sp.ScoreFunction(model, 2, "score"))
+    assert log[0] == "no_grad enter" and set(log[-2:]) == {"no_grad exit", ("set", "state-0")}, log
+    assert "model" in log
