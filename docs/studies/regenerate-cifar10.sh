@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The seeds' own setting: a CIFAR-10 DDPM checkpoint sweep measured with FD/KID (MobileNet
 # features), every SIEM form and the Hodge split. Trains (or resumes) the U-Net, picks 8
-# checkpoints spread log-uniformly over training, draws a sample grid per checkpoint, runs the
-# study once per replicate seed and copies the small outputs to docs/studies/cifar10-unet/.
+# checkpoints spread log-uniformly over training, measures the training monitor on the run's
+# checkpoints (`scoreprobe monitor`: its curve goes into the report), draws a sample grid per
+# checkpoint, runs the study once per replicate seed and copies the small outputs to
+# docs/studies/cifar10-unet/.
 #
 # Every stage survives being killed: training resumes from its last checkpoint (bit-identical to
 # an uninterrupted run), each study caches every (model, metric) as it finishes, finished sample
@@ -32,6 +34,9 @@ case "$profile" in
            --critic-holdout 1024 --critic-batch 128 --critic-directions 4 --bound-panels 4)
     seeds=(0 1 2)
     grid_steps=100
+    # the training monitor on every 1000th step's checkpoint (docs/monitor.md): 64 draws at each of
+    # the 100 high-noise times, the quadratic family (d = 3072)
+    monitor=(--every 1000 --n 64)
     ;;
   tiny)
     # CI: 64 images, a U-Net of widths 8/16 without attention, 2 checkpoints, 32 samples.
@@ -43,6 +48,7 @@ case "$profile" in
            --critic-batch 16 --critic-directions 1 --bound-panels 4)
     seeds=(0 1)
     grid_steps=10
+    monitor=(--n 8 --window 990..999)
     ;;
   *) echo "CIFAR_PROFILE must be full or tiny, got '$profile'" >&2; exit 2 ;;
 esac
@@ -63,6 +69,9 @@ log() { echo "[regenerate-cifar10 $(date +%H:%M:%S)] $*" >&2; }
 log "1/4 training (resumable) into $run"
 "$bin" train --data cifar10-test "${limit[@]}" --model unet --schedule ddpm "${train[@]}" --seed 0 \
   --out "$run" --quiet --resume > /dev/null
+
+log "1/4 training monitor on the checkpoints (resumable: recorded steps are skipped)"
+"$bin" monitor --run "$run" "${monitor[@]}" > /dev/null
 
 metrics=fd,kid,siem_proj,siem_proj_window,siem_quad,siem_quad_window,siem_critic_window,l2,gradient
 mkdir -p "$out" "$docs/figures"
@@ -89,7 +98,7 @@ for seed in "${seeds[@]}"; do
   "$bin" report "$out/seed-$seed" > /dev/null
 done
 src=$out/seed-${seeds[0]}
-cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$docs/"
+cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$src/monitor.jsonl" "$docs/"
 sed 's/\.png)/.svg)/' "$src/report.md" > "$docs/report.md.tmp" && mv "$docs/report.md.tmp" "$docs/report.md"
 cp "$src"/figures/*.svg "$docs/figures/"
 for seed in "${seeds[@]}"; do cp "$out/seed-$seed/metrics.csv" "$docs/metrics-seed-$seed.csv"; done
