@@ -34,9 +34,9 @@ case "$profile" in
            --critic-holdout 1024 --critic-batch 128 --critic-directions 4 --bound-panels 4)
     seeds=(0 1 2)
     grid_steps=100
-    # the training monitor on every 1000th step's checkpoint (docs/monitor.md): 64 draws at each of
-    # the 100 high-noise times, the quadratic family (d = 3072)
-    monitor=(--every 1000 --n 64)
+    # the training monitor on every 1000th step's checkpoint and the study's 8 (docs/monitor.md):
+    # 64 draws at each of the 100 high-noise times, the quadratic family (d = 3072)
+    monitor=(--every 1000 --pick 8 --n 64)
     ;;
   tiny)
     # CI: 64 images, a U-Net of widths 8/16 without attention, 2 checkpoints, 32 samples.
@@ -48,7 +48,7 @@ case "$profile" in
            --critic-batch 16 --critic-directions 1 --bound-panels 4)
     seeds=(0 1)
     grid_steps=10
-    monitor=(--n 8 --window 990..999)
+    monitor=(--pick 2 --n 8 --window 990..999)
     ;;
   *) echo "CIFAR_PROFILE must be full or tiny, got '$profile'" >&2; exit 2 ;;
 esac

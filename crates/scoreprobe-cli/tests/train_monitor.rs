@@ -124,6 +124,22 @@ fn train_monitor_writes_paired_records_and_resumes_without_duplicates() {
         assert!(r["budget"].is_null(), "no training between the evaluations of a backfill");
     }
 
+    // --pick: the checkpoints a study with --pick 2 measures (first and last), whatever --every
+    let c2 = dir.path().join("c2");
+    std::fs::create_dir_all(&c2).unwrap();
+    for step in [10, 20, 30] {
+        for ext in ["safetensors", "json"] {
+            std::fs::copy(c.join(format!("ckpt-{step}.{ext}")), c2.join(format!("ckpt-{step}.{ext}"))).unwrap();
+        }
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_scoreprobe"))
+        .args(["monitor", "--run", c2.to_str().unwrap(), "--n", "16", "--window", "980..999"])
+        .args(["--every", "1000", "--pick", "2"])
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(records(&c2).iter().map(|r| r["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![10, 30]);
+
     // killed after the record of step 20 but before its checkpoint: the last checkpoint is 10
     let b = dir.path().join("b");
     ok(&train(&data, &b, 20, &[]));

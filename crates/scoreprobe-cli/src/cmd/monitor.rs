@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use scoreprobe_core::Schedule;
 use scoreprobe_nn::checkpoint::{list_checkpoints, load_score_model, read_sidecar, LoadOptions};
 use scoreprobe_nn::TrainData;
+use scoreprobe_study::models::{list_run, pick_log_uniform};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -33,6 +35,10 @@ pub struct Args {
     /// Seed of the draws (data rows, noise); the same as `train --monitor-seed` gives its values.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also evaluate the N checkpoints `scoreprobe study --pick N` measures (log-uniform in the
+    /// step), so that the monitor's values at the study's checkpoints can be ranked against FD.
+    #[arg(long, value_name = "N")]
+    pick: Option<usize>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -48,9 +54,13 @@ pub fn run(a: Args) -> Result<()> {
     let settings =
         MonitorSettings { metric: a.metric, every: a.every, n: a.n, window: a.window, seed: a.seed, flags: "--" };
     let mut monitor = TrainMonitor::new(settings, &data, schedule, &a.run, true)?.after_training();
+    let picked: BTreeSet<u64> = match a.pick {
+        Some(k) => pick_log_uniform(list_run(&a.run)?, k)?.iter().filter_map(|m| m.step).map(|s| s as u64).collect(),
+        None => BTreeSet::new(),
+    };
     let mut evaluated = vec![];
     for (step, path) in &ckpts {
-        if !monitor.due(*step) {
+        if !(monitor.due(*step) || picked.contains(step) && monitor.is_new(*step)) {
             continue;
         }
         let start = Instant::now();

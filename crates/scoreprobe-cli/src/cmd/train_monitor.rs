@@ -205,7 +205,12 @@ impl TrainMonitor {
 
     /// Whether `step` is evaluated: a multiple of `every` after the last recorded step.
     pub fn due(&self, step: u64) -> bool {
-        step.is_multiple_of(self.s.every) && self.last_step.is_none_or(|s| step > s)
+        step.is_multiple_of(self.s.every) && self.is_new(step)
+    }
+
+    /// Whether `step` comes after the last recorded step (records stay in step order, once each).
+    pub fn is_new(&self, step: u64) -> bool {
+        self.last_step.is_none_or(|s| step > s)
     }
 
     /// Evaluates `model` as the state after `step` (`start`: when the evaluation began, model
