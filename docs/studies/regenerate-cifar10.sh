@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The seeds' own setting: a CIFAR-10 DDPM checkpoint sweep measured with FD/KID (MobileNet
 # features), every SIEM form and the Hodge split. Trains (or resumes) the U-Net, picks 8
-# checkpoints spread log-uniformly over training, draws a sample grid per checkpoint, runs the
-# study once per replicate seed and copies the small outputs to docs/studies/cifar10-unet/.
+# checkpoints spread log-uniformly over training, measures the training monitor on the run's
+# checkpoints (`scoreprobe monitor`: its curve goes into the report), draws a sample grid per
+# checkpoint, runs the study once per replicate seed and copies the small outputs to
+# docs/studies/cifar10-unet/.
 #
 # Every stage survives being killed: training resumes from its last checkpoint (bit-identical to
 # an uninterrupted run), each study caches every (model, metric) as it finishes, finished sample
@@ -46,6 +48,9 @@ case "$profile" in
     # to 8 log-uniform targets), which the archive keeps; the 7th target, 19 372.5, lies within
     # 2e-4 in ln of the midpoint of 19 250 and 19 500, so both are kept
     keep=(250 500 1000 2250 4500 9500 19250 19500 40000)
+    # the training monitor on every 1000th step's checkpoint and the study's 8 (docs/monitor.md):
+    # 64 draws at each of the 100 high-noise times, the quadratic family (d = 3072)
+    monitor=(--every 1000 --pick 8 --n 64)
     ;;
   tiny)
     # CI: 64 images, a U-Net of widths 8/16 without attention, 2 checkpoints, 32 samples.
@@ -59,6 +64,7 @@ case "$profile" in
     family=(--pair-rotation 0,3)
     grid_steps=10
     keep=(4 8)
+    monitor=(--pick 2 --n 8 --window 990..999)
     ;;
   *) echo "CIFAR_PROFILE must be full or tiny, got '$profile'" >&2; exit 2 ;;
 esac
@@ -85,7 +91,12 @@ last_step() { ls "$1" 2>/dev/null | sed -n 's/^ckpt-\([0-9]*\)\.safetensors$/\1/
 archive_run() {
   local last; last=$(last_step "$run")
   [ -n "$last" ] || { log "archive: no checkpoint in $run"; return; }
+  # the monitor first: the archive keeps only some checkpoints, the monitor's records of all
+  "$bin" monitor --run "$run" "${monitor[@]}" > /dev/null
   mkdir -p "$archive"
+  for f in monitor.jsonl monitor-state.json; do
+    [ ! -f "$run/$f" ] || { cp "$run/$f" "$archive/$f.tmp" && mv "$archive/$f.tmp" "$archive/$f"; }
+  done
   rm -f "$archive"/ckpt-*
   local slim=()
   for s in "${keep[@]}"; do
@@ -106,6 +117,7 @@ if [ "$stage" = archive ]; then archive_run; exit 0; fi
 if [ -z "$(last_step "$run")" ] && [ -n "$(last_step "$archive")" ]; then
   log "0/4 restoring the archived run $archive (step $(last_step "$archive")) into $run"
   mkdir -p "$run" && cp "$archive"/ckpt-* "$run/"
+  for f in monitor.jsonl monitor-state.json; do [ ! -f "$archive/$f" ] || cp "$archive/$f" "$run/"; done
 fi
 for seed in "${seeds[@]}"; do
   if [ ! -d "$out/seed-$seed/cache" ] && [ -d "$archive/cache/seed-$seed" ]; then
@@ -117,6 +129,9 @@ done
 log "1/4 training (resumable) into $run"
 "$bin" train --data cifar10-test "${limit[@]}" --model unet --schedule ddpm "${train[@]}" --seed 0 \
   --out "$run" --quiet --resume > /dev/null
+
+log "1/4 training monitor on the checkpoints (resumable: recorded steps are skipped)"
+"$bin" monitor --run "$run" "${monitor[@]}" > /dev/null
 archive_run
 
 metrics=fd,kid,siem_proj,siem_proj_window,siem_proj_origin,siem_proj_origin_window,siem_quad,siem_quad_window
@@ -146,7 +161,7 @@ for seed in "${seeds[@]}"; do
   "$bin" report "$out/seed-$seed" > /dev/null
 done
 src=$out/seed-${seeds[0]}
-cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$docs/"
+cp "$src/metrics.csv" "$src/correlations.json" "$src/report.html" "$src/monitor.jsonl" "$docs/"
 sed 's/\.png)/.svg)/' "$src/report.md" > "$docs/report.md.tmp" && mv "$docs/report.md.tmp" "$docs/report.md"
 cp "$src"/figures/*.svg "$docs/figures/"
 for seed in "${seeds[@]}"; do cp "$out/seed-$seed/metrics.csv" "$docs/metrics-seed-$seed.csv"; done

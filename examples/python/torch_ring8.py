@@ -11,7 +11,10 @@ scoreprobe score model through the three-line adapter below, and is measured by
 - the Hodge split at a few times (gradient part of the score error, grid estimator in 2-D),
 - W2 and FD between its samples and fresh ring8 draws,
 
-printed as a table ranked by SIEM. PyTorch is needed here only; scoreprobe never imports it.
+printed as a table ranked by SIEM. During training, ``sp.Monitor`` measures the projection-form
+SIEM every few hundred steps on fixed draws of the data (paired values, records in
+``--log-dir``/monitor.jsonl and TensorBoard events) and the best step is printed at the end.
+PyTorch is needed here only; scoreprobe never imports it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import tempfile
 import time
 
 import numpy as np
@@ -44,7 +48,7 @@ class EpsMLP(nn.Module):
         return self.net(torch.cat([x, torch.sin(a), torch.cos(a)], dim=1))
 
 
-def train(data: np.ndarray, schedule: sp.Schedule, steps: int, keep: list, seed: int = 0):
+def train(data: np.ndarray, schedule: sp.Schedule, steps: int, keep: list, monitor: sp.Monitor, seed: int = 0):
     torch.manual_seed(seed)
     net = EpsMLP()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -64,6 +68,10 @@ def train(data: np.ndarray, schedule: sp.Schedule, steps: int, keep: list, seed:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        # the monitor: a no-op unless the step is due; never touches torch's RNG or grad mode
+        rec = monitor.step(step, as_score_function(net))
+        if rec is not None:
+            print(f"  monitor step {step:5d}  SIEM {rec['value']:.3e} ± {rec['se']:.1e}  ({rec['seconds']:.1f} s)")
         if step in keep:
             kept[step] = copy.deepcopy(net).eval()
             print(f"  step {step:5d}  loss {loss.item():.4f}  ({time.time() - start:.0f} s)", flush=True)
@@ -82,7 +90,10 @@ def as_score_function(net: nn.Module, device: str = "cpu") -> sp.ScoreFunction:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny run (seconds), for the test")
+    ap.add_argument("--log-dir", help="the monitor's records and TensorBoard events (default: a new temp folder)")
     args = ap.parse_args()
+    # a new folder per run: a monitor given a folder with records resumes them (docs/monitor.md)
+    log_dir = args.log_dir or tempfile.mkdtemp(prefix="torch_ring8-monitor-")
     train_steps, keep = (300, [100, 300]) if args.quick else (6000, [250, 1000, 2500, 6000])
     n_eval, n_samples, sample_steps = (200, 400, 200) if args.quick else (1000, 2000, 1000)
 
@@ -90,7 +101,10 @@ def main() -> None:
     schedule = ring8.schedule
     data = ring8.sample_data(20_000, seed=1)
     print(f"training an eps-prediction MLP on ring8 for {train_steps} steps")
-    kept = train(data, schedule, train_steps, keep)
+    every, n_monitor = (100, 64) if args.quick else (500, 256)
+    monitor = sp.Monitor(data, schedule, every=every, n=n_monitor, seed=5, log_dir=log_dir)
+    kept = train(data, schedule, train_steps, keep, monitor)
+    print(f"monitor: best step {monitor.best_step} (records in {log_dir}/monitor.jsonl)")
 
     reference = ring8.sample_data(n_samples, seed=2)
     rows = []

@@ -37,11 +37,13 @@ from ._core import (
     prdc,
     wasserstein2,
 )
+from .monitor import Monitor
 
 __version__ = _core.__version__
 
 __all__ = [
     "FeatureStats",
+    "Monitor",
     "Problem",
     "Schedule",
     "ScoreFunction",
@@ -135,6 +137,10 @@ def siem(
     (em | ancestral; particle), ``classifier_steps``. Returns the CLI's ``siem --json`` report:
     ``form``, ``siem``, ``siem_se``, ``window``, ``test_fn`` (with ``centers_hash`` and
     ``test_seed``), ``profile``, ``nfe``, ``seconds``, and ``error_field`` for the particle form.
+    ``influence=True`` (projection form) adds ``influence``: the per-draw influence terms psi_i
+    (``siem_se_jackknife`` = sqrt(sum psi_i^2 / (n (n - 1)))); two models measured with the same
+    ``seed``, ``n`` and ``window`` use the same draws, and the SE of their difference is the same
+    formula on the differences of their terms (what :class:`Monitor` reports).
     """
     return _run(
         _core.siem, "siem", progress, None, model, data, schedule, window, error_field, n, steps, seed, **options

@@ -159,8 +159,10 @@ def siem(
     t_min: Optional[float] = None,
     sampler: str = "em",
     classifier_steps: int = 1500,
+    influence: bool = False,
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
+def default_test_fn(dim: int) -> str: ...
 def hodge(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,

@@ -23,6 +23,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Train a score network with denoising score matching, writing a checkpoint sweep.
     Train(cmd::train::Args),
+    /// The training monitor on a run's saved checkpoints (as `train --monitor` records it).
+    Monitor(cmd::monitor::Args),
     /// Every metric on a set of models; rank correlations, costs, figures and a report.
     Study(cmd::study::Args),
     /// Rebuild a study's report.md and report.html from its records (no metric is recomputed).
@@ -52,6 +54,7 @@ fn main() {
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::Monitor(a) => cmd::monitor::run(a),
         Command::Study(a) => cmd::study::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Checkpoint(a) => cmd::checkpoint::run(a),

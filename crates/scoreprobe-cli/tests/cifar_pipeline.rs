@@ -1,8 +1,9 @@
 //! The CIFAR-10 study's script cannot rot: `docs/studies/regenerate-cifar10.sh` runs end to end
 //! in its tiny profile (64 images, a U-Net of widths 8/16, 2 checkpoints, 32 samples, 2 replicate
 //! seeds) with this build's binary, and its outputs hold a finite value of every metric for both
-//! checkpoints, a sample grid per checkpoint and a report. A second run resumes from the caches
-//! and gives the same table; so does a third from the committed archive alone.
+//! checkpoints, a sample grid per checkpoint, the training monitor's records and a report. A
+//! second run resumes from the caches and gives the same table; so does a third from the committed
+//! archive alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -97,6 +98,14 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
     assert!(l2("rot-3") > 2.0 * l2("rot-0"), "l2 {} vs {}", l2("rot-3"), l2("rot-0"));
     let replicates = std::fs::read_to_string(docs.join("replicates.md")).unwrap();
     assert!(replicates.contains("seeds [0, 1]") && replicates.contains("| ckpt-8 |"), "{replicates}");
+    // the training monitor measured every checkpoint of the run (4 and 8), and the report draws it
+    let monitor = std::fs::read_to_string(docs.join("monitor.jsonl")).unwrap();
+    let steps: Vec<u64> = monitor
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![4, 8], "{monitor}");
+    assert!(html.contains("training monitor"), "the report has no monitor curve");
 
     // a second run finds everything cached and done: the same table, byte for byte
     let before = std::fs::read(docs.join("metrics.csv")).unwrap();

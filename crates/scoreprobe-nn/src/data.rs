@@ -136,6 +136,19 @@ impl TrainData {
         }
     }
 
+    /// The rows `idx` of a finite data set as the networks see them, (idx.len(), d) in f64 (a
+    /// subset, where [`Self::rows`] of a large image set would need gigabytes); `None` for a named
+    /// target. Indices must be below [`Self::len`].
+    pub fn rows_at(&self, idx: &[usize]) -> Option<ndarray::Array2<f64>> {
+        match &self.source {
+            Source::Target(_) => None,
+            Source::Rows { data, .. } => {
+                let d = self.shape.dim();
+                Some(ndarray::Array2::from_shape_fn((idx.len(), d), |(i, j)| data[idx[i] * d + j] as f64))
+            }
+        }
+    }
+
     fn permutation(&mut self, seed: u64, epoch: u64, n: usize) -> &[u32] {
         if let Some(pos) = self.perm_cache.iter().position(|(e, _)| *e == epoch) {
             return &self.perm_cache[pos].1;

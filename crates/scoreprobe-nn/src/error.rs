@@ -45,6 +45,13 @@ pub enum NnError {
         #[source]
         source: serde_json::Error,
     },
+    /// The training observer (e.g. `scoreprobe train --monitor`) failed after optimiser step `step`.
+    #[error("after step {step}: {source}")]
+    Observer {
+        step: u64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A tensor file that safetensors cannot parse or write.
     #[error("{}: {action}: {source}", path.display())]
     Safetensors {

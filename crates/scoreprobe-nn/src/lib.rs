@@ -46,5 +46,5 @@ pub use problem::{resolve, ResolvedProblem};
 pub use score::NetScoreModel;
 /// PNG grids of image samples (re-exported for the CLI).
 pub use scoreprobe_data::grid::write_png_grid;
-pub use train::{train, train_with_data, train_with_data_on, TrainReport};
+pub use train::{train, train_observed, train_with_data, train_with_data_on, Observer, StepView, TrainReport};
 pub use unet::{Unet, UnetSpec};

@@ -15,6 +15,7 @@ use crate::error::{ensure, NnError, Result};
 use crate::mlp::Mlp;
 use crate::mlp_kernel::{check_batch, dsm_upstream, MlpKernel};
 use crate::net::{ArchSpec, Network};
+use crate::score::NetScoreModel;
 use crate::unet::Unet;
 use crate::unet_kernel::UnetKernel;
 use candle_core::{Device, Tensor};
@@ -22,7 +23,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::Rng;
 use rand_distr::StandardNormal;
 use scoreprobe_core::denoise::noised_value;
-use scoreprobe_core::schedule::Schedule;
+use scoreprobe_core::schedule::{Schedule, ScheduleSpec};
 use scoreprobe_core::{Purpose, SeedStream};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -255,6 +256,32 @@ fn remove_stale_temporaries(out_dir: &Path) {
     }
 }
 
+/// The network after an optimiser step, as a training observer sees it.
+pub struct StepView<'a> {
+    /// Optimiser steps done (1-based: the state after step `step`).
+    pub step: u64,
+    arch: &'a ArchSpec,
+    schedule: &'a ScheduleSpec,
+    ema: &'a Ema,
+    device: &'a Device,
+}
+
+impl StepView<'_> {
+    /// The EMA weights, what checkpoints are sampled with, as a score model (a copy: the observer
+    /// cannot change the training state).
+    pub fn ema_model(&self) -> Result<NetScoreModel> {
+        let net = self.arch.build(0, self.device)?;
+        net.params().assign(&self.ema.shadow)?;
+        let desc = format!("{} at step {} (ema weights, during training)", self.arch.describe(), self.step);
+        NetScoreModel::new(net, self.arch.clone(), self.schedule.clone(), desc)
+    }
+}
+
+/// Called after every optimiser step, before that step's checkpoint is written (it decides itself
+/// whether to act); an error stops the training as [`NnError::Observer`].
+pub type Observer<'a> =
+    &'a mut dyn FnMut(&StepView<'_>) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
 /// Trains per `config`, writing checkpoints into `out_dir`. With `resume`, continues from the
 /// last complete checkpoint there (same weights as an uninterrupted run); without it, refuses a
 /// folder that already holds checkpoints.
@@ -272,10 +299,23 @@ pub fn train_with_data(config: &TrainConfig, data: TrainData, out_dir: &Path, re
 /// [`train_with_data`] on a chosen device ([`crate::select_device`]; the CPU by default).
 pub fn train_with_data_on(
     config: &TrainConfig,
+    data: TrainData,
+    out_dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<TrainReport> {
+    train_observed(config, data, out_dir, resume, device, &mut |_| Ok(()))
+}
+
+/// [`train_with_data_on`] with an observer called after every optimiser step (the CLI's
+/// `--monitor`: this crate sits below the metrics, so the evaluation comes in as a closure).
+pub fn train_observed(
+    config: &TrainConfig,
     mut data: TrainData,
     out_dir: &Path,
     resume: bool,
     device: &Device,
+    observer: Observer<'_>,
 ) -> Result<TrainReport> {
     config.validate()?;
     let device = device.clone();
@@ -325,6 +365,10 @@ pub fn train_with_data_on(
         if st.step.is_multiple_of(10) || st.step == config.steps {
             pb.set_message(format!("{:.4}", loss_sum / loss_n as f64));
         }
+        // before the checkpoint of the same step: a run killed between the two resumes from an
+        // earlier checkpoint and passes this step again, so the observer never misses a step
+        let view = StepView { step: st.step, arch: &arch, schedule: &config.schedule, ema: &st.ema, device: &device };
+        observer(&view).map_err(|source| NnError::Observer { step: st.step, source })?;
         let at_ckpt = config.checkpoint_every.is_some_and(|k| st.step.is_multiple_of(k));
         if at_ckpt || st.step == config.steps {
             last_loss = loss_sum / loss_n as f64;

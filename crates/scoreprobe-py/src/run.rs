@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_hodge::{BoundsConfig, EstimatorOptions, Problem};
+use scoreprobe_siem::options::SiemRun;
 use scoreprobe_siem::{ErrorFieldKind, SiemForm, SiemOptions, SiemReference, TestFnKind};
 use std::error::Error;
 use std::sync::Arc;
@@ -175,7 +176,7 @@ pub fn sample<'py>(
     model, data = None, schedule = None, window = None, error_field = None, n = 1000, steps = None, seed = 0, *,
     form = None, test_fn = "gaussian", test_seed = 0, bandwidth = None, bandwidth_rule = "median-pooled", center = None,
     centers = None, pilot = scoreprobe_siem::projection::DEFAULT_PILOT, t_min = None, sampler = "em",
-    classifier_steps = 1500, progress = None
+    classifier_steps = 1500, influence = false, progress = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn siem<'py>(
@@ -199,6 +200,7 @@ pub fn siem<'py>(
     t_min: Option<f64>,
     sampler: &str,
     classifier_steps: usize,
+    influence: bool,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let model = model_arg(model)?;
@@ -240,7 +242,28 @@ pub fn siem<'py>(
         parts.with_model(watch, |m| scoreprobe_siem::run_siem(m, parts.schedule, reference, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
-    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+    let out = json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))?;
+    if influence {
+        add_influence(&out, &report)?;
+    }
+    Ok(out)
+}
+
+/// `influence`: the projection form's per-draw influence terms ψᵢ (what a monitor pairs two
+/// checkpoints' estimates with, `scoreprobe_siem::monitor`); the particle form has none.
+fn add_influence(out: &Bound<'_, PyAny>, report: &SiemRun) -> PyResult<()> {
+    let SiemRun::Projection(r) = report else {
+        return Err(msg_to_py("influence: only the projection form has per-draw influence terms".into()));
+    };
+    let psi = scoreprobe_siem::monitor::influence(r.siem, &r.leave_one_out);
+    out.set_item("influence", numpy::PyArray1::from_vec(out.py(), psi))
+}
+
+/// The default test family of the projection form for data of dimension `dim` (radial Gaussian
+/// up to `scoreprobe_siem::monitor::RADIAL_MAX_DIM`, the quadratic family above).
+#[pyfunction]
+pub fn default_test_fn(dim: usize) -> &'static str {
+    scoreprobe_siem::monitor::default_test_fn(dim).name()
 }
 
 fn no_data() -> PyErr {

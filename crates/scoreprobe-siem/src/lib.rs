@@ -14,6 +14,8 @@
 //! - [`estimate`]: [`estimate_siem`] (the particle form), which runs only the sampling steps the
 //!   window needs and reports SIEM, its standard error, the per-step profile, the empirical QV,
 //!   NFE and seconds;
+//! - [`monitor`]: what a training monitor needs (default family by dimension, influence terms,
+//!   paired differences, the `monitor.jsonl` record);
 //! - [`projection`]: [`estimate_projection`] with its mergeable accumulators and closed-form oracle,
 //!   radial test functions or the quadratic family ([`TestFamily`]);
 //!
@@ -26,6 +28,7 @@ pub mod critic;
 pub mod error;
 pub mod estimate;
 pub mod form;
+pub mod monitor;
 pub mod options;
 pub mod projection;
 pub mod recipe;

@@ -58,6 +58,8 @@ fn the_page_of_a_small_study_has_every_section_and_every_figure_has_data() {
     ] {
         assert!(figs.iter().any(|f| f.starts_with(id)), "figure {id} missing");
     }
+    // the monitor's values (0.5/k at steps 100k) rank the shrinking errors like the exact KL
+    assert!(html.contains("exact_kl ρ = 1.00 (4 checkpoints)"), "the monitor's title lacks its agreement");
     // 4 checkpoints: 4 hover points on each along-training figure
     let step_w2 = figs.iter().find(|f| f.starts_with("step-w2\"")).unwrap();
     assert!(step_w2.contains("data-marks=\"4\""));

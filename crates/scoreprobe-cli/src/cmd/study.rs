@@ -225,6 +225,9 @@ pub fn run(a: Args) -> Result<()> {
     if models.is_empty() {
         bail!("no models: give --run DIR (checkpoints) and/or --models FILE (extra models)");
     }
+    if let Some(run) = &a.run {
+        copy_monitor(run, &a.out)?;
+    }
     let metrics = a.metrics.clone().unwrap_or_else(|| MetricId::all().to_vec());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let reference = if is_target_reference(&a.reference) {
@@ -264,6 +267,18 @@ pub fn run(a: Args) -> Result<()> {
         title: "scoreprobe study",
         command: &command,
     })
+}
+
+/// The training monitor's records of the run (`scoreprobe train --monitor`, `sp.Monitor`), copied
+/// into the study folder where the report plots them beside the checkpoints' metrics.
+fn copy_monitor(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let from = run.join("monitor.jsonl");
+    if from.is_file() {
+        std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create", out.display()))?;
+        std::fs::copy(&from, out.join("monitor.jsonl"))
+            .with_context(|| format!("{}: cannot copy into the study folder", from.display()))?;
+    }
+    Ok(())
 }
 
 /// A study against any reference (exact-score target or data set), as `study` and `demo` run it.

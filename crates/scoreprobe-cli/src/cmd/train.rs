@@ -1,6 +1,9 @@
+use super::train_monitor::{MonitorSettings, TrainMonitor};
 use crate::io::print_json;
 use anyhow::Result;
 use scoreprobe_core::schedule::ScheduleSpec;
+use scoreprobe_core::Schedule;
+use scoreprobe_nn::TrainData;
 use scoreprobe_nn::{ModelKind, TrainConfig};
 use std::path::PathBuf;
 
@@ -49,6 +52,23 @@ pub struct Args {
     /// Continue a killed run from its last checkpoint (same result as an uninterrupted run).
     #[arg(long)]
     resume: bool,
+    /// Evaluate the EMA network every --monitor-every steps on fixed draws of the training data and
+    /// append the records to OUT/monitor.jsonl (docs/monitor.md): siem-projection (the default
+    /// test family for the data's dimension) | siem-radial | siem-quadratic.
+    #[arg(long, value_name = "METRIC")]
+    monitor: Option<String>,
+    /// Steps between monitor evaluations (default: --checkpoint-every).
+    #[arg(long, value_name = "K")]
+    monitor_every: Option<u64>,
+    /// Monitor: draws per window time.
+    #[arg(long, default_value_t = 256)]
+    monitor_n: usize,
+    /// Monitor: sampler steps of the 1000-step grid in the metric.
+    #[arg(long, default_value = "900..999")]
+    monitor_window: String,
+    /// Monitor: seed of its draws (data rows, noise), fixed for the whole run.
+    #[arg(long, default_value_t = 0)]
+    monitor_seed: u64,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -92,11 +112,44 @@ pub fn run(a: Args) -> Result<()> {
         "ddpm" => ScheduleSpec::Ddpm { steps: 1000, beta_start: 1e-4, beta_end: 0.02 },
         _ => ScheduleSpec::default(),
     };
-    let report = scoreprobe_nn::train(&cfg, &a.out, a.resume)?;
+    let report = match monitor_settings(&a, &cfg)? {
+        None => scoreprobe_nn::train(&cfg, &a.out, a.resume)?,
+        Some(settings) => {
+            cfg.validate()?;
+            let data = TrainData::load(&cfg.data, cfg.data_limit)?;
+            let schedule = Schedule::from_spec(&cfg.schedule)?;
+            let mut monitor = TrainMonitor::new(settings, &data, schedule, &a.out, a.resume)?;
+            let device = scoreprobe_nn::default_device();
+            let mut observe =
+                |v: &scoreprobe_nn::StepView<'_>| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                    monitor.observe(v).map_err(Into::into)
+                };
+            scoreprobe_nn::train_observed(&cfg, data, &a.out, a.resume, &device, &mut observe)?
+        }
+    };
     print_json(&serde_json::json!({
         "out": report.out_dir, "params": report.num_params, "start_step": report.start_step, "steps": report.steps,
         "final_loss": report.final_loss, "checkpoints": report.checkpoints, "seconds": report.session_seconds,
         "total_seconds": report.total_seconds, "steps_per_second": report.steps_per_second,
     }));
     Ok(())
+}
+
+/// The monitor's settings, when `--monitor` is given (its other flags alone are refused).
+fn monitor_settings(a: &Args, cfg: &TrainConfig) -> Result<Option<MonitorSettings>> {
+    let Some(metric) = &a.monitor else {
+        anyhow::ensure!(a.monitor_every.is_none(), "--monitor-every: needs --monitor METRIC");
+        return Ok(None);
+    };
+    let every = a.monitor_every.or(cfg.checkpoint_every).ok_or_else(|| {
+        anyhow::anyhow!("--monitor {metric}: give --monitor-every K (or --checkpoint-every, its default)")
+    })?;
+    Ok(Some(MonitorSettings {
+        metric: metric.clone(),
+        every,
+        n: a.monitor_n,
+        window: a.monitor_window.clone(),
+        seed: a.monitor_seed,
+        flags: "--monitor-",
+    }))
 }

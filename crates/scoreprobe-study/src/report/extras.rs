@@ -1,6 +1,7 @@
 //! What a study folder may hold beside the records: sample grids (`samples/<model>.png`, shown per
 //! checkpoint) and a training monitor's curve (`monitor.jsonl`, one `{"step", "value", "se"}` per
-//! line). Both are optional; one that is present but unreadable is an error naming it.
+//! line, and `"metric"` where a monitor records several: the first one's curve is drawn; the
+//! schema of `sp.Monitor` and `scoreprobe train --monitor`, docs/monitor.md). Both are optional; one that is present but unreadable is an error naming it.
 
 use super::figures::MonitorPoint;
 use super::html::SampleGrid;
@@ -50,6 +51,8 @@ pub(super) fn monitor(path: &Path) -> Result<Vec<MonitorPoint>, StudyError> {
         })?;
         points.push(p);
     }
+    let first = points.first().and_then(|p| p.metric.clone());
+    points.retain(|p| p.metric == first);
     points.sort_by(|a, b| a.step.total_cmp(&b.step));
     Ok(points)
 }
@@ -68,10 +71,19 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                MonitorPoint { step: 10.0, value: 1.5, se: None },
-                MonitorPoint { step: 20.0, value: 0.5, se: Some(0.1) }
+                MonitorPoint { step: 10.0, value: 1.5, se: None, metric: None },
+                MonitorPoint { step: 20.0, value: 0.5, se: Some(0.1), metric: None }
             ]
         );
+        // several metrics: the first one's curve
+        std::fs::write(
+            &p,
+            "{\"step\": 1, \"metric\": \"a\", \"value\": 1}\n{\"step\": 1, \"metric\": \"b\", \"value\": 9}\n\
+             {\"step\": 2, \"metric\": \"a\", \"value\": 2, \"se\": null}\n",
+        )
+        .unwrap();
+        let m = monitor(&p).unwrap();
+        assert_eq!(m.iter().map(|p| (p.step, p.value)).collect::<Vec<_>>(), vec![(1.0, 1.0), (2.0, 2.0)]);
         std::fs::write(&p, "{\"step\": 20, \"value\": 0.5}\n{\"step\": 30, \"val").unwrap();
         let e = monitor(&p).unwrap_err().to_string();
         assert!(e.contains("monitor.jsonl: line 2:"), "{e}");

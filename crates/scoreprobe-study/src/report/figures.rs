@@ -51,6 +51,9 @@ pub struct MonitorPoint {
     pub value: f64,
     #[serde(default)]
     pub se: Option<f64>,
+    /// The metric's name (monitors write one line per metric; the report plots the first).
+    #[serde(default)]
+    pub metric: Option<String>,
 }
 
 /// A SIEM profile has a point per sampler step (1000): the figures keep about this many.
@@ -84,7 +87,7 @@ fn specs(view: &View, monitor: &[MonitorPoint]) -> Vec<Spec> {
     let mut out = along_training(view);
     out.extend(agreement(view));
     out.extend(cost(view));
-    out.extend(monitor_curve(monitor));
+    out.extend(monitor_curve(view, monitor));
     out.extend(scatter(view));
     out.extend(profiles(view));
     out
@@ -221,11 +224,39 @@ fn cost(view: &View) -> Vec<Spec> {
     out
 }
 
-/// The training monitor's value ± SE against the step.
-fn monitor_curve(monitor: &[MonitorPoint]) -> Option<Spec> {
+/// Spearman's ρ between the monitor's values and each reference metric's at the checkpoints
+/// both measured (at least 3), as "fd ρ = 0.93 (8 checkpoints)".
+fn monitor_agreement(view: &View, monitor: &[MonitorPoint]) -> Vec<String> {
+    let mut out = vec![];
+    for &m in &view.refs {
+        let (mut a, mut b) = (vec![], vec![]);
+        for r in view.rows.iter().filter(|r| r.group == "checkpoint") {
+            let (Some(step), Some(v)) = (r.step, r.values.get(&m)) else { continue };
+            if let Some(p) = monitor.iter().find(|p| p.step == step).filter(|_| v.value.is_finite()) {
+                a.push(p.value);
+                b.push(v.value);
+            }
+        }
+        if a.len() >= 3 {
+            if let Ok(rho) = scoreprobe_metrics::rank::spearman(&a, &b) {
+                out.push(format!("{} ρ = {rho:.2} ({} checkpoints)", m.name(), a.len()));
+            }
+        }
+    }
+    out
+}
+
+/// The training monitor's value ± SE against the step, titled with its rank agreement with the
+/// reference metrics at the checkpoints both measured.
+fn monitor_curve(view: &View, monitor: &[MonitorPoint]) -> Option<Spec> {
     if monitor.is_empty() {
         return None;
     }
+    let agreement = monitor_agreement(view, monitor);
+    let title = match agreement.is_empty() {
+        true => "training monitor (± SE)".to_string(),
+        false => format!("training monitor (± SE); Spearman with {}", agreement.join(", ")),
+    };
     let series = Series {
         label: "monitor".into(),
         points: monitor.iter().map(|p| (p.step, p.value)).collect(),
@@ -234,7 +265,7 @@ fn monitor_curve(monitor: &[MonitorPoint]) -> Option<Spec> {
     };
     let log_y = plot::spans_decades(series.points.iter().map(|p| p.1));
     let figure = XyFigure {
-        title: "training monitor (± SE)".into(),
+        title,
         x_label: "training step".into(),
         y_label: "monitor value".into(),
         series: vec![series],

@@ -1,0 +1,153 @@
+//! What a training monitor needs from the projection form (issue 25, docs/monitor.md): the default
+//! test family for the data's dimension, the per-draw influence terms of an estimate, the paired
+//! difference of two estimates made on the same draws, and the record every monitor writes (one
+//! JSON line of `monitor.jsonl`, the same keys from Python's `sp.Monitor` and `scoreprobe train
+//! --monitor`).
+//!
+//! Pairing. With the same seed, the projection form draws the same data rows, times and noise for
+//! every model (common random numbers, [`crate::projection`]), so two checkpoints' estimates are
+//! functions of the same draws. The estimate is a weighted sum of U-statistics over the draw
+//! index i (draw i at every window time); its jackknife leave-one-out values SIEM₍₋ᵢ₎ give the
+//! per-draw influence terms ψᵢ = (n − 1)(SIEM − SIEM₍₋ᵢ₎) (Σψᵢ = 0; ψᵢ is, up to O(1/n), the
+//! Hoeffding projection 2 Σ_t w_t (h₁(G_{t,i}) − θ_t) of draw i). Then
+//! SE² = Σψᵢ²/(n(n − 1)) for one estimate, and for the difference of two estimates on the same
+//! draws SE² = Σ(ψᵢᴬ − ψᵢᴮ)²/(n(n − 1)): the shared noise of the draws cancels. Both are the
+//! jackknife (conservative at a zero signal: the degenerate part of the variance is overstated,
+//! by at most a factor 2 in variance).
+
+use crate::error::SiemError;
+use crate::testfn::{RadialKind, TestFnKind};
+use serde::{Deserialize, Serialize};
+
+/// The largest dimension whose default test family is radial (K = 8 Gaussian functions at seeded
+/// data points); above it the default is the quadratic family. Radial functions see only the
+/// radial part of the error about each centre, and that part shrinks as |x − c|/h concentrates
+/// (relative spread ≈ 1/√(2d)): measured blind at d = 3072 (SPEC §7: 3e-7 of a generic affine
+/// error's gradient energy), while at d = 64 (the 8×8 digits pilot) the radial default tracked FD
+/// with Spearman 0.976 against 0.905 for the quadratic family. 64 is the largest dimension where
+/// the radial default has been measured to work; the image sweeps may move the threshold.
+pub const RADIAL_MAX_DIM: usize = 64;
+
+/// The default test family of a monitor for data of dimension `d`: radial Gaussian up to
+/// [`RADIAL_MAX_DIM`], quadratic above. (`siem` itself keeps its own default, `--test-fn gaussian`,
+/// so that its numbers do not change; the monitor is new and starts with the rule.)
+pub fn default_test_fn(d: usize) -> TestFnKind {
+    if d <= RADIAL_MAX_DIM {
+        TestFnKind::Radial(RadialKind::Gaussian)
+    } else {
+        TestFnKind::Quadratic
+    }
+}
+
+/// The per-draw influence terms ψᵢ = (n − 1)(SIEM − SIEM₍₋ᵢ₎) of an estimate from its
+/// leave-one-out values (which average to `siem`).
+pub fn influence(siem: f64, leave_one_out: &[f64]) -> Vec<f64> {
+    let m = leave_one_out.len() as f64 - 1.0;
+    leave_one_out.iter().map(|l| m * (siem - l)).collect()
+}
+
+/// The standard error Σψᵢ²/(n(n − 1)) of an estimate from its influence terms.
+pub fn influence_se(psi: &[f64]) -> f64 {
+    let n = psi.len() as f64;
+    (psi.iter().map(|v| v * v).sum::<f64>() / (n * (n - 1.0))).sqrt()
+}
+
+/// The difference of two estimates on the same draws, with its paired standard error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedDifference {
+    /// current − previous.
+    pub diff: f64,
+    pub se: f64,
+    /// diff / se (None when se is 0).
+    pub z: Option<f64>,
+}
+
+/// current − previous with SE² = Σ(ψᵢ − ψ'ᵢ)²/(n(n − 1)) from both estimates' influence terms
+/// (the same draws: the same seed, n and window).
+pub fn paired_difference(
+    current: f64,
+    current_psi: &[f64],
+    previous: f64,
+    previous_psi: &[f64],
+) -> Result<PairedDifference, SiemError> {
+    let n = current_psi.len();
+    if n < 2 || previous_psi.len() != n {
+        return Err(SiemError::invalid(
+            "paired difference",
+            format!(
+                "needs the influence terms of two estimates on the same n ≥ 2 draws, got {n} and {}",
+                previous_psi.len()
+            ),
+        ));
+    }
+    let d: Vec<f64> = current_psi.iter().zip(previous_psi).map(|(a, b)| a - b).collect();
+    let se = influence_se(&d);
+    let diff = current - previous;
+    Ok(PairedDifference { diff, se, z: (se > 0.0).then(|| diff / se) })
+}
+
+/// One line of `monitor.jsonl`. `step`, `value` and `se` are what the study's report plots
+/// (`scoreprobe report`: the training monitor's curve); the rest says how the value was measured
+/// and how it moved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonitorRecord {
+    pub step: u64,
+    /// The metric's name, e.g. `siem-projection`.
+    pub metric: String,
+    pub value: f64,
+    pub se: f64,
+    /// value − the previous evaluation's value, its paired SE and z (None at the first evaluation).
+    pub diff: Option<f64>,
+    pub diff_se: Option<f64>,
+    pub diff_z: Option<f64>,
+    /// The step with the lowest value so far (this one included), and that value.
+    pub best_step: u64,
+    pub best_value: f64,
+    /// Seconds this evaluation took.
+    pub seconds: f64,
+    /// seconds / wall seconds since the previous evaluation (None at the first evaluation of a
+    /// session: no interval to compare with).
+    pub budget: Option<f64>,
+    /// The settings that make the values comparable (same draws): window, n, seed, test family.
+    pub window: String,
+    pub n: usize,
+    pub seed: u64,
+    pub test_fn: String,
+    pub wall_time: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projection::paired_jackknife_se;
+
+    #[test]
+    fn influence_se_is_the_jackknife_and_the_paired_se_cancels_shared_noise() {
+        let loo_a = [1.0, 1.2, 0.9, 1.1, 0.8];
+        let siem_a = loo_a.iter().sum::<f64>() / 5.0;
+        let psi_a = influence(siem_a, &loo_a);
+        assert!(psi_a.iter().sum::<f64>().abs() < 1e-12);
+        let jack = paired_jackknife_se(&loo_a, &[0.0; 5]).unwrap();
+        assert!((influence_se(&psi_a) - jack).abs() < 1e-12, "{} vs {jack}", influence_se(&psi_a));
+        // b = a shifted by a constant per draw: the difference has no spread, whatever a's
+        let loo_b: Vec<f64> = loo_a.iter().map(|v| v + 0.5).collect();
+        let siem_b = siem_a + 0.5;
+        let p = paired_difference(siem_b, &influence(siem_b, &loo_b), siem_a, &psi_a).unwrap();
+        assert!((p.diff - 0.5).abs() < 1e-12 && p.se < 1e-12, "{p:?}");
+        assert_eq!(paired_difference(1.0, &[0.0; 5], 0.5, &[0.0; 5]).unwrap().z, None, "no z without an SE");
+        let loo_c = [1.0, 1.3, 0.9, 1.0, 0.8];
+        let siem_c = loo_c.iter().sum::<f64>() / 5.0;
+        let p = paired_difference(siem_c, &influence(siem_c, &loo_c), siem_a, &psi_a).unwrap();
+        assert!((p.se - paired_jackknife_se(&loo_c, &loo_a).unwrap()).abs() < 1e-12);
+        let e = paired_difference(1.0, &[0.0; 3], 0.0, &[0.0; 4]).unwrap_err().to_string();
+        assert!(e.contains("paired difference") && e.contains("3 and 4"), "{e}");
+    }
+
+    #[test]
+    fn the_default_family_is_radial_in_low_and_quadratic_in_high_dimension() {
+        assert_eq!(default_test_fn(2), TestFnKind::Radial(RadialKind::Gaussian));
+        assert_eq!(default_test_fn(RADIAL_MAX_DIM), TestFnKind::Radial(RadialKind::Gaussian));
+        assert_eq!(default_test_fn(RADIAL_MAX_DIM + 1), TestFnKind::Quadratic);
+        assert_eq!(default_test_fn(3072), TestFnKind::Quadratic);
+    }
+}
