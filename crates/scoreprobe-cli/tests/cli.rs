@@ -93,6 +93,30 @@ fn sample_writes_an_npy_whose_moments_match_the_target() {
 }
 
 #[test]
+fn sample_reports_the_mean_of_vectors_and_only_its_size_in_high_dimension() {
+    let dir = tmp();
+    let sample = |spec: &str, out: &str| {
+        json(&run(&["sample", "--spec", spec, "--n", "200", "--steps", "20", "--out", out, "--seed", "1"]))
+    };
+    let low = sample(&examples("gaussian-exact.json"), dir.path().join("a.npy").to_str().unwrap());
+    assert_eq!(low["mean"].as_array().map(Vec::len), Some(2), "{low}");
+    assert!(low.get("mean_rms").is_none(), "{low}");
+    // a standard Gaussian in 100 dimensions: the mean's RMS over coordinates is about 1/√n
+    let d = 100;
+    let eye: Vec<Vec<f64>> = (0..d).map(|i| (0..d).map(|j| f64::from(u8::from(i == j))).collect()).collect();
+    let spec = serde_json::json!({"target": {"kind": "gaussian", "mean": vec![0.0; d], "cov": eye}});
+    let spec = write(dir.path(), "d100.json", &spec.to_string());
+    let x = dir.path().join("b.npy");
+    let high = sample(&spec, x.to_str().unwrap());
+    assert!(high["mean"].is_null(), "every coordinate printed: {}", high["mean"]);
+    let rms = high["mean_rms"].as_f64().unwrap();
+    let x: ndarray::Array2<f32> = ndarray_npy::read_npy(&x).unwrap();
+    let m = x.mapv(f64::from).mean_axis(ndarray::Axis(0)).unwrap();
+    assert!((rms - (m.mapv(|v| v * v).sum() / d as f64).sqrt()).abs() < 1e-6, "{rms}");
+    assert!(rms > 0.02 && rms < 0.2, "{rms} vs 1/√200 = 0.07");
+}
+
+#[test]
 fn metrics_on_identical_sets_are_zero_and_shapes_are_checked() {
     let dir = tmp();
     let a = dir.path().join("a.npy");

@@ -12,6 +12,9 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Above this dimension `sample` reports the mean's root mean square instead of every coordinate.
+const MEAN_PRINTED_UP_TO_DIM: usize = 64;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Problem spec (JSON: target, schedule, model).
@@ -156,11 +159,21 @@ pub fn run(a: Args) -> Result<()> {
         let flat: Vec<f32> = x.rows().into_iter().take(k).flat_map(|r| r.to_vec()).collect();
         scoreprobe_nn::write_png_grid(png, &flat, shape, 8, (-1.0, 1.0))?;
     }
-    print_json(&json!({
+    let mut report = json!({
         "out": a.out, "n": a.n, "dim": d, "model": model.describe(),
         "sampler": kind.name(), "steps": steps, "steps_run": out.steps_run, "nfe": out.nfe,
         "t_end": out.t_end, "seed": a.seed, "init": a.init, "seconds": seconds, "png_grid": a.png_grid,
-        "mean": out.x.mean_axis(Axis(0)).map(|m| m.to_vec()), "trajectory": traj,
-    }));
+        "trajectory": traj,
+    });
+    // the per-coordinate mean of vector data; of images (thousands of pixels) only its size
+    let mean = out.x.mean_axis(Axis(0));
+    report["mean"] = match &mean {
+        Some(m) if d <= MEAN_PRINTED_UP_TO_DIM => json!(m.to_vec()),
+        _ => serde_json::Value::Null,
+    };
+    if let Some(m) = mean.filter(|_| d > MEAN_PRINTED_UP_TO_DIM) {
+        report["mean_rms"] = json!((m.mapv(|v| v * v).sum() / d as f64).sqrt());
+    }
+    print_json(&report);
     Ok(())
 }
