@@ -7,7 +7,6 @@
 //! replicate, their mean with a Student-t 95 % CI over replicates, and Spearman of the means.
 
 use super::records;
-use crate::correlate::{columns, Subset};
 use crate::error::StudyError;
 use crate::metric::{MetricId, Role};
 use crate::models::ModelGroup;
@@ -128,15 +127,13 @@ fn replicate_ranks(tables: &[&StudyResults]) -> Vec<ReplicateRank> {
 }
 
 fn group_ranks(tables: &[&StudyResults], group: ModelGroup) -> Vec<ReplicateRank> {
-    let subset = Subset::Group(group);
     let of_role = |role: Role| MetricId::all().iter().copied().filter(move |m| m.role() == role);
     let mut out = vec![];
     for cheap in of_role(Role::Cheap) {
         for reference in of_role(Role::Reference) {
-            let cols: Vec<(Vec<f64>, Vec<f64>)> =
-                tables.iter().map(|t| columns(&t.rows, cheap, reference, subset)).collect();
+            let cols = paired_columns(tables, group, cheap, reference);
             let n = cols[0].0.len();
-            if n < 3 || cols.iter().any(|c| c.0.len() != n) {
+            if n < 3 {
                 continue;
             }
             let per: Option<Vec<f64>> =
@@ -160,6 +157,24 @@ fn group_ranks(tables: &[&StudyResults], group: ModelGroup) -> Vec<ReplicateRank
         }
     }
     out
+}
+
+/// Per replicate, the (cheap, reference) values of the group's models that have both, finite, in
+/// every replicate: the same models in the same order in each column (the studies hold the same
+/// models in the same order, [`check_compatible`]).
+fn paired_columns(
+    tables: &[&StudyResults],
+    group: ModelGroup,
+    cheap: MetricId,
+    reference: MetricId,
+) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let value = |t: &StudyResults, i: usize, m: MetricId| t.rows[i].1.get(m).map(|r| r.value).filter(|v| v.is_finite());
+    let kept: Vec<usize> = (0..tables[0].rows.len())
+        .filter(|&i| tables[0].rows[i].0.group == group)
+        .filter(|&i| tables.iter().all(|t| value(t, i, cheap).is_some() && value(t, i, reference).is_some()))
+        .collect();
+    let column = |t: &StudyResults, m: MetricId| kept.iter().filter_map(|&i| value(t, i, m)).collect::<Vec<f64>>();
+    tables.iter().map(|t| (column(t, cheap), column(t, reference))).collect()
 }
 
 /// The mean over replicates of each model's value in column `which` (0: x, 1: y).
