@@ -59,8 +59,8 @@ pub fn denoising_target(xi: Array2<f64>, scaled_score: Array2<f64>) -> Array2<f6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::distribution::{standard_normal, GaussianMixture};
     use crate::model::synthetic::SyntheticModel;
-    use crate::target::{standard_normal, GaussianMixture};
     use ndarray::Axis;
     use rand::SeedableRng;
 

@@ -135,9 +135,9 @@ fn finish(model: &SyntheticModel, t_min: f64, mean: Array1<f64>, cov: Array2<f64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::distribution::GaussianMixture;
     use crate::model::synthetic::ErrorField;
     use crate::schedule::Schedule;
-    use crate::target::GaussianMixture;
     use ndarray::array;
 
     fn gaussian() -> GaussianMixture {
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn non_affine_models_are_refused() {
-        let m = SyntheticModel::exact(crate::target::named_target("ring8").unwrap(), Schedule::vp_default());
+        let m = SyntheticModel::exact(crate::distribution::named_target("ring8").unwrap(), Schedule::vp_default());
         assert!(generated_law(&m, Dynamics::ReverseSde, Init::Prior, 1e-3, 10)
             .unwrap_err()
             .to_string()

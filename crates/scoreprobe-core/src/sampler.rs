@@ -9,11 +9,11 @@
 //! or a non-finite value stops the run with [`CoreError::Sampling`], naming the step, the time
 //! and the model, and keeping the model's error as the source.
 
+use crate::distribution::standard_normal;
 use crate::error::CoreError;
 use crate::model::{score_checked, ScoreModel};
 use crate::schedule::{Schedule, T_END};
 use crate::seed::{Purpose, SeedStream};
-use crate::target::standard_normal;
 use crate::window::Window;
 use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;

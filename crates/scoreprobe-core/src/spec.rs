@@ -1,9 +1,9 @@
 //! The JSON problem spec used by every command: target, schedule, model.
 
+use crate::distribution::{matrix_from_rows, GaussianMixture, TargetSpec};
 use crate::error::CoreError;
 use crate::model::synthetic::{ErrorField, Potential, PotentialField, SyntheticModel};
 use crate::schedule::{Schedule, ScheduleSpec};
-use crate::target::{matrix_from_rows, GaussianMixture, TargetSpec};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

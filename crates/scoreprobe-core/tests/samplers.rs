@@ -2,10 +2,10 @@
 //! Monte-Carlo error of the sample moments; discretisation error shrinks with the step count.
 
 use ndarray::{array, Array1, Array2, ArrayView2, Axis};
+use scoreprobe_core::distribution::named_target;
 use scoreprobe_core::exact::{euler_maruyama_law, generated_law, Dynamics, Init};
 use scoreprobe_core::model::synthetic::{ErrorField, SyntheticModel};
 use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SamplerConfig, SamplerKind};
-use scoreprobe_core::target::named_target;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{CoreError, GaussianMixture, ModelError, Schedule, ScoreModel};
 use std::ops::ControlFlow::{self, Break, Continue};

@@ -5,9 +5,9 @@
 
 use ndarray::{array, Array1, Array2};
 use rand::{Rng, SeedableRng};
+use scoreprobe_core::distribution::GaussianMixture;
 use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
 use scoreprobe_core::schedule::Schedule;
-use scoreprobe_core::target::GaussianMixture;
 use scoreprobe_hodge::{estimator, EstimatorKind, HodgeConfig, HodgeEstimator, Problem};
 use std::time::Instant;
 
@@ -56,7 +56,7 @@ fn main() {
     let affine10 = SyntheticModel { target: g10, schedule: Schedule::vp_default(), error: ErrorField::Affine { e, b } };
     run("gaussian d=10, affine error", &affine10, &all, 0.5);
 
-    let ring8 = scoreprobe_core::target::named_target("ring8").expect("named target");
+    let ring8 = scoreprobe_core::distribution::named_target("ring8").expect("named target");
     let bump = SyntheticModel {
         target: ring8,
         schedule: Schedule::vp_default(),

@@ -38,8 +38,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::denoise::NoisedBatch;
+use scoreprobe_core::distribution::standard_normal;
 use scoreprobe_core::model::score_checked;
-use scoreprobe_core::target::standard_normal;
 use scoreprobe_core::{ModelError, Purpose, SeedStream};
 /// Re-exported: the fit options are part of [`CriticConfig`].
 pub use scoreprobe_nn::critic_fit::CriticFitConfig;

@@ -1,8 +1,9 @@
 //! The error type of scoreprobe-hodge.
 
-use crate::problem::EstimatorKind;
+use crate::kind::EstimatorKind;
 use scoreprobe_core::{CoreError, ModelError};
 use scoreprobe_nn::NnError;
+use std::str::FromStr;
 
 /// Why an estimator does not apply to a problem (e.g. "it needs a Gaussian target").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +49,14 @@ impl HodgeError {
     /// Wraps a model failure at time `t` (for `map_err`).
     pub fn model_at(t: f64) -> impl Fn(ModelError) -> HodgeError {
         move |source| HodgeError::Model { t, source }
+    }
+}
+
+// beside the error it returns, so that `kind.rs` stays a leaf
+impl FromStr for EstimatorKind {
+    type Err = HodgeError;
+    fn from_str(s: &str) -> Result<Self, HodgeError> {
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| HodgeError::UnknownEstimator { name: s.into() })
     }
 }
 

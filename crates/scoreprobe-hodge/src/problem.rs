@@ -2,15 +2,14 @@
 //! and (for synthetic models) the exact oracle; plus the one estimator interface.
 
 use crate::error::{HodgeError, NotApplicable};
-use crate::{Estimate, HodgePoint};
+use crate::estimate::{Estimate, HodgePoint};
+pub use crate::kind::EstimatorKind;
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
+use scoreprobe_core::distribution::GaussianMixture;
 use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::schedule::Schedule;
-use scoreprobe_core::target::GaussianMixture;
 use scoreprobe_core::ScoreModel;
-use std::fmt;
-use std::str::FromStr;
 
 /// Where clean data x₀ come from.
 #[derive(Clone, Copy)]
@@ -93,46 +92,6 @@ impl<'a> Problem<'a> {
                 x.select(Axis(0), &idx)
             }
         }
-    }
-}
-
-/// The estimators of the gradient part ‖∇φ_t‖² (SPEC §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EstimatorKind {
-    /// Gaussian target, affine error: the Lyapunov equation.
-    ClosedForm,
-    /// d ≤ 2, exact target: finite-volume weighted Poisson solve.
-    Grid,
-    /// Linear-in-parameters critic on random Fourier (+ polynomial) features, denoising form.
-    RandomFeatures,
-    /// A neural scalar critic (needs scoreprobe-nn).
-    Critic,
-}
-
-impl EstimatorKind {
-    pub const ALL: [EstimatorKind; 4] =
-        [EstimatorKind::ClosedForm, EstimatorKind::Grid, EstimatorKind::RandomFeatures, EstimatorKind::Critic];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            EstimatorKind::ClosedForm => "closed-form",
-            EstimatorKind::Grid => "grid",
-            EstimatorKind::RandomFeatures => "random-features",
-            EstimatorKind::Critic => "critic",
-        }
-    }
-}
-
-impl fmt::Display for EstimatorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for EstimatorKind {
-    type Err = HodgeError;
-    fn from_str(s: &str) -> Result<Self, HodgeError> {
-        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| HodgeError::UnknownEstimator { name: s.into() })
     }
 }
 

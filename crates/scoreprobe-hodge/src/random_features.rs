@@ -24,8 +24,8 @@ use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::denoise::{denoising_target, NoisedBatch};
+use scoreprobe_core::distribution::standard_normal;
 use scoreprobe_core::linalg::{cholesky, symmetrize};
-use scoreprobe_core::target::standard_normal;
 use scoreprobe_core::{ModelError, Purpose, SeedStream};
 
 /// Where ‖e_t‖² comes from.

@@ -1,9 +1,9 @@
 //! The impossibility family, the KL bounds and their ordering (SPEC §4, §6).
 
 use ndarray::array;
+use scoreprobe_core::distribution::{named_target, GaussianMixture};
 use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
 use scoreprobe_core::schedule::Schedule;
-use scoreprobe_core::target::{named_target, GaussianMixture};
 use scoreprobe_hodge::closed_form::ClosedForm;
 use scoreprobe_hodge::grid::{Grid, GridConfig};
 use scoreprobe_hodge::random_features::{RandomFeatures, RfConfig};

@@ -6,9 +6,9 @@
 use ndarray::{array, Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::distribution::{named_target, GaussianMixture};
 use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
 use scoreprobe_core::schedule::Schedule;
-use scoreprobe_core::target::{named_target, GaussianMixture};
 use scoreprobe_hodge::closed_form::ClosedForm;
 use scoreprobe_hodge::grid::{grid_split, Grid, GridConfig};
 use scoreprobe_hodge::random_features::{critic_value, CriticForm, L2Source, RandomFeatures, RfConfig};

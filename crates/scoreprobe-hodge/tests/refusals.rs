@@ -1,9 +1,9 @@
 //! Bad input: estimators that do not apply are refused with a message naming those that do.
 
 use ndarray::{array, Array1, Array2};
+use scoreprobe_core::distribution::{named_target, GaussianMixture};
 use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
 use scoreprobe_core::schedule::Schedule;
-use scoreprobe_core::target::{named_target, GaussianMixture};
 use scoreprobe_hodge::critic::CriticConfig;
 use scoreprobe_hodge::grid::{grid_split, GridConfig};
 use scoreprobe_hodge::random_features::RfConfig;

@@ -28,7 +28,7 @@ pub use frechet::{frechet_distance, frechet_distance_points, frechet_distance_st
 pub use kid::{kid, KidOptions, KidResult};
 pub use moments::{gaussian_stats, GaussianStats, MomentAccumulator};
 pub use moments_file::{read_moments_npz, write_moments_npz};
-pub use pairs::{check_dense, subsample_indices, w2_exact_paired, PairedW2, MAX_DENSE_POINTS};
+pub use pairs::{check_dense, subsample_indices, subsample_rows, w2_exact_paired, PairedW2, MAX_DENSE_POINTS};
 pub use prdc::{prdc, Prdc, PrdcOptions};
 pub use rank::{kendall_ci, kendall_tau_b, pearson, pearson_ci, spearman, spearman_ci, BootstrapOptions, Correlation};
 pub use sinkhorn::{sinkhorn_divergence, SinkhornOptions, SinkhornResult};
@@ -45,18 +45,4 @@ pub fn linear_assignment(cost: ndarray::ArrayView2<f64>) -> Result<(Vec<usize>, 
         return Err(error::invalid("assignment: cost matrix contains NaN or infinite entries"));
     }
     Ok(assignment::solve(cost))
-}
-
-/// At most `n` rows of `x`, drawn without replacement with a seeded RNG and kept in their original
-/// order; all of `x` (a copy) when it has no more than `n` rows.
-pub fn subsample_rows(x: ndarray::ArrayView2<f64>, n: usize, seed: u64) -> ndarray::Array2<f64> {
-    if x.nrows() == 0 || n == 0 {
-        // ndarray's `select` with no indices, and `to_owned` of an empty view with non-standard
-        // strides (an empty numpy slice), trip debug assertions: panics in debug builds
-        return ndarray::Array2::zeros((0, x.ncols()));
-    }
-    if x.nrows() <= n {
-        return x.to_owned();
-    }
-    x.select(ndarray::Axis(0), &pairs::subsample_indices(x.nrows(), n, seed))
 }

@@ -34,6 +34,20 @@ pub fn subsample_indices(rows: usize, n: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
+/// At most `n` rows of `x`, drawn without replacement with a seeded RNG and kept in their original
+/// order; all of `x` (a copy) when it has no more than `n` rows.
+pub fn subsample_rows(x: ndarray::ArrayView2<f64>, n: usize, seed: u64) -> ndarray::Array2<f64> {
+    if x.nrows() == 0 || n == 0 {
+        // ndarray's `select` with no indices, and `to_owned` of an empty view with non-standard
+        // strides (an empty numpy slice), trip debug assertions: panics in debug builds
+        return ndarray::Array2::zeros((0, x.ncols()));
+    }
+    if x.nrows() <= n {
+        return x.to_owned();
+    }
+    x.select(ndarray::Axis(0), &subsample_indices(x.nrows(), n, seed))
+}
+
 /// Exact W2 of two sets of possibly different sizes, as the front ends compute it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairedW2 {
@@ -49,8 +63,8 @@ pub struct PairedW2 {
 pub fn w2_exact_paired(a: ArrayView2<f64>, b: ArrayView2<f64>, seed: u64) -> Result<PairedW2> {
     check_dense(a.nrows(), b.nrows(), "w2")?;
     let n = a.nrows().min(b.nrows());
-    let sa = crate::subsample_rows(a, n, seed ^ 0x5eed);
-    let sb = crate::subsample_rows(b, n, seed ^ 0xb0b);
+    let sa = subsample_rows(a, n, seed ^ 0x5eed);
+    let sb = subsample_rows(b, n, seed ^ 0xb0b);
     let result = w2_exact(sa.view(), sb.view())?;
     Ok(PairedW2 { result, n, subsampled: a.nrows() != b.nrows() })
 }

@@ -7,7 +7,7 @@
 use crate::error::{NnError, Result};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::target::{named_target, NAMED_TARGETS};
+use scoreprobe_core::distribution::{named_target, NAMED_TARGETS};
 use scoreprobe_core::{GaussianMixture, Purpose, SeedStream};
 pub use scoreprobe_data::DataTransform;
 use serde::{Deserialize, Serialize};

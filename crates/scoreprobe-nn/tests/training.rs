@@ -3,8 +3,8 @@
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::distribution::named_target;
 use scoreprobe_core::schedule::{Schedule, ScheduleSpec};
-use scoreprobe_core::target::named_target;
 use scoreprobe_core::ScoreModel;
 use scoreprobe_nn::checkpoint::{read_tensors, LoadOptions};
 use scoreprobe_nn::{

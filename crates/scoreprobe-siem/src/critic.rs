@@ -28,7 +28,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::denoise::NoisedBatch;
-use scoreprobe_core::target::standard_normal;
+use scoreprobe_core::distribution::standard_normal;
 use scoreprobe_core::ModelError;
 use scoreprobe_core::{GaussianMixture, Purpose, Schedule, SeedStream};
 use scoreprobe_nn::critic_fit::{fit_scalar_critic, CriticBatch, CriticFitConfig, ScalarCritic};

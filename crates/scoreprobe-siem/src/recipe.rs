@@ -2,7 +2,7 @@
 //! data, for every front end (the `siem` command, the study runner, the Python module).
 //!
 //! ```
-//! use scoreprobe_core::target::named_target;
+//! use scoreprobe_core::distribution::named_target;
 //! use scoreprobe_core::Schedule;
 //! use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth};
 //! use scoreprobe_siem::ErrorFieldKind;
@@ -92,7 +92,7 @@ pub fn error_source(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scoreprobe_core::target::named_target;
+    use scoreprobe_core::distribution::named_target;
 
     fn exact() -> Truth {
         let schedule = Schedule::from_spec(&Default::default()).unwrap();

@@ -4,9 +4,9 @@
 #![cfg(feature = "nn")]
 
 use ndarray::{array, Array2};
+use scoreprobe_core::distribution::named_target;
 use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
 use scoreprobe_core::sampler::{SamplerConfig, SamplerKind};
-use scoreprobe_core::target::named_target;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::Schedule;
 use scoreprobe_nn::critic_fit::CriticFitConfig;

@@ -3,8 +3,8 @@
 //! error source that fails stops the sampler at that step instead of sampling on.
 
 use ndarray::{Array2, ArrayView2};
+use scoreprobe_core::distribution::named_target;
 use scoreprobe_core::model::synthetic::SyntheticModel;
-use scoreprobe_core::target::named_target;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{CoreError, ModelError, Schedule, ScoreModel};
 use scoreprobe_siem::*;

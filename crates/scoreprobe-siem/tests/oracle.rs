@@ -3,10 +3,10 @@
 //! about its centre, the cost of a window, and refusals.
 
 use ndarray::{array, Array1, Array2, ArrayView2};
+use scoreprobe_core::distribution::named_target;
 use scoreprobe_core::model::synthetic::{ErrorField, PotentialField, SyntheticModel};
 use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::schedule::ScheduleSpec;
-use scoreprobe_core::target::named_target;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, ModelError, Schedule, ScoreModel};
 use scoreprobe_siem::*;

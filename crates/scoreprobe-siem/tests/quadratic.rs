@@ -17,10 +17,10 @@
 use ndarray::{array, Array1, Array2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::distribution::standard_normal;
 use scoreprobe_core::linalg::spd_inverse_logdet;
 use scoreprobe_core::model::synthetic::{ErrorField, SyntheticModel};
 use scoreprobe_core::model::ModelError;
-use scoreprobe_core::target::standard_normal;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_siem::projection::oracle::exact_quadratic;

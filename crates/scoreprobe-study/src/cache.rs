@@ -7,7 +7,7 @@
 //! error. Failures are never cached: a re-run tries a failed metric again.
 
 use crate::error::StudyError;
-use crate::metric::MetricId;
+use crate::id::MetricId;
 use crate::record::{Record, StoredRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 
 use crate::error::MetricError;
 use crate::reference::DataReference;
-use crate::runner::StudySettings;
+use crate::settings::StudySettings;
 use ndarray::Array2;
 use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig};

@@ -7,7 +7,7 @@
 //! Every error keeps its cause as `#[source]`, so front ends can walk `Error::source()` down to the
 //! library error that started it (a score model's, a sampler's, a file's).
 
-use crate::metric::MetricId;
+use crate::id::MetricId;
 use scoreprobe_core::CoreError;
 use scoreprobe_hodge::HodgeError;
 use scoreprobe_siem::SiemError;

@@ -10,7 +10,9 @@
 pub mod cache;
 pub mod context;
 pub mod correlate;
+pub mod details;
 pub mod error;
+pub mod id;
 pub mod metric;
 pub mod models;
 pub mod plot;
@@ -18,6 +20,7 @@ pub mod record;
 pub mod reference;
 pub mod report;
 pub mod runner;
+pub mod settings;
 
 pub use error::{MetricError, StudyError};
 pub use metric::{MetricId, Role, StudyMetric};

@@ -1,6 +1,7 @@
 //! One metric's value on one model, with its cost and its typed details.
 
-use crate::metric::{BoundsDetails, ExactKlDetails, MetricId, SampleDetails, SiemDetails};
+use crate::details::{BoundsDetails, ExactKlDetails, SampleDetails, SiemDetails};
+use crate::id::MetricId;
 use serde::{Deserialize, Serialize};
 
 /// One metric's value for one model, with its cost.

@@ -4,8 +4,8 @@
 //! models are measured.
 
 use ndarray::{Array2, ArrayView2};
+use scoreprobe_core::distribution::TargetSpec;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
-use scoreprobe_core::target::TargetSpec;
 use scoreprobe_core::{ModelError, ScoreModel};
 use scoreprobe_study::error::{chain, BoxError};
 use scoreprobe_study::models::{ModelEntry, ModelGroup, ModelSource};

@@ -5,8 +5,8 @@
 //! every SIEM record names its form; adjacent checkpoints get paired SEs. Tolerances are 4 of the
 //! estimator's own SEs.
 
+use scoreprobe_core::distribution::TargetSpec;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
-use scoreprobe_core::target::TargetSpec;
 use scoreprobe_siem::{ErrorFieldKind, SiemForm};
 use scoreprobe_study::models::{ModelEntry, ModelGroup, ModelSource};
 use scoreprobe_study::reference::Reference;

@@ -3,9 +3,9 @@
 //! perturbations of the exact score, run the study, and print where each claim stands.
 
 use anyhow::Result;
+use scoreprobe_core::distribution::TargetSpec;
 use scoreprobe_core::model::synthetic::Potential;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
-use scoreprobe_core::target::TargetSpec;
 use scoreprobe_nn::{ModelKind, TrainConfig};
 use scoreprobe_study::models::{list_run, ModelEntry, ModelGroup, ModelSource};
 use scoreprobe_study::runner::{OnFailure, StudySettings};

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::target::named_target;
+use scoreprobe_core::distribution::named_target;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
 use scoreprobe_nn::{StepView, TrainData};

@@ -1,9 +1,9 @@
 //! Synthetic score models with a controlled error around the exact score (SPEC §4).
 
 use super::{ModelError, ScoreModel};
+use crate::distribution::GaussianMixture;
 use crate::error::CoreError;
 use crate::schedule::Schedule;
-use crate::target::GaussianMixture;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,7 @@ impl PotentialField {
         };
         match p {
             Potential::Quadratic { q, center: c } => {
-                let q = crate::target::matrix_from_rows(q, "model.potential.Q")?;
+                let q = crate::distribution::matrix_from_rows(q, "model.potential.Q")?;
                 if q.dim() != (d, d) {
                     return Err(CoreError::invalid(
                         "model.potential.Q",
@@ -209,7 +209,7 @@ impl ScoreModel for SyntheticModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::named_target;
+    use crate::distribution::named_target;
     use ndarray::array;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;

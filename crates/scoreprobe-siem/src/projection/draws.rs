@@ -15,7 +15,7 @@ use crate::testfn::{median, radial_distances, BandwidthRule, TestFnSpec};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::target::standard_normal;
+use scoreprobe_core::distribution::standard_normal;
 use scoreprobe_core::Schedule;
 
 /// Which of the projection form's streams.

@@ -46,7 +46,7 @@ use scoreprobe_core::{Schedule, ScoreModel};
 use serde::Serialize;
 use std::time::Instant;
 
-pub use moments::{paired_jackknife_se, ProjectionEstimate};
+pub use moments::{paired_jackknife_se, ProjectionEstimate, ProjectionStep};
 pub use quadratic::QuadraticParts;
 
 /// The projection form's test functions.
@@ -130,19 +130,6 @@ impl ProjectionConfig {
 pub fn centers_from_draws(draws: &mut Draws, k: usize, test_seed: u64) -> Array2<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(test_seed ^ 0xce47_e125);
     draws(k, &mut rng)
-}
-
-/// One window time of the report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ProjectionStep {
-    pub index: usize,
-    pub t: f64,
-    pub dt: f64,
-    pub beta2: f64,
-    /// (1/K) Σ_c m̂_c(t)² (unbiased).
-    pub m2: f64,
-    /// Its standard error (√ of the unbiased variance estimate, 0 when that is negative).
-    pub m2_se: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

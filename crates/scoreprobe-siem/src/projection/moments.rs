@@ -244,6 +244,19 @@ pub fn paired_jackknife_se(a: &[f64], b: &[f64]) -> Option<f64> {
     Some(((nf - 1.0) / nf * d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>()).sqrt())
 }
 
+/// One window time of the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProjectionStep {
+    pub index: usize,
+    pub t: f64,
+    pub dt: f64,
+    pub beta2: f64,
+    /// (1/K) Σ_c m̂_c(t)² (unbiased).
+    pub m2: f64,
+    /// Its standard error (√ of the unbiased variance estimate, 0 when that is negative).
+    pub m2_se: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,7 +127,7 @@ mod tests {
     use ndarray::array;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-    use scoreprobe_core::target::GaussianMixture;
+    use scoreprobe_core::distribution::GaussianMixture;
 
     /// The closed form against a plain Monte-Carlo average of e·∇φ over 400 000 draws.
     #[test]

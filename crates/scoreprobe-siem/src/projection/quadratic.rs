@@ -24,7 +24,7 @@
 //! statistics do not merge across shards of draws, only across times).
 
 use super::draws::{self, Stream};
-use super::ProjectionStep;
+use super::moments::ProjectionStep;
 use crate::error::SiemError;
 use crate::recipe::Draws;
 use ndarray::{Array1, Array2, Axis};

@@ -1,14 +1,15 @@
 //! The KL-bound group (SPEC §6): one run of the Girsanov and marginal bounds gives four metrics,
 //! the integrated L² and gradient errors and the two bounds.
 
-use super::{MetricId, Outcome, Reason, Role, StudyMetric};
+use super::interface::{Outcome, Reason, Role, StudyMetric};
 use crate::context::{ModelCtx, Truth};
+use crate::details::BoundsDetails;
 use crate::error::MetricError;
+use crate::id::MetricId;
 use crate::record::{Details, Record};
 use scoreprobe_hodge::bounds::{kl_bounds, BoundsConfig};
 use scoreprobe_hodge::critic::CriticL2;
 use scoreprobe_hodge::{EstimatorKind, HodgeConfig, HodgeEstimator, Problem};
-use serde::{Deserialize, Serialize};
 
 /// One of the four metrics of the group (each computes all four).
 pub struct KlBound {
@@ -29,20 +30,6 @@ pub const GIRSANOV: KlBound =
     KlBound { id: MetricId::Girsanov, doc: "Girsanov KL bound KL(p_T‖π) + ∫½β‖e_t‖²" };
 pub const MARGINAL: KlBound =
     KlBound { id: MetricId::Marginal, doc: "marginal KL bound KL(p_T‖π) + ∫½β‖∇φ_t‖²" };
-
-/// What the four records of one bounds run share.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BoundsDetails {
-    pub estimator: String,
-    pub prior_kl: f64,
-    pub t_min: f64,
-    pub quadrature: String,
-    /// |fine − coarse| of the quadrature's halving rule, per bound.
-    pub girsanov_quad_err: f64,
-    pub marginal_quad_err: f64,
-    /// KL(p_tmin‖q_tmin) where known.
-    pub exact_kl: Option<f64>,
-}
 
 impl StudyMetric for KlBound {
     fn id(&self) -> MetricId {

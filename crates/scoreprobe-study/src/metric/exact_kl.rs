@@ -1,23 +1,18 @@
 //! The exact KL of the generated law, from the Gaussian moment ODEs (SPEC §3).
 
-use super::{MetricId, Outcome, Reason, Role, StudyMetric};
+use super::interface::{Outcome, Reason, Role, StudyMetric};
 use crate::context::ModelCtx;
+use crate::details::ExactKlDetails;
 use crate::error::MetricError;
+use crate::id::MetricId;
 use crate::record::{Details, Record};
 use scoreprobe_core::exact::{generated_law, Dynamics, Init};
 use scoreprobe_core::schedule::T_END;
 use scoreprobe_core::ScoreModel;
-use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// RK4 substeps of the moment ODEs.
 const SUBSTEPS: usize = 4000;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExactKlDetails {
-    /// What the value is.
-    pub reference: String,
-}
 
 pub struct ExactKl;
 

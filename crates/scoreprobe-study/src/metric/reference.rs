@@ -1,39 +1,14 @@
 //! The sample-based references: W2, FD and KID between n generated samples and n reference
 //! samples (target samples at t_min, or data rows in a feature space).
 
-use super::{MetricId, Outcome, Reason, Role, StudyMetric};
+use super::interface::{Outcome, Reason, Role, StudyMetric, MAX_W2_DIM};
 use crate::context::{ModelCtx, Truth};
+use crate::details::SampleDetails;
 use crate::error::MetricError;
+use crate::id::MetricId;
 use crate::record::{Details, Record};
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 use std::time::Instant;
-
-/// Largest feature dimension on which exact W2 is computed: above it, n points leave W2 in
-/// raw/feature coordinates dominated by the curse of dimension, so it does not apply (fd/kid do).
-pub const MAX_W2_DIM: usize = 64;
-
-/// Details of w2, fd and kid. Every field is optional: which ones are written depends on the
-/// metric and on the reference (the same objects earlier versions wrote).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SampleDetails {
-    /// w2: the ground cost.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<String>,
-    /// w2: reference samples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<usize>,
-    /// The feature space (`identity` for fd/kid on an exact-score target).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub features: Option<String>,
-    /// Data-set references: the feature dimension, the data set and its sample size.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature_dim: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_reference: Option<usize>,
-}
 
 pub struct W2;
 pub struct Fd;

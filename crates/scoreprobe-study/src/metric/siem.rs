@@ -8,9 +8,11 @@
 //! ([`PairedUnits`]) so that the report gives paired standard errors of the differences between
 //! adjacent checkpoints.
 
-use super::{MetricId, Outcome, Reason, Role, StudyMetric};
+use super::interface::{Outcome, Reason, Role, StudyMetric};
 use crate::context::{ModelCtx, Truth};
+use crate::details::{PairedUnits, ProfileStep, SiemDetails, TestFnDetails, UnitKind};
 use crate::error::MetricError;
+use crate::id::MetricId;
 use crate::record::{Details, Record};
 use scoreprobe_core::window::Window;
 use scoreprobe_siem::classifier::ClassifierConfig;
@@ -20,7 +22,6 @@ use scoreprobe_siem::projection::{
 };
 use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth as RecipeTruth};
 use scoreprobe_siem::{estimate_siem, ErrorFieldKind, SiemConfig, SiemForm, SiemReport, TestFnReport, TestFnSpec};
-use serde::{Deserialize, Serialize};
 
 /// The steps of the sampler's grid SIEM integrates over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,22 +170,6 @@ pub const SIEM_CRITIC_WINDOW: Siem = particle(
     Critic,
 );
 
-/// The test functions as reported.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TestFnDetails {
-    pub kind: String,
-    pub bandwidth_rule: String,
-    /// One bandwidth per centre.
-    pub bandwidths: Vec<f64>,
-    pub centers: Vec<Vec<f64>>,
-    /// Fingerprint of `centers` and the seed they were drawn with (absent in earlier records).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub centers_hash: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_seed: Option<u64>,
-    pub k: usize,
-}
-
 impl From<&TestFnReport> for TestFnDetails {
     fn from(tf: &TestFnReport) -> Self {
         TestFnDetails {
@@ -197,87 +182,6 @@ impl From<&TestFnReport> for TestFnDetails {
             k: tf.k,
         }
     }
-}
-
-/// One step of SIEM's per-step profile.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProfileStep {
-    pub index: usize,
-    pub t: f64,
-    pub dt: f64,
-    pub beta2: f64,
-    /// The rate's expectation: particle form E_{q_t}[(ê·∇φ)²], projection form (1/K) Σ_c m̂_c(t)²
-    /// (both averaged over the test functions).
-    pub mean_sq: f64,
-}
-
-/// What the per-unit values of a SIEM record are, which decides how a paired SE is formed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnitKind {
-    /// Per-trajectory sums S_i (particle form; SIEM = their mean): i.i.d. over trajectories, paired
-    /// SE = sd(S^a − S^b)/√n.
-    Trajectories,
-    /// Leave-one-draw-out values (projection form; their mean is SIEM): the jackknife of the
-    /// difference, √((n−1)/n Σ (D₍₋ᵢ₎ − D̄)²), D = a − b (conservative near m = 0).
-    LeaveOneOut,
-}
-
-/// Per-unit values of one SIEM run. Every model of a study is run on the same random numbers, so
-/// unit i of two models shares its draws and their difference is paired.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PairedUnits {
-    pub kind: UnitKind,
-    pub values: Vec<f64>,
-}
-
-impl PairedUnits {
-    /// The paired SE of (self − other), or None when the units do not pair (other kinds or
-    /// counts, fewer than 2).
-    pub fn paired_se(&self, other: &PairedUnits) -> Option<f64> {
-        if self.kind != other.kind || self.values.len() != other.values.len() || self.values.len() < 2 {
-            return None;
-        }
-        match self.kind {
-            UnitKind::LeaveOneOut => scoreprobe_siem::projection::paired_jackknife_se(&self.values, &other.values),
-            UnitKind::Trajectories => {
-                let d: Vec<f64> = self.values.iter().zip(&other.values).map(|(a, b)| a - b).collect();
-                let n = d.len() as f64;
-                let mean = d.iter().sum::<f64>() / n;
-                Some((d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n).sqrt())
-            }
-        }
-    }
-}
-
-/// What a SIEM record keeps of the estimator's report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SiemDetails {
-    /// Projection or particle (records written before the projection form are particle).
-    #[serde(default = "particle_form")]
-    pub form: SiemForm,
-    pub window: String,
-    /// NFE of a full sampling run, for the cost ratio of a window.
-    pub nfe_full: usize,
-    /// The particle form's error field (none for the projection form).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_field: Option<ErrorFieldKind>,
-    pub test_fn: TestFnDetails,
-    pub profile: Vec<ProfileStep>,
-    /// Particle form only: the empirical QV diagnostic.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub empirical_qv: Option<f64>,
-    /// The error source's own facts (e.g. the classifier's held-out accuracy), shown as they are.
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub source: serde_json::Value,
-    /// Per-unit values for paired comparisons between models (absent in records of earlier
-    /// versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paired: Option<PairedUnits>,
-}
-
-fn particle_form() -> SiemForm {
-    SiemForm::Particle
 }
 
 impl SiemDetails {

@@ -1,12 +1,13 @@
 //! The claims of SPEC §9, each checked on a study's numbers by one small function with its rule
 //! in plain sight (the thresholds below), and each with unit tests on hand-made records.
 
-use super::{find, fmt_rho, mean_cost};
+use super::columns::{find, fmt_rho, mean_cost};
 use crate::cache::ModelResults;
 use crate::correlate::{PairCorrelation, Subset};
 use crate::metric::MetricId;
 use crate::models::{ModelEntry, ModelGroup};
-use crate::runner::{StudyResults, StudySettings};
+use crate::runner::StudyResults;
+use crate::settings::StudySettings;
 use scoreprobe_core::window::Window;
 use serde::{Serialize, Serializer};
 use std::fmt;

@@ -1,9 +1,12 @@
 //! `report.md`: one function per section, in the order they appear.
 
+use super::columns::Columns;
 use super::figures::Figures;
-use super::{Columns, Summary};
+use super::summary::Summary;
+use super::view::settings_sentence;
 use crate::metric::MetricId;
-use crate::runner::{StudyResults, StudySettings};
+use crate::runner::StudyResults;
+use crate::settings::StudySettings;
 use std::fmt::Write as _;
 
 /// The whole report.
@@ -40,21 +43,6 @@ fn fmt_value(v: f64) -> String {
     } else {
         format!("{v:.4e}")
     }
-}
-
-/// The settings in one sentence (also the page's provenance footer).
-pub(super) fn settings_sentence(settings: &StudySettings) -> String {
-    format!(
-        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} sampler steps ({}; SIEM trajectories: em) on [{}, 1], seed {}, SIEM test seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.",
-        settings.n,
-        settings.steps,
-        settings.sampler.name(),
-        settings.t_min,
-        settings.seed,
-        settings.test_seed,
-        settings.high_noise_window(),
-        settings.siem_centers
-    )
 }
 
 fn header(md: &mut String, title: &str, command: &str, settings: &StudySettings) {

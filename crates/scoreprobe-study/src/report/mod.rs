@@ -4,6 +4,7 @@
 //! from a finished study's records (`scoreprobe report`).
 
 mod claims;
+mod columns;
 mod extras;
 mod figures;
 mod html;
@@ -12,103 +13,28 @@ pub mod paired;
 pub mod provenance;
 mod records;
 pub mod replicates;
+mod summary;
 mod tables;
 mod view;
 
 pub use claims::{claims, Claim, ClaimStatus};
+pub use columns::CostRow;
 pub use figures::MonitorPoint;
 pub use paired::{adjacent_checkpoints, PairedDifference, SeSource};
 pub use provenance::Provenance;
+pub use summary::Summary;
 
-use crate::cache::ModelResults;
-use crate::correlate::{correlate, PairCorrelation, Subset};
+use columns::Columns;
+use summary::summarise;
+
+use crate::correlate::Subset;
 use crate::error::StudyError;
-use crate::metric::{MetricId, Role};
-use crate::models::{ModelEntry, ModelGroup};
-use crate::runner::{StudyResults, StudySettings};
+use crate::runner::StudyResults;
+use crate::settings::StudySettings;
 use scoreprobe_core::fsio::write_atomic;
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    pub claims: Vec<Claim>,
-    pub correlations: Vec<PairCorrelation>,
-    pub cost: Vec<CostRow>,
-    /// Differences between adjacent checkpoints with their (paired) standard errors.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub paired: Vec<PairedDifference>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct CostRow {
-    pub metric: MetricId,
-    pub mean_seconds: f64,
-    pub mean_nfe: Option<f64>,
-}
-
-/// The metrics of a role that some model has a value for (or failed on), in registry order.
-fn columns_of(results: &StudyResults, role: Role) -> Vec<MetricId> {
-    MetricId::all()
-        .iter()
-        .copied()
-        .filter(|m| m.role() == role)
-        .filter(|m| {
-            results.rows.iter().any(|(_, r)| r.metrics.contains_key(m)) || results.failed.iter().any(|f| f.metric == *m)
-        })
-        .collect()
-}
-
-/// The groups present, in report order.
-fn groups(rows: &[(ModelEntry, ModelResults)]) -> BTreeSet<ModelGroup> {
-    rows.iter().map(|(e, _)| e.group).collect()
-}
-
-/// Every cheap metric against every reference, over all models and within each group.
-fn correlations(
-    rows: &[(ModelEntry, ModelResults)],
-    cheap: &[MetricId],
-    refs: &[MetricId],
-    seed: u64,
-) -> Vec<PairCorrelation> {
-    let mut corr = correlate(rows, cheap, refs, Subset::All, seed);
-    for g in groups(rows) {
-        corr.extend(correlate(rows, cheap, refs, Subset::Group(g), seed));
-    }
-    corr
-}
-
-fn find(c: &[PairCorrelation], cheap: MetricId, reference: MetricId, subset: Subset) -> Option<&PairCorrelation> {
-    c.iter().find(|p| p.cheap == cheap && p.reference == reference && p.subset == subset)
-}
-
-fn fmt_rho(p: &PairCorrelation) -> String {
-    format!("ρ = {:.3} [{:.2}, {:.2}] (n = {})", p.spearman.value, p.spearman.ci_low, p.spearman.ci_high, p.n)
-}
-
-/// Mean seconds and NFE of a metric over the models that have it.
-fn mean_cost(rows: &[(ModelEntry, ModelResults)], metric: MetricId) -> Option<CostRow> {
-    let recs: Vec<_> = rows.iter().filter_map(|(_, r)| r.get(metric)).collect();
-    if recs.is_empty() {
-        return None;
-    }
-    let n = recs.len() as f64;
-    let nfes: Vec<f64> = recs.iter().filter_map(|r| r.nfe).collect();
-    Some(CostRow {
-        metric,
-        mean_seconds: recs.iter().map(|r| r.seconds).sum::<f64>() / n,
-        mean_nfe: (!nfes.is_empty()).then(|| nfes.iter().sum::<f64>() / nfes.len() as f64),
-    })
-}
-
-/// The report's metric columns: the cheap signals, then the references.
-pub(crate) struct Columns {
-    pub cheap: Vec<MetricId>,
-    pub refs: Vec<MetricId>,
-    pub all: Vec<MetricId>,
-}
 
 /// Files to write, all rendered before the first is written (a bad input writes nothing).
 #[derive(Default)]
@@ -132,23 +58,6 @@ impl Files {
         }
         Ok(written)
     }
-}
-
-/// The columns, correlations, claims, costs and paired differences of a study's results.
-fn summarise(results: &StudyResults, settings: &StudySettings) -> (Summary, Columns) {
-    let rows = &results.rows;
-    let cheap = columns_of(results, Role::Cheap);
-    let refs = columns_of(results, Role::Reference);
-    let all: Vec<MetricId> = cheap.iter().chain(&refs).copied().collect();
-    let cols = Columns { cheap, refs, all };
-    let correlations = correlations(rows, &cols.cheap, &cols.refs, settings.seed);
-    let summary = Summary {
-        claims: claims(results, &correlations, settings),
-        cost: cols.all.iter().filter_map(|m| mean_cost(rows, *m)).collect(),
-        paired: adjacent_checkpoints(results, &cols.all),
-        correlations,
-    };
-    (summary, cols)
 }
 
 fn json<T: Serialize>(what: &'static str, value: &T) -> Result<String, StudyError> {

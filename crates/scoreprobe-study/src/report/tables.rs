@@ -3,7 +3,8 @@
 
 use crate::error::StudyError;
 use crate::metric::MetricId;
-use crate::runner::{StudyResults, StudySettings};
+use crate::runner::StudyResults;
+use crate::settings::StudySettings;
 use serde::Serialize;
 use std::fmt::Write as _;
 

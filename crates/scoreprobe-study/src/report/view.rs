@@ -3,11 +3,13 @@
 //! before `metrics.json` existed (`metrics.csv`, `correlations.json`, `report.md`). The figures and
 //! `report.html` are drawn from this structure only, so both routes give the same page.
 
-use super::{Columns, Summary};
+use super::columns::Columns;
+use super::summary::Summary;
 use crate::error::StudyError;
 use crate::metric::{MetricId, Role};
 use crate::record::Details;
-use crate::runner::{StudyResults, StudySettings};
+use crate::runner::StudyResults;
+use crate::settings::StudySettings;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -133,6 +135,21 @@ impl View {
     }
 }
 
+/// The settings in one sentence (the report's header and the page's provenance footer).
+pub(super) fn settings_sentence(settings: &StudySettings) -> String {
+    format!(
+        "Settings: n = {} samples/trajectories per model (projection-form SIEM: draws per window time), {} sampler steps ({}; SIEM trajectories: em) on [{}, 1], seed {}, SIEM test seed {}, high-noise window {}, {} SIEM centres (multi-centre variant and projection form). Every model is measured on the same random numbers, so differences between models are paired.",
+        settings.n,
+        settings.steps,
+        settings.sampler.name(),
+        settings.t_min,
+        settings.seed,
+        settings.test_seed,
+        settings.high_noise_window(),
+        settings.siem_centers
+    )
+}
+
 /// The summary as the page reads it (the same JSON as `correlations.json`).
 fn summary_view(summary: &Summary) -> Result<SummaryView, StudyError> {
     let value = serde_json::to_value(summary).map_err(|source| StudyError::Json { what: "the summary", source })?;
@@ -174,7 +191,7 @@ pub(super) fn from_results(
     Ok(View {
         title: title.into(),
         command: command.into(),
-        settings: super::markdown::settings_sentence(settings),
+        settings: settings_sentence(settings),
         seed: Some(settings.seed),
         rows,
         cheap: cols.cheap.clone(),

@@ -4,8 +4,8 @@
 //! (about a second), with a sample grid and a monitor curve beside it.
 #![allow(dead_code)]
 
+use scoreprobe_core::distribution::TargetSpec;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
-use scoreprobe_core::target::TargetSpec;
 use scoreprobe_study::error::BoxError;
 use scoreprobe_study::models::{ModelEntry, ModelGroup, ModelSource};
 use scoreprobe_study::reference::Reference;

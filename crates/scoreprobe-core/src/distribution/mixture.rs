@@ -286,7 +286,7 @@ pub fn matrix_from_rows(rows: &[Vec<f64>], input: &str) -> Result<Array2<f64>, C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::named_target;
+    use crate::distribution::named_target;
     use ndarray::array;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
