@@ -140,105 +140,13 @@ pub(crate) fn dequantize_model(model: &TypedModel) -> Result<TypedModel> {
     let mut new = TypedModel::default();
     let mut map: HashMap<OutletId, OutletId> = HashMap::new();
     for id in model.eval_order()? {
-        let node = model.node(id);
-        let wires: TVec<OutletId> = node
+        let wires: TVec<OutletId> = model
+            .node(id)
             .inputs
             .iter()
             .map(|o| map.get(o).copied().context("input not translated yet"))
             .collect::<Result<_>>()?;
-        let name = node.name.as_str();
-        let out_dt = node.outputs[0].fact.datum_type;
-        let requantize = |new: &mut TypedModel, y: OutletId, prescaled: bool| -> Result<TVec<OutletId>> {
-            if !out_dt.is_quantized() {
-                // not stored as bytes (and scale 1 was folded): nothing to re-quantise
-                return Ok(tvec![y]);
-            }
-            Ok(tvec![wire_requantize(new, name, y, out_dt, prescaled)?])
-        };
-        let outs: TVec<OutletId> = if node.op_is::<TypedSource>() {
-            let fact = model.outlet_fact(OutletId::new(id, 0))?;
-            tvec![new.add_source(name, f32::fact(fact.shape.clone()))?]
-        } else if let Some(k) = node.op_as::<Const>() {
-            let t = k.val();
-            let t = if t.datum_type().is_quantized() { t.cast_to::<f32>()?.into_owned() } else { (**t).clone() };
-            tvec![new.add_const(name, t)?]
-        } else if let Some(conv) = node.op_as::<Conv>().filter(|c| c.q_params.is_some()) {
-            ensure!(node.inputs.len() == 9, "{name}: quantised Conv without 9 inputs");
-            let out_scale = out_dt.zp_scale().1;
-            let x_scale = scalar(model, node.inputs[4])?;
-            let k0 = scalar(model, node.inputs[5])?;
-            let k_scale = scalar(model, node.inputs[6])?;
-            // the output scale is folded into the weights: the conv gives `y/s` directly
-            let inv_out = 1.0 / out_scale;
-            let kernel = dequantize(&*konst(model, node.inputs[1])?, k0, k_scale * inv_out)?;
-            let bias = scaled_bias(&*konst(model, node.inputs[2])?, x_scale * k_scale * inv_out)?;
-            let kw = new.add_const(format!("{name}.kernel_f32"), kernel)?;
-            let bw = new.add_const(format!("{name}.bias_f32"), bias)?;
-            let op = Conv { q_params: None, ..conv.clone() };
-            let y = new.wire_node(name, op, &[wires[0], kw, bw])?[0];
-            requantize(&mut new, y, true)?
-        } else if let Some(es) = node.op_as::<EinSum>().filter(|e| e.q_params.is_some()) {
-            ensure!(node.inputs.len() == 9, "{name}: quantised EinSum without 9 inputs");
-            let a_scale = scalar(model, node.inputs[4])?;
-            let b_scale = scalar(model, node.inputs[6])?;
-            let inv_out = 1.0 / out_dt.zp_scale().1;
-            let mut operands = tvec![];
-            let mut folded = false;
-            for (slot, (zp_ix, scale_ix)) in [(3, 4), (5, 6)].into_iter().enumerate() {
-                let input = node.inputs[slot];
-                if let Some(k) = model.outlet_fact(input)?.konst.clone() {
-                    let zp = scalar(model, node.inputs[zp_ix])?;
-                    let mut sc = scalar(model, node.inputs[scale_ix])?;
-                    if !folded {
-                        // the output scale is folded into the weights: the product is `y/s`
-                        sc *= inv_out;
-                        folded = true;
-                    }
-                    let w = dequantize(&k, zp, sc)?;
-                    operands.push(new.add_const(format!("{name}.operand{slot}_f32"), w)?);
-                } else {
-                    operands.push(wires[slot]);
-                }
-            }
-            let mut axes = es.axes.clone();
-            for slot in (2..9).rev() {
-                axes = axes.remove_slot(InOut::In(slot))?;
-            }
-            let op = EinSum { axes, operating_dt: f32::datum_type(), q_params: None };
-            let mut out = new.wire_node(name, op, &operands)?[0];
-            if !folded {
-                let rank = new.outlet_fact(out)?.rank();
-                let inv = unit_const(&mut new, format!("{name}.inv_out_scale"), inv_out, rank)?;
-                out = new.wire_node(format!("{name}.to_grid"), mul(), &[out, inv])?[0];
-            }
-            // bias: rank 0 or 1, broadcast along the output axis it maps to
-            let bias = scaled_bias(&*konst(model, node.inputs[2])?, a_scale * b_scale * inv_out)?;
-            let out_rank = es.axes.rank(InOut::Out(0));
-            let mut shape = vec![1usize; out_rank];
-            if bias.rank() == 1 {
-                let pos = es
-                    .axes
-                    .axis((InOut::In(2), 0))?
-                    .interface(InOut::Out(0))
-                    .first()
-                    .copied()
-                    .with_context(|| format!("{name}: bias axis not in the output"))?;
-                shape[pos] = bias.len();
-            } else if bias.rank() > 1 {
-                bail!("{name}: bias of rank {}", bias.rank());
-            }
-            let bias = bias.into_shape(&shape)?;
-            let bw = new.add_const(format!("{name}.bias_f32"), bias)?;
-            let y = new.wire_node(format!("{name}.add_bias"), add(), &[out, bw])?[0];
-            requantize(&mut new, y, true)?
-        } else if node.op_is::<SumPool>() && out_dt.is_quantized() {
-            // an average of grid values, re-quantised by the integer graph
-            let y = new.wire_node(name, node.op.clone(), &wires)?[0];
-            requantize(&mut new, y, false)?
-        } else {
-            new.wire_node(name, node.op.clone(), &wires)
-                .with_context(|| format!("{name}: op {} does not run on f32", node.op.name()))?
-        };
+        let outs = translate_node(model, &mut new, model.node(id), &wires)?;
         for (i, o) in outs.iter().enumerate() {
             map.insert(OutletId::new(id, i), *o);
         }
@@ -246,6 +154,136 @@ pub(crate) fn dequantize_model(model: &TypedModel) -> Result<TypedModel> {
     let outputs: Vec<OutletId> = model.output_outlets()?.iter().map(|o| map[o]).collect();
     new.select_output_outlets(&outputs)?;
     Ok(new)
+}
+
+/// The float counterpart of one node of `model`, wired into `new` on the translated inputs
+/// `wires`; returns its outputs.
+fn translate_node(
+    model: &TypedModel,
+    new: &mut TypedModel,
+    node: &TypedNode,
+    wires: &[OutletId],
+) -> Result<TVec<OutletId>> {
+    let name = node.name.as_str();
+    let out_dt = node.outputs[0].fact.datum_type;
+    let requantize = |new: &mut TypedModel, y: OutletId, prescaled: bool| -> Result<TVec<OutletId>> {
+        if !out_dt.is_quantized() {
+            // not stored as bytes (and scale 1 was folded): nothing to re-quantise
+            return Ok(tvec![y]);
+        }
+        Ok(tvec![wire_requantize(new, name, y, out_dt, prescaled)?])
+    };
+    Ok(if node.op_is::<TypedSource>() {
+        let fact = model.outlet_fact(OutletId::new(node.id, 0))?;
+        tvec![new.add_source(name, f32::fact(fact.shape.clone()))?]
+    } else if let Some(k) = node.op_as::<Const>() {
+        let t = k.val();
+        let t = if t.datum_type().is_quantized() { t.cast_to::<f32>()?.into_owned() } else { (**t).clone() };
+        tvec![new.add_const(name, t)?]
+    } else if let Some(conv) = node.op_as::<Conv>().filter(|c| c.q_params.is_some()) {
+        let y = float_conv(model, new, node, conv, wires)?;
+        requantize(new, y, true)?
+    } else if let Some(es) = node.op_as::<EinSum>().filter(|e| e.q_params.is_some()) {
+        let y = float_einsum(model, new, node, es, wires)?;
+        requantize(new, y, true)?
+    } else if node.op_is::<SumPool>() && out_dt.is_quantized() {
+        // an average of grid values, re-quantised by the integer graph
+        let y = new.wire_node(name, node.op.clone(), wires)?[0];
+        requantize(new, y, false)?
+    } else {
+        new.wire_node(name, node.op.clone(), wires)
+            .with_context(|| format!("{name}: op {} does not run on f32", node.op.name()))?
+    })
+}
+
+/// A quantised `Conv` as a float one giving `y/s` (the output scale folded into the weights).
+fn float_conv(
+    model: &TypedModel,
+    new: &mut TypedModel,
+    node: &TypedNode,
+    conv: &Conv,
+    wires: &[OutletId],
+) -> Result<OutletId> {
+    let name = node.name.as_str();
+    ensure!(node.inputs.len() == 9, "{name}: quantised Conv without 9 inputs");
+    let out_scale = node.outputs[0].fact.datum_type.zp_scale().1;
+    let x_scale = scalar(model, node.inputs[4])?;
+    let k0 = scalar(model, node.inputs[5])?;
+    let k_scale = scalar(model, node.inputs[6])?;
+    // the output scale is folded into the weights: the conv gives `y/s` directly
+    let inv_out = 1.0 / out_scale;
+    let kernel = dequantize(&*konst(model, node.inputs[1])?, k0, k_scale * inv_out)?;
+    let bias = scaled_bias(&*konst(model, node.inputs[2])?, x_scale * k_scale * inv_out)?;
+    let kw = new.add_const(format!("{name}.kernel_f32"), kernel)?;
+    let bw = new.add_const(format!("{name}.bias_f32"), bias)?;
+    let op = Conv { q_params: None, ..conv.clone() };
+    Ok(new.wire_node(name, op, &[wires[0], kw, bw])?[0])
+}
+
+/// A quantised 9-input `EinSum` as a float one plus its bias, giving `y/s`.
+fn float_einsum(
+    model: &TypedModel,
+    new: &mut TypedModel,
+    node: &TypedNode,
+    es: &EinSum,
+    wires: &[OutletId],
+) -> Result<OutletId> {
+    let name = node.name.as_str();
+    ensure!(node.inputs.len() == 9, "{name}: quantised EinSum without 9 inputs");
+    let a_scale = scalar(model, node.inputs[4])?;
+    let b_scale = scalar(model, node.inputs[6])?;
+    let inv_out = 1.0 / node.outputs[0].fact.datum_type.zp_scale().1;
+    let mut operands = tvec![];
+    let mut folded = false;
+    for (slot, (zp_ix, scale_ix)) in [(3, 4), (5, 6)].into_iter().enumerate() {
+        let input = node.inputs[slot];
+        if let Some(k) = model.outlet_fact(input)?.konst.clone() {
+            let zp = scalar(model, node.inputs[zp_ix])?;
+            let mut sc = scalar(model, node.inputs[scale_ix])?;
+            if !folded {
+                // the output scale is folded into the weights: the product is `y/s`
+                sc *= inv_out;
+                folded = true;
+            }
+            let w = dequantize(&k, zp, sc)?;
+            operands.push(new.add_const(format!("{name}.operand{slot}_f32"), w)?);
+        } else {
+            operands.push(wires[slot]);
+        }
+    }
+    let mut axes = es.axes.clone();
+    for slot in (2..9).rev() {
+        axes = axes.remove_slot(InOut::In(slot))?;
+    }
+    let op = EinSum { axes, operating_dt: f32::datum_type(), q_params: None };
+    let mut out = new.wire_node(name, op, &operands)?[0];
+    if !folded {
+        let rank = new.outlet_fact(out)?.rank();
+        let inv = unit_const(new, format!("{name}.inv_out_scale"), inv_out, rank)?;
+        out = new.wire_node(format!("{name}.to_grid"), mul(), &[out, inv])?[0];
+    }
+    let bias = scaled_bias(&*konst(model, node.inputs[2])?, a_scale * b_scale * inv_out)?;
+    let bw = new.add_const(format!("{name}.bias_f32"), einsum_bias_shaped(es, bias, name)?)?;
+    Ok(new.wire_node(format!("{name}.add_bias"), add(), &[out, bw])?[0])
+}
+
+/// An `EinSum` bias (rank 0 or 1) shaped to broadcast along the output axis it maps to.
+fn einsum_bias_shaped(es: &EinSum, bias: Tensor, name: &str) -> Result<Tensor> {
+    let out_rank = es.axes.rank(InOut::Out(0));
+    let mut shape = vec![1usize; out_rank];
+    if bias.rank() == 1 {
+        let pos = es
+            .axes
+            .axis((InOut::In(2), 0))?
+            .interface(InOut::Out(0))
+            .first()
+            .copied()
+            .with_context(|| format!("{name}: bias axis not in the output"))?;
+        shape[pos] = bias.len();
+    } else if bias.rank() > 1 {
+        bail!("{name}: bias of rank {}", bias.rank());
+    }
+    bias.into_shape(&shape)
 }
 
 #[cfg(test)]

@@ -16,10 +16,10 @@ use crate::error::{HodgeError, NotApplicable};
 use crate::problem::{check_time, EstimatorKind, HodgeEstimator, Problem};
 use crate::{Estimate, HodgePoint};
 use ndarray::Array2;
+use scoreprobe_core::distribution::GaussianMixture;
 use scoreprobe_core::linalg::sym_eigenvalues;
 use scoreprobe_core::model::score_checked;
 use scoreprobe_core::schedule::Schedule;
-use scoreprobe_core::target::GaussianMixture;
 use scoreprobe_core::ScoreModel;
 
 #[derive(Clone, Debug)]
@@ -110,6 +110,43 @@ pub fn grid_split(
     cfg: &GridConfig,
 ) -> Result<GridSolution, HodgeError> {
     check_time(t)?;
+    let d = check_inputs(target, model, cfg)?;
+    let (cells, h, lo) = layout(target, schedule, t, cfg);
+    let faces = Faces::new(cells, h, d);
+    let vol = if d == 2 { h[0] * h[1] } else { h[0] };
+    let marg = target.marginal(schedule, t);
+
+    let pts = faces.midpoints(lo);
+    let logp = marg.log_density(pts.view());
+    let err = score_checked(model, pts.view(), t).map_err(HodgeError::model_at(t))? - marg.score(pts.view());
+    // W_f and e_f per face; faces with negligible density are dropped (weight 0): they carry no
+    // L² mass, and keeping them would only leave φ undetermined (huge, round-off-dominated) there
+    let lmax = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let cut = lmax + cfg.density_cutoff.ln();
+    let w: Vec<f64> = logp.iter().map(|&l| if l >= cut { l.exp() * vol } else { 0.0 }).collect();
+    let ef: Vec<f64> = (0..faces.count()).map(|r| err[[r, if r < faces.nf0 { 0 } else { 1 }]]).collect();
+    let l2: f64 = w.iter().zip(&ef).map(|(w, e)| w * e * e).sum();
+
+    let (b, diag) = faces.rhs_and_diagonal(&w, &ef);
+    let coef: Vec<f64> = (0..faces.count()).map(|r| w[r] / (faces.ends(r).2 * faces.ends(r).2)).collect();
+    let apply = |x: &[f64], y: &mut [f64]| faces.apply(&coef, x, y);
+    let inv_diag: Vec<f64> = diag.iter().map(|v| if *v > 0.0 { 1.0 / v } else { 0.0 }).collect();
+    let (mut phi, iterations, residual) = pcg(&apply, &b, &inv_diag, cfg.tol, cfg.max_iter);
+    let nc = faces.cells();
+    let mean_phi = phi.iter().sum::<f64>() / nc as f64;
+    phi.iter_mut().for_each(|v| *v -= mean_phi);
+
+    // value 2bᵀφ − φᵀAφ: a lower bound that converges quadratically in the solver error
+    let mut aphi = vec![0.0; nc];
+    apply(&phi, &mut aphi);
+    let btphi: f64 = b.iter().zip(&phi).map(|(x, y)| x * y).sum();
+    let phiaphi: f64 = phi.iter().zip(&aphi).map(|(x, y)| x * y).sum();
+    let gradient = (2.0 * btphi - phiaphi).clamp(0.0, l2);
+    Ok(GridSolution { l2, gradient, cells, h, lo, iterations, residual, phi })
+}
+
+/// The dimension of the problem, once the target, the model and the options fit a grid solve.
+fn check_inputs(target: &GaussianMixture, model: &dyn ScoreModel, cfg: &GridConfig) -> Result<usize, HodgeError> {
     let d = target.dim();
     if d > 2 {
         return Err(HodgeError::invalid("grid", format!("the grid solve needs d ≤ 2, got d = {d}")));
@@ -132,68 +169,92 @@ pub fn grid_split(
             ),
         ));
     }
-    let (cells, h, lo) = layout(target, schedule, t, cfg);
-    let [n0, n1] = cells;
-    let vol = if d == 2 { h[0] * h[1] } else { h[0] };
-    let marg = target.marginal(schedule, t);
+    Ok(d)
+}
 
-    // face midpoints: axis-0 faces (n0−1)·n1, then axis-1 faces n0·(n1−1)
-    let nf0 = (n0 - 1) * n1;
-    let nf1 = if d == 2 { n0 * (n1 - 1) } else { 0 };
-    let mut pts = Array2::<f64>::zeros((nf0 + nf1, d));
-    for i in 0..n0 - 1 {
-        for j in 0..n1 {
-            let r = i * n1 + j;
-            pts[[r, 0]] = lo[0] + (i + 1) as f64 * h[0];
-            if d == 2 {
-                pts[[r, 1]] = lo[1] + (j as f64 + 0.5) * h[1];
+/// The faces between cells of an n0 × n1 grid (n1 = 1 in 1-D): axis-0 faces (n0−1)·n1 first,
+/// then axis-1 faces n0·(n1−1).
+struct Faces {
+    n0: usize,
+    n1: usize,
+    nf0: usize,
+    nf1: usize,
+    h: [f64; 2],
+    d: usize,
+}
+
+impl Faces {
+    fn new([n0, n1]: [usize; 2], h: [f64; 2], d: usize) -> Self {
+        Faces { n0, n1, nf0: (n0 - 1) * n1, nf1: if d == 2 { n0 * (n1 - 1) } else { 0 }, h, d }
+    }
+
+    fn count(&self) -> usize {
+        self.nf0 + self.nf1
+    }
+
+    fn cells(&self) -> usize {
+        self.n0 * self.n1
+    }
+
+    /// The midpoint of every face, in face order.
+    fn midpoints(&self, lo: [f64; 2]) -> Array2<f64> {
+        let (n0, n1, h, d) = (self.n0, self.n1, self.h, self.d);
+        let mut pts = Array2::<f64>::zeros((self.count(), d));
+        for i in 0..n0 - 1 {
+            for j in 0..n1 {
+                let r = i * n1 + j;
+                pts[[r, 0]] = lo[0] + (i + 1) as f64 * h[0];
+                if d == 2 {
+                    pts[[r, 1]] = lo[1] + (j as f64 + 0.5) * h[1];
+                }
             }
         }
-    }
-    for i in 0..n0 {
-        for j in 0..n1.saturating_sub(1) {
-            let r = nf0 + i * (n1 - 1) + j;
-            pts[[r, 0]] = lo[0] + (i as f64 + 0.5) * h[0];
-            pts[[r, 1]] = lo[1] + (j + 1) as f64 * h[1];
+        for i in 0..n0 {
+            for j in 0..n1.saturating_sub(1) {
+                let r = self.nf0 + i * (n1 - 1) + j;
+                pts[[r, 0]] = lo[0] + (i as f64 + 0.5) * h[0];
+                pts[[r, 1]] = lo[1] + (j + 1) as f64 * h[1];
+            }
         }
+        pts
     }
-    let logp = marg.log_density(pts.view());
-    let err = score_checked(model, pts.view(), t).map_err(HodgeError::model_at(t))? - marg.score(pts.view());
-    // W_f and e_f per face; faces with negligible density are dropped (weight 0): they carry no
-    // L² mass, and keeping them would only leave φ undetermined (huge, round-off-dominated) there
-    let lmax = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let cut = lmax + cfg.density_cutoff.ln();
-    let w: Vec<f64> = logp.iter().map(|&l| if l >= cut { l.exp() * vol } else { 0.0 }).collect();
-    let ef: Vec<f64> = (0..nf0 + nf1).map(|r| err[[r, if r < nf0 { 0 } else { 1 }]]).collect();
-    let l2: f64 = w.iter().zip(&ef).map(|(w, e)| w * e * e).sum();
 
-    // rhs b = DᵀW e and the Jacobi diagonal
-    let nc = n0 * n1;
-    let mut b = vec![0.0; nc];
-    let mut diag = vec![0.0; nc];
-    let face = |r: usize| -> (usize, usize, f64) {
-        if r < nf0 {
+    /// Face r's lower cell, upper cell and spacing.
+    fn ends(&self, r: usize) -> (usize, usize, f64) {
+        let n1 = self.n1;
+        if r < self.nf0 {
             let (i, j) = (r / n1, r % n1);
-            (i * n1 + j, (i + 1) * n1 + j, h[0])
+            (i * n1 + j, (i + 1) * n1 + j, self.h[0])
         } else {
-            let q = r - nf0;
+            let q = r - self.nf0;
             let (i, j) = (q / (n1 - 1), q % (n1 - 1));
-            (i * n1 + j, i * n1 + j + 1, h[1])
+            (i * n1 + j, i * n1 + j + 1, self.h[1])
         }
-    };
-    for r in 0..nf0 + nf1 {
-        let (l, u, hf) = face(r);
-        let flux = w[r] * ef[r] / hf;
-        b[u] += flux;
-        b[l] -= flux;
-        let c = w[r] / (hf * hf);
-        diag[l] += c;
-        diag[u] += c;
     }
-    let mean_b = b.iter().sum::<f64>() / nc as f64;
-    b.iter_mut().for_each(|v| *v -= mean_b);
-    let coef: Vec<f64> = (0..nf0 + nf1).map(|r| w[r] / (face(r).2 * face(r).2)).collect();
-    let apply = |x: &[f64], y: &mut [f64]| {
+
+    /// The right-hand side b = DᵀW e (centred: the Neumann problem's compatibility) and the
+    /// Jacobi diagonal of A = DᵀWD.
+    fn rhs_and_diagonal(&self, w: &[f64], ef: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let nc = self.cells();
+        let mut b = vec![0.0; nc];
+        let mut diag = vec![0.0; nc];
+        for r in 0..self.count() {
+            let (l, u, hf) = self.ends(r);
+            let flux = w[r] * ef[r] / hf;
+            b[u] += flux;
+            b[l] -= flux;
+            let c = w[r] / (hf * hf);
+            diag[l] += c;
+            diag[u] += c;
+        }
+        let mean_b = b.iter().sum::<f64>() / nc as f64;
+        b.iter_mut().for_each(|v| *v -= mean_b);
+        (b, diag)
+    }
+
+    /// y = A x with face coefficients `coef` = W_f / h_f².
+    fn apply(&self, coef: &[f64], x: &[f64], y: &mut [f64]) {
+        let (n0, n1, nf0) = (self.n0, self.n1, self.nf0);
         y.iter_mut().for_each(|v| *v = 0.0);
         for i in 0..n0 {
             for j in 0..n1 {
@@ -205,7 +266,7 @@ pub fn grid_split(
                 if i > 0 {
                     acc += coef[(i - 1) * n1 + j] * (x[c] - x[c - n1]);
                 }
-                if d == 2 {
+                if self.d == 2 {
                     if j + 1 < n1 {
                         acc += coef[nf0 + i * (n1 - 1) + j] * (x[c] - x[c + 1]);
                     }
@@ -216,19 +277,7 @@ pub fn grid_split(
                 y[c] = acc;
             }
         }
-    };
-    let inv_diag: Vec<f64> = diag.iter().map(|v| if *v > 0.0 { 1.0 / v } else { 0.0 }).collect();
-    let (mut phi, iterations, residual) = pcg(&apply, &b, &inv_diag, cfg.tol, cfg.max_iter);
-    let mean_phi = phi.iter().sum::<f64>() / nc as f64;
-    phi.iter_mut().for_each(|v| *v -= mean_phi);
-
-    // value 2bᵀφ − φᵀAφ: a lower bound that converges quadratically in the solver error
-    let mut aphi = vec![0.0; nc];
-    apply(&phi, &mut aphi);
-    let btphi: f64 = b.iter().zip(&phi).map(|(x, y)| x * y).sum();
-    let phiaphi: f64 = phi.iter().zip(&aphi).map(|(x, y)| x * y).sum();
-    let gradient = (2.0 * btphi - phiaphi).clamp(0.0, l2);
-    Ok(GridSolution { l2, gradient, cells, h, lo, iterations, residual, phi })
+    }
 }
 
 /// Jacobi-preconditioned conjugate gradients from zero: (x, iterations, relative residual).

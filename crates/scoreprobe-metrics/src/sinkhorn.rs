@@ -258,9 +258,7 @@ impl<'c> Gibbs<'c> {
 /// at each ε stage and when a scaling drifts past `ABSORB`). An update whose kernel product under-
 /// or overflows is redone in log-sum-exp form, so no ε is too small.
 pub fn entropic_ot(cost: ArrayView2<f64>, eps: f64, max_iter: usize, tol: f64, symmetric: bool) -> SinkhornTerm {
-    let (n, m) = cost.dim();
     let c = cost.as_standard_layout().into_owned();
-    let a = 1.0 / n as f64;
     let c_max = c.iter().fold(0.0f64, |mx, &v| mx.max(v));
     let mut gibbs = Gibbs::new(&c, c_max.max(eps));
     let (mut iterations, mut converged) = (0, false);
@@ -271,24 +269,7 @@ pub fn entropic_ot(cost: ArrayView2<f64>, eps: f64, max_iter: usize, tol: f64, s
             if symmetric { gibbs.symmetric_update() } else { gibbs.col_update().then(|| gibbs.row_update()).flatten() };
         let err = match fast {
             Some(err) => err,
-            None => {
-                // Log-domain fallback from the current potentials (same update, no overflow).
-                let (f, mut g) = gibbs.potentials();
-                let mut f_new = vec![0.0; n];
-                if symmetric {
-                    update(&c, &f, e, &mut f_new);
-                } else {
-                    update(&cost.t().as_standard_layout().into_owned(), &f, e, &mut g);
-                    update(&c, &g, e, &mut f_new);
-                }
-                let err = row_error(&f, &f_new, a, e);
-                if symmetric {
-                    f_new.iter_mut().zip(&f).for_each(|(fnew, fo)| *fnew = 0.5 * (fo + *fnew));
-                    g = f_new.clone();
-                }
-                gibbs.set_potentials(f_new, g);
-                err
-            }
+            None => log_domain_update(&mut gibbs, cost, &c, e, symmetric),
         };
         if e > eps {
             gibbs.absorb((0.5 * e).max(eps), symmetric);
@@ -302,21 +283,55 @@ pub fn entropic_ot(cost: ArrayView2<f64>, eps: f64, max_iter: usize, tol: f64, s
     if gibbs.eps != eps {
         gibbs.absorb(eps, symmetric);
     }
-    // One last f-update at the target ε makes the row marginals exact and bounds every P_ij by
-    // a_i, so the summary below cannot overflow even when the loop stopped early (during the
-    // ε-scaling warm start, say). For a symmetric problem g = f first (v = u).
+    exact_row_marginals(&mut gibbs, &c, eps, symmetric);
+    let (value, transport_cost, marginal_error) = plan_summary(&gibbs, &c);
+    SinkhornTerm { value, transport_cost, iterations, converged, marginal_error }
+}
+
+/// One Sinkhorn update in log-sum-exp form from the current potentials (same update as the
+/// scaling form, no overflow); returns the row-marginal error it measures.
+fn log_domain_update(gibbs: &mut Gibbs<'_>, cost: ArrayView2<f64>, c: &Array2<f64>, e: f64, symmetric: bool) -> f64 {
+    let n = c.nrows();
+    let a = 1.0 / n as f64;
+    let (f, mut g) = gibbs.potentials();
+    let mut f_new = vec![0.0; n];
+    if symmetric {
+        update(c, &f, e, &mut f_new);
+    } else {
+        update(&cost.t().as_standard_layout().into_owned(), &f, e, &mut g);
+        update(c, &g, e, &mut f_new);
+    }
+    let err = row_error(&f, &f_new, a, e);
+    if symmetric {
+        f_new.iter_mut().zip(&f).for_each(|(fnew, fo)| *fnew = 0.5 * (fo + *fnew));
+        g = f_new.clone();
+    }
+    gibbs.set_potentials(f_new, g);
+    err
+}
+
+/// One last f-update at the target ε makes the row marginals exact and bounds every P_ij by
+/// a_i, so the plan's summary cannot overflow even when the loop stopped early (during the
+/// ε-scaling warm start, say). For a symmetric problem g = f first (v = u).
+fn exact_row_marginals(gibbs: &mut Gibbs<'_>, c: &Array2<f64>, eps: f64, symmetric: bool) {
     if symmetric {
         gibbs.v.copy_from_slice(&gibbs.u);
     }
     if gibbs.row_update().is_none() {
         let (_, g) = gibbs.potentials();
-        let mut f = vec![0.0; n];
-        update(&c, &g, eps, &mut f);
+        let mut f = vec![0.0; c.nrows()];
+        update(c, &g, eps, &mut f);
         gibbs.set_potentials(f, g);
         gibbs.row_update().expect("the row update right after a log-domain update is finite");
     }
-    // Plan P_ij = u_i K_ij v_j. Its value ⟨P, C⟩ + ε KL(P ‖ a⊗b) equals Σ_i r_i f_i + Σ_j c_j g_j
-    // (r, c its row and column masses), since log(P_ij/(a b)) = (f_i + g_j − C_ij)/ε.
+}
+
+/// The plan P_ij = u_i K_ij v_j: its value ⟨P, C⟩ + ε KL(P ‖ a⊗b), equal to Σ_i r_i f_i + Σ_j c_j g_j
+/// (r, c its row and column masses, since log(P_ij/(a b)) = (f_i + g_j − C_ij)/ε), its transport
+/// cost ⟨P, C⟩ and its L¹ marginal violation.
+fn plan_summary(gibbs: &Gibbs<'_>, c: &Array2<f64>) -> (f64, f64, f64) {
+    let (n, m) = c.dim();
+    let a = 1.0 / n as f64;
     let cs = c.as_slice().expect("standard layout");
     let (k, u, v) = (&gibbs.k, &gibbs.u, &gibbs.v);
     let (tc, rows) = k
@@ -341,7 +356,7 @@ pub fn entropic_ot(cost: ArrayView2<f64>, eps: f64, max_iter: usize, tol: f64, s
         rows.iter().zip(&f).map(|(r, f)| r * f).sum::<f64>() + cols.iter().zip(&g).map(|(c, g)| c * g).sum::<f64>();
     let marginal_error =
         rows.iter().map(|r| (r - a).abs()).sum::<f64>() + cols.iter().map(|p| (p - 1.0 / m as f64).abs()).sum::<f64>();
-    SinkhornTerm { value, transport_cost: tc.iter().sum(), iterations, converged, marginal_error }
+    (value, tc.iter().sum(), marginal_error)
 }
 
 /// L¹ distance between the uniform row marginal and that of the plan with potentials (f_old, g):

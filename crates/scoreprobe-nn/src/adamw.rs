@@ -16,7 +16,7 @@ use crate::ema::Ema;
 use crate::error::{ensure, Result};
 use crate::params::ParamStore;
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,6 +115,18 @@ fn all_cpu_f32(ts: &[Tensor]) -> bool {
     ts.iter().all(is_cpu_f32)
 }
 
+/// A flat gradient (store order) as one tensor per parameter.
+fn split_flat(flat: &[f32], vars: &[(String, Var)]) -> candle_core::Result<Vec<Tensor>> {
+    let mut off = 0;
+    vars.iter()
+        .map(|(_, v)| {
+            let n = v.elem_count();
+            off += n;
+            Tensor::from_slice(&flat[off - n..off], v.shape(), v.device())
+        })
+        .collect()
+}
+
 impl AdamW {
     pub fn new(params: &ParamStore, config: AdamWConfig) -> Result<Self> {
         let zeros = || -> Result<Vec<Tensor>> { params.vars().iter().map(|(_, v)| Ok(v.zeros_like()?)).collect() };
@@ -201,15 +213,7 @@ impl AdamW {
             let g: &[Tensor] = match grads {
                 Grads::Tensors(g) => g,
                 Grads::Flat(flat) => {
-                    let mut off = 0;
-                    owned = vars
-                        .iter()
-                        .map(|(_, v)| {
-                            let n = v.elem_count();
-                            off += n;
-                            Tensor::from_slice(&flat[off - n..off], v.shape(), v.device())
-                        })
-                        .collect::<candle_core::Result<_>>()?;
+                    owned = split_flat(flat, vars)?;
                     &owned
                 }
             };
@@ -220,7 +224,7 @@ impl AdamW {
             return Ok(());
         }
         let (ema_d, shadow) = match ema {
-            Some((e, step)) => (e.effective_decay(step), Some(&e.shadow)),
+            Some((e, step)) => (e.effective_decay(step), Some(e.shadow.as_slice())),
             None => (0.0, None),
         };
         let co = Coefficients {
@@ -236,6 +240,19 @@ impl AdamW {
             ema_d: ema_d as f32,
             ema_1md: (1.0 - ema_d) as f32,
         };
+        self.fused_step(vars, &sizes, grads, &co, shadow)
+    }
+
+    /// The update in one pass over each parameter's memory (CPU f32), the EMA's with it when
+    /// `shadow` is given.
+    fn fused_step(
+        &mut self,
+        vars: &[(String, Var)],
+        sizes: &[usize],
+        grads: Grads,
+        co: &Coefficients,
+        shadow: Option<&[Tensor]>,
+    ) -> Result<()> {
         let mut off = 0;
         for (i, (_, var)) in vars.iter().enumerate() {
             let n = sizes[i];
@@ -243,9 +260,9 @@ impl AdamW {
                 flat(with_f32_mut(var.as_tensor(), |p| {
                     flat(with_f32_mut(&self.m[i], |m| {
                         flat(with_f32_mut(&self.v[i], |v| match shadow {
-                            Some(sh) => with_f32_mut(&sh[i], |e| adamw_ema_kernel(p, g, m, v, e, &co)),
+                            Some(sh) => with_f32_mut(&sh[i], |e| adamw_ema_kernel(p, g, m, v, e, co)),
                             None => {
-                                adamw_kernel(p, g, m, v, &co);
+                                adamw_kernel(p, g, m, v, co);
                                 Ok(())
                             }
                         }))

@@ -326,27 +326,7 @@ pub fn train_observed(
         action: "cannot create directory",
         source,
     })?;
-    remove_stale_temporaries(out_dir);
-    let existing = list_checkpoints(out_dir)?;
-    let resumed = if resume { resume_state(config, out_dir, &arch, &device)? } else { None };
-    if !resume && !existing.is_empty() {
-        return Err(NnError::checkpoint(
-            out_dir,
-            format!(
-                "already holds checkpoints (last: step {}); pass resume to continue or choose another folder",
-                existing.last().map_or(0, |c| c.0)
-            ),
-        ));
-    }
-    let mut st = match resumed {
-        Some(s) => s,
-        None => {
-            let net = arch.build(SeedStream::new(config.seed).derive(Purpose::TrainInit), &device)?;
-            let opt = AdamW::new(net.params(), config.adam.clone())?;
-            let ema = Ema::new(net.params(), config.ema_decay)?;
-            State { net, opt, ema, step: 0, wall_before: 0.0, loss_before: f64::NAN }
-        }
-    };
+    let mut st = starting_state(config, out_dir, resume, &arch, &device)?;
     let start_step = st.step;
     let num_params = st.net.params().num_params();
     let pb = progress_bar(config, start_step);
@@ -372,32 +352,9 @@ pub fn train_observed(
         let at_ckpt = config.checkpoint_every.is_some_and(|k| st.step.is_multiple_of(k));
         if at_ckpt || st.step == config.steps {
             last_loss = loss_sum / loss_n as f64;
-            let side = Sidecar {
-                format: checkpoint::FORMAT.into(),
-                weights: format!("ckpt-{}.safetensors", st.step),
-                arch: arch.clone(),
-                schedule: config.schedule.clone(),
-                data: data.name.clone(),
-                data_shape: data.shape.clone(),
-                data_transform: data.transform,
-                step: st.step,
-                has_ema: true,
-                ema_decay: config.ema_decay,
-                loss: last_loss,
-                wall_seconds: st.wall_before + t0.elapsed().as_secs_f64(),
-                num_params,
-                adam_t: st.opt.t,
-                config: config.clone(),
-                sampling_only: false,
-            };
-            let mut tensors = Vec::new();
-            for (i, (name, var)) in st.net.params().vars().iter().enumerate() {
-                tensors.push((format!("{RAW}{name}"), var.as_tensor().detach()));
-                tensors.push((format!("{EMA}{name}"), st.ema.shadow[i].clone()));
-                tensors.push((format!("{ADAM_M}{name}"), st.opt.m[i].clone()));
-                tensors.push((format!("{ADAM_V}{name}"), st.opt.v[i].clone()));
-            }
-            let (w, _) = checkpoint::save(out_dir, &side, &tensors)?;
+            let wall_seconds = st.wall_before + t0.elapsed().as_secs_f64();
+            let side = sidecar(config, &st, &arch, &data, last_loss, wall_seconds, num_params);
+            let w = save_checkpoint(out_dir, &side, &st)?;
             checkpoints.push(w);
             loss_sum = 0.0;
             loss_n = 0;
@@ -418,4 +375,81 @@ pub fn train_observed(
         total_seconds: st.wall_before + session,
         steps_per_second: if session > 0.0 { done as f64 / session } else { 0.0 },
     })
+}
+
+/// The state training starts from: the last checkpoint of `out_dir` when resuming, otherwise a
+/// fresh network (refused when `out_dir` already holds checkpoints). Stale temporaries of a
+/// killed run are removed first.
+fn starting_state(
+    config: &TrainConfig,
+    out_dir: &Path,
+    resume: bool,
+    arch: &ArchSpec,
+    device: &Device,
+) -> Result<State> {
+    remove_stale_temporaries(out_dir);
+    let existing = list_checkpoints(out_dir)?;
+    let resumed = if resume { resume_state(config, out_dir, arch, device)? } else { None };
+    if !resume && !existing.is_empty() {
+        return Err(NnError::checkpoint(
+            out_dir,
+            format!(
+                "already holds checkpoints (last: step {}); pass resume to continue or choose another folder",
+                existing.last().map_or(0, |c| c.0)
+            ),
+        ));
+    }
+    Ok(match resumed {
+        Some(s) => s,
+        None => {
+            let net = arch.build(SeedStream::new(config.seed).derive(Purpose::TrainInit), device)?;
+            let opt = AdamW::new(net.params(), config.adam.clone())?;
+            let ema = Ema::new(net.params(), config.ema_decay)?;
+            State { net, opt, ema, step: 0, wall_before: 0.0, loss_before: f64::NAN }
+        }
+    })
+}
+
+/// The sidecar of the checkpoint at the current step.
+fn sidecar(
+    config: &TrainConfig,
+    st: &State,
+    arch: &ArchSpec,
+    data: &TrainData,
+    loss: f64,
+    wall_seconds: f64,
+    num_params: usize,
+) -> Sidecar {
+    Sidecar {
+        format: checkpoint::FORMAT.into(),
+        weights: format!("ckpt-{}.safetensors", st.step),
+        arch: arch.clone(),
+        schedule: config.schedule.clone(),
+        data: data.name.clone(),
+        data_shape: data.shape.clone(),
+        data_transform: data.transform,
+        step: st.step,
+        has_ema: true,
+        ema_decay: config.ema_decay,
+        loss,
+        wall_seconds,
+        num_params,
+        adam_t: st.opt.t,
+        config: config.clone(),
+        sampling_only: false,
+    }
+}
+
+/// Writes the checkpoint of the current step (raw weights, EMA, AdamW moments and the sidecar);
+/// returns the weights' path.
+fn save_checkpoint(out_dir: &Path, side: &Sidecar, st: &State) -> Result<PathBuf> {
+    let mut tensors = Vec::new();
+    for (i, (name, var)) in st.net.params().vars().iter().enumerate() {
+        tensors.push((format!("{RAW}{name}"), var.as_tensor().detach()));
+        tensors.push((format!("{EMA}{name}"), st.ema.shadow[i].clone()));
+        tensors.push((format!("{ADAM_M}{name}"), st.opt.m[i].clone()));
+        tensors.push((format!("{ADAM_V}{name}"), st.opt.v[i].clone()));
+    }
+    let (w, _) = checkpoint::save(out_dir, side, &tensors)?;
+    Ok(w)
 }

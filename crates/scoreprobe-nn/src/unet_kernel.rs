@@ -557,9 +557,65 @@ impl<'a> UnetKernel<'a> {
         );
     }
 
+    /// ∂L/∂m (into `dm`) from ∂L/∂ma (`dma`), ma = attention(m), or ma = m without attention.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward_sample(
+        &self,
+        a: &Acts,
+        st: &Stats,
+        m: &[f32],
+        dma: &[f32],
+        dm: &mut [f32],
+        g: &mut GradView,
+        tmp: &mut [f32],
+    ) {
+        let ([_, c1], p1) = (self.spec.widths, self.p1);
+        match &self.attn {
+            Some((norm, qkv, proj)) => {
+                let w = AttnWeights {
+                    gamma: self.p(norm.w),
+                    beta: self.p(norm.b),
+                    qkv_w: self.p(qkv.w),
+                    qkv_b: self.p(qkv.b),
+                    proj_w: self.p(proj.w),
+                    proj_b: self.p(proj.b),
+                };
+                let [gg, gb, qw, qb, pw, pb] = g.many([norm.w, norm.b, qkv.w, qkv.b, proj.w, proj.b]);
+                let mut ag = AttnGrads { gamma: gg, beta: gb, qkv_w: qw, qkv_b: qb, proj_w: pw, proj_b: pb };
+                let view = AttnView { gn: a.gn, stats: st.attn, qkv: a.qkv, att: a.att, o: a.o };
+                attention_backward(m, c1, p1, &w, &view, dma, dm, false, &mut ag, tmp);
+            }
+            None => dm.copy_from_slice(dma),
+        }
+    }
+
+    /// The time embedding's gradients, from the blocks' offsets back to the sinusoidal input.
+    fn time_embedding_backward(&self, a: &Acts, da: &mut Acts, g: &mut GradView, tmp: &mut [f32]) {
+        let td = self.spec.time_dim;
+        // the blocks' offsets: off = conv1.b + temb.b + temb.w e
+        da.e.fill(0.0);
+        for (blk, doff) in self.blocks.iter().zip(da.off.iter()) {
+            add_assign(g.get(blk.conv1.b), doff);
+            add_assign(g.get(blk.temb.b), doff);
+            gemm(blk.cout, td, 1, g.get(blk.temb.w), td, true, Mat::n(doff, 1), Mat::n(a.e, td));
+            gemm(1, td, blk.cout, da.e, td, true, Mat::n(doff, blk.cout), Mat::n(self.p(blk.temb.w), td));
+        }
+        // e = SiLU(a2), a2 = time2(e1), e1 = SiLU(a1), a1 = time1(emb)
+        let sig = &mut tmp[..td];
+        sigmoid_into(a.a2, sig);
+        silu_backward(da.e, a.a2, sig);
+        add_assign(g.get(self.time2.b), da.e);
+        gemm(td, td, 1, g.get(self.time2.w), td, true, Mat::n(da.e, 1), Mat::n(a.e1, td));
+        gemm(1, td, td, da.e1, td, false, Mat::n(da.e, td), Mat::n(self.p(self.time2.w), td));
+        sigmoid_into(a.a1, sig);
+        silu_backward(da.e1, a.a1, sig);
+        add_assign(g.get(self.time1.b), da.e1);
+        gemm(td, td, 1, g.get(self.time1.w), td, true, Mat::n(da.e1, 1), Mat::n(a.emb, td));
+    }
+
     /// Backward pass of one sample from da.out = ∂L/∂ε̂.
     fn sample_backward(&self, x: &[f32], a: &Acts, st: &Stats, da: &mut Acts, g: &mut GradView, tmp: &mut [f32]) {
-        let ([_, c1], p0, p1, td) = (self.spec.widths, self.p0, self.p1, self.spec.time_dim);
+        let ([_, c1], p0, p1) = (self.spec.widths, self.p0, self.p1);
         let (h1, w1) = (self.spec.height / 2, self.spec.width / 2);
         // out = conv_out(go); go = SiLU(GN(u0))
         let (dw, db) = g.pair(self.conv_out.w, self.conv_out.b);
@@ -594,23 +650,7 @@ impl<'a> UnetKernel<'a> {
         self.block_backward(&self.blocks[UP1], a.cat1, ru1, &st.rb[UP1], dy, dru1, da.cat1, false, da.off[UP1], g, tmp);
         dr1.y.copy_from_slice(&da.cat1[c1 * p1..]);
         // ma = attention(m)
-        match &self.attn {
-            Some((norm, qkv, proj)) => {
-                let w = AttnWeights {
-                    gamma: self.p(norm.w),
-                    beta: self.p(norm.b),
-                    qkv_w: self.p(qkv.w),
-                    qkv_b: self.p(qkv.b),
-                    proj_w: self.p(proj.w),
-                    proj_b: self.p(proj.b),
-                };
-                let [gg, gb, qw, qb, pw, pb] = g.many([norm.w, norm.b, qkv.w, qkv.b, proj.w, proj.b]);
-                let mut ag = AttnGrads { gamma: gg, beta: gb, qkv_w: qw, qkv_b: qb, proj_w: pw, proj_b: pb };
-                let view = AttnView { gn: a.gn, stats: st.attn, qkv: a.qkv, att: a.att, o: a.o };
-                attention_backward(rm.y, c1, p1, &w, &view, &da.cat1[..c1 * p1], drm.y, false, &mut ag, tmp);
-            }
-            None => drm.y.copy_from_slice(&da.cat1[..c1 * p1]),
-        }
+        self.attention_backward_sample(a, st, rm.y, &da.cat1[..c1 * p1], drm.y, g, tmp);
         // mid on s1 (dr1.y already holds the skip connection's share)
         let dy = std::mem::take(&mut drm.y);
         self.block_backward(&self.blocks[MID], r1.y, rm, &st.rb[MID], dy, drm, dr1.y, true, da.off[MID], g, tmp);
@@ -626,24 +666,6 @@ impl<'a> UnetKernel<'a> {
         // h0 = conv_in(x)
         let (dw, db) = g.pair(self.conv_in.w, self.conv_in.b);
         self.conv_in.geo.backward_sample(x, self.p(self.conv_in.w), da.h0, dw, db, None, false);
-        // the blocks' offsets: off = conv1.b + temb.b + temb.w e
-        da.e.fill(0.0);
-        for (blk, doff) in self.blocks.iter().zip(da.off.iter()) {
-            add_assign(g.get(blk.conv1.b), doff);
-            add_assign(g.get(blk.temb.b), doff);
-            gemm(blk.cout, td, 1, g.get(blk.temb.w), td, true, Mat::n(doff, 1), Mat::n(a.e, td));
-            gemm(1, td, blk.cout, da.e, td, true, Mat::n(doff, blk.cout), Mat::n(self.p(blk.temb.w), td));
-        }
-        // e = SiLU(a2), a2 = time2(e1), e1 = SiLU(a1), a1 = time1(emb)
-        let sig = &mut tmp[..td];
-        sigmoid_into(a.a2, sig);
-        silu_backward(da.e, a.a2, sig);
-        add_assign(g.get(self.time2.b), da.e);
-        gemm(td, td, 1, g.get(self.time2.w), td, true, Mat::n(da.e, 1), Mat::n(a.e1, td));
-        gemm(1, td, td, da.e1, td, false, Mat::n(da.e, td), Mat::n(self.p(self.time2.w), td));
-        sigmoid_into(a.a1, sig);
-        silu_backward(da.e1, a.a1, sig);
-        add_assign(g.get(self.time1.b), da.e1);
-        gemm(td, td, 1, g.get(self.time1.w), td, true, Mat::n(da.e1, 1), Mat::n(a.emb, td));
+        self.time_embedding_backward(a, da, g, tmp);
     }
 }

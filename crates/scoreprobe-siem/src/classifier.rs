@@ -145,6 +145,107 @@ impl ClassifierSource {
     }
 }
 
+impl ClassifierSource {
+    /// The seed of the classifier's own sampling run (independent of the SIEM run's).
+    fn states_seed(&self, ctx: &PrepareContext) -> u64 {
+        SeedStream::new(ctx.sampler.seed).derive(Purpose::ClassifierStates { classifier_seed: self.config.seed })
+    }
+
+    /// The two classes over the window: label 0, the model's own states from an independently
+    /// seeded run of m trajectories; label 1, forward-noised data at the same times, m draws per
+    /// time. Returns them with the run's NFE and the stream the data draws came from (training
+    /// goes on drawing from it).
+    fn labelled_states(
+        &mut self,
+        ctx: &PrepareContext,
+        m: usize,
+        d: usize,
+    ) -> Result<(Pool, Pool, usize, ChaCha8Rng), SiemError> {
+        let mut scfg = ctx.sampler.clone();
+        scfg.seed = self.states_seed(ctx);
+        let states = SeedStream::new(scfg.seed);
+        let mut fake = Pool { states: Vec::new(), times: Vec::new() };
+        let out = sample_with_observer(ctx.model, ctx.schedule, &scfg, prior_init(m, d, scfg.seed), &mut |v| {
+            fake.states.push(v.x.to_owned());
+            fake.times.push(v.t);
+            std::ops::ControlFlow::Continue(())
+        })?;
+        let mut rng = states.rng(Purpose::ClassifierData);
+        let mut real = Pool { states: Vec::with_capacity(fake.times.len()), times: fake.times.clone() };
+        for &t in &fake.times {
+            let x0 = (self.data)(m, &mut rng);
+            if x0.dim() != (m, d) {
+                return Err(SiemError::invalid(
+                    FIELD,
+                    format!("the data sampler returned shape {:?}, expected ({m}, {d})", x0.dim()),
+                ));
+            }
+            let z = scoreprobe_core::distribution::standard_normal(m, d, &mut rng);
+            real.states.push(noised(x0.view(), z.view(), ctx.schedule.alpha(t), ctx.schedule.sigma(t)));
+        }
+        Ok((fake, real, out.nfe, rng))
+    }
+
+    /// Trains the classifier (label 1: data) on trajectories `train.0..train.1` of both pools;
+    /// returns it with its last loss.
+    fn fit(
+        &self,
+        real: &Pool,
+        fake: &Pool,
+        train: (usize, usize),
+        d: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(JvpMlp, f64), SiemError> {
+        let c = &self.config;
+        let net = JvpMlp::new(&MlpSpec::scalar(d, c.hidden, c.depth), c.seed, &self.device).map_err(net_err)?;
+        let mut opt = AdamW::new(net.params(), AdamWConfig::default()).map_err(net_err)?;
+        let half = c.batch / 2;
+        let labels = Tensor::cat(
+            &[
+                Tensor::ones(half, DType::F32, &self.device).map_err(net_err)?,
+                Tensor::zeros(half, DType::F32, &self.device).map_err(net_err)?,
+            ],
+            0,
+        )
+        .map_err(net_err)?;
+        let mut last_loss = f64::NAN;
+        for step in 0..c.train_steps {
+            let (mut xs, mut ts) = real.draw(half, train.0, train.1, rng);
+            let (xf, tf) = fake.draw(half, train.0, train.1, rng);
+            xs.extend(xf);
+            ts.extend(tf);
+            let logit = self.logits(&net, xs, ts, d)?;
+            let loss = bce_with_logits(&logit, &labels)?;
+            last_loss = loss.to_scalar::<f32>().map_err(net_err)? as f64;
+            if !last_loss.is_finite() {
+                return Err(net_err(scoreprobe_nn::NnError::Diverged {
+                    what: "classifier training",
+                    step: step as u64,
+                    quantity: "loss",
+                    value: last_loss,
+                }));
+            }
+            let grads = loss.backward().map_err(net_err)?;
+            let g = AdamW::collect_grads(net.params(), &grads).map_err(net_err)?;
+            // cosine decay to 10% of the learning rate
+            let lr = c.lr * (0.55 + 0.45 * (std::f64::consts::PI * step as f64 / c.train_steps as f64).cos());
+            opt.step(net.params(), &g, lr).map_err(net_err)?;
+        }
+        Ok((net, last_loss))
+    }
+}
+
+/// Mean binary cross-entropy with logits: softplus(l) − y·l, softplus(l) = relu(l) + log(1 + e^{−|l|}).
+fn bce_with_logits(logit: &Tensor, labels: &Tensor) -> Result<Tensor, SiemError> {
+    let softplus = (logit.relu().map_err(net_err)?
+        + ((logit.abs().map_err(net_err)?.neg().map_err(net_err)?.exp().map_err(net_err)? + 1.0)
+            .map_err(net_err)?
+            .log()
+            .map_err(net_err)?))
+    .map_err(net_err)?;
+    (softplus - (logit * labels).map_err(net_err)?).map_err(net_err)?.mean_all().map_err(net_err)
+}
+
 impl ErrorSource for ClassifierSource {
     fn name(&self) -> &'static str {
         "classifier"
@@ -162,75 +263,10 @@ impl ErrorSource for ClassifierSource {
                 format!("need >= 2 fit trajectories, 0 < holdout < 1, steps and batch > 0: {c:?}"),
             ));
         }
-        // label 0: the model's own states over the window, from an independently seeded run
-        let mut scfg = ctx.sampler.clone();
-        scfg.seed = SeedStream::new(ctx.sampler.seed).derive(Purpose::ClassifierStates { classifier_seed: c.seed });
-        let states = SeedStream::new(scfg.seed);
-        let mut fake = Pool { states: Vec::new(), times: Vec::new() };
-        let out = sample_with_observer(ctx.model, ctx.schedule, &scfg, prior_init(m, d, scfg.seed), &mut |v| {
-            fake.states.push(v.x.to_owned());
-            fake.times.push(v.t);
-            std::ops::ControlFlow::Continue(())
-        })?;
-        // label 1: forward-noised data at the same times, m draws per time
-        let mut rng = states.rng(Purpose::ClassifierData);
-        let mut real = Pool { states: Vec::with_capacity(fake.times.len()), times: fake.times.clone() };
-        for &t in &fake.times {
-            let x0 = (self.data)(m, &mut rng);
-            if x0.dim() != (m, d) {
-                return Err(SiemError::invalid(
-                    FIELD,
-                    format!("the data sampler returned shape {:?}, expected ({m}, {d})", x0.dim()),
-                ));
-            }
-            let z = scoreprobe_core::target::standard_normal(m, d, &mut rng);
-            real.states.push(noised(x0.view(), z.view(), ctx.schedule.alpha(t), ctx.schedule.sigma(t)));
-        }
-
-        let net = JvpMlp::new(&MlpSpec::scalar(d, c.hidden, c.depth), c.seed, &self.device).map_err(net_err)?;
-        let mut opt = AdamW::new(net.params(), AdamWConfig::default()).map_err(net_err)?;
-        let half = c.batch / 2;
-        let labels = Tensor::cat(
-            &[
-                Tensor::ones(half, DType::F32, &self.device).map_err(net_err)?,
-                Tensor::zeros(half, DType::F32, &self.device).map_err(net_err)?,
-            ],
-            0,
-        )
-        .map_err(net_err)?;
+        let (fake, real, nfe, mut rng) = self.labelled_states(ctx, m, d)?;
         let train = (n_hold, m);
-        let mut last_loss = f64::NAN;
-        for step in 0..c.train_steps {
-            let (mut xs, mut ts) = real.draw(half, train.0, train.1, &mut rng);
-            let (xf, tf) = fake.draw(half, train.0, train.1, &mut rng);
-            xs.extend(xf);
-            ts.extend(tf);
-            let logit = self.logits(&net, xs, ts, d)?;
-            // binary cross-entropy with logits: softplus(l) − y·l, softplus(l) = relu(l) + log(1 + e^{−|l|})
-            let softplus = (logit.relu().map_err(net_err)?
-                + ((logit.abs().map_err(net_err)?.neg().map_err(net_err)?.exp().map_err(net_err)? + 1.0)
-                    .map_err(net_err)?
-                    .log()
-                    .map_err(net_err)?))
-            .map_err(net_err)?;
-            let loss =
-                (softplus - (&logit * &labels).map_err(net_err)?).map_err(net_err)?.mean_all().map_err(net_err)?;
-            last_loss = loss.to_scalar::<f32>().map_err(net_err)? as f64;
-            if !last_loss.is_finite() {
-                return Err(net_err(scoreprobe_nn::NnError::Diverged {
-                    what: "classifier training",
-                    step: step as u64,
-                    quantity: "loss",
-                    value: last_loss,
-                }));
-            }
-            let grads = loss.backward().map_err(net_err)?;
-            let g = AdamW::collect_grads(net.params(), &grads).map_err(net_err)?;
-            // cosine decay to 10% of the learning rate
-            let lr = c.lr * (0.55 + 0.45 * (std::f64::consts::PI * step as f64 / c.train_steps as f64).cos());
-            opt.step(net.params(), &g, lr).map_err(net_err)?;
-        }
-        let mut acc_rng = states.rng(Purpose::ClassifierAccuracy);
+        let (net, last_loss) = self.fit(&real, &fake, train, d, &mut rng)?;
+        let mut acc_rng = SeedStream::new(self.states_seed(ctx)).rng(Purpose::ClassifierAccuracy);
         let heldout = self.accuracy(&net, &real, &fake, (0, n_hold), &mut acc_rng)?;
         let train_acc = self.accuracy(&net, &real, &fake, train, &mut acc_rng)?;
         let seconds = start.elapsed().as_secs_f64();
@@ -240,7 +276,7 @@ impl ErrorSource for ClassifierSource {
             "batch": c.batch, "hidden": c.hidden, "depth": c.depth, "train_seconds": seconds,
         });
         self.net = Some(net);
-        Ok(AuxCost { score_evals: m * out.nfe, aux_evals: c.train_steps * c.batch + 4 * 4096, seconds })
+        Ok(AuxCost { score_evals: m * nfe, aux_evals: c.train_steps * c.batch + 4 * 4096, seconds })
     }
 
     fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {

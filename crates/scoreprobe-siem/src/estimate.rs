@@ -21,7 +21,7 @@ use crate::form::SiemForm;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
 use ndarray::ArrayView2;
-use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
+use scoreprobe_core::sampler::{prior_init, sample_with_observer, SampleOutput, SamplerConfig, SamplerKind};
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
 use serde::Serialize;
@@ -186,98 +186,17 @@ pub fn estimate_siem(
     cfg: &SiemConfig,
 ) -> Result<SiemReport, SiemError> {
     let start = Instant::now();
-    let d = model.dim();
-    cfg.validate(d)?;
+    cfg.validate(model.dim())?;
     let scfg = cfg.sampler_config();
     let aux: AuxCost = source.prepare(&PrepareContext { model, schedule, sampler: &scfg, n: cfg.n })?;
-
-    let n = cfg.n;
-    let centers = &cfg.test_fn.centers;
-    let kc = centers.nrows();
-    let w = cfg.window.len();
-    // (ρ, a) per state, layout [observed step][centre][trajectory]
-    let mut rho = Vec::with_capacity(w * kc * n);
-    let mut proj = Vec::with_capacity(w * kc * n);
-    let mut steps_seen: Vec<(usize, f64, f64)> = Vec::with_capacity(w);
-    // the first failure of the error source stops the run (the observer breaks) and is returned
-    let mut failure: Option<SiemError> = None;
-    let mut observe = |v: &scoreprobe_core::sampler::StepView| -> Result<(), SiemError> {
-        let a = source.projections(v.x, v.t, v.score, centers.view())?;
-        if a.dim() != (kc, n) {
-            return Err(SiemError::Shape { field: source.name(), got: a.dim(), expected: (kc, n) });
-        }
-        if a.iter().any(|v| !v.is_finite()) {
-            let ((_, row), _) = a.indexed_iter().find(|(_, v)| !v.is_finite()).expect("a non-finite entry exists");
-            return Err(SiemError::NonFiniteField { field: source.name(), t: v.t, row });
-        }
-        steps_seen.push((v.index, v.t, v.t_next));
-        for (c, arow) in centers.rows().into_iter().zip(a.rows()) {
-            rho.extend(radial_distances(v.x, c));
-            proj.extend(arow.iter().copied());
-        }
-        Ok(())
-    };
-    let out = sample_with_observer(model, schedule, &scfg, prior_init(n, d, cfg.seed), &mut |v| match observe(v) {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(e) => {
-            failure = Some(e);
-            ControlFlow::Break(())
-        }
-    })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    debug_assert_eq!(steps_seen.len(), w);
-
-    // bandwidth per centre
-    let bandwidths: Vec<f64> = (0..kc)
-        .map(|c| {
-            let h = match cfg.test_fn.bandwidth {
-                BandwidthRule::Fixed(h) => h,
-                BandwidthRule::MedianPooled => {
-                    let mut v: Vec<f64> =
-                        (0..w).flat_map(|j| rho[(j * kc + c) * n..(j * kc + c + 1) * n].iter().copied()).collect();
-                    median(&mut v)
-                }
-                BandwidthRule::MedianFirstStep => median(&mut rho[c * n..(c + 1) * n].to_vec()),
-            };
-            if h > 0.0 && h.is_finite() {
-                Ok(h)
-            } else {
-                Err(SiemError::Bandwidth { rule: cfg.test_fn.bandwidth.name(), h, center: c })
-            }
-        })
-        .collect::<Result<_, _>>()?;
+    let (states, out) = observe_window(model, schedule, source, cfg, &scfg)?;
+    let bandwidths = bandwidths(&cfg.test_fn, &states)?;
     let fns = cfg.test_fn.build(&bandwidths)?;
+    let rates = integrate_window(&states, &fns, schedule);
+    let (n, kc) = (states.n, states.kc);
+    let empirical_qv = empirical_qv(&fns, &states.rho, out.x.view(), n, states.steps.len()) / kc as f64;
 
-    let mut sums = vec![0.0; n];
-    let mut per_center = vec![0.0; kc];
-    let mut profile = Vec::with_capacity(w);
-    let mut floor = 0.0;
-    for (j, &(index, t, t_next)) in steps_seen.iter().enumerate() {
-        let (dt, beta) = (t - t_next, schedule.beta(t));
-        let weight = beta * beta * dt;
-        let mut mean_sq = 0.0;
-        for (c, f) in fns.iter().enumerate() {
-            let base = (j * kc + c) * n;
-            let (r, a) = (&rho[base..base + n], &proj[base..base + n]);
-            let mut acc = 0.0;
-            let mut g2 = 0.0;
-            for i in 0..n {
-                let q = f.directional(r[i], a[i]);
-                let q2 = q * q;
-                sums[i] += weight * q2 / kc as f64;
-                acc += q2;
-                g2 += f.grad_norm2(r[i]);
-            }
-            per_center[c] += weight * acc / n as f64;
-            mean_sq += acc / (n * kc) as f64;
-            floor += beta * dt * g2 / (n * n * kc) as f64;
-        }
-        profile.push(ProfilePoint { index, t, dt, beta2: beta * beta, mean_sq });
-    }
-    let empirical_qv = empirical_qv(&fns, &rho, out.x.view(), n, w) / kc as f64;
-
+    let sums = rates.sums;
     let mean = sums.iter().sum::<f64>() / n as f64;
     let var = sums.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (n - 1) as f64;
     let nfe_aux = aux.score_evals.div_ceil(n);
@@ -288,10 +207,10 @@ pub fn estimate_siem(
         window: cfg.window.to_string(),
         error_field: source.name().to_string(),
         test_fn: TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed),
-        profile,
-        per_center,
+        profile: rates.profile,
+        per_center: rates.per_center,
         empirical_qv,
-        qv_noise_floor: floor,
+        qv_noise_floor: rates.floor,
         nfe: out.nfe + nfe_aux,
         nfe_sampler: out.nfe,
         nfe_aux,
@@ -307,6 +226,141 @@ pub fn estimate_siem(
         source: source.details(),
         trajectory_sums: sums,
     })
+}
+
+/// The radial summaries of every state of the window, kept until the bandwidths are known.
+struct WindowStates {
+    n: usize,
+    kc: usize,
+    /// (ρ, a) per state, layout [observed step][centre][trajectory]
+    rho: Vec<f64>,
+    proj: Vec<f64>,
+    /// (step index, t, t_next) of each observed step
+    steps: Vec<(usize, f64, f64)>,
+}
+
+impl WindowStates {
+    /// The n values of centre `c` at observed step `j`.
+    fn range(&self, j: usize, c: usize) -> std::ops::Range<usize> {
+        let base = (j * self.kc + c) * self.n;
+        base..base + self.n
+    }
+}
+
+/// Samples over the window, keeping (ρ, a) of every state and centre; the first failure of the
+/// error source stops the run (the observer breaks) and is returned.
+fn observe_window(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    source: &mut dyn ErrorSource,
+    cfg: &SiemConfig,
+    scfg: &SamplerConfig,
+) -> Result<(WindowStates, SampleOutput), SiemError> {
+    let (n, d) = (cfg.n, model.dim());
+    let centers = &cfg.test_fn.centers;
+    let kc = centers.nrows();
+    let w = cfg.window.len();
+    let mut states = WindowStates {
+        n,
+        kc,
+        rho: Vec::with_capacity(w * kc * n),
+        proj: Vec::with_capacity(w * kc * n),
+        steps: Vec::with_capacity(w),
+    };
+    let mut failure: Option<SiemError> = None;
+    let mut observe = |v: &scoreprobe_core::sampler::StepView| -> Result<(), SiemError> {
+        let a = source.projections(v.x, v.t, v.score, centers.view())?;
+        if a.dim() != (kc, n) {
+            return Err(SiemError::Shape { field: source.name(), got: a.dim(), expected: (kc, n) });
+        }
+        if a.iter().any(|v| !v.is_finite()) {
+            let ((_, row), _) = a.indexed_iter().find(|(_, v)| !v.is_finite()).expect("a non-finite entry exists");
+            return Err(SiemError::NonFiniteField { field: source.name(), t: v.t, row });
+        }
+        states.steps.push((v.index, v.t, v.t_next));
+        for (c, arow) in centers.rows().into_iter().zip(a.rows()) {
+            states.rho.extend(radial_distances(v.x, c));
+            states.proj.extend(arow.iter().copied());
+        }
+        Ok(())
+    };
+    let out = sample_with_observer(model, schedule, scfg, prior_init(n, d, cfg.seed), &mut |v| match observe(v) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failure = Some(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    debug_assert_eq!(states.steps.len(), w);
+    Ok((states, out))
+}
+
+/// The bandwidth of each centre under the test functions' rule.
+fn bandwidths(test_fn: &TestFnSpec, states: &WindowStates) -> Result<Vec<f64>, SiemError> {
+    let (n, kc, w) = (states.n, states.kc, states.steps.len());
+    let rho = &states.rho;
+    (0..kc)
+        .map(|c| {
+            let h = match test_fn.bandwidth {
+                BandwidthRule::Fixed(h) => h,
+                BandwidthRule::MedianPooled => {
+                    let mut v: Vec<f64> =
+                        (0..w).flat_map(|j| rho[(j * kc + c) * n..(j * kc + c + 1) * n].iter().copied()).collect();
+                    median(&mut v)
+                }
+                BandwidthRule::MedianFirstStep => median(&mut rho[c * n..(c + 1) * n].to_vec()),
+            };
+            if h > 0.0 && h.is_finite() {
+                Ok(h)
+            } else {
+                Err(SiemError::Bandwidth { rule: test_fn.bandwidth.name(), h, center: c })
+            }
+        })
+        .collect()
+}
+
+/// The Riemann sum over the window: per-trajectory sums S_i, per-centre SIEM, the per-step
+/// profile and the QV noise floor.
+struct WindowRates {
+    sums: Vec<f64>,
+    per_center: Vec<f64>,
+    profile: Vec<ProfilePoint>,
+    floor: f64,
+}
+
+fn integrate_window(states: &WindowStates, fns: &[RadialTestFn], schedule: &Schedule) -> WindowRates {
+    let (n, kc) = (states.n, states.kc);
+    let mut rates = WindowRates {
+        sums: vec![0.0; n],
+        per_center: vec![0.0; kc],
+        profile: Vec::with_capacity(states.steps.len()),
+        floor: 0.0,
+    };
+    for (j, &(index, t, t_next)) in states.steps.iter().enumerate() {
+        let (dt, beta) = (t - t_next, schedule.beta(t));
+        let weight = beta * beta * dt;
+        let mut mean_sq = 0.0;
+        for (c, f) in fns.iter().enumerate() {
+            let (r, a) = (&states.rho[states.range(j, c)], &states.proj[states.range(j, c)]);
+            let mut acc = 0.0;
+            let mut g2 = 0.0;
+            for i in 0..n {
+                let q = f.directional(r[i], a[i]);
+                let q2 = q * q;
+                rates.sums[i] += weight * q2 / kc as f64;
+                acc += q2;
+                g2 += f.grad_norm2(r[i]);
+            }
+            rates.per_center[c] += weight * acc / n as f64;
+            mean_sq += acc / (n * kc) as f64;
+            rates.floor += beta * dt * g2 / (n * n * kc) as f64;
+        }
+        rates.profile.push(ProfilePoint { index, t, dt, beta2: beta * beta, mean_sq });
+    }
+    rates
 }
 
 /// Σ over test functions of the squared increments of m_j = mean_i φ(X^i_j), over the window's

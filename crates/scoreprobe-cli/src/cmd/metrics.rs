@@ -2,7 +2,7 @@
 
 use crate::io::{print_json, print_text};
 use anyhow::{bail, Context, Result};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use scoreprobe_features::FeatureExtractor;
 use scoreprobe_metrics as m;
 use serde_json::{json, Map, Value};
@@ -137,7 +137,63 @@ fn json_f(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
+/// What `metrics` prints: the values, their details and warnings, in insertion order.
+#[derive(Default)]
+struct Report {
+    out: Map<String, Value>,
+    details: Map<String, Value>,
+    warnings: Vec<String>,
+}
+
+impl Report {
+    fn value(&mut self, key: &str, v: Value) {
+        self.out.insert(key.into(), v);
+    }
+
+    fn detail(&mut self, key: &str, v: Value) {
+        self.details.insert(key.into(), v);
+    }
+
+    fn warn_all<W: ToString>(&mut self, warnings: &[W]) {
+        self.warnings.extend(warnings.iter().map(ToString::to_string));
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
+    let metrics = checked_metrics(&args)?;
+    // Build the feature space (loading its model) before reading any input.
+    let extractor = scoreprobe_features::extractor_from_name(&args.features, None)
+        .with_context(|| format!("--features {}", args.features))?;
+    let (a, na_total) = load(&args.a, "--a", extractor.as_ref(), args.n, args.seed)?;
+    let (b, nb_total) = load(&args.b, "--b", extractor.as_ref(), args.n, args.seed.wrapping_add(1))?;
+    let mut report = Report::default();
+    report.value("features", json!(args.features));
+    report.value("cost", json!("|x-y|^2"));
+
+    if matches!(a, Input::Stats(_)) || matches!(b, Input::Stats(_)) {
+        fd_of_stats(a, b, &metrics, &mut report)?;
+        return finish(report.out, report.details, report.warnings, args.json);
+    }
+
+    let (Input::Points(xa), Input::Points(xb)) = (a, b) else { unreachable!("stats handled above") };
+    if xa.ncols() != xb.ncols() {
+        bail!("--a has {} feature dimensions, --b has {}: compare sets in the same space", xa.ncols(), xb.ncols());
+    }
+    let (a, b) = (xa.view(), xb.view());
+    report.value("n_a", json!(a.nrows()));
+    report.value("n_b", json!(b.nrows()));
+    report.detail("n_a_total", json!(na_total));
+    report.detail("n_b_total", json!(nb_total));
+    report.detail("dim", json!(a.ncols()));
+    for metric in metrics {
+        measure(metric, a, b, &args, &mut report)?;
+    }
+    report.warnings.dedup();
+    finish(report.out, report.details, report.warnings, args.json)
+}
+
+/// The metrics asked for (adjacent repeats dropped), after the checks that need no input read.
+fn checked_metrics(args: &Args) -> Result<Vec<Metric>> {
     if args.metric.is_empty() {
         bail!("--metric: give at least one of fd,kid,w2,w2-sinkhorn,w2-sliced,bures,prdc");
     }
@@ -150,145 +206,125 @@ pub fn run(args: Args) -> Result<()> {
     if stats_given && args.features != "identity" {
         bail!("--features {}: .npz stats are already in their feature space; use --features identity", args.features);
     }
-    // Build the feature space (loading its model) before reading any input.
-    let extractor = scoreprobe_features::extractor_from_name(&args.features, None)
-        .with_context(|| format!("--features {}", args.features))?;
-    let (a, na_total) = load(&args.a, "--a", extractor.as_ref(), args.n, args.seed)?;
-    let (b, nb_total) = load(&args.b, "--b", extractor.as_ref(), args.n, args.seed.wrapping_add(1))?;
-    let mut out = Map::new();
-    let mut details = Map::new();
-    let mut warnings: Vec<String> = Vec::new();
-    out.insert("features".into(), json!(args.features));
-    out.insert("cost".into(), json!("|x-y|^2"));
+    Ok(metrics)
+}
 
-    // Statistics files: FD only.
-    if matches!(a, Input::Stats(_)) || matches!(b, Input::Stats(_)) {
-        let not_fd: Vec<&str> = metrics
-            .iter()
-            .filter(|&&x| x != Metric::Fd)
-            .map(|x| match x {
-                Metric::Kid => "kid",
-                Metric::W2 => "w2",
-                Metric::W2Sinkhorn => "w2-sinkhorn",
-                Metric::W2Sliced => "w2-sliced",
-                Metric::Bures => "bures",
-                Metric::Prdc => "prdc",
-                Metric::Fd => "fd",
-            })
-            .collect();
-        if !not_fd.is_empty() {
-            bail!(
-                "--metric {}: needs point sets, but a .npz stats file was given; metrics that apply to .npz stats: fd",
-                not_fd.join(",")
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Kid => "kid",
+        Metric::W2 => "w2",
+        Metric::W2Sinkhorn => "w2-sinkhorn",
+        Metric::W2Sliced => "w2-sliced",
+        Metric::Bures => "bures",
+        Metric::Prdc => "prdc",
+        Metric::Fd => "fd",
+    }
+}
+
+/// FD when either input is a statistics file (the only metric a `.npz` of μ, Σ supports).
+fn fd_of_stats(a: Input, b: Input, metrics: &[Metric], report: &mut Report) -> Result<()> {
+    let not_fd: Vec<&str> = metrics.iter().filter(|&&x| x != Metric::Fd).map(|&x| metric_name(x)).collect();
+    if !not_fd.is_empty() {
+        bail!(
+            "--metric {}: needs point sets, but a .npz stats file was given; metrics that apply to .npz stats: fd",
+            not_fd.join(",")
+        );
+    }
+    let stats = |inp: Input, flag: &str| -> Result<(m::GaussianStats, Option<usize>)> {
+        match inp {
+            Input::Stats(s) => Ok((s, None)),
+            Input::Points(x) => Ok((m::gaussian_stats(x.view()).with_context(|| flag.to_string())?, Some(x.nrows()))),
+        }
+    };
+    let (sa, na) = stats(a, "--a")?;
+    let (sb, nb) = stats(b, "--b")?;
+    let r = m::frechet_distance_stats(&sa, &sb, m::TraceMethod::default())?;
+    report.value("n_a", json!(na));
+    report.value("n_b", json!(nb));
+    report.value("fd", json_f(r.fd));
+    report.detail("fd", json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
+    report.warn_all(&r.warnings);
+    Ok(())
+}
+
+/// One metric between two point sets, into the report.
+fn measure(metric: Metric, a: ArrayView2<f64>, b: ArrayView2<f64>, args: &Args, report: &mut Report) -> Result<()> {
+    match metric {
+        Metric::Fd => {
+            let r = m::frechet_distance_points(a, b, m::TraceMethod::default())?;
+            report.value("fd", json_f(r.fd));
+            report.detail("fd", json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
+            report.warn_all(&r.warnings);
+        }
+        Metric::Kid => {
+            let opts =
+                m::KidOptions { n_subsets: args.kid_subsets, subset_size: args.kid_subset_size, seed: args.seed };
+            let r = m::kid(a, b, &opts)?;
+            report.value("kid", json!({"mean": json_f(r.mean), "std": json_f(r.std)}));
+            report.detail("kid", json!({"subsets": opts.n_subsets, "subset_size": r.subset_size}));
+            if r.subset_size < args.kid_subset_size {
+                report.warnings.push(format!("kid: subset size reduced to {} (smaller set)", r.subset_size));
+            }
+        }
+        Metric::W2 => {
+            let r = m::w2_exact_paired(a, b, args.seed)?;
+            if r.subsampled {
+                report.warnings.push(format!("w2: exact W2 needs equal sizes; both sets subsampled to {} points", r.n));
+            }
+            report.value("w2", json_f(r.result.w2));
+            report.detail("w2", json!({"n": r.n, "w2_squared": json_f(r.result.w2_squared)}));
+        }
+        Metric::W2Sinkhorn => sinkhorn(a, b, args, report)?,
+        Metric::W2Sliced => {
+            let opts = m::SlicedOptions { n_projections: args.projections, seed: args.seed };
+            let r = m::w2_sliced(a, b, &opts)?;
+            report.value("w2_sliced", json_f(r.w2));
+            report.detail(
+                "w2_sliced",
+                json!({"projections": r.n_projections, "w2_squared": json_f(r.w2_squared), "std_err_squared": json_f(r.std_err_squared)}),
             );
         }
-        let stats = |inp: Input, flag: &str| -> Result<(m::GaussianStats, Option<usize>)> {
-            match inp {
-                Input::Stats(s) => Ok((s, None)),
-                Input::Points(x) => {
-                    Ok((m::gaussian_stats(x.view()).with_context(|| flag.to_string())?, Some(x.nrows())))
-                }
+        Metric::Bures => {
+            let r = m::bures_w2(a, b)?;
+            report.value("bures", json_f(r.w2));
+            report.warn_all(&r.warnings);
+        }
+        Metric::Prdc => {
+            let r = m::prdc(a, b, &m::PrdcOptions::default())?;
+            for (k, v) in
+                [("precision", r.precision), ("recall", r.recall), ("density", r.density), ("coverage", r.coverage)]
+            {
+                report.value(k, json_f(v));
             }
-        };
-        let (sa, na) = stats(a, "--a")?;
-        let (sb, nb) = stats(b, "--b")?;
-        let r = m::frechet_distance_stats(&sa, &sb, m::TraceMethod::default())?;
-        out.insert("n_a".into(), json!(na));
-        out.insert("n_b".into(), json!(nb));
-        out.insert("fd".into(), json_f(r.fd));
-        details.insert("fd".into(), json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
-        warnings.extend(r.warnings.iter().map(ToString::to_string));
-        return finish(out, details, warnings, args.json);
-    }
-
-    let (Input::Points(xa), Input::Points(xb)) = (a, b) else { unreachable!("stats handled above") };
-    if xa.ncols() != xb.ncols() {
-        bail!("--a has {} feature dimensions, --b has {}: compare sets in the same space", xa.ncols(), xb.ncols());
-    }
-    let (a, b) = (xa.view(), xb.view());
-    out.insert("n_a".into(), json!(a.nrows()));
-    out.insert("n_b".into(), json!(b.nrows()));
-    details.insert("n_a_total".into(), json!(na_total));
-    details.insert("n_b_total".into(), json!(nb_total));
-    details.insert("dim".into(), json!(a.ncols()));
-    let dense_guard = |what: &str| m::check_dense(a.nrows(), b.nrows(), what);
-
-    for metric in metrics {
-        match metric {
-            Metric::Fd => {
-                let r = m::frechet_distance_points(a, b, m::TraceMethod::default())?;
-                out.insert("fd".into(), json_f(r.fd));
-                details.insert("fd".into(), json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
-                warnings.extend(r.warnings.iter().map(ToString::to_string));
-            }
-            Metric::Kid => {
-                let opts =
-                    m::KidOptions { n_subsets: args.kid_subsets, subset_size: args.kid_subset_size, seed: args.seed };
-                let r = m::kid(a, b, &opts)?;
-                out.insert("kid".into(), json!({"mean": json_f(r.mean), "std": json_f(r.std)}));
-                details.insert("kid".into(), json!({"subsets": opts.n_subsets, "subset_size": r.subset_size}));
-                if r.subset_size < args.kid_subset_size {
-                    warnings.push(format!("kid: subset size reduced to {} (smaller set)", r.subset_size));
-                }
-            }
-            Metric::W2 => {
-                let r = m::w2_exact_paired(a, b, args.seed)?;
-                if r.subsampled {
-                    warnings.push(format!("w2: exact W2 needs equal sizes; both sets subsampled to {} points", r.n));
-                }
-                out.insert("w2".into(), json_f(r.result.w2));
-                details.insert("w2".into(), json!({"n": r.n, "w2_squared": json_f(r.result.w2_squared)}));
-            }
-            Metric::W2Sinkhorn => {
-                dense_guard("w2-sinkhorn")?;
-                let opts = m::SinkhornOptions { epsilon: args.epsilon, ..Default::default() };
-                let r = m::sinkhorn_divergence(a, b, &opts)?;
-                out.insert("w2_sinkhorn".into(), json_f(r.w2));
-                details.insert(
-                    "w2_sinkhorn".into(),
-                    json!({
-                        "epsilon": r.epsilon, "divergence": json_f(r.divergence), "converged": r.converged,
-                        "iterations": [r.ab.iterations, r.aa.iterations, r.bb.iterations],
-                        "marginal_error": [r.ab.marginal_error, r.aa.marginal_error, r.bb.marginal_error],
-                    }),
-                );
-                if !r.converged {
-                    warnings.push(format!(
-                        "w2-sinkhorn: did not converge in {} iterations (marginal errors {:.1e}, {:.1e}, {:.1e}); raise --epsilon",
-                        opts.max_iter, r.ab.marginal_error, r.aa.marginal_error, r.bb.marginal_error
-                    ));
-                }
-            }
-            Metric::W2Sliced => {
-                let opts = m::SlicedOptions { n_projections: args.projections, seed: args.seed };
-                let r = m::w2_sliced(a, b, &opts)?;
-                out.insert("w2_sliced".into(), json_f(r.w2));
-                details.insert(
-                    "w2_sliced".into(),
-                    json!({"projections": r.n_projections, "w2_squared": json_f(r.w2_squared), "std_err_squared": json_f(r.std_err_squared)}),
-                );
-            }
-            Metric::Bures => {
-                let r = m::bures_w2(a, b)?;
-                out.insert("bures".into(), json_f(r.w2));
-                warnings.extend(r.warnings.iter().map(ToString::to_string));
-            }
-            Metric::Prdc => {
-                let r = m::prdc(a, b, &m::PrdcOptions::default())?;
-                for (k, v) in
-                    [("precision", r.precision), ("recall", r.recall), ("density", r.density), ("coverage", r.coverage)]
-                {
-                    out.insert(k.into(), json_f(v));
-                }
-                details.insert(
-                    "prdc".into(),
-                    json!({"k_precision_recall": 3, "k_density_coverage": 5, "real": "--a", "fake": "--b"}),
-                );
-            }
+            report.detail(
+                "prdc",
+                json!({"k_precision_recall": 3, "k_density_coverage": 5, "real": "--a", "fake": "--b"}),
+            );
         }
     }
-    warnings.dedup();
-    finish(out, details, warnings, args.json)
+    Ok(())
+}
+
+fn sinkhorn(a: ArrayView2<f64>, b: ArrayView2<f64>, args: &Args, report: &mut Report) -> Result<()> {
+    m::check_dense(a.nrows(), b.nrows(), "w2-sinkhorn")?;
+    let opts = m::SinkhornOptions { epsilon: args.epsilon, ..Default::default() };
+    let r = m::sinkhorn_divergence(a, b, &opts)?;
+    report.value("w2_sinkhorn", json_f(r.w2));
+    report.detail(
+        "w2_sinkhorn",
+        json!({
+            "epsilon": r.epsilon, "divergence": json_f(r.divergence), "converged": r.converged,
+            "iterations": [r.ab.iterations, r.aa.iterations, r.bb.iterations],
+            "marginal_error": [r.ab.marginal_error, r.aa.marginal_error, r.bb.marginal_error],
+        }),
+    );
+    if !r.converged {
+        report.warnings.push(format!(
+            "w2-sinkhorn: did not converge in {} iterations (marginal errors {:.1e}, {:.1e}, {:.1e}); raise --epsilon",
+            opts.max_iter, r.ab.marginal_error, r.aa.marginal_error, r.bb.marginal_error
+        ));
+    }
+    Ok(())
 }
 
 fn finish(
