@@ -11,14 +11,19 @@
 //! ```
 //!
 //! Adding a metric:
-//! 1. a variant of [`MetricId`] (its name on the command line and in every output is the variant in
-//!    snake_case; the declaration order is the order of report columns);
+//! 1. a variant of [`MetricId`] in `id.rs`, with its name in `MetricId::name` (the variant in
+//!    snake_case, on the command line and in every output; the declaration order is the order of
+//!    report columns);
 //! 2. a type implementing [`StudyMetric`], in the file of its family under `metric/` (or a new one);
 //! 3. its arm in [`MetricId::metric`];
-//! 4. if it records details of its own, a variant of [`Details`](crate::record::Details) and its arm
-//!    in `Details::decode`.
+//! 4. if it records details of its own, their type in `details.rs`, a variant of
+//!    [`Details`](crate::record::Details) and its arm in `Details::decode`.
 //!
-//! The compiler points at 3 and 4 (both matches are exhaustive), and the registry's tests check
+//! The files depend on each other in one direction: `id.rs` and `details.rs` are leaves, records
+//! and errors use them, `interface.rs` (the trait and its outcome) uses those, each metric family
+//! uses the interface, and this registry uses the families.
+//!
+//! The compiler points at 3 and 4 (the matches are exhaustive), and the registry's tests check
 //! that every id maps to a metric reporting that id.
 
 mod bounds;
