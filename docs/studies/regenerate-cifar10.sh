@@ -97,17 +97,29 @@ archive_run() {
   for f in monitor.jsonl monitor-state.json; do
     [ ! -f "$run/$f" ] || { cp "$run/$f" "$archive/$f.tmp" && mv "$archive/$f.tmp" "$archive/$f"; }
   done
-  rm -f "$archive"/ckpt-*
-  local slim=()
+  # kill-safe order: the new full checkpoint first (copied whole, then renamed), then the
+  # sampling-only copies (written atomically), and only then the files no longer wanted, so that
+  # a kill at any moment leaves a full checkpoint to resume from
+  local f
+  for f in "ckpt-$last.safetensors" "ckpt-$last.json"; do
+    cp "$run/$f" "$archive/.$f.tmp" && mv "$archive/.$f.tmp" "$archive/$f"
+  done
+  local slim=() wanted=("ckpt-$last")
   for s in "${keep[@]}"; do
-    [ "$s" -lt "$last" ] && [ -f "$run/ckpt-$s.safetensors" ] && slim+=("$run/ckpt-$s.safetensors")
+    [ "$s" -lt "$last" ] && [ -f "$run/ckpt-$s.safetensors" ] && slim+=("$run/ckpt-$s.safetensors") && wanted+=("ckpt-$s")
   done
   [ ${#slim[@]} -eq 0 ] || "$bin" checkpoint slim "${slim[@]}" --out "$archive" > /dev/null
-  cp "$run/ckpt-$last.safetensors" "$run/ckpt-$last.json" "$archive/"
+  for f in "$archive"/ckpt-*; do
+    [[ " ${wanted[*]} " == *" $(basename "${f%.*}") "* ]] || rm -f "$f"
+  done
   # the studies' per-model caches (small JSON): a study cut short resumes on another machine
   for seed in "${seeds[@]}"; do
     [ -d "$out/seed-$seed/cache" ] || continue
-    mkdir -p "$archive/cache/seed-$seed" && cp "$out/seed-$seed"/cache/*.json "$archive/cache/seed-$seed/" 2>/dev/null || true
+    mkdir -p "$archive/cache/seed-$seed"
+    for f in "$out/seed-$seed"/cache/*.json; do
+      [ -f "$f" ] || continue
+      cp "$f" "$archive/cache/seed-$seed/.tmp" && mv "$archive/cache/seed-$seed/.tmp" "$archive/cache/seed-$seed/${f##*/}"
+    done
   done
   log "archive: step $last in full, ${#slim[@]} sampling-only checkpoints, in $archive ($(du -sh "$archive" | cut -f1))"
 }
@@ -116,13 +128,19 @@ if [ "$stage" = archive ]; then archive_run; exit 0; fi
 
 if [ -z "$(last_step "$run")" ] && [ -n "$(last_step "$archive")" ]; then
   log "0/4 restoring the archived run $archive (step $(last_step "$archive")) into $run"
-  mkdir -p "$run" && cp "$archive"/ckpt-* "$run/"
-  for f in monitor.jsonl monitor-state.json; do [ ! -f "$archive/$f" ] || cp "$archive/$f" "$run/"; done
+  # into a side folder renamed into place: a kill mid-copy never leaves a torn checkpoint in $run
+  rm -rf "$run.restoring" && mkdir -p "$run.restoring" && cp "$archive"/ckpt-* "$run.restoring/"
+  for f in monitor.jsonl monitor-state.json; do [ ! -f "$archive/$f" ] || cp "$archive/$f" "$run.restoring/"; done
+  # a run folder without checkpoints (a log, a killed first attempt) is set aside, not merged
+  if [ -d "$run" ]; then aside="$run.set-aside-$(date +%s)"; mv "$run" "$aside"; log "0/4 set aside: $aside"; fi
+  mkdir -p "$(dirname "$run")" && mv "$run.restoring" "$run"
 fi
 for seed in "${seeds[@]}"; do
   if [ ! -d "$out/seed-$seed/cache" ] && [ -d "$archive/cache/seed-$seed" ]; then
     log "0/4 restoring the archived study cache of seed $seed"
-    mkdir -p "$out/seed-$seed/cache" && cp "$archive/cache/seed-$seed"/*.json "$out/seed-$seed/cache/"
+    rm -rf "$out/seed-$seed/.cache-restoring" && mkdir -p "$out/seed-$seed/.cache-restoring"
+    cp "$archive/cache/seed-$seed"/*.json "$out/seed-$seed/.cache-restoring/"
+    mv "$out/seed-$seed/.cache-restoring" "$out/seed-$seed/cache"
   fi
 done
 

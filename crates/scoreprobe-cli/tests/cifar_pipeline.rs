@@ -3,25 +3,34 @@
 //! seeds) with this build's binary, and its outputs hold a finite value of every metric for both
 //! checkpoints, a sample grid per checkpoint, the training monitor's records and a report. A
 //! second run resumes from the caches and gives the same table; so does a third from the committed
-//! archive alone.
+//! archive alone. Killed at random moments (the whole process group, SIGKILL) and rerun, the
+//! script ends with the numbers of an uninterrupted run.
 
+mod common;
+
+use common::{without_seconds_columns, Mix};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
 }
 
-fn run_script(tmp: &Path) -> std::process::Output {
-    Command::new("bash")
-        .arg(repo_root().join("docs/studies/regenerate-cifar10.sh"))
+fn script(tmp: &Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(repo_root().join("docs/studies/regenerate-cifar10.sh"))
         .env("CIFAR_PROFILE", "tiny")
         .env("SCOREPROBE_BIN", env!("CARGO_BIN_EXE_scoreprobe"))
         .env("CIFAR_RUN", tmp.join("run"))
         .env("CIFAR_OUT", tmp.join("out"))
-        .env("CIFAR_DOCS", tmp.join("docs"))
-        .output()
-        .expect("bash runs the script")
+        .env("CIFAR_DOCS", tmp.join("docs"));
+    c
+}
+
+fn run_script(tmp: &Path) -> std::process::Output {
+    script(tmp).output().expect("bash runs the script")
 }
 
 /// The rows of a metrics.csv as (name, column → value).
@@ -130,4 +139,69 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
     assert!(restored.status.success(), "{stderr}");
     assert!(stderr.contains("restoring the archived run"), "{stderr}");
     assert_eq!(std::fs::read(docs.join("metrics.csv")).unwrap(), before);
+}
+
+/// The stage a killed run of the script was in: its last log line (`[regenerate-cifar10 …] k/4 …`).
+fn stage_of(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let last = text.lines().rfind(|l| l.starts_with("[regenerate-cifar10"));
+    last.and_then(|l| l.split_once("] "))
+        .map_or("before the first stage".into(), |(_, s)| s.split_whitespace().take(5).collect::<Vec<_>>().join(" "))
+}
+
+#[test]
+fn the_cifar10_script_killed_at_random_moments_ends_with_the_numbers_of_an_uninterrupted_run() {
+    if scoreprobe_data::datasets::require_shared_data().is_none() {
+        return;
+    }
+    const TRIALS: usize = 3;
+    let reference = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let out = run_script(reference.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let span = t0.elapsed().as_secs_f64();
+    let numbers = |tmp: &Path| {
+        let read = |f: &str| std::fs::read_to_string(tmp.join("docs").join(f)).unwrap();
+        (without_seconds_columns(&read("metrics.csv")), without_seconds_columns(&read("metrics-seed-1.csv")))
+    };
+    let want = numbers(reference.path());
+    let mut rng = Mix(22);
+    let mut rows = Vec::new();
+    for trial in 0..TRIALS {
+        let tmp = tempfile::tempdir().unwrap();
+        let kills = 1 + (rng.next() % 2) as usize;
+        let mut stages = Vec::new();
+        for k in 0..kills {
+            let log = tmp.path().join(format!("kill-{k}.log"));
+            let mut child = script(tmp.path())
+                .process_group(0) // the script and the binary it runs: one group, killed together
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            // log-uniform over [span/50, span]: the short early stages (restore, training, monitor,
+            // archive) are hit as well as the long studies
+            std::thread::sleep(Duration::from_secs_f64(span * 0.02f64.powf(rng.unit())));
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            child.wait().unwrap();
+            stages.push(stage_of(&log));
+        }
+        let done = run_script(tmp.path());
+        assert!(
+            done.status.success(),
+            "trial {trial} after kills in {stages:?}: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        assert!(numbers(tmp.path()) == want, "trial {trial}: numbers differ after kills in {stages:?}");
+        rows.push(format!("| {trial} | {kills} | {} | identical |", stages.join("; ")));
+    }
+    let table = format!(
+        "| trial | kills | stage of each kill | numbers vs uninterrupted run |\n|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    );
+    eprintln!("{table}");
+    if let Ok(path) = std::env::var("SCOREPROBE_SCRIPT_KILL_REPORT") {
+        std::fs::write(path, &table).unwrap();
+    }
 }

@@ -7,99 +7,15 @@
 //!   during a checkpoint write) and resumed with `--resume` ends with the bytes of an
 //!   uninterrupted run. The trials are written as markdown to `$SCOREPROBE_KILL_REPORT` when set
 //!   (docs/reliability.md shows them).
+//! * The same for `scoreprobe study`, killed mid-model and rerun: the same numbers as an
+//!   uninterrupted study (`$SCOREPROBE_STUDY_KILL_REPORT`).
 
-use std::collections::BTreeMap;
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_scoreprobe"))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "command failed ({}): {}", o.status, stderr(&o));
-    o
-}
-
-/// A tiny training run: the default MLP on ring8, a checkpoint every other step so that many
-/// kills land in or near a checkpoint write.
-const STEPS: u64 = 60;
-
-fn train(out: &Path, resume: bool) -> Command {
-    let mut c = bin();
-    let steps = STEPS.to_string();
-    c.args(["train", "--data", "ring8", "--model", "mlp", "--steps", &steps, "--batch", "32"]);
-    c.args(["--checkpoint-every", "2", "--seed", "3", "--quiet", "--out"]).arg(out);
-    if resume {
-        c.arg("--resume");
-    }
-    c
-}
-
-/// Every file under `dir` by relative path, temporaries of interrupted writes excluded.
-fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else if p.extension().is_none_or(|x| x != "tmp") {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-/// A JSON document with every field that records measured wall time removed, and the run's own
-/// folder `root` (recorded in paths) replaced by a placeholder.
-fn timeless(bytes: &[u8], root: &Path) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(m) => {
-                m.retain(|k, _| !k.ends_with("seconds"));
-                m.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let text = String::from_utf8_lossy(bytes).replace(root.to_str().unwrap(), "$RUN");
-    let mut v: serde_json::Value = serde_json::from_str(&text).expect("a JSON file");
-    strip(&mut v);
-    v
-}
-
-/// Asserts two folders hold the same files: binary ones byte for byte, JSON ones up to the
-/// measured times. `only` restricts the comparison to paths with that prefix; paths inside JSON
-/// files are compared relative to the run folders `root_a` and `root_b`.
-fn assert_same_files_in(a: &Path, b: &Path, only: &str, root_a: &Path, root_b: &Path) {
-    let (fa, fb) = (files_of(a), files_of(b));
-    let pick = |f: &BTreeMap<String, Vec<u8>>| f.keys().filter(|k| k.starts_with(only)).cloned().collect::<Vec<_>>();
-    assert_eq!(pick(&fa), pick(&fb), "different file lists in {} and {}", a.display(), b.display());
-    assert!(!pick(&fa).is_empty(), "no files under {only} in {}", a.display());
-    for name in pick(&fa) {
-        let (x, y) = (&fa[&name], &fb[&name]);
-        if name.ends_with(".json") {
-            let same = timeless(x, root_a) == timeless(y, root_b);
-            assert!(same, "{name} differs beyond its measured times and run folders");
-        } else {
-            assert!(x == y, "{name} differs between {} and {}", a.display(), b.display());
-        }
-    }
-}
-
-fn assert_same_files(a: &Path, b: &Path, only: &str) {
-    assert_same_files_in(a, b, only, a, b);
-}
 
 #[test]
 fn the_same_seed_writes_the_same_bytes() {
@@ -130,24 +46,6 @@ fn the_same_seed_writes_the_same_bytes() {
     // the study records each checkpoint's path: compared relative to the run folders
     for only in ["cache", "metrics.json"] {
         assert_same_files_in(&run("a").join("study"), &run("b").join("study"), only, &run("a"), &run("b"));
-    }
-}
-
-/// splitmix64: the kill schedule's seeded pseudo-random stream.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -218,6 +116,72 @@ fn training_killed_at_random_moments_resumes_to_the_bytes_of_an_uninterrupted_ru
     );
     eprintln!("{table}");
     if let Ok(path) = std::env::var("SCOREPROBE_KILL_REPORT") {
+        std::fs::write(path, &table).unwrap();
+    }
+}
+
+/// A small study of the tiny run: six checkpoints, three metrics, a few seconds in a debug build.
+const STUDY_MODELS: usize = 6;
+
+fn study(run: &Path, out: &Path) -> Command {
+    let mut c = bin();
+    c.args(["study", "--run"]).arg(run);
+    c.args(["--reference", "ring8", "--metrics", "w2,fd,siem_proj", "--n", "200", "--steps", "50"]);
+    c.args(["--pick", &STUDY_MODELS.to_string(), "--quiet", "--out"]).arg(out);
+    c
+}
+
+/// Where a kill of the study landed: how many models it had finished (their cache records).
+fn study_landed(out: &Path, finished: bool) -> String {
+    let done = std::fs::read_dir(out.join("cache"))
+        .map(|r| r.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))).count())
+        .unwrap_or(0);
+    match () {
+        _ if finished => "after the study finished".into(),
+        _ if done == STUDY_MODELS => "after the last model, while writing the report".into(),
+        _ => format!("during model {} of {STUDY_MODELS}", done + 1),
+    }
+}
+
+#[test]
+fn a_study_killed_at_random_moments_resumes_to_the_numbers_of_an_uninterrupted_one() {
+    const TRIALS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ok(train(&run, false).output().unwrap());
+    let reference = dir.path().join("reference");
+    let t0 = Instant::now();
+    ok(study(&run, &reference).output().unwrap());
+    let span = t0.elapsed().as_secs_f64() * 1.2;
+    let mut rng = Mix(31);
+    let mut rows = Vec::new();
+    for trial in 0..TRIALS {
+        let out = dir.path().join(format!("study-{trial}"));
+        let kills = 1 + (rng.next() % 3) as usize;
+        let mut where_ = Vec::new();
+        for _ in 0..kills {
+            let mut child = study(&run, &out).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            std::thread::sleep(Duration::from_secs_f64(rng.unit() * span));
+            let finished = child.try_wait().unwrap().is_some_and(|s| s.success());
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            where_.push(study_landed(&out, finished));
+        }
+        ok(study(&run, &out).output().unwrap());
+        // the per-model records, the table of numbers and the JSON report: as uninterrupted
+        for only in ["cache", "metrics.json", "correlations.json"] {
+            assert_same_files_in(&reference, &out, only, dir.path(), dir.path());
+        }
+        let csv = |d: &Path| without_seconds_columns(&std::fs::read_to_string(d.join("metrics.csv")).unwrap());
+        assert_eq!(csv(&reference), csv(&out), "trial {trial}: metrics.csv differs after kills {where_:?}");
+        rows.push(format!("| {trial} | {kills} | {} | identical |", where_.join("; ")));
+    }
+    let table = format!(
+        "| trial | kills | where each kill landed | numbers vs uninterrupted study |\n|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    );
+    eprintln!("{table}");
+    if let Ok(path) = std::env::var("SCOREPROBE_STUDY_KILL_REPORT") {
         std::fs::write(path, &table).unwrap();
     }
 }

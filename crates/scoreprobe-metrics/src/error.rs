@@ -15,6 +15,10 @@ pub enum MetricsError {
     Invalid(String),
     #[error("{path}: {msg}")]
     File { path: PathBuf, msg: String },
+    /// The operating system refused a write (a full disk, a permission): its error is kept as the
+    /// source, so front ends can report it as such (Python: the errno's `OSError`).
+    #[error("{path}: {action}: {source}")]
+    Io { path: PathBuf, action: &'static str, source: std::io::Error },
     /// A `.npy` point set that cannot be read or written (scoreprobe-data's reader and writer).
     #[error("{0}")]
     Data(#[from] scoreprobe_data::DataError),

@@ -11,7 +11,6 @@ use crate::moments::MomentAccumulator;
 use ndarray::{arr0, Array0, Array1, Array2};
 use ndarray_npy::NpzReader;
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 /// Version written into `moments_version`; readers refuse newer ones.
@@ -25,20 +24,14 @@ fn file_err(path: &Path, msg: impl Into<String>) -> MetricsError {
 pub fn write_moments_npz(path: impl AsRef<Path>, acc: &MomentAccumulator) -> Result<()> {
     let path = path.as_ref();
     let sigma = acc.covariance().map_err(|e| file_err(path, format!("cannot save statistics: {e}")))?;
-    // atomic (`scoreprobe_core::fsio`): a kill or a full disk never leaves a torn file behind
-    scoreprobe_core::fsio::write_atomic_with(path, |tmp| -> Result<()> {
-        let f = File::create(tmp).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
-        let w = |e: ndarray_npy::WriteNpzError| file_err(path, format!("cannot write .npz: {e}"));
-        let mut npz = crate::stats_io::npz_writer(BufWriter::new(f));
-        npz.add_array("mu", &acc.mean()).map_err(w)?;
-        npz.add_array("sigma", &sigma).map_err(w)?;
-        npz.add_array("n", &arr0(acc.count() as i64)).map_err(w)?;
-        npz.add_array("scatter", &acc.scatter()).map_err(w)?;
-        npz.add_array("moments_version", &arr0(MOMENTS_VERSION)).map_err(w)?;
-        let file = npz.finish().map_err(w)?.into_inner().map_err(|e| file_err(path, format!("cannot flush: {e}")))?;
-        file.sync_all().map_err(|e| file_err(path, format!("cannot flush to disk: {e}")))
-    })?;
-    Ok(())
+    // atomic: a kill or a full disk never leaves a torn file behind
+    crate::stats_io::write_npz_atomic(path, |npz| {
+        npz.add_array("mu", &acc.mean())?;
+        npz.add_array("sigma", &sigma)?;
+        npz.add_array("n", &arr0(acc.count() as i64))?;
+        npz.add_array("scatter", &acc.scatter())?;
+        npz.add_array("moments_version", &arr0(MOMENTS_VERSION))
+    })
 }
 
 /// Reads an accumulator written by [`write_moments_npz`]. A pytorch-fid file (only `mu` and

@@ -5,7 +5,7 @@
 use crate::error::{MetricsError, Result};
 use crate::moments::GaussianStats;
 use ndarray::{Array1, Array2, ArrayView2, Dimension};
-use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError};
+use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError, WriteNpzError};
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek};
 use std::path::Path;
@@ -96,17 +96,44 @@ pub fn read_stats_npz(path: impl AsRef<Path>) -> Result<GaussianStats> {
 /// Writes statistics as float64 `mu`, `sigma` (readable by pytorch-fid's `np.load`), atomically
 /// (`scoreprobe_core::fsio`).
 pub fn write_stats_npz(path: impl AsRef<Path>, stats: &GaussianStats) -> Result<()> {
-    let path = path.as_ref();
+    write_npz_atomic(path.as_ref(), |npz| {
+        npz.add_array("mu", &stats.mu)?;
+        npz.add_array("sigma", &stats.sigma)
+    })
+}
+
+/// Writes an `.npz` whose entries `fill` adds, atomically (temporary file, `fsync`, rename). A
+/// failure keeps the operating system's error as [`MetricsError::Io`]: a full disk is reported as
+/// one, not as a malformed archive.
+pub(crate) fn write_npz_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut NpzWriter<BufWriter<File>>) -> std::result::Result<(), WriteNpzError>,
+) -> Result<()> {
+    let io = |action: &'static str| move |source| MetricsError::Io { path: path.to_path_buf(), action, source };
     scoreprobe_core::fsio::write_atomic_with(path, |tmp| -> Result<()> {
-        let f = File::create(tmp).map_err(|e| file_err(path, format!("cannot create: {e}")))?;
-        let w = |e: ndarray_npy::WriteNpzError| file_err(path, format!("cannot write .npz: {e}"));
-        let mut npz = npz_writer(BufWriter::new(f));
-        npz.add_array("mu", &stats.mu).map_err(w)?;
-        npz.add_array("sigma", &stats.sigma).map_err(w)?;
-        let file = npz.finish().map_err(w)?.into_inner().map_err(|e| file_err(path, format!("cannot flush: {e}")))?;
-        file.sync_all().map_err(|e| file_err(path, format!("cannot flush to disk: {e}")))
+        let mut npz = npz_writer(BufWriter::new(File::create(tmp).map_err(io("cannot create"))?));
+        fill(&mut npz).map_err(|e| npz_write_err(path, e))?;
+        let buffered = npz.finish().map_err(|e| npz_write_err(path, e))?;
+        let file = buffered.into_inner().map_err(|e| io("cannot flush")(e.into_error()))?;
+        file.sync_all().map_err(io("cannot flush to disk"))
     })?;
     Ok(())
+}
+
+/// An `.npz` write error: the operating system's error when one is underneath.
+fn npz_write_err(path: &Path, e: WriteNpzError) -> MetricsError {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = cur {
+        if let Some(os) = err.downcast_ref::<std::io::Error>() {
+            let source = match os.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(os.kind(), os.to_string()),
+            };
+            return MetricsError::Io { path: path.to_path_buf(), action: "cannot write .npz", source };
+        }
+        cur = err.source();
+    }
+    file_err(path, format!("cannot write .npz: {e}"))
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 //! A Python exception raised inside a score callable travels through the Rust layers as the boxed
 //! source of `ModelError::Failed` (never stringified); [`recover`] walks `source()` and gives the
 //! original exception object back, so Python sees the same exception with its own traceback.
-//! Everything else becomes a `ValueError` (bad input: shapes, values, file contents) or a
-//! `FileNotFoundError`, with the library's message.
+//! An operating-system failure (a missing file, a full disk, a permission) becomes the `OSError`
+//! Python would raise for that errno (`FileNotFoundError`, `PermissionError`, `OSError` with
+//! `errno == ENOSPC`, ...); everything else a `ValueError` (bad input: shapes, values, file
+//! contents). The library's message is kept whole.
 
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use std::error::Error;
 
@@ -22,29 +24,31 @@ pub fn recover(py: Python<'_>, err: &(dyn Error + 'static)) -> Option<PyErr> {
     None
 }
 
-fn not_found(err: &(dyn Error + 'static)) -> bool {
+/// The operating system's error in `err`'s source chain, if there is one.
+fn io_error<'a>(err: &'a (dyn Error + 'static)) -> Option<&'a std::io::Error> {
     let mut cur: Option<&(dyn Error + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::NotFound;
+            return Some(io);
         }
         cur = e.source();
     }
-    false
+    None
 }
 
 /// A typed library error (its `Display` already says everything, sources included): the Python
-/// exception a callable raised comes back as itself, a missing file is a `FileNotFoundError`, the
-/// rest a `ValueError`.
+/// exception a callable raised comes back as itself, an operating-system failure is the `OSError`
+/// of its errno, the rest a `ValueError`.
 pub fn to_py(err: impl Error + 'static) -> PyErr {
     let root: &(dyn Error + 'static) = &err;
     if let Some(pe) = Python::attach(|py| recover(py, root)) {
         return pe;
     }
-    if not_found(root) {
-        PyFileNotFoundError::new_err(err.to_string())
-    } else {
-        PyValueError::new_err(err.to_string())
+    match io_error(root) {
+        // OSError(errno, message) is built as the errno's own subclass, as Python's `open` does
+        Some(io) if io.raw_os_error().is_some() => PyOSError::new_err((io.raw_os_error(), err.to_string())),
+        Some(io) if io.kind() == std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(err.to_string()),
+        _ => PyValueError::new_err(err.to_string()),
     }
 }
 
