@@ -1,7 +1,7 @@
 """Type stubs of the compiled module scoreprobe._core (crates/scoreprobe-py)."""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -127,37 +127,44 @@ class ScoreFunction:
 
 _Progress = Optional[Callable[[int, int], None]]
 
+# The options of sample, siem, hodge and bounds are declared once, in the runs' Rust options
+# structs (the CLI's flags); python/tests/test_options.py checks these stubs name the same options
+# with the same defaults.
+_Window = Union[str, Tuple[int, int], range, None]
+_Sampler = Literal["em", "ancestral", "ode-euler", "ode-heun"]
+_Estimator = Literal["auto", "closed-form", "grid", "random-features", "critic"]
+
 def sample(
     model: Union[ScoreFunction, Problem],
-    n: int,
     schedule: Optional[Schedule] = None,
-    sampler: str = "em",
-    steps: Optional[int] = None,
-    seed: int = 0,
     *,
+    n: int = 1000,
+    sampler: _Sampler = "em",
+    steps: Optional[int] = None,
     t_min: Optional[float] = None,
+    seed: int = 0,
     progress: _Progress = None,
 ) -> npt.NDArray[np.float64]: ...
 def siem(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
-    window: Optional[str] = None,
-    error_field: Optional[str] = None,
-    n: int = 1000,
-    steps: Optional[int] = None,
-    seed: int = 0,
     *,
-    form: Optional[str] = None,
-    test_fn: str = "gaussian",
+    form: Optional[Literal["projection", "particle"]] = None,
+    error_field: Optional[Literal["oracle", "classifier", "critic"]] = None,
+    window: _Window = None,
+    test_fn: Literal["gaussian", "imq", "bump", "quadratic"] = "gaussian",
     test_seed: int = 0,
     bandwidth: Optional[float] = None,
-    bandwidth_rule: str = "median-pooled",
+    bandwidth_rule: Literal["median-pooled", "median-first-step"] = "median-pooled",
     center: Optional[Sequence[float]] = None,
     centers: Optional[int] = None,
+    n: int = 1000,
     pilot: int = 256,
+    steps: Optional[int] = None,
     t_min: Optional[float] = None,
-    sampler: str = "em",
+    sampler: _Sampler = "em",
+    seed: int = 0,
     classifier_steps: int = 1500,
     influence: bool = False,
     progress: _Progress = None,
@@ -167,40 +174,42 @@ def hodge(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
-    times: Optional[List[float]] = None,
-    estimator: str = "critic",
-    seed: int = 0,
     *,
-    n: int = 40000,
-    n_times: Optional[int] = None,
+    estimator: _Estimator = "auto",
     grid_cells_per_std: float = 8.0,
     grid_max_cells: int = 640,
     features: int = 128,
     ridge: Optional[float] = None,
-    identity: str = "denoising",
+    identity: Literal["denoising", "ibp"] = "denoising",
     vector_l2: bool = False,
     critic_denoising: bool = False,
     critic_steps: int = 4000,
+    times: Optional[Sequence[float]] = None,
+    n_times: Optional[int] = None,
+    n: int = 40000,
+    seed: int = 0,
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
 def bounds(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
-    seed: int = 0,
     *,
-    estimator: str = "auto",
-    t_min: float = 1e-3,
-    panels: int = 32,
-    n: int = 20000,
-    prior_n: int = 100000,
+    estimator: _Estimator = "auto",
     grid_cells_per_std: float = 8.0,
     grid_max_cells: int = 640,
     features: int = 128,
     ridge: Optional[float] = None,
-    identity: str = "denoising",
+    identity: Literal["denoising", "ibp"] = "denoising",
     vector_l2: bool = False,
     critic_denoising: bool = False,
     critic_steps: int = 4000,
+    t_min: float = 1e-3,
+    panels: int = 32,
+    n: int = 20000,
+    prior_n: int = 100000,
+    seed: int = 0,
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
+def _options_schema() -> Dict[str, List[Dict[str, Any]]]:
+    """Every run's options (name, default, help) as its Rust options struct declares them."""

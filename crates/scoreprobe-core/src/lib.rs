@@ -12,6 +12,7 @@ pub mod family;
 pub mod fsio;
 pub mod linalg;
 pub mod model;
+pub mod options;
 pub mod sampler;
 pub mod schedule;
 pub mod seed;
@@ -22,6 +23,7 @@ pub mod window;
 
 pub use error::{CoreError, MatrixProblem};
 pub use model::{ModelError, ScoreModel};
+pub use options::{FrontEnd, OptionError};
 pub use schedule::Schedule;
 pub use seed::{Purpose, SeedStream};
 pub use target::GaussianMixture;

@@ -27,7 +27,7 @@ pub mod random_features;
 
 pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
 pub use error::{HodgeError, NotApplicable};
-pub use options::{run_bounds, run_hodge, EstimatorOptions};
+pub use options::{run_bounds, run_hodge, BoundsOptions, EstimatorChoice, EstimatorOptions, HodgeOptions};
 pub use problem::{check_applies, Data, EstimatorKind, HodgeEstimator, Problem};
 
 use scoreprobe_core::{Purpose, SeedStream};
