@@ -8,6 +8,7 @@
 
 use crate::error::SiemError;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use scoreprobe_core::options::OptionError;
 use scoreprobe_core::{GaussianMixture, Purpose, SeedStream};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -263,7 +264,7 @@ pub fn radial_distances(x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array1<f64> {
 
 pub(crate) fn check_bandwidth(h: f64) -> Result<(), SiemError> {
     if !(h > 0.0 && h.is_finite()) {
-        return Err(SiemError::invalid("bandwidth", format!("must be a finite number > 0, got {h}")));
+        return Err(OptionError::new("bandwidth", format!("must be a finite number > 0, got {h}")).into());
     }
     Ok(())
 }
