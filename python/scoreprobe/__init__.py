@@ -98,7 +98,8 @@ def _signature(run: str, extra: Sequence[str]) -> inspect.Signature:
         for p in positional
     ]
     keyword = [o for o in defaults if o not in positional] + list(extra)
-    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=defaults.get(k, _OWN.get(k))) for k in keyword]
+    kw_only = inspect.Parameter.KEYWORD_ONLY
+    params += [inspect.Parameter(k, kw_only, default=defaults.get(k, _OWN.get(k))) for k in keyword]
     return inspect.Signature(params)
 
 

@@ -128,21 +128,19 @@ class ScoreFunction:
 _Progress = Optional[Callable[[int, int], None]]
 
 # The options of sample, siem, hodge and bounds are declared once, in the runs' Rust options
-# structs (the CLI's flags); python/tests/test_options.py checks these stubs name the same options
-# with the same defaults.
-_Window = Union[str, Tuple[int, int], range, None]
-_Sampler = Literal["em", "ancestral", "ode-euler", "ode-heun"]
-_Estimator = Literal["auto", "closed-form", "grid", "random-features", "critic"]
+# structs (the CLI's flags); their blocks below are generated from them (scoreprobe/_stubs.py).
 
 def sample(
     model: Union[ScoreFunction, Problem],
     schedule: Optional[Schedule] = None,
     *,
+    # options of sample: generated from its Rust options struct (python -m scoreprobe._stubs)
     n: int = 1000,
-    sampler: _Sampler = "em",
+    sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
     steps: Optional[int] = None,
     t_min: Optional[float] = None,
     seed: int = 0,
+    # end of the options of sample
     progress: _Progress = None,
 ) -> npt.NDArray[np.float64]: ...
 def siem(
@@ -150,9 +148,10 @@ def siem(
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
     *,
+    # options of siem: generated from its Rust options struct (python -m scoreprobe._stubs)
     form: Optional[Literal["projection", "particle"]] = None,
     error_field: Optional[Literal["oracle", "classifier", "critic"]] = None,
-    window: _Window = None,
+    window: Union[str, Tuple[int, int], range, None] = None,
     test_fn: Literal["gaussian", "imq", "bump", "quadratic"] = "gaussian",
     test_seed: int = 0,
     bandwidth: Optional[float] = None,
@@ -163,9 +162,10 @@ def siem(
     pilot: int = 256,
     steps: Optional[int] = None,
     t_min: Optional[float] = None,
-    sampler: _Sampler = "em",
+    sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
     seed: int = 0,
     classifier_steps: int = 1500,
+    # end of the options of siem
     influence: bool = False,
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
@@ -175,7 +175,8 @@ def hodge(
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
     *,
-    estimator: _Estimator = "auto",
+    # options of hodge: generated from its Rust options struct (python -m scoreprobe._stubs)
+    estimator: Literal["auto", "closed-form", "grid", "random-features", "critic"] = "auto",
     grid_cells_per_std: float = 8.0,
     grid_max_cells: int = 640,
     features: int = 128,
@@ -188,6 +189,7 @@ def hodge(
     n_times: Optional[int] = None,
     n: int = 40000,
     seed: int = 0,
+    # end of the options of hodge
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
 def bounds(
@@ -195,7 +197,8 @@ def bounds(
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
     *,
-    estimator: _Estimator = "auto",
+    # options of bounds: generated from its Rust options struct (python -m scoreprobe._stubs)
+    estimator: Literal["auto", "closed-form", "grid", "random-features", "critic"] = "auto",
     grid_cells_per_std: float = 8.0,
     grid_max_cells: int = 640,
     features: int = 128,
@@ -204,12 +207,13 @@ def bounds(
     vector_l2: bool = False,
     critic_denoising: bool = False,
     critic_steps: int = 4000,
-    t_min: float = 1e-3,
+    t_min: float = 0.001,
     panels: int = 32,
     n: int = 20000,
     prior_n: int = 100000,
     seed: int = 0,
+    # end of the options of bounds
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
 def _options_schema() -> Dict[str, List[Dict[str, Any]]]:
-    """Every run's options (name, default, help) as its Rust options struct declares them."""
+    """Every run's options (name, default, help, python_type) as its Rust options struct declares them."""

@@ -82,6 +82,8 @@ pub struct OptionSpec {
     pub default: serde_json::Value,
     /// The field's doc comment (the CLI's help line).
     pub help: String,
+    /// Its type in the Python stubs (`_core.pyi` is generated from these).
+    pub python_type: String,
 }
 
 /// The options of `T` in declaration order: names from clap's arguments, defaults from serde's
@@ -100,9 +102,40 @@ pub fn option_specs<T: clap::Args + Serialize + Default>() -> Result<Vec<OptionS
             let name = a.get_id().as_str();
             let default = object.get(name).ok_or_else(|| format!("clap argument '{name}' is not a serde field"))?;
             let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
-            Ok(OptionSpec { name: name.to_string(), default: default.clone(), help })
+            let python_type = python_type(a, default);
+            Ok(OptionSpec { name: name.to_string(), default: default.clone(), help, python_type })
         })
         .collect()
+}
+
+/// The Python type of an option: from clap's value parser (its Rust type, its possible values),
+/// optional when its default is `None`.
+fn python_type(arg: &clap::Arg, default: &serde_json::Value) -> String {
+    use std::any::TypeId;
+    let id = arg.get_value_parser().type_id();
+    let choices: Vec<String> = arg.get_possible_values().iter().map(|v| format!("\"{}\"", v.get_name())).collect();
+    let base = if id == TypeId::of::<bool>() {
+        "bool".to_string()
+    } else if !choices.is_empty() {
+        format!("Literal[{}]", choices.join(", "))
+    } else if id == TypeId::of::<usize>() || id == TypeId::of::<u64>() {
+        "int".into()
+    } else if id == TypeId::of::<f64>() {
+        "float".into()
+    } else if id == TypeId::of::<crate::window::Window>() {
+        // "900..999", (900, 999) or range(900, 1000)
+        return "Union[str, Tuple[int, int], range, None]".into();
+    } else if id == TypeId::of::<std::path::PathBuf>() {
+        "_Path".into()
+    } else {
+        "str".into()
+    };
+    let base = if matches!(arg.get_action(), clap::ArgAction::Append) { format!("Sequence[{base}]") } else { base };
+    if default.is_null() {
+        format!("Optional[{base}]")
+    } else {
+        base
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +163,7 @@ mod tests {
         let specs = option_specs::<Demo>().unwrap();
         assert_eq!(specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["count", "bandwidth_rule"]);
         assert_eq!((specs[0].default.clone(), specs[0].help.as_str()), (serde_json::json!(3), "A number"));
+        assert_eq!((specs[0].python_type.as_str(), specs[1].python_type.as_str()), ("int", "Optional[str]"));
         let e = OptionError::new("bandwidth_rule", "must be positive");
         assert_eq!(e.message(FrontEnd::Cli), "--bandwidth-rule: must be positive");
         assert_eq!(e.message(FrontEnd::Python), "bandwidth_rule: must be positive");
