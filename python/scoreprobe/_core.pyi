@@ -1,7 +1,7 @@
 """Type stubs of the compiled module scoreprobe._core (crates/scoreprobe-py)."""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -127,38 +127,45 @@ class ScoreFunction:
 
 _Progress = Optional[Callable[[int, int], None]]
 
+# The options of sample, siem, hodge and bounds are declared once, in the runs' Rust options
+# structs (the CLI's flags); their blocks below are generated from them (scoreprobe/_stubs.py).
+
 def sample(
     model: Union[ScoreFunction, Problem],
-    n: int,
     schedule: Optional[Schedule] = None,
-    sampler: str = "em",
-    steps: Optional[int] = None,
-    seed: int = 0,
     *,
+    # options of sample: generated from its Rust options struct (python -m scoreprobe._stubs)
+    n: int = 1000,
+    sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
+    steps: Optional[int] = None,
     t_min: Optional[float] = None,
+    seed: int = 0,
+    # end of the options of sample
     progress: _Progress = None,
 ) -> npt.NDArray[np.float64]: ...
 def siem(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
-    window: Optional[str] = None,
-    error_field: Optional[str] = None,
-    n: int = 1000,
-    steps: Optional[int] = None,
-    seed: int = 0,
     *,
-    form: Optional[str] = None,
-    test_fn: str = "gaussian",
+    # options of siem: generated from its Rust options struct (python -m scoreprobe._stubs)
+    form: Optional[Literal["projection", "particle"]] = None,
+    error_field: Optional[Literal["oracle", "classifier", "critic"]] = None,
+    window: Union[str, Tuple[int, int], range, None] = None,
+    test_fn: Literal["gaussian", "imq", "bump", "quadratic"] = "gaussian",
     test_seed: int = 0,
     bandwidth: Optional[float] = None,
-    bandwidth_rule: str = "median-pooled",
+    bandwidth_rule: Literal["median-pooled", "median-first-step"] = "median-pooled",
     center: Optional[Sequence[float]] = None,
     centers: Optional[int] = None,
+    n: int = 1000,
     pilot: int = 256,
+    steps: Optional[int] = None,
     t_min: Optional[float] = None,
-    sampler: str = "em",
+    sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
+    seed: int = 0,
     classifier_steps: int = 1500,
+    # end of the options of siem
     influence: bool = False,
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
@@ -167,40 +174,46 @@ def hodge(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
-    times: Optional[List[float]] = None,
-    estimator: str = "critic",
-    seed: int = 0,
     *,
-    n: int = 40000,
-    n_times: Optional[int] = None,
+    # options of hodge: generated from its Rust options struct (python -m scoreprobe._stubs)
+    estimator: Literal["auto", "closed-form", "grid", "random-features", "critic"] = "auto",
     grid_cells_per_std: float = 8.0,
     grid_max_cells: int = 640,
     features: int = 128,
     ridge: Optional[float] = None,
-    identity: str = "denoising",
+    identity: Literal["denoising", "ibp"] = "denoising",
     vector_l2: bool = False,
     critic_denoising: bool = False,
     critic_steps: int = 4000,
+    times: Optional[Sequence[float]] = None,
+    n_times: Optional[int] = None,
+    n: int = 40000,
+    seed: int = 0,
+    # end of the options of hodge
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
 def bounds(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
     schedule: Optional[Schedule] = None,
-    seed: int = 0,
     *,
-    estimator: str = "auto",
-    t_min: float = 1e-3,
-    panels: int = 32,
-    n: int = 20000,
-    prior_n: int = 100000,
+    # options of bounds: generated from its Rust options struct (python -m scoreprobe._stubs)
+    estimator: Literal["auto", "closed-form", "grid", "random-features", "critic"] = "auto",
     grid_cells_per_std: float = 8.0,
     grid_max_cells: int = 640,
     features: int = 128,
     ridge: Optional[float] = None,
-    identity: str = "denoising",
+    identity: Literal["denoising", "ibp"] = "denoising",
     vector_l2: bool = False,
     critic_denoising: bool = False,
     critic_steps: int = 4000,
+    t_min: float = 0.001,
+    panels: int = 32,
+    n: int = 20000,
+    prior_n: int = 100000,
+    seed: int = 0,
+    # end of the options of bounds
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
+def _options_schema() -> Dict[str, List[Dict[str, Any]]]:
+    """Every run's options (name, default, help, python_type) as its Rust options struct declares them."""

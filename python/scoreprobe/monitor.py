@@ -232,7 +232,7 @@ class Monitor:
 
     def _siem(self, fn: Union[ScoreFunction, Problem], metric: str, n: int) -> Dict[str, Any]:
         return _core.siem(
-            fn, self.reference, self.schedule, self.window, None, n, None, self.seed,
+            fn, self.reference, self.schedule, window=self.window, n=n, seed=self.seed,
             form="projection", test_fn=self.families[metric], test_seed=self.test_seed, influence=True,
         )  # fmt: skip
 
@@ -245,7 +245,7 @@ class Monitor:
         if self.sampler is not None:
             x = np.asarray(self.sampler(model), dtype=np.float64)
         else:
-            x = _core.sample(fn, self.sample_n, self.schedule, "em", self.sample_steps, self.seed)
+            x = _core.sample(fn, self.schedule, n=self.sample_n, steps=self.sample_steps, seed=self.seed)
         if x.ndim != 2 or x.shape[1] != self.dim or x.shape[0] < 4 or not np.isfinite(x).all():
             raise ValueError(f"kid: the samples must be a finite (m >= 4, {self.dim}) array, got shape {x.shape}")
         return self._kid(x)

@@ -5,6 +5,7 @@ mod io;
 mod models;
 
 use clap::{Parser, Subcommand};
+use scoreprobe_core::options::{FrontEnd, OptionError};
 
 #[derive(Parser)]
 #[command(
@@ -75,7 +76,8 @@ fn main() {
 
 /// The error and its causes, joined by ": ". Library errors state their cause in their own
 /// message (so one `to_string()` is self-contained) and also return it from `source()` (so callers
-/// can downcast it); a cause whose text is already shown is therefore not repeated.
+/// can downcast it); a cause whose text is already shown is therefore not repeated. An option
+/// error names its field as the options struct does (`bandwidth_rule`): here it is a flag.
 fn report(e: &anyhow::Error) -> String {
     let mut text = e.to_string();
     for cause in e.chain().skip(1) {
@@ -85,5 +87,85 @@ fn report(e: &anyhow::Error) -> String {
             text.push_str(&c);
         }
     }
-    text
+    match e.chain().find_map(|c| OptionError::find(c)) {
+        Some(o) => o.respell(&text, FrontEnd::Cli),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+    use scoreprobe_core::options::{option_specs, FrontEnd, OptionSpec};
+
+    /// Each run's options, read from its struct.
+    fn runs() -> Vec<(&'static str, Vec<OptionSpec>)> {
+        vec![
+            ("sample", option_specs::<scoreprobe_core::sampler::SampleOptions>().unwrap()),
+            ("siem", option_specs::<scoreprobe_siem::SiemOptions>().unwrap()),
+            ("hodge", option_specs::<scoreprobe_hodge::HodgeOptions>().unwrap()),
+            ("bounds", option_specs::<scoreprobe_hodge::BoundsOptions>().unwrap()),
+        ]
+    }
+
+    /// `--help`'s entry of each flag: its first line (`--flag <FLAG>`) and the `[default: …]` shown.
+    fn help_defaults(help: &str) -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = vec![];
+        for line in help.lines().map(str::trim) {
+            if let Some(flag) = line.strip_prefix("--").map(|l| l.split_whitespace().next().unwrap_or("")) {
+                out.push((format!("--{flag}"), None));
+            } else if let (Some(d), Some(last)) = (line.strip_prefix("[default: "), out.last_mut()) {
+                last.1 = Some(d.trim_end_matches(']').to_string());
+            }
+        }
+        out
+    }
+
+    /// The struct's default as `--help` shows it (none for an absent value or a false switch).
+    fn shown(default: &serde_json::Value) -> Option<String> {
+        match default {
+            serde_json::Value::Null | serde_json::Value::Bool(false) => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    fn same(help: &Option<String>, want: &Option<String>) -> bool {
+        match (help, want) {
+            // numbers: clap prints 8.0 as "8"
+            (Some(h), Some(w)) => h == w || matches!((h.parse::<f64>(), w.parse::<f64>()), (Ok(a), Ok(b)) if a == b),
+            (h, w) => h == w,
+        }
+    }
+
+    /// The Must-show check on the CLI's side: every option of a run's struct is a flag of its
+    /// subcommand's `--help`, with the struct's default (Python's side: python/tests/test_options.py).
+    #[test]
+    fn every_run_s_help_shows_its_struct_s_options_and_defaults() {
+        let mut cli = Cli::command();
+        for (run, specs) in runs() {
+            let help = cli.find_subcommand_mut(run).unwrap().render_long_help().to_string();
+            let flags = help_defaults(&help);
+            for spec in &specs {
+                let flag = FrontEnd::Cli.spell(&spec.name);
+                let entry = flags.iter().find(|(f, _)| *f == flag);
+                let (_, default) = entry.unwrap_or_else(|| panic!("{run}: {flag} is not in --help"));
+                assert!(
+                    same(default, &shown(&spec.default)),
+                    "{run} {flag}: help {default:?}, struct {:?}",
+                    spec.default
+                );
+            }
+        }
+        // the check fails on a default that differs
+        assert!(!same(&Some("8".into()), &shown(&serde_json::json!(8.5))));
+    }
+
+    #[test]
+    fn an_option_error_is_spelled_as_a_flag() {
+        let e = scoreprobe_core::OptionError::new("bandwidth_rule", "no");
+        let err = anyhow::Error::new(scoreprobe_siem::SiemError::from(e)).context("spec.json");
+        assert_eq!(super::report(&err), "spec.json: --bandwidth-rule: no");
+    }
 }

@@ -21,6 +21,9 @@ pub enum MatrixProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoreError {
+    /// A run option outside its domain (its field is spelled by each front end).
+    #[error("{0}")]
+    Option(#[from] crate::options::OptionError),
     /// An input (a spec field, an option, an argument) outside its domain; `input` names it and
     /// `reason` says what is allowed and what was given.
     #[error("{input}: {reason}")]

@@ -12,6 +12,7 @@
 use crate::distribution::standard_normal;
 use crate::error::CoreError;
 use crate::model::{score_checked, ScoreModel};
+use crate::options::OptionError;
 use crate::schedule::{Schedule, T_END};
 use crate::seed::{Purpose, SeedStream};
 use crate::window::Window;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum SamplerKind {
     /// Euler–Maruyama on the reverse SDE.
@@ -89,10 +90,10 @@ impl SamplerConfig {
 
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.steps == 0 {
-            return Err(CoreError::invalid("steps", "must be at least 1"));
+            return Err(OptionError::new("steps", "must be at least 1").into());
         }
         if !(self.t_min >= 0.0 && self.t_min < T_END) {
-            return Err(CoreError::invalid("t_min", format!("must lie in [0, {T_END}), got {}", self.t_min)));
+            return Err(OptionError::new("t_min", format!("must lie in [0, {T_END}), got {}", self.t_min)).into());
         }
         if let Some(w) = &self.window {
             w.check(self.steps)?;
@@ -103,6 +104,46 @@ impl SamplerConfig {
     /// The time grid t_0 = t_min … t_K = T.
     pub fn grid(&self) -> Vec<f64> {
         (0..=self.steps).map(|j| self.t_min + (T_END - self.t_min) * j as f64 / self.steps as f64).collect()
+    }
+}
+
+/// The options of a sampling run (the CLI's `sample`, Python's `sample`), declared once for clap
+/// and serde (see [`crate::options`]); the CLI adds its outputs (files, trajectories).
+#[derive(Clone, Debug, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleOptions {
+    /// Number of samples.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// The sampler.
+    #[arg(long, value_enum, default_value_t = SamplerKind::Em)]
+    pub sampler: SamplerKind,
+    /// Sampler steps (default: the schedule's: 1000, or K for DDPM).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// End time of sampling (default 1e-3 for VP, 0 for DDPM).
+    #[arg(long)]
+    pub t_min: Option<f64>,
+    /// Seed of the prior draws and the sampler's noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        crate::options::clap_defaults()
+    }
+}
+
+impl SampleOptions {
+    /// The sampler's configuration on `schedule` (not yet validated: callers may add a window).
+    pub fn config(&self, schedule: &Schedule) -> Result<SamplerConfig, CoreError> {
+        if self.n == 0 {
+            return Err(OptionError::new("n", "must be at least 1").into());
+        }
+        let steps = self.steps.unwrap_or_else(|| schedule.default_steps());
+        let t_min = self.t_min.unwrap_or_else(|| schedule.default_t_min());
+        Ok(SamplerConfig::new(self.sampler, steps, t_min, self.seed))
     }
 }
 
@@ -247,4 +288,24 @@ pub fn sample_trajectory(
         times.push(out.t_end);
     }
     Ok((out, states, times))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_options_default_to_clap_s_and_name_their_fields() {
+        let o = SampleOptions::default();
+        assert_eq!((o.n, o.sampler, o.steps, o.t_min, o.seed), (1000, SamplerKind::Em, None, None, 0));
+        let specs = crate::options::option_specs::<SampleOptions>().unwrap();
+        let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["n", "sampler", "steps", "t_min", "seed"]);
+        assert_eq!(specs[1].default, serde_json::json!("em"));
+        let bad: Result<SampleOptions, _> = serde_json::from_str(r#"{"sampler": "rk9"}"#);
+        assert!(bad.unwrap_err().to_string().contains("rk9"));
+        let zero = SampleOptions { n: 0, ..Default::default() };
+        let e = zero.config(&Schedule::vp_default()).unwrap_err();
+        assert_eq!(OptionError::find(&e).map(|o| o.field.as_str()), Some("n"));
+    }
 }

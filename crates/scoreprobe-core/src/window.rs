@@ -5,8 +5,11 @@
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Serialises as `{"lo", "hi"}` (the reports' form); deserialises from that, from the text
+/// `"900..999"` or from a pair `[900, 999]` (what Python's `window=(900, 999)` becomes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Window {
     /// Lowest step index (closest to data), inclusive.
     pub lo: usize,
@@ -64,6 +67,35 @@ impl Window {
     }
 }
 
+impl FromStr for Window {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        Window::parse(s)
+    }
+}
+
+/// The forms a window is written in (see [`Window`]).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WindowForm {
+    Text(String),
+    Pair(usize, usize),
+    Fields { lo: usize, hi: usize },
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pair = |lo: usize, hi: usize| Window::parse(&format!("{lo}..{hi}"));
+        let w = match WindowForm::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected step indices 'LO..HI' (e.g. '900..999') or a pair (LO, HI)")
+        })? {
+            WindowForm::Text(t) => Window::parse(&t),
+            WindowForm::Pair(lo, hi) | WindowForm::Fields { lo, hi } => pair(lo, hi),
+        };
+        w.map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}..{}", self.lo, self.hi)
@@ -84,5 +116,11 @@ mod tests {
         assert!(Window::parse("10..2").unwrap_err().to_string().contains("empty"));
         assert!(Window::parse("ten").is_err());
         assert_eq!(Window::full(1000).to_string(), "0..999");
+        // the text, a pair (Python's tuple) and the serialised form all deserialise
+        for json in [r#""900..999""#, "[900, 999]", r#"{"lo": 900, "hi": 999}"#] {
+            assert_eq!(serde_json::from_str::<Window>(json).unwrap(), Window { lo: 900, hi: 999 }, "{json}");
+        }
+        assert!(serde_json::from_str::<Window>("[60, 50]").unwrap_err().to_string().contains("60..50"));
+        assert!(serde_json::from_str::<Window>("[1, 2, 3]").unwrap_err().to_string().contains("LO..HI"));
     }
 }

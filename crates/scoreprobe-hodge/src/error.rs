@@ -16,6 +16,9 @@ pub enum HodgeError {
     /// An input or option outside its domain; `input` names it.
     #[error("{input}: {reason}")]
     Invalid { input: String, reason: String },
+    /// A run option outside its domain (each front end spells its field its own way).
+    #[error("{0}")]
+    Option(#[from] scoreprobe_core::options::OptionError),
     /// The chosen estimator does not apply to the problem; `applicable` lists those that do.
     #[error(
         "estimator '{estimator}' does not apply: {why}; estimators that apply here: {}",

@@ -32,6 +32,6 @@ pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
 pub use error::{HodgeError, NotApplicable};
 pub use estimate::{Estimate, HodgePoint};
 pub use kind::EstimatorKind;
-pub use options::{run_bounds, run_hodge, EstimatorOptions};
+pub use options::{run_bounds, run_hodge, BoundsOptions, EstimatorChoice, EstimatorOptions, HodgeOptions};
 pub use problem::{check_applies, Data, HodgeEstimator, Problem};
 pub use profile::{estimator, estimators, profile, EpsUnits, HodgeConfig, HodgeProfile, HodgeReport};

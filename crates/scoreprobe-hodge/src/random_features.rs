@@ -235,13 +235,16 @@ pub enum CriticForm {
     Vector,
 }
 
-/// Which identity removes the unknown true score from E_p[e·h].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which identity removes the unknown true score from E_p[e·h] (as an option: `denoising` | `ibp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
 pub enum Identity {
     /// SPEC §5: E_p[e·h] = E[(s_θ(x_t) + ξ/σ_t)·h(x_t)] over x_t = α_t x₀ + σ_t ξ (the default).
     Denoising,
     /// Integration by parts (Hyvärinen): E_p[e·h] = E_p[s_θ·h + ∇·h]; no ξ, so no posterior noise
     /// Cov(ξ | x_t) ≈ I at small t — far lower variance there. Needs ∇·h, exact for these features.
+    #[serde(rename = "ibp")]
+    #[value(name = "ibp")]
     IntegrationByParts,
 }
 

@@ -11,6 +11,7 @@ mod errors;
 mod images;
 mod metrics;
 mod model;
+mod options;
 mod problem;
 mod run;
 mod watch;
@@ -35,5 +36,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run::default_test_fn, m)?)?;
     m.add_function(wrap_pyfunction!(run::hodge, m)?)?;
     m.add_function(wrap_pyfunction!(run::bounds, m)?)?;
+    m.add_function(wrap_pyfunction!(options::_options_schema, m)?)?;
     Ok(())
 }

@@ -2,12 +2,14 @@
 //! or a `Problem` (a spec's synthetic model or checkpoint). They run the same library functions as
 //! the CLI's commands (`scoreprobe_siem::run_siem`, `scoreprobe_hodge::{run_hodge, run_bounds}`),
 //! on a worker thread with the GIL released (`watch::run_watched`), and return the CLI's `--json`
-//! reports as dicts.
+//! reports as dicts. Their options arrive as keyword arguments and become the runs' options
+//! structs (`crate::options`).
 
 use crate::arrays::points;
 use crate::convert::json_to_py;
 use crate::errors::{msg_to_py, recover};
 use crate::model::{PyScoreModel, ScoreFunction};
+use crate::options::from_kwargs;
 use crate::problem::{PyProblem, PySchedule};
 use crate::watch::{run_watched, Watch, Watched};
 use ndarray::Array2;
@@ -15,11 +17,13 @@ use numpy::PyArray2;
 use pyo3::exceptions::PyTypeError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use scoreprobe_core::sampler::{prior_init, sample_with_observer, SamplerConfig, SamplerKind};
+use pyo3::types::PyDict;
+use scoreprobe_core::options::{FrontEnd, OptionError};
+use scoreprobe_core::sampler::{prior_init, sample_with_observer, SampleOptions};
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
-use scoreprobe_hodge::{BoundsConfig, EstimatorOptions, Problem};
+use scoreprobe_hodge::{BoundsOptions, HodgeOptions, Problem};
 use scoreprobe_siem::options::SiemRun;
-use scoreprobe_siem::{ErrorFieldKind, SiemForm, SiemOptions, SiemReference, TestFnKind};
+use scoreprobe_siem::{SiemOptions, SiemReference};
 use std::error::Error;
 use std::sync::Arc;
 
@@ -132,33 +136,23 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Draws ``n`` samples from the model with a sampler (the CLI's ``sample``), shape (n, dim).
+/// Draws ``n`` samples from the model with a sampler (the CLI's ``sample``), shape (n, dim);
+/// ``options`` are `SampleOptions`'s fields.
 #[pyfunction]
-#[pyo3(signature = (model, n, schedule = None, sampler = "em", steps = None, seed = 0, *, t_min = None, progress = None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (model, schedule = None, *, progress = None, **options))]
 pub fn sample<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
-    n: usize,
     schedule: Option<&Bound<'py, PySchedule>>,
-    sampler: &str,
-    steps: Option<usize>,
-    seed: u64,
-    t_min: Option<f64>,
     progress: Option<&Bound<'py, PyAny>>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let opts: SampleOptions = from_kwargs("sample", options)?;
     let model = model_arg(model)?;
     let schedule = schedule_arg(schedule, &model, &DataArg::None)?;
-    if n == 0 {
-        return Err(msg_to_py("n: must be at least 1".into()));
-    }
-    let kind: SamplerKind =
-        sampler.parse().map_err(|e: scoreprobe_core::CoreError| msg_to_py(e.within("sampler").to_string()))?;
     let parts = Parts::new(&model, &schedule);
-    let steps = steps.unwrap_or_else(|| parts.schedule.default_steps());
-    let cfg = SamplerConfig::new(kind, steps, t_min.unwrap_or_else(|| parts.schedule.default_t_min()), seed);
-    cfg.validate().map_err(|e| msg_to_py(e.to_string()))?;
-    let d = parts.dim();
+    let cfg = opts.config(parts.schedule).and_then(|c| c.validate().map(|()| c)).map_err(|e| run_error(py, e))?;
+    let (n, d, seed) = (opts.n, parts.dim(), opts.seed);
     let out = run_watched(py, progress, |watch| {
         parts.with_model(watch, |m| {
             sample_with_observer(m, parts.schedule, &cfg, prior_init(n, d, seed), &mut |_| {
@@ -170,65 +164,23 @@ pub fn sample<'py>(
     Ok(PyArray2::from_owned_array(py, out.x))
 }
 
-/// SIEM of the model against the data (the CLI's ``siem --json``), as a dict.
+/// SIEM of the model against the data (the CLI's ``siem --json``), as a dict; ``options`` are
+/// `SiemOptions`'s fields.
 #[pyfunction]
-#[pyo3(signature = (
-    model, data = None, schedule = None, window = None, error_field = None, n = 1000, steps = None, seed = 0, *,
-    form = None, test_fn = "gaussian", test_seed = 0, bandwidth = None, bandwidth_rule = "median-pooled", center = None,
-    centers = None, pilot = scoreprobe_siem::projection::DEFAULT_PILOT, t_min = None, sampler = "em",
-    classifier_steps = 1500, influence = false, progress = None
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (model, data = None, schedule = None, *, influence = false, progress = None, **options))]
 pub fn siem<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     data: Option<&Bound<'py, PyAny>>,
     schedule: Option<&Bound<'py, PySchedule>>,
-    window: Option<String>,
-    error_field: Option<&str>,
-    n: usize,
-    steps: Option<usize>,
-    seed: u64,
-    form: Option<&str>,
-    test_fn: &str,
-    test_seed: u64,
-    bandwidth: Option<f64>,
-    bandwidth_rule: &str,
-    center: Option<Vec<f64>>,
-    centers: Option<usize>,
-    pilot: usize,
-    t_min: Option<f64>,
-    sampler: &str,
-    classifier_steps: usize,
     influence: bool,
     progress: Option<&Bound<'py, PyAny>>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let opts: SiemOptions = from_kwargs("siem", options)?;
     let model = model_arg(model)?;
     let data = data_arg(data)?;
     let schedule = schedule_arg(schedule, &model, &data)?;
-    let error_field = error_field
-        .map(|s| s.parse::<ErrorFieldKind>().map_err(|e| msg_to_py(format!("error_field: {e}"))))
-        .transpose()?;
-    let form = form.map(|s| s.parse::<SiemForm>().map_err(|e| msg_to_py(format!("form: {e}")))).transpose()?;
-    let test_fn = test_fn.parse::<TestFnKind>().map_err(|e| msg_to_py(format!("test_fn: {e}")))?;
-    let opts = SiemOptions {
-        form,
-        error_field,
-        window,
-        test_fn,
-        test_seed,
-        bandwidth,
-        bandwidth_rule: bandwidth_rule.into(),
-        center,
-        centers,
-        n,
-        pilot,
-        steps,
-        t_min,
-        sampler: sampler.into(),
-        seed,
-        classifier_steps,
-    };
     let parts = Parts::new(&model, &schedule);
     let reference = match (&data, parts.problem) {
         (DataArg::Rows(rows), _) => SiemReference::Samples(rows),
@@ -313,113 +265,53 @@ fn check_data(parts: &Parts<'_>, data: &DataArg<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// Helmholtz–Hodge split of the score error per time (the CLI's ``hodge --json``), as a dict.
+/// Helmholtz–Hodge split of the score error per time (the CLI's ``hodge --json``), as a dict;
+/// ``options`` are `HodgeOptions`'s fields.
 #[pyfunction]
-#[pyo3(signature = (
-    model, data = None, schedule = None, times = None, estimator = "critic", seed = 0, *, n = 40000, n_times = None,
-    grid_cells_per_std = 8.0, grid_max_cells = 640, features = 128, ridge = None, identity = "denoising",
-    vector_l2 = false, critic_denoising = false, critic_steps = 4000, progress = None
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (model, data = None, schedule = None, *, progress = None, **options))]
 pub fn hodge<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     data: Option<&Bound<'py, PyAny>>,
     schedule: Option<&Bound<'py, PySchedule>>,
-    times: Option<Vec<f64>>,
-    estimator: &str,
-    seed: u64,
-    n: usize,
-    n_times: Option<usize>,
-    grid_cells_per_std: f64,
-    grid_max_cells: usize,
-    features: usize,
-    ridge: Option<f64>,
-    identity: &str,
-    vector_l2: bool,
-    critic_denoising: bool,
-    critic_steps: usize,
     progress: Option<&Bound<'py, PyAny>>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let opts: HodgeOptions = from_kwargs("hodge", options)?;
     let model = model_arg(model)?;
     let data = data_arg(data)?;
     let schedule = schedule_arg(schedule, &model, &data)?;
     let parts = Parts::new(&model, &schedule);
     check_data(&parts, &data)?;
-    let times = match (times, n_times) {
-        (Some(_), Some(_)) => return Err(msg_to_py("times and n_times exclude each other".into())),
-        (Some(t), None) => t,
-        (None, Some(k)) => scoreprobe_hodge::options::even_times(k).map_err(|e| msg_to_py(e.to_string()))?,
-        (None, None) => vec![0.05, 0.2, 0.5, 0.9],
-    };
-    let opts = EstimatorOptions {
-        estimator: estimator.into(),
-        grid_cells_per_std,
-        grid_max_cells,
-        features,
-        ridge,
-        identity: identity.into(),
-        vector_l2,
-        critic_denoising,
-        critic_steps,
-    };
     let reference = hodge_data(&parts, &data);
     let report = run_watched(py, progress, |watch| {
-        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_hodge(p, &opts, &times, n, seed))
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_hodge(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
     json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
 }
 
-/// Girsanov and marginal KL bounds of the reverse-SDE sampler (the CLI's ``bounds --json``), as a dict.
+/// Girsanov and marginal KL bounds of the reverse-SDE sampler (the CLI's ``bounds --json``), as a
+/// dict; ``options`` are `BoundsOptions`'s fields.
 #[pyfunction]
-#[pyo3(signature = (
-    model, data = None, schedule = None, seed = 0, *, estimator = "auto", t_min = 1e-3, panels = 32, n = 20000,
-    prior_n = 100000, grid_cells_per_std = 8.0, grid_max_cells = 640, features = 128, ridge = None,
-    identity = "denoising", vector_l2 = false, critic_denoising = false, critic_steps = 4000, progress = None
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (model, data = None, schedule = None, *, progress = None, **options))]
 pub fn bounds<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     data: Option<&Bound<'py, PyAny>>,
     schedule: Option<&Bound<'py, PySchedule>>,
-    seed: u64,
-    estimator: &str,
-    t_min: f64,
-    panels: usize,
-    n: usize,
-    prior_n: usize,
-    grid_cells_per_std: f64,
-    grid_max_cells: usize,
-    features: usize,
-    ridge: Option<f64>,
-    identity: &str,
-    vector_l2: bool,
-    critic_denoising: bool,
-    critic_steps: usize,
     progress: Option<&Bound<'py, PyAny>>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let opts: BoundsOptions = from_kwargs("bounds", options)?;
     let model = model_arg(model)?;
     let data = data_arg(data)?;
     let schedule = schedule_arg(schedule, &model, &data)?;
     let parts = Parts::new(&model, &schedule);
     check_data(&parts, &data)?;
-    let opts = EstimatorOptions {
-        estimator: estimator.into(),
-        grid_cells_per_std,
-        grid_max_cells,
-        features,
-        ridge,
-        identity: identity.into(),
-        vector_l2,
-        critic_denoising,
-        critic_steps,
-    };
-    let cfg = BoundsConfig { t_min, panels, prior_n, ..Default::default() };
     let reference = hodge_data(&parts, &data);
     let report = run_watched(py, progress, |watch| {
-        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_bounds(p, &opts, &cfg, n, seed))
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_bounds(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
     json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
@@ -440,5 +332,10 @@ pub fn run_error<E: Error + 'static>(py: Python<'_>, err: E) -> PyErr {
         }
         cur = e.source();
     }
-    PyValueError::new_err(err.to_string())
+    // an option error names its field as Python does (the same rule the CLI spells flags with)
+    let text = err.to_string();
+    match OptionError::find(&err) {
+        Some(o) => PyValueError::new_err(o.respell(&text, FrontEnd::Python)),
+        None => PyValueError::new_err(text),
+    }
 }

@@ -8,6 +8,9 @@ pub enum SiemError {
     /// An input or option outside its domain; `input` names it.
     #[error("{input}: {reason}")]
     Invalid { input: String, reason: String },
+    /// A run option outside its domain (each front end spells its field its own way).
+    #[error("{0}")]
+    Option(#[from] scoreprobe_core::options::OptionError),
     /// A name that is not one of the known ones.
     #[error("unknown {what} '{name}'; choose one of {}", .known.join(", "))]
     Unknown { what: &'static str, name: String, known: Vec<&'static str> },

@@ -21,6 +21,7 @@ use crate::form::SiemForm;
 use crate::source::{AuxCost, ErrorSource, PrepareContext};
 use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
 use ndarray::ArrayView2;
+use scoreprobe_core::options::OptionError;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SampleOutput, SamplerConfig, SamplerKind};
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
@@ -70,10 +71,8 @@ impl SiemConfig {
 
     pub fn validate(&self, dim: usize) -> Result<(), SiemError> {
         if self.n < 2 {
-            return Err(SiemError::invalid(
-                "n",
-                format!("SIEM needs at least 2 trajectories for its standard error, got {}", self.n),
-            ));
+            let why = format!("SIEM needs at least 2 trajectories for its standard error, got {}", self.n);
+            return Err(OptionError::new("n", why).into());
         }
         if !self.sampler.is_stochastic() {
             return Err(SiemError::invalid(

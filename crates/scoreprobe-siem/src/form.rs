@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Which SIEM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum SiemForm {
     Projection,

@@ -43,4 +43,6 @@ pub use projection::{
     centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport, QuadraticParts, TestFamily,
 };
 pub use source::{AuxCost, ErrorFieldKind, ErrorSource, OracleSource, PrepareContext};
-pub use testfn::{centers_from_target, centers_hash, BandwidthRule, RadialKind, RadialTestFn, TestFnKind, TestFnSpec};
+pub use testfn::{
+    centers_from_target, centers_hash, BandwidthRule, MedianRule, RadialKind, RadialTestFn, TestFnKind, TestFnSpec,
+};

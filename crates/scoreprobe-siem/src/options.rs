@@ -12,15 +12,16 @@ use crate::projection::{
 };
 use crate::recipe::{Draws, SourceOptions, Truth};
 use crate::source::{ErrorFieldKind, ErrorSource};
-use crate::testfn::{centers_from_target, BandwidthRule, RadialKind, TestFnKind, TestFnSpec};
+use crate::testfn::{centers_from_target, BandwidthRule, MedianRule, RadialKind, TestFnKind, TestFnSpec};
 use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::model::synthetic::SyntheticModel;
+use scoreprobe_core::options::OptionError;
 use scoreprobe_core::sampler::SamplerKind;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// What the error field is measured against.
@@ -68,64 +69,93 @@ impl SiemReference<'_> {
     }
 }
 
-/// The options of a SIEM run, named and defaulted like the CLI's flags.
-#[derive(Clone, Debug, PartialEq)]
+/// The options of a SIEM run, declared once: the CLI flattens them into `scoreprobe siem` (the
+/// doc comments are its `--help`), the Python module deserialises `siem(**options)` into them, and
+/// the defaults are clap's (see [`scoreprobe_core::options::clap_defaults`]).
+#[derive(Clone, Debug, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SiemOptions {
-    /// projection | particle (default: particle with an exact score, else projection).
+    /// SIEM's form: projection (forward-noised data, no error field) | particle (the model's
+    /// trajectories with an error field). Default: particle with the oracle when the model's exact
+    /// score is known (every spec target), projection otherwise.
+    #[arg(long, value_enum)]
     pub form: Option<SiemForm>,
-    /// Particle form: source of ê_t (default: oracle with an exact score, else critic).
+    /// Particle form: source of the error field ê_t. Default: oracle when the exact score is
+    /// known, else critic.
+    #[arg(long, value_enum)]
     pub error_field: Option<ErrorFieldKind>,
-    /// Steps of the sampler's grid in the metric, e.g. `900..999`; None: the whole grid.
-    pub window: Option<String>,
-    /// Test functions: a radial profile (gaussian | imq | bump) or the quadratic family
-    /// (projection form only).
+    /// Steps of the sampler's grid in the metric, e.g. `900..999` (the first 100 steps from noise
+    /// of 1000; Python also takes `(900, 999)` or `range(900, 1000)`); default: the whole grid.
+    /// Only the steps down to the window are run.
+    #[arg(long, value_parser = parse_window)]
+    pub window: Option<Window>,
+    /// Test functions: the radial profile ψ of φ(x) = ψ(|x − c|/h), or `quadratic`: every test
+    /// function of degree ≤ 2 at once (projection form; sees the affine part of the error in any
+    /// dimension, where radial functions see only its radial part).
+    #[arg(long, value_enum, default_value_t = TestFnKind::default())]
     pub test_fn: TestFnKind,
-    /// The test functions' own seed (centres, pilot bandwidth): part of the metric, never `seed`.
+    /// Seed of the test functions (the K centres and the pilot draws of the bandwidth): part of
+    /// the metric's definition, independent of the sampling seed, so every seed and checkpoint is
+    /// measured with the same test functions.
+    #[arg(long, default_value_t = 0)]
     pub test_seed: u64,
-    /// Fixed bandwidth h > 0 (None: the median rule).
+    /// Bandwidth h > 0 (default: a median of |X_t − c|, see the bandwidth rule).
+    #[arg(long, allow_hyphen_values = true)]
     pub bandwidth: Option<f64>,
-    /// median-pooled | median-first-step.
-    pub bandwidth_rule: String,
-    /// Centre of a single test function (None: the origin); alone, it means K = 1 at this centre.
+    /// Default bandwidth when none is given. Projection form: median-pooled (pilot draws of the
+    /// forward-noised data at every time of the full grid, whatever the window) or
+    /// median-first-step (the grid's highest-noise time). Particle form: the model's own states on
+    /// the window (every one, or the first step's).
+    #[arg(long, value_enum, default_value_t = MedianRule::MedianPooled)]
+    pub bandwidth_rule: MedianRule,
+    /// Centre c of φ (CLI: comma-separated coordinates): alone, one test function (K = 1) at c, in
+    /// either form (default: the origin for K = 1).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub center: Option<Vec<f64>>,
-    /// Number K of test functions (K > 1: centred at K seeded data points); default 8 for the
-    /// projection form, 1 (the paper's metric) for the particle form.
+    /// Number K of test functions; K > 1 centres them at K data points drawn with the test seed
+    /// and averages (the multi-centre variant). K = 1 at c = 0 is the paper's metric. Default: 8
+    /// for the projection form, 1 for the particle form or with a centre.
+    #[arg(long)]
     pub centers: Option<usize>,
     /// Trajectories (particle form) or draws per window time (projection form).
+    #[arg(long, default_value_t = 1000)]
     pub n: usize,
     /// Projection form: pilot draws per window time that set the median bandwidth.
+    #[arg(long, default_value_t = DEFAULT_PILOT)]
     pub pilot: usize,
-    /// Sampler steps (None: the schedule's default).
+    /// Sampler steps (default: the schedule's: 1000, or K for DDPM).
+    #[arg(long)]
     pub steps: Option<usize>,
-    /// End time of sampling (None: the schedule's default).
+    /// End time of sampling (default 1e-3 for VP, 0 for DDPM).
+    #[arg(long)]
     pub t_min: Option<f64>,
-    /// em | ancestral.
-    pub sampler: String,
+    /// Particle form: the reverse-SDE sampler.
+    #[arg(long, value_enum, default_value_t = SamplerKind::Em)]
+    pub sampler: SamplerKind,
+    /// Sampling seed (trajectories, data draws, the error field's training).
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Training steps of the classifier error field.
+    /// Training steps of the `classifier` error field (batch 512, MLP 3 × 64).
+    #[arg(long, default_value_t = 1500)]
     pub classifier_steps: usize,
 }
 
 impl Default for SiemOptions {
     fn default() -> Self {
-        Self {
-            form: None,
-            error_field: None,
-            window: None,
-            test_fn: TestFnKind::default(),
-            test_seed: 0,
-            bandwidth: None,
-            bandwidth_rule: "median-pooled".into(),
-            center: None,
-            centers: None,
-            n: 1000,
-            pilot: DEFAULT_PILOT,
-            steps: None,
-            t_min: None,
-            sampler: "em".into(),
-            seed: 0,
-            classifier_steps: 1500,
-        }
+        scoreprobe_core::options::clap_defaults()
+    }
+}
+
+/// `--window`: a window's text, parsed by [`Window::parse`].
+fn parse_window(text: &str) -> Result<Window, String> {
+    Window::parse(text).map_err(|e| e.to_string())
+}
+
+/// The window of the options, checked against a grid of `steps` steps.
+fn window(opts: &SiemOptions, steps: usize) -> Result<Option<Window>, SiemError> {
+    match opts.window {
+        Some(w) => w.check(steps).map(|()| Some(w)).map_err(|e| OptionError::new("window", e.to_string()).into()),
+        None => Ok(None),
     }
 }
 
@@ -143,10 +173,11 @@ pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) ->
     let kind: RadialKind = match opts.test_fn {
         TestFnKind::Radial(kind) => kind,
         TestFnKind::Quadratic => {
-            return Err(SiemError::invalid(
+            return Err(OptionError::new(
                 "test_fn",
                 "quadratic: the quadratic family is a projection-form test family; use the projection form",
-            ))
+            )
+            .into())
         }
     };
     let default_k = match (&opts.center, opts.form.unwrap_or(SiemForm::default_for(reference.has_exact_score()))) {
@@ -154,36 +185,30 @@ pub fn test_functions(opts: &SiemOptions, reference: SiemReference, d: usize) ->
         (None, SiemForm::Projection) => DEFAULT_CENTERS,
     };
     let k = opts.centers.unwrap_or(default_k);
-    let bandwidth = match (opts.bandwidth, opts.bandwidth_rule.as_str()) {
-        (Some(h), _) if !(h > 0.0 && h.is_finite()) => {
-            return Err(SiemError::invalid("bandwidth", format!("must be a finite number > 0, got {h}")))
+    let bandwidth = match opts.bandwidth {
+        Some(h) if !(h > 0.0 && h.is_finite()) => {
+            return Err(OptionError::new("bandwidth", format!("must be a finite number > 0, got {h}")).into())
         }
-        (Some(h), _) => BandwidthRule::Fixed(h),
-        (None, "median-first-step") => BandwidthRule::MedianFirstStep,
-        (None, "median-pooled") => BandwidthRule::MedianPooled,
-        (None, other) => {
-            return Err(SiemError::Unknown {
-                what: "bandwidth rule",
-                name: other.into(),
-                known: vec!["median-pooled", "median-first-step"],
-            })
-        }
+        Some(h) => BandwidthRule::Fixed(h),
+        None => opts.bandwidth_rule.rule(),
     };
     if k == 0 {
-        return Err(SiemError::invalid("centers", "need at least 1 test function"));
+        return Err(OptionError::new("centers", "need at least 1 test function").into());
     }
     let centers = match (&opts.center, k) {
         (Some(_), k) if k > 1 => {
-            return Err(SiemError::invalid(
+            return Err(OptionError::new(
                 "center",
                 format!("center and centers = {k} exclude each other: the {k} centres are seeded data points"),
-            ))
+            )
+            .into())
         }
         (Some(c), _) if c.len() != d => {
-            return Err(SiemError::invalid(
+            return Err(OptionError::new(
                 "center",
                 format!("has {} coordinates, the target has dimension {d}", c.len()),
-            ))
+            )
+            .into())
         }
         (Some(c), _) => Array1::from(c.clone()).insert_axis(Axis(0)),
         (None, 1) => Array2::zeros((1, d)),
@@ -206,10 +231,9 @@ pub fn siem_config(
 ) -> Result<SiemConfig, SiemError> {
     let steps = opts.steps.unwrap_or_else(|| schedule.default_steps());
     let mut cfg = SiemConfig::new(d, steps, opts.t_min.unwrap_or_else(|| schedule.default_t_min()), opts.n, opts.seed);
-    cfg.sampler = opts.sampler.parse::<SamplerKind>().map_err(|e| SiemError::from(e.within("sampler")))?;
-    if let Some(w) = &opts.window {
-        cfg.window = Window::parse(w).map_err(|e| SiemError::from(e.within("window")))?;
-        cfg.window.check(steps).map_err(|e| SiemError::from(e.within("window")))?;
+    cfg.sampler = opts.sampler;
+    if let Some(w) = window(opts, steps)? {
+        cfg.window = w;
     }
     cfg.test_fn = test_functions(opts, reference, d)?;
     cfg.test_seed = opts.test_seed;
@@ -225,7 +249,7 @@ pub fn error_source(
     reference: SiemReference,
 ) -> Result<Box<dyn ErrorSource>, SiemError> {
     if let Some(why) = kind.unavailable() {
-        return Err(SiemError::invalid("error field", why));
+        return Err(OptionError::new("error_field", why).into());
     }
     #[cfg(feature = "nn")]
     let options = SourceOptions {
@@ -315,36 +339,38 @@ pub fn run_projection(
 ) -> Result<ProjectionReport, SiemError> {
     let d = model.dim();
     if let Some(kind) = opts.error_field {
-        return Err(SiemError::invalid(
+        return Err(OptionError::new(
             "error_field",
             format!(
                 "{}: the projection form uses no error field (it needs only data draws); use the particle form",
                 kind.name()
             ),
-        ));
+        )
+        .into());
     }
-    if opts.sampler != "em" {
-        return Err(SiemError::invalid(
+    if opts.sampler != SamplerKind::Em {
+        return Err(OptionError::new(
             "sampler",
-            format!("{}: the projection form runs no sampler; use the particle form", opts.sampler),
-        ));
+            format!("{}: the projection form runs no sampler; use the particle form", opts.sampler.name()),
+        )
+        .into());
     }
     let steps = opts.steps.unwrap_or_else(|| schedule.default_steps());
     let mut cfg =
         ProjectionConfig::new(d, steps, opts.t_min.unwrap_or_else(|| schedule.default_t_min()), opts.n, opts.seed);
-    if let Some(w) = &opts.window {
-        cfg.window = Window::parse(w).map_err(|e| SiemError::from(e.within("window")))?;
-        cfg.window.check(steps).map_err(|e| SiemError::from(e.within("window")))?;
+    if let Some(w) = window(opts, steps)? {
+        cfg.window = w;
     }
     let opts = SiemOptions { form: Some(SiemForm::Projection), ..opts.clone() };
     cfg.test_seed = opts.test_seed;
     match opts.test_fn {
         TestFnKind::Quadratic => {
             if opts.center.is_some() || opts.centers.is_some() || opts.bandwidth.is_some() {
-                return Err(SiemError::invalid(
+                return Err(OptionError::new(
                     "test_fn",
                     "quadratic: the quadratic family has no centres or bandwidth to set (its centre is the data mean)",
-                ));
+                )
+                .into());
             }
             cfg.family = TestFamily::Quadratic { data_mean: Some(reference.data_mean()) };
         }
@@ -394,5 +420,31 @@ mod tests {
         let schedule = Schedule::vp_default();
         let err = error_source(ErrorFieldKind::Oracle, &SiemOptions::default(), &schedule, reference).err().unwrap();
         assert!(matches!(err, SiemError::NoExactScore { .. }), "{err}");
+    }
+
+    #[test]
+    fn options_are_declared_once_with_clap_s_defaults_and_typed_values() {
+        let o = SiemOptions::default();
+        assert_eq!((o.n, o.pilot, o.classifier_steps, o.sampler), (1000, DEFAULT_PILOT, 1500, SamplerKind::Em));
+        assert_eq!((o.test_fn, o.bandwidth_rule, o.window), (TestFnKind::default(), MedianRule::MedianPooled, None));
+        let specs = scoreprobe_core::options::option_specs::<SiemOptions>().unwrap();
+        let named = |n: &str| specs.iter().find(|s| s.name == n).unwrap().default.clone();
+        assert_eq!(
+            (named("bandwidth_rule"), named("test_fn")),
+            (serde_json::json!("median-pooled"), serde_json::json!("gaussian"))
+        );
+        assert_eq!(specs.len(), 16);
+        // Python's spellings: a window as text or a pair, kinds by name, unknown fields refused
+        let o: SiemOptions =
+            serde_json::from_str(r#"{"window": [900, 999], "test_fn": "quadratic", "sampler": "ancestral"}"#).unwrap();
+        assert_eq!(
+            (o.window, o.test_fn, o.sampler),
+            (Some(Window { lo: 900, hi: 999 }), TestFnKind::Quadratic, SamplerKind::Ancestral)
+        );
+        assert!(serde_json::from_str::<SiemOptions>(r#"{"bandwidth_rul": "median-pooled"}"#).is_err());
+        assert!(serde_json::from_str::<SiemOptions>(r#"{"test_fn": "cubic"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("cubic"));
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// Which kind of error-field source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorFieldKind {
     Oracle,

@@ -8,6 +8,7 @@
 
 use crate::error::SiemError;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use scoreprobe_core::options::OptionError;
 use scoreprobe_core::{GaussianMixture, Purpose, SeedStream};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -113,7 +114,7 @@ impl FromStr for RadialKind {
 
 /// The test-function family of a SIEM run, as the front ends name it (`--test-fn`, `test_fn=`):
 /// radial functions with a profile ψ, or the quadratic family (SPEC §7: every test function of
-/// degree ≤ 2 at once; projection form only).
+/// degree ≤ 2 at once; projection form only). Spelled by [`TestFnKind::name`] in clap and serde.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TestFnKind {
     Radial(RadialKind),
@@ -128,6 +129,35 @@ impl TestFnKind {
             TestFnKind::Radial(k) => k.name(),
             TestFnKind::Quadratic => "quadratic",
         }
+    }
+}
+
+impl clap::ValueEnum for TestFnKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        use RadialKind::*;
+        &[TestFnKind::Radial(Gaussian), TestFnKind::Radial(Imq), TestFnKind::Radial(Bump), TestFnKind::Quadratic]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl Serialize for TestFnKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for TestFnKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for TestFnKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -234,7 +264,7 @@ pub fn radial_distances(x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array1<f64> {
 
 pub(crate) fn check_bandwidth(h: f64) -> Result<(), SiemError> {
     if !(h > 0.0 && h.is_finite()) {
-        return Err(SiemError::invalid("bandwidth", format!("must be a finite number > 0, got {h}")));
+        return Err(OptionError::new("bandwidth", format!("must be a finite number > 0, got {h}")).into());
     }
     Ok(())
 }
@@ -259,6 +289,23 @@ impl BandwidthRule {
             BandwidthRule::Fixed(_) => "fixed",
             BandwidthRule::MedianPooled => "median-pooled",
             BandwidthRule::MedianFirstStep => "median-first-step",
+        }
+    }
+}
+
+/// The median rules a front end may ask for (a fixed bandwidth is the `bandwidth` option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum MedianRule {
+    MedianPooled,
+    MedianFirstStep,
+}
+
+impl MedianRule {
+    pub fn rule(self) -> BandwidthRule {
+        match self {
+            MedianRule::MedianPooled => BandwidthRule::MedianPooled,
+            MedianRule::MedianFirstStep => BandwidthRule::MedianFirstStep,
         }
     }
 }

@@ -240,7 +240,7 @@ fn calibration_the_spread_over_sampling_seeds_matches_the_reported_se() {
     for seed in 0..40 {
         let opts = SiemOptions {
             form: Some(SiemForm::Projection),
-            window: Some("900..999".into()),
+            window: Some("900..999".parse().unwrap()),
             n: 200,
             seed: 1000 + seed,
             ..Default::default()
@@ -267,7 +267,7 @@ fn a_centre_alone_is_one_test_function_and_matches_the_closed_form() {
     let reference = SiemReference::Exact { target: &m.target, synthetic: Some(&m) };
     let opts = SiemOptions {
         form: Some(SiemForm::Projection),
-        window: Some("900..999".into()),
+        window: Some("900..999".parse().unwrap()),
         center: Some(vec![0.8, -0.4]),
         n: 2000,
         seed: 12,
@@ -289,7 +289,7 @@ fn the_test_functions_follow_the_test_seed_only() {
     let run = |seed, test_seed| {
         let opts = SiemOptions {
             form: Some(SiemForm::Projection),
-            window: Some("990..999".into()),
+            window: Some("990..999".parse().unwrap()),
             n: 20,
             seed,
             test_seed,

@@ -1,11 +1,11 @@
 //! `scoreprobe bounds`: Girsanov and marginal (gradient-only) KL bounds of the reverse-SDE sampler
 //! over [t_min, T] (SPEC §6), next to the exact KL where one exists.
 
-use crate::cmd::hodge::{EstimatorOpts, Source};
+use crate::cmd::hodge::Source;
 use crate::io::{print_json, print_text};
 use crate::models::DataArgs;
 use anyhow::{Context, Result};
-use scoreprobe_hodge::{run_bounds, BoundsConfig};
+use scoreprobe_hodge::{run_bounds, BoundsOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -16,21 +16,7 @@ pub struct Args {
     #[command(flatten)]
     on_data: DataArgs,
     #[command(flatten)]
-    opts: EstimatorOpts,
-    /// Lower end of the time integrals (the sampler's end time); must be > 0.
-    #[arg(long, default_value_t = 1e-3)]
-    t_min: f64,
-    /// Simpson panels in ln t (a multiple of 4; panels + 1 estimator calls).
-    #[arg(long, default_value_t = 32)]
-    panels: usize,
-    /// Samples per node for the Monte-Carlo estimators.
-    #[arg(long, default_value_t = 20_000)]
-    n: usize,
-    /// Monte-Carlo samples for KL(p_T‖π) when p_T is a mixture.
-    #[arg(long, default_value_t = 100_000)]
-    prior_n: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    opts: BoundsOptions,
     /// Print JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -39,8 +25,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let source = Source::load(&a.spec, &a.on_data)?;
     let problem = source.problem();
-    let cfg = BoundsConfig { t_min: a.t_min, panels: a.panels, prior_n: a.prior_n, ..Default::default() };
-    let r = run_bounds(&problem, &a.opts.options(), &cfg, a.n, a.seed).with_context(|| source.label().to_string())?;
+    let r = run_bounds(&problem, &a.opts).with_context(|| source.label().to_string())?;
     if a.json {
         print_json(&serde_json::to_value(&r)?);
         return Ok(());

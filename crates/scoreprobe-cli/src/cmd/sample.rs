@@ -1,7 +1,7 @@
 use crate::io::print_json;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use ndarray::{Array3, Axis};
-use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SamplerConfig, SamplerKind};
+use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SampleOptions};
 use scoreprobe_core::schedule::Schedule;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
 use scoreprobe_core::window::Window;
@@ -28,29 +28,17 @@ pub struct Args {
     /// checkpoint's shape; values in [−1, 1]).
     #[arg(long)]
     png_grid: Option<PathBuf>,
-    /// Number of samples.
-    #[arg(long, default_value_t = 1000)]
-    n: usize,
-    /// em | ancestral | ode-euler | ode-heun.
-    #[arg(long, default_value = "em")]
-    sampler: String,
-    /// Sampler steps (default: the schedule's: 1000, or K for DDPM).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// End time of sampling (default 1e-3 for VP, 0 for DDPM).
-    #[arg(long)]
-    t_min: Option<f64>,
+    #[command(flatten)]
+    opts: SampleOptions,
     /// Start from the prior N(0, I) or from the true marginal p_T.
     #[arg(long, default_value = "prior", value_parser = ["prior", "marginal"])]
     init: String,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Output `.npy` of shape (n, d), f32.
     #[arg(long)]
     out: PathBuf,
     /// Record states on this window of step indices, e.g. `900..999` (the first 100 steps from noise of 1000).
     #[arg(long)]
-    trajectory_window: Option<String>,
+    trajectory_window: Option<Window>,
     /// Output `.npy` for the trajectory, shape (window steps + 1, n, d), f32.
     #[arg(long)]
     trajectory_out: Option<PathBuf>,
@@ -101,18 +89,10 @@ pub fn run(a: Args) -> Result<()> {
             }
             (None, None) => return Err(anyhow!("give --spec or --checkpoint")),
         };
-    let kind: SamplerKind = a.sampler.parse().context("--sampler")?;
-    if a.n == 0 {
-        return Err(anyhow!("--n: must be at least 1"));
-    }
-    let steps = a.steps.unwrap_or_else(|| schedule.default_steps());
-    let mut cfg = SamplerConfig::new(kind, steps, a.t_min.unwrap_or_else(|| schedule.default_t_min()), a.seed);
-    cfg.window = a
-        .trajectory_window
-        .as_deref()
-        .map(Window::parse)
-        .transpose()
-        .map_err(|e| anyhow!("--trajectory-window: {e}"))?;
+    let (n, seed) = (a.opts.n, a.opts.seed);
+    let mut cfg = a.opts.config(schedule)?;
+    let (kind, steps) = (cfg.kind, cfg.steps);
+    cfg.window = a.trajectory_window;
     cfg.stop_after_window = a.stop_after_window;
     if cfg.window.is_some() != a.trajectory_out.is_some() {
         return Err(anyhow!("--trajectory-window and --trajectory-out go together"));
@@ -120,14 +100,14 @@ pub fn run(a: Args) -> Result<()> {
     if a.stop_after_window && cfg.window.is_none() {
         return Err(anyhow!("--stop-after-window needs --trajectory-window"));
     }
-    cfg.validate().map_err(|e| anyhow!(e))?;
+    cfg.validate()?;
     let d = model.dim();
     let x0 = match (a.init.as_str(), target) {
-        ("prior", _) => prior_init(a.n, d, a.seed),
+        ("prior", _) => prior_init(n, d, seed),
         (_, None) => return Err(anyhow!("--init marginal needs a spec with a target")),
         (_, Some(target)) => {
-            let mut rng = SeedStream::new(a.seed).rng(Purpose::MarginalInit);
-            target.sample_marginal(a.n, schedule, 1.0, &mut rng)
+            let mut rng = SeedStream::new(seed).rng(Purpose::MarginalInit);
+            target.sample_marginal(n, schedule, 1.0, &mut rng)
         }
     };
     let start = Instant::now();
@@ -155,14 +135,14 @@ pub fn run(a: Args) -> Result<()> {
             (None, 3072) => (3, 32, 32),
             (None, _) => return Err(anyhow!("--png-grid: samples of dimension {d} are not images")),
         };
-        let k = a.n.min(64);
+        let k = n.min(64);
         let flat: Vec<f32> = x.rows().into_iter().take(k).flat_map(|r| r.to_vec()).collect();
         scoreprobe_nn::write_png_grid(png, &flat, shape, 8, (-1.0, 1.0))?;
     }
     let mut report = json!({
-        "out": a.out, "n": a.n, "dim": d, "model": model.describe(),
+        "out": a.out, "n": n, "dim": d, "model": model.describe(),
         "sampler": kind.name(), "steps": steps, "steps_run": out.steps_run, "nfe": out.nfe,
-        "t_end": out.t_end, "seed": a.seed, "init": a.init, "seconds": seconds, "png_grid": a.png_grid,
+        "t_end": out.t_end, "seed": seed, "init": a.init, "seconds": seconds, "png_grid": a.png_grid,
         "trajectory": traj,
     });
     // the per-coordinate mean of vector data; of images (thousands of pixels) only its size

@@ -132,7 +132,8 @@ impl TrainMonitor {
     fn options(&self) -> SiemOptions {
         SiemOptions {
             form: Some(SiemForm::Projection),
-            window: Some(self.s.window.clone()),
+            // checked when the monitor was built
+            window: Window::parse(&self.s.window).ok(),
             test_fn: self.family,
             n: self.s.n,
             seed: self.s.seed,

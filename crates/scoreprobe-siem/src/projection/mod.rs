@@ -40,6 +40,7 @@ use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::model::score_checked;
+use scoreprobe_core::options::OptionError;
 use scoreprobe_core::sampler::{SamplerConfig, SamplerKind};
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
@@ -110,13 +111,14 @@ impl ProjectionConfig {
 
     pub fn validate(&self, dim: usize) -> Result<(), SiemError> {
         if self.n < 4 {
-            return Err(SiemError::invalid(
-                "n",
-                format!("the projection form needs at least 4 draws per time for its standard error, got {}", self.n),
-            ));
+            let why =
+                format!("the projection form needs at least 4 draws per time for its standard error, got {}", self.n);
+            return Err(OptionError::new("n", why).into());
         }
         if self.pilot < 2 {
-            return Err(SiemError::invalid("pilot", format!("needs at least 2 draws per time, got {}", self.pilot)));
+            return Err(
+                OptionError::new("pilot", format!("needs at least 2 draws per time, got {}", self.pilot)).into()
+            );
         }
         let mut s = SamplerConfig::new(SamplerKind::Em, self.steps, self.t_min, self.seed);
         s.window = Some(self.window);
