@@ -23,7 +23,7 @@ pub enum MatrixProblem {
 pub enum CoreError {
     /// A run option outside its domain (its field is spelled by each front end).
     #[error("{0}")]
-    Option(#[from] crate::options::OptionError),
+    Option(#[from] crate::option_error::OptionError),
     /// An input (a spec field, an option, an argument) outside its domain; `input` names it and
     /// `reason` says what is allowed and what was given.
     #[error("{input}: {reason}")]

@@ -13,6 +13,7 @@ pub mod family;
 pub mod fsio;
 pub mod linalg;
 pub mod model;
+pub mod option_error;
 pub mod options;
 pub mod sampler;
 pub mod schedule;
