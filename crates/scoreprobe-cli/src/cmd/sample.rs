@@ -1,19 +1,30 @@
 use crate::io::print_json;
 use anyhow::{anyhow, Result};
-use ndarray::{Array3, Axis};
+use ndarray::{Array2, Array3, Axis};
 use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SampleOptions};
 use scoreprobe_core::schedule::Schedule;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Purpose, ScoreModel, SeedStream};
 use scoreprobe_data::write_npy;
-use scoreprobe_nn::{ArchSpec, LoadOptions, NetScoreModel};
-use serde_json::json;
+use scoreprobe_nn::{ArchSpec, LoadOptions};
+use serde_json::{json, Value};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
 /// Above this dimension `sample` reports the mean's root mean square instead of every coordinate.
 const MEAN_PRINTED_UP_TO_DIM: usize = 64;
+
+/// Where the reverse process starts.
+#[derive(Clone, Copy, Debug, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Init {
+    /// The prior N(0, I).
+    Prior,
+    /// The true marginal p_T (needs a spec with a target).
+    Marginal,
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,8 +42,8 @@ pub struct Args {
     #[command(flatten)]
     opts: SampleOptions,
     /// Start from the prior N(0, I) or from the true marginal p_T.
-    #[arg(long, default_value = "prior", value_parser = ["prior", "marginal"])]
-    init: String,
+    #[arg(long, value_enum, default_value_t = Init::Prior)]
+    init: Init,
     /// Output `.npy` of shape (n, d), f32.
     #[arg(long)]
     out: PathBuf,
@@ -49,49 +60,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let (resolved, net, image_shape, synthetic): (_, NetScoreModel, _, Box<dyn ScoreModel>);
-    let (model, target, schedule): (&dyn ScoreModel, Option<&GaussianMixture>, &Schedule) =
-        match (&a.spec, &a.checkpoint) {
-            (_, Some(path)) => {
-                let (m, _) = scoreprobe_nn::load_score_model(path, &LoadOptions::default())?;
-                image_shape = match m.arch() {
-                    ArchSpec::Unet(u) => Some((u.channels, u.height, u.width)),
-                    ArchSpec::Mlp(_) => None,
-                };
-                net = m;
-                (&net as &dyn ScoreModel, None, net.schedule())
-            }
-            (Some(spec), None) => {
-                let spec = ProblemSpec::from_file(spec).map_err(|e| anyhow!(e))?;
-                match &spec.model {
-                    // A checkpoint of another dimension than the spec's target (an image model): the
-                    // target plays no part in sampling from the prior, so it is ignored.
-                    ModelSpec::Checkpoint { path } => {
-                        let (m, _) = scoreprobe_nn::load_score_model(path, &LoadOptions::default())?;
-                        let target = spec.target().map_err(|e| anyhow!(e))?;
-                        image_shape = match m.arch() {
-                            ArchSpec::Unet(u) => Some((u.channels, u.height, u.width)),
-                            ArchSpec::Mlp(_) => None,
-                        };
-                        resolved = (target, spec.schedule().map_err(|e| anyhow!(e))?);
-                        net = m;
-                        let target = (resolved.0.dim() == net.dim()).then_some(&resolved.0);
-                        (&net as &dyn ScoreModel, target, &resolved.1)
-                    }
-                    _ => {
-                        let r = crate::models::resolve(&spec)?;
-                        image_shape = None;
-                        synthetic = r.model;
-                        resolved = (r.target, r.schedule);
-                        (synthetic.as_ref(), Some(&resolved.0), &resolved.1)
-                    }
-                }
-            }
-            (None, None) => return Err(anyhow!("give --spec or --checkpoint")),
-        };
+    let src = load(&a)?;
     let (n, seed) = (a.opts.n, a.opts.seed);
-    let mut cfg = a.opts.config(schedule)?;
-    let (kind, steps) = (cfg.kind, cfg.steps);
+    let mut cfg = a.opts.config(&src.schedule)?;
     cfg.window = a.trajectory_window;
     cfg.stop_after_window = a.stop_after_window;
     if cfg.window.is_some() != a.trajectory_out.is_some() {
@@ -101,59 +72,118 @@ pub fn run(a: Args) -> Result<()> {
         return Err(anyhow!("--stop-after-window needs --trajectory-window"));
     }
     cfg.validate()?;
-    let d = model.dim();
-    let x0 = match (a.init.as_str(), target) {
-        ("prior", _) => prior_init(n, d, seed),
-        (_, None) => return Err(anyhow!("--init marginal needs a spec with a target")),
-        (_, Some(target)) => {
-            let mut rng = SeedStream::new(seed).rng(Purpose::MarginalInit);
-            target.sample_marginal(n, schedule, 1.0, &mut rng)
-        }
-    };
+    let x0 = initial_states(a.init, &src, n, seed)?;
     let start = Instant::now();
-    let (out, traj) = if let Some(path) = &a.trajectory_out {
-        let (out, states, times) = sample_trajectory(model, schedule, &cfg, x0).map_err(|e| anyhow!(e))?;
-        let views: Vec<_> = states.iter().map(|s| s.view().insert_axis(Axis(0))).collect();
-        let stacked: Array3<f32> = ndarray::concatenate(Axis(0), &views)?.mapv(|v| v as f32);
-        write_npy(path, &stacked)?;
-        (
-            out,
-            Some(
-                json!({"path": path, "shape": stacked.shape(), "times": times, "window": cfg.window.map(|w| w.to_string())}),
-            ),
-        )
-    } else {
-        (sample_with_observer(model, schedule, &cfg, x0, &mut |_| std::ops::ControlFlow::Continue(()))?, None)
+    let (out, traj) = match &a.trajectory_out {
+        Some(path) => {
+            let (out, states, times) =
+                sample_trajectory(src.model.as_ref(), &src.schedule, &cfg, x0).map_err(|e| anyhow!(e))?;
+            let traj = write_trajectory(path, &states, &times, cfg.window)?;
+            (out, Some(traj))
+        }
+        None => (
+            sample_with_observer(src.model.as_ref(), &src.schedule, &cfg, x0, &mut |_| ControlFlow::Continue(()))?,
+            None,
+        ),
     };
     let seconds = start.elapsed().as_secs_f64();
     let x = out.x.mapv(|v| v as f32);
     write_npy(&a.out, &x)?;
     if let Some(png) = &a.png_grid {
-        let shape = match (image_shape, d) {
-            (Some(s), _) => s,
-            (None, 784) => (1, 28, 28),
-            (None, 3072) => (3, 32, 32),
-            (None, _) => return Err(anyhow!("--png-grid: samples of dimension {d} are not images")),
-        };
-        let k = n.min(64);
-        let flat: Vec<f32> = x.rows().into_iter().take(k).flat_map(|r| r.to_vec()).collect();
-        scoreprobe_nn::write_png_grid(png, &flat, shape, 8, (-1.0, 1.0))?;
+        write_grid(png, &x, src.image_shape)?;
     }
     let mut report = json!({
-        "out": a.out, "n": n, "dim": d, "model": model.describe(),
-        "sampler": kind.name(), "steps": steps, "steps_run": out.steps_run, "nfe": out.nfe,
+        "out": a.out, "n": n, "dim": src.model.dim(), "model": src.model.describe(),
+        "sampler": cfg.kind.name(), "steps": cfg.steps, "steps_run": out.steps_run, "nfe": out.nfe,
         "t_end": out.t_end, "seed": seed, "init": a.init, "seconds": seconds, "png_grid": a.png_grid,
         "trajectory": traj,
     });
-    // the per-coordinate mean of vector data; of images (thousands of pixels) only its size
-    let mean = out.x.mean_axis(Axis(0));
+    add_mean(&mut report, &out.x);
+    print_json(&report);
+    Ok(())
+}
+
+/// What `sample` draws from: the model, the spec's target when it lives in the model's space (for
+/// `--init marginal`), the schedule, and the image shape of a U-Net checkpoint.
+struct Source {
+    model: Box<dyn ScoreModel>,
+    target: Option<GaussianMixture>,
+    schedule: Schedule,
+    image_shape: Option<(usize, usize, usize)>,
+}
+
+fn load(a: &Args) -> Result<Source> {
+    let checkpoint =
+        |path: &std::path::Path, target: Option<GaussianMixture>, schedule: Option<Schedule>| -> Result<Source> {
+            let (net, _) = scoreprobe_nn::load_score_model(path, &LoadOptions::default())?;
+            let image_shape = match net.arch() {
+                ArchSpec::Unet(u) => Some((u.channels, u.height, u.width)),
+                ArchSpec::Mlp(_) => None,
+            };
+            let schedule = schedule.unwrap_or_else(|| net.schedule().clone());
+            // a target of another dimension than the checkpoint's (an image model) plays no part in
+            // sampling from the prior: it is ignored
+            let target = target.filter(|t| t.dim() == net.dim());
+            Ok(Source { model: Box::new(net), target, schedule, image_shape })
+        };
+    match (&a.spec, &a.checkpoint) {
+        (_, Some(path)) => checkpoint(path, None, None),
+        (Some(spec), None) => {
+            let spec = ProblemSpec::from_file(spec).map_err(|e| anyhow!(e))?;
+            if let ModelSpec::Checkpoint { path } = &spec.model {
+                let target = spec.target().map_err(|e| anyhow!(e))?;
+                return checkpoint(path, Some(target), Some(spec.schedule().map_err(|e| anyhow!(e))?));
+            }
+            let r = crate::models::resolve(&spec)?;
+            Ok(Source { model: r.model, target: Some(r.target), schedule: r.schedule, image_shape: None })
+        }
+        (None, None) => Err(anyhow!("give --spec or --checkpoint")),
+    }
+}
+
+fn initial_states(init: Init, src: &Source, n: usize, seed: u64) -> Result<Array2<f64>> {
+    match (init, &src.target) {
+        (Init::Prior, _) => Ok(prior_init(n, src.model.dim(), seed)),
+        (Init::Marginal, None) => Err(anyhow!("--init marginal needs a spec with a target")),
+        (Init::Marginal, Some(target)) => {
+            let mut rng = SeedStream::new(seed).rng(Purpose::MarginalInit);
+            Ok(target.sample_marginal(n, &src.schedule, 1.0, &mut rng))
+        }
+    }
+}
+
+/// Writes the recorded states (steps + 1, n, d) as f32 and returns the report's `trajectory` entry.
+fn write_trajectory(path: &PathBuf, states: &[Array2<f64>], times: &[f64], window: Option<Window>) -> Result<Value> {
+    let views: Vec<_> = states.iter().map(|s| s.view().insert_axis(Axis(0))).collect();
+    let stacked: Array3<f32> = ndarray::concatenate(Axis(0), &views)?.mapv(|v| v as f32);
+    write_npy(path, &stacked)?;
+    Ok(json!({"path": path, "shape": stacked.shape(), "times": times, "window": window.map(|w| w.to_string())}))
+}
+
+/// The first 64 samples as an 8×8 PNG grid.
+fn write_grid(png: &PathBuf, x: &Array2<f32>, image_shape: Option<(usize, usize, usize)>) -> Result<()> {
+    let d = x.ncols();
+    let shape = match (image_shape, d) {
+        (Some(s), _) => s,
+        (None, 784) => (1, 28, 28),
+        (None, 3072) => (3, 32, 32),
+        (None, _) => return Err(anyhow!("--png-grid: samples of dimension {d} are not images")),
+    };
+    let k = x.nrows().min(64);
+    let flat: Vec<f32> = x.rows().into_iter().take(k).flat_map(|r| r.to_vec()).collect();
+    scoreprobe_nn::write_png_grid(png, &flat, shape, 8, (-1.0, 1.0))?;
+    Ok(())
+}
+
+/// The per-coordinate mean of vector data; of images (thousands of pixels) only its size.
+fn add_mean(report: &mut Value, x: &Array2<f64>) {
+    let d = x.ncols();
+    let mean = x.mean_axis(Axis(0));
     report["mean"] = match &mean {
         Some(m) if d <= MEAN_PRINTED_UP_TO_DIM => json!(m.to_vec()),
-        _ => serde_json::Value::Null,
+        _ => Value::Null,
     };
     if let Some(m) = mean.filter(|_| d > MEAN_PRINTED_UP_TO_DIM) {
         report["mean_rms"] = json!((m.mapv(|v| v * v).sum() / d as f64).sqrt());
     }
-    print_json(&report);
-    Ok(())
 }
