@@ -10,7 +10,7 @@ use scoreprobe_data::write_npy;
 use scoreprobe_nn::{ArchSpec, LoadOptions};
 use serde_json::{json, Value};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Above this dimension `sample` reports the mean's root mean square instead of every coordinate.
@@ -153,7 +153,7 @@ fn initial_states(init: Init, src: &Source, n: usize, seed: u64) -> Result<Array
 }
 
 /// Writes the recorded states (steps + 1, n, d) as f32 and returns the report's `trajectory` entry.
-fn write_trajectory(path: &PathBuf, states: &[Array2<f64>], times: &[f64], window: Option<Window>) -> Result<Value> {
+fn write_trajectory(path: &Path, states: &[Array2<f64>], times: &[f64], window: Option<Window>) -> Result<Value> {
     let views: Vec<_> = states.iter().map(|s| s.view().insert_axis(Axis(0))).collect();
     let stacked: Array3<f32> = ndarray::concatenate(Axis(0), &views)?.mapv(|v| v as f32);
     write_npy(path, &stacked)?;
@@ -161,7 +161,7 @@ fn write_trajectory(path: &PathBuf, states: &[Array2<f64>], times: &[f64], windo
 }
 
 /// The first 64 samples as an 8×8 PNG grid.
-fn write_grid(png: &PathBuf, x: &Array2<f32>, image_shape: Option<(usize, usize, usize)>) -> Result<()> {
+fn write_grid(png: &Path, x: &Array2<f32>, image_shape: Option<(usize, usize, usize)>) -> Result<()> {
     let d = x.ncols();
     let shape = match (image_shape, d) {
         (Some(s), _) => s,
