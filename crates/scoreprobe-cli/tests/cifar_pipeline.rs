@@ -3,7 +3,7 @@
 //! seeds) with this build's binary, and its outputs hold a finite value of every metric for both
 //! checkpoints, a sample grid per checkpoint, the training monitor's records and a report. A
 //! second run resumes from the caches and gives the same table; so does a third from the committed
-//! archive alone. Killed at random moments (the whole process group, SIGKILL) and rerun, the
+//! archive alone. Killed in each of its stages (the whole process group, SIGKILL) and rerun, the
 //! script ends with the numbers of an uninterrupted run.
 
 mod common;
@@ -150,16 +150,23 @@ fn stage_of(log: &Path) -> String {
 }
 
 #[test]
-fn the_cifar10_script_killed_at_random_moments_ends_with_the_numbers_of_an_uninterrupted_run() {
+fn the_cifar10_script_killed_in_each_stage_ends_with_the_numbers_of_an_uninterrupted_run() {
     if scoreprobe_data::datasets::require_shared_data().is_none() {
         return;
     }
-    const TRIALS: usize = 3;
+    // each trial kills the script once inside one stage (its log line has appeared), at a seeded
+    // moment in the stage's first half second, then reruns it to the end
+    const STAGES: &[&str] = &[
+        "1/4 training (resumable)",
+        "1/4 training monitor",
+        "2/4 study, replicate seed 0",
+        "2/4 study, replicate seed 1",
+        "3/4 sample grids",
+        "4/4 reports",
+    ];
     let reference = tempfile::tempdir().unwrap();
-    let t0 = Instant::now();
     let out = run_script(reference.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let span = t0.elapsed().as_secs_f64();
     let numbers = |tmp: &Path| {
         let read = |f: &str| std::fs::read_to_string(tmp.join("docs").join(f)).unwrap();
         (without_seconds_columns(&read("metrics.csv")), without_seconds_columns(&read("metrics-seed-1.csv")))
@@ -167,41 +174,52 @@ fn the_cifar10_script_killed_at_random_moments_ends_with_the_numbers_of_an_unint
     let want = numbers(reference.path());
     let mut rng = Mix(22);
     let mut rows = Vec::new();
-    for trial in 0..TRIALS {
+    for (trial, stage) in STAGES.iter().enumerate() {
         let tmp = tempfile::tempdir().unwrap();
-        let kills = 1 + (rng.next() % 2) as usize;
-        let mut stages = Vec::new();
-        for k in 0..kills {
-            let log = tmp.path().join(format!("kill-{k}.log"));
-            let mut child = script(tmp.path())
-                .process_group(0) // the script and the binary it runs: one group, killed together
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .unwrap();
-            // log-uniform over [span/50, span]: the short early stages (restore, training, monitor,
-            // archive) are hit as well as the long studies
-            std::thread::sleep(Duration::from_secs_f64(span * 0.02f64.powf(rng.unit())));
-            let group = format!("-{}", child.id());
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-            child.wait().unwrap();
-            stages.push(stage_of(&log));
-        }
+        let log = tmp.path().join("killed.log");
+        let mut child = script(tmp.path())
+            .process_group(0) // the script and the binary it runs: one group, killed together
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let reached = wait_for_line(&log, stage, &mut child);
+        std::thread::sleep(Duration::from_secs_f64(0.5 * rng.unit()));
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        child.wait().unwrap();
+        assert!(reached, "trial {trial}: the script ended before stage '{stage}'");
+        let landed = stage_of(&log);
         let done = run_script(tmp.path());
         assert!(
             done.status.success(),
-            "trial {trial} after kills in {stages:?}: {}",
+            "trial {trial} after a kill in {landed}: {}",
             String::from_utf8_lossy(&done.stderr)
         );
-        assert!(numbers(tmp.path()) == want, "trial {trial}: numbers differ after kills in {stages:?}");
-        rows.push(format!("| {trial} | {kills} | {} | identical |", stages.join("; ")));
+        assert!(numbers(tmp.path()) == want, "trial {trial}: numbers differ after a kill in {landed}");
+        rows.push(format!("| {trial} | {stage} | {landed} | identical |"));
     }
     let table = format!(
-        "| trial | kills | stage of each kill | numbers vs uninterrupted run |\n|---|---|---|---|\n{}\n",
+        "| trial | stage aimed at | stage of the kill (last log line) | numbers vs uninterrupted run |\n|---|---|---|---|\n{}\n",
         rows.join("\n")
     );
     eprintln!("{table}");
     if let Ok(path) = std::env::var("SCOREPROBE_SCRIPT_KILL_REPORT") {
         std::fs::write(path, &table).unwrap();
     }
+}
+
+/// Polls `log` until a line containing `needle` appears (true) or `child` exits (false).
+fn wait_for_line(log: &Path, needle: &str, child: &mut std::process::Child) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(600) {
+        if std::fs::read_to_string(log).unwrap_or_default().contains(needle) {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
