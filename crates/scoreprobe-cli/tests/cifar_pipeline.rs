@@ -145,8 +145,9 @@ fn the_cifar10_study_script_runs_end_to_end_and_resumes() {
 fn stage_of(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let last = text.lines().rfind(|l| l.starts_with("[regenerate-cifar10"));
-    last.and_then(|l| l.split_once("] "))
-        .map_or("before the first stage".into(), |(_, s)| s.split_whitespace().take(5).collect::<Vec<_>>().join(" "))
+    last.and_then(|l| l.split_once("] ")).map_or("before the first stage".into(), |(_, s)| {
+        s.split_whitespace().filter(|w| !w.starts_with('/')).take(5).collect::<Vec<_>>().join(" ")
+    })
 }
 
 #[test]
