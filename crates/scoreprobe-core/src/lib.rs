@@ -22,10 +22,6 @@ pub mod spec;
 pub mod stats;
 pub mod window;
 
-/// The module's former name (a folder called `target/` is skipped by every tool that ignores
-/// build output); kept so that code written against it still compiles.
-#[doc(hidden)]
-pub use distribution as target;
 pub use distribution::GaussianMixture;
 pub use error::{CoreError, MatrixProblem};
 pub use model::{ModelError, ScoreModel};

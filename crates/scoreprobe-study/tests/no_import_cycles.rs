@@ -21,6 +21,9 @@
 //! attributed to the module file that should hold it (an over-report, never an under-report).
 //! `#[cfg(any(test, …))]` items are read as production code.
 
+mod common;
+
+use common::source::strip;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,93 +42,28 @@ enum Tok {
     Punct(char),
 }
 
+/// The tokens of `src` that paths are made of: identifiers, `::` and single punctuation (comments,
+/// literals and lifetimes are gone first: `common::source::strip`).
 fn tokenize(src: &str) -> Vec<Tok> {
-    let c: Vec<char> = src.chars().collect();
+    let code = strip(src);
+    let c: Vec<char> = code.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
     let at = |k: usize| c.get(k).copied().unwrap_or('\0');
+    let word = |k: usize| c.get(k).is_some_and(|ch| ch.is_alphanumeric() || *ch == '_');
     while i < c.len() {
         let ch = c[i];
         if ch.is_whitespace() {
             i += 1;
-        } else if ch == '/' && at(i + 1) == '/' {
-            while i < c.len() && c[i] != '\n' {
-                i += 1;
-            }
-        } else if ch == '/' && at(i + 1) == '*' {
-            let mut depth = 0;
-            while i < c.len() {
-                if c[i] == '/' && at(i + 1) == '*' {
-                    depth += 1;
-                    i += 2;
-                } else if c[i] == '*' && at(i + 1) == '/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if (ch == 'r' || (ch == 'b' && at(i + 1) == 'r')) && {
-            // raw string: r"…", r#"…"#, br"…"
-            let mut k = i + if ch == 'b' { 2 } else { 1 };
-            while at(k) == '#' {
-                k += 1;
-            }
-            at(k) == '"'
-        } {
-            let mut k = i + if ch == 'b' { 2 } else { 1 };
-            let mut hashes = 0;
-            while at(k) == '#' {
-                hashes += 1;
-                k += 1;
-            }
-            k += 1;
-            loop {
-                if k >= c.len() {
-                    break;
-                }
-                if c[k] == '"' && (1..=hashes).all(|h| at(k + h) == '#') {
-                    k += 1 + hashes;
-                    break;
-                }
-                k += 1;
-            }
-            i = k;
-        } else if ch == '"' || (ch == 'b' && at(i + 1) == '"') {
-            i += if ch == 'b' { 2 } else { 1 };
-            while i < c.len() && c[i] != '"' {
-                i += if c[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if ch == '\'' {
-            // a char literal ('x', '\n', '\u{..}') or a lifetime ('a)
-            if at(i + 1) == '\\' {
-                i += 2;
-                while i < c.len() && c[i] != '\'' {
-                    i += 1;
-                }
-                i += 1;
-            } else if at(i + 2) == '\'' {
-                i += 3;
-            } else {
-                i += 1;
-                while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_') {
-                    i += 1;
-                }
-            }
         } else if ch.is_alphabetic() || ch == '_' || ch == '$' {
             let start = i;
             i += 1;
-            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_') {
+            while word(i) {
                 i += 1;
             }
-            let word: String = c[start..i].iter().collect();
-            out.push(Tok::Ident(word.trim_start_matches("r#").to_string()));
+            out.push(Tok::Ident(c[start..i].iter().collect()));
         } else if ch.is_ascii_digit() {
-            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '.') {
+            while word(i) || at(i) == '.' {
                 i += 1;
             }
         } else if ch == ':' && at(i + 1) == ':' {

@@ -4,6 +4,9 @@
 //! (about a second), with a sample grid and a monitor curve beside it.
 #![allow(dead_code)]
 
+/// Rust source without comments and literals: the workspace scans' shared stripper.
+pub mod source;
+
 use scoreprobe_core::distribution::TargetSpec;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
 use scoreprobe_study::error::BoxError;
