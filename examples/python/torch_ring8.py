@@ -69,7 +69,7 @@ def train(data: np.ndarray, schedule: sp.Schedule, steps: int, keep: list, monit
         loss.backward()
         opt.step()
         # the monitor: a no-op unless the step is due; never touches torch's RNG or grad mode
-        rec = monitor.step(step, as_score_function(net))
+        rec = monitor.step(step, as_score_function(net, schedule))
         if rec is not None:
             print(f"  monitor step {step:5d}  SIEM {rec['value']:.3e} ± {rec['se']:.1e}  ({rec['seconds']:.1f} s)")
         if step in keep:
@@ -78,13 +78,14 @@ def train(data: np.ndarray, schedule: sp.Schedule, steps: int, keep: list, monit
     return kept
 
 
-def as_score_function(net: nn.Module, device: str = "cpu") -> sp.ScoreFunction:
-    # The three-line adapter: numpy in, numpy out, the network on any device.
+def as_score_function(net: nn.Module, schedule: sp.Schedule, device: str = "cpu") -> sp.ScoreFunction:
+    # The three-line adapter: numpy in, numpy out, the network on any device; the model carries the
+    # schedule it was trained with (its eps-prediction becomes a score with it).
     @torch.no_grad()
     def fn(x, t):
         return net(torch.from_numpy(x).to(device), torch.from_numpy(t).float().to(device)).cpu().numpy()
 
-    return sp.ScoreFunction(fn, dim=2, parameterization="eps")
+    return sp.ScoreFunction(fn, dim=2, parameterization="eps", schedule=schedule)
 
 
 def main() -> None:
@@ -109,10 +110,10 @@ def main() -> None:
     reference = ring8.sample_data(n_samples, seed=2)
     rows = []
     for step, net in kept.items():
-        model = as_score_function(net)
-        s = sp.siem(model, ring8, schedule, window="900..999", error_field="oracle", n=n_eval, seed=3, progress=False)
-        h = sp.hodge(model, ring8, schedule, times=[0.05, 0.2, 0.5], estimator="grid", progress=False)
-        x = sp.sample(model, n_samples, schedule, steps=sample_steps, seed=4, progress=False)
+        model = as_score_function(net, schedule)
+        s = sp.siem(model, ring8, window=(900, 999), error_field="oracle", n=n_eval, seed=3, progress=False)
+        h = sp.hodge(model, ring8, times=[0.05, 0.2, 0.5], estimator="grid", progress=False)
+        x = sp.sample(model, n=n_samples, steps=sample_steps, seed=4, progress=False)
         rows.append({
             "step": step,
             "siem": s["siem"],

@@ -1,10 +1,15 @@
-"""Type stubs of the compiled module scoreprobe._core (crates/scoreprobe-py)."""
+"""Type stubs of the compiled module scoreprobe._core (crates/scoreprobe-py): the one typed surface
+of ``scoreprobe``, which re-exports these functions. The runs' option blocks are generated from
+their Rust options structs (``python -m scoreprobe._stubs python/scoreprobe/_core.pyi``); each
+result dict is a TypedDict whose keys python/tests/test_results.py checks against real runs.
+"""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, TypedDict, Union
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import NotRequired
 
 __version__: str
 
@@ -53,18 +58,29 @@ def wasserstein2(
 ) -> float:
     """W2 (sqrt of the optimal mean |x-y|^2) by ``exact``, ``sinkhorn``, ``sliced`` or ``bures``."""
 
+class PrdcResult(TypedDict):
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+
 def prdc(
     real: _Points, fake: _Points, k: Optional[int] = None, k_pr: int = 3, k_dc: int = 5
-) -> Dict[str, float]:
+) -> PrdcResult:
     """Precision, recall (k_pr neighbours), density and coverage (k_dc); ``k`` sets both."""
 
 def load_images(path: _Path, limit: Optional[int] = None) -> npt.NDArray[np.float32]:
     """Images (folder, IDX, .npy, data set name) as float32 (N, C, H, W) in [0, 1]."""
 
 def extract_features(
-    images: Union[npt.NDArray[Any], _Path], extractor: str = "identity"
+    images: Union[npt.NDArray[Any], _Path],
+    extractor: Literal["identity", "mnist-cnn", "mobilenet", "inception", "inception01", "inception255"] = "identity",
+    *,
+    weights: Optional[_Path] = None,
 ) -> npt.NDArray[np.float64]:
-    """Features (N, D) in ``identity``, ``mnist-cnn``, ``mobilenet`` or ``inception:PATH`` space."""
+    """Features (N, D) in ``identity``, ``mnist-cnn``, ``mobilenet`` or ``inception`` space; ``weights``
+    is the network's file (required for ``inception``: a user-supplied ONNX file). The spelling
+    ``extractor="inception:PATH"`` still works, with a DeprecationWarning."""
 
 class Schedule:
     """A noise schedule: VP-SDE or DDPM embedded in continuous time t in (0, 1]."""
@@ -110,10 +126,14 @@ class ScoreFunction:
         self,
         fn_: Callable[[npt.NDArray[np.float32], npt.NDArray[np.float64]], npt.NDArray[Any]],
         dim: int,
-        parameterization: str = "eps",
+        parameterization: Literal["eps", "epsilon", "score"] = "eps",
         batch_size: int = 4096,
         name: Optional[str] = None,
-    ) -> None: ...
+        *,
+        schedule: Optional[Schedule] = None,
+    ) -> None:
+        """``schedule``: the schedule the network was trained with (an ε-model's conversion
+        s = -eps/sigma_t and every run's sampler use it)."""
     @property
     def fn(self) -> Callable[..., Any]: ...
     @property
@@ -124,16 +144,163 @@ class ScoreFunction:
     def batch_size(self) -> int: ...
     @property
     def name(self) -> str: ...
+    @property
+    def schedule(self) -> Optional[Schedule]: ...
 
-_Progress = Optional[Callable[[int, int], None]]
+# True: a bar on stderr counting to the run's score-model calls; False/None: none; a callable
+# progress(calls, rows): called with the running totals.
+_Progress = Union[bool, Callable[[int, int], None], None]
+
+class SiemTestFn(TypedDict):
+    kind: str
+    bandwidth_rule: str
+    bandwidths: List[float]
+    centers: List[List[float]]
+    centers_hash: str
+    test_seed: int
+    k: int
+
+class SiemQuadratic(TypedDict):
+    mean_part: float
+    mean_part_se: float
+    cov_part: float
+    cov_part_se: float
+    center_from_pilot: bool
+
+class SiemProjectionStep(TypedDict):
+    index: int
+    t: float
+    dt: float
+    beta2: float
+    m2: float
+    m2_se: float
+
+class SiemProjectionResult(TypedDict):
+    """``siem`` in the projection form (``siem --json``)."""
+
+    form: Literal["projection"]
+    siem: float
+    siem_se: float
+    siem_se_jackknife: float
+    window: str
+    test_fn: SiemTestFn
+    quadratic: NotRequired[SiemQuadratic]
+    profile: List[SiemProjectionStep]
+    per_center: List[float]
+    nfe: int
+    score_evals: int
+    nfe_full: int
+    n: int
+    pilot: int
+    steps: int
+    t_min: float
+    seed: int
+    seconds: float
+    influence: NotRequired[npt.NDArray[np.float64]]
+
+class SiemParticleStep(TypedDict):
+    index: int
+    t: float
+    dt: float
+    beta2: float
+    mean_sq: float
+
+class SiemParticleResult(TypedDict):
+    """``siem`` in the particle form (``siem --json``)."""
+
+    form: Literal["particle"]
+    siem: float
+    siem_se: float
+    window: str
+    error_field: str
+    test_fn: SiemTestFn
+    profile: List[SiemParticleStep]
+    per_center: List[float]
+    empirical_qv: float
+    qv_noise_floor: float
+    nfe: int
+    nfe_sampler: int
+    nfe_aux: int
+    nfe_full: int
+    aux_evals: int
+    n: int
+    steps: int
+    steps_run: int
+    t_min: float
+    sampler: str
+    seed: int
+    seconds: float
+    source: Any
+
+SiemResult = Union[SiemProjectionResult, SiemParticleResult]
+
+class HodgeEpsUnits(TypedDict):
+    sigma2: List[float]
+    l2: List[float]
+    gradient: List[float]
+    solenoidal: List[float]
+    gradient_se: List[float]
+
+class HodgeResult(TypedDict):
+    """``hodge --json``."""
+
+    estimator: str
+    model: str
+    units: str
+    times: List[float]
+    l2: List[float]
+    gradient: List[float]
+    solenoidal: List[float]
+    l2_se: List[float]
+    gradient_se: List[float]
+    solenoidal_se: List[float]
+    l2_method: List[str]
+    eps_units: HodgeEpsUnits
+    seconds: float
+    samples: int
+
+class BoundsPrior(TypedDict):
+    value: float
+    se: float
+    lower: float
+    upper: float
+    samples: int
+    method: str
+
+class BoundsResult(TypedDict):
+    """``bounds --json``."""
+
+    estimator: str
+    model: str
+    t_min: float
+    girsanov: float
+    marginal: float
+    exact_kl: Optional[float]
+    exact_kl_method: str
+    prior_kl: float
+    prior: BoundsPrior
+    path_cost: float
+    girsanov_quad_err: float
+    marginal_quad_err: float
+    girsanov_se: float
+    marginal_se: float
+    quadrature: str
+    times: List[float]
+    integrand_l2: List[float]
+    integrand_gradient: List[float]
+    units: str
+    seconds: float
+    samples: int
 
 # The options of sample, siem, hodge and bounds are declared once, in the runs' Rust options
 # structs (the CLI's flags); their blocks below are generated from them (scoreprobe/_stubs.py).
+# ``schedule=`` is the previous release's spelling (the model carries its schedule): it still
+# works, with a DeprecationWarning.
 
 def sample(
     model: Union[ScoreFunction, Problem],
-    schedule: Optional[Schedule] = None,
     *,
+    schedule: Optional[Schedule] = None,
     # options of sample: generated from its Rust options struct (python -m scoreprobe._stubs)
     n: int = 1000,
     sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
@@ -141,13 +308,13 @@ def sample(
     t_min: Optional[float] = None,
     seed: int = 0,
     # end of the options of sample
-    progress: _Progress = None,
+    progress: _Progress = True,
 ) -> npt.NDArray[np.float64]: ...
 def siem(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
-    schedule: Optional[Schedule] = None,
     *,
+    schedule: Optional[Schedule] = None,
     # options of siem: generated from its Rust options struct (python -m scoreprobe._stubs)
     form: Optional[Literal["projection", "particle"]] = None,
     error_field: Optional[Literal["oracle", "classifier", "critic"]] = None,
@@ -167,14 +334,14 @@ def siem(
     classifier_steps: int = 1500,
     # end of the options of siem
     influence: bool = False,
-    progress: _Progress = None,
-) -> Dict[str, Any]: ...
+    progress: _Progress = True,
+) -> SiemResult: ...
 def default_test_fn(dim: int) -> str: ...
 def hodge(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
-    schedule: Optional[Schedule] = None,
     *,
+    schedule: Optional[Schedule] = None,
     # options of hodge: generated from its Rust options struct (python -m scoreprobe._stubs)
     estimator: Literal["auto", "closed-form", "grid", "random-features", "critic"] = "auto",
     grid_cells_per_std: float = 8.0,
@@ -190,13 +357,13 @@ def hodge(
     n: int = 40000,
     seed: int = 0,
     # end of the options of hodge
-    progress: _Progress = None,
-) -> Dict[str, Any]: ...
+    progress: _Progress = True,
+) -> HodgeResult: ...
 def bounds(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
-    schedule: Optional[Schedule] = None,
     *,
+    schedule: Optional[Schedule] = None,
     # options of bounds: generated from its Rust options struct (python -m scoreprobe._stubs)
     estimator: Literal["auto", "closed-form", "grid", "random-features", "critic"] = "auto",
     grid_cells_per_std: float = 8.0,
@@ -213,7 +380,7 @@ def bounds(
     prior_n: int = 100000,
     seed: int = 0,
     # end of the options of bounds
-    progress: _Progress = None,
-) -> Dict[str, Any]: ...
+    progress: _Progress = True,
+) -> BoundsResult: ...
 def _options_schema() -> Dict[str, List[Dict[str, Any]]]:
     """Every run's options (name, default, help, python_type) as its Rust options struct declares them."""

@@ -69,7 +69,9 @@ class Monitor:
     SIEM with the default test family for D). ``n``: draws per window time; ``window``: sampler
     steps, e.g. ``"900..999"`` (the high-noise 10 %). ``seed``: the draws (data rows, noise);
     ``test_seed``: the test functions (part of the metric, SPEC section 7). A plain callable model
-    is wrapped as ``ScoreFunction(model, D, parameterization, batch_size)``.
+    is wrapped as ``ScoreFunction(model, D, parameterization, batch_size, schedule=schedule)``; a
+    ``ScoreFunction`` without a schedule is measured with ``schedule``, one (or a ``Problem``) that
+    carries another schedule is refused.
 
     ``log_dir`` is created; one that cannot be written is an ``OSError`` here, not at the first
     evaluation. The settings are checked by one evaluation of a zero score on 4 draws.
@@ -156,7 +158,9 @@ class Monitor:
 
     def _dry_run(self) -> None:
         """One evaluation of a zero score on 4 draws: bad settings fail now, not at step 10 000."""
-        zero = ScoreFunction(lambda x, t: np.zeros_like(x), self.dim, "score", name="monitor settings check")
+        zero = ScoreFunction(
+            lambda x, t: np.zeros_like(x), self.dim, "score", name="monitor settings check", schedule=self.schedule
+        )
         for m in self.metrics:
             if m == "kid":
                 continue  # needs samples; its options are checked above
@@ -224,16 +228,26 @@ class Monitor:
         return out[0]
 
     def _score_function(self, model: Model) -> Union[ScoreFunction, Problem]:
+        """The model as a run takes it, carrying the monitor's schedule (a model that carries
+        another one is refused: its numbers would not be the monitor's)."""
+        if isinstance(model, ScoreFunction) and model.schedule is None:
+            return ScoreFunction(
+                model.fn, model.dim, model.parameterization, model.batch_size, model.name, schedule=self.schedule
+            )
         if isinstance(model, (ScoreFunction, Problem)):
+            if not model.schedule == self.schedule:
+                raise ValueError(f"schedule: the model carries {model.schedule!r}, the monitor {self.schedule!r}")
             return model
         if not callable(model):
             raise TypeError(f"model: expected a ScoreFunction, a Problem or a callable fn(x, t), got {type(model)}")
-        return ScoreFunction(model, self.dim, self.parameterization, self.batch_size, name="monitored model")
+        return ScoreFunction(
+            model, self.dim, self.parameterization, self.batch_size, name="monitored model", schedule=self.schedule
+        )
 
     def _siem(self, fn: Union[ScoreFunction, Problem], metric: str, n: int) -> Dict[str, Any]:
         return _core.siem(
-            fn, self.reference, self.schedule, window=self.window, n=n, seed=self.seed,
-            form="projection", test_fn=self.families[metric], test_seed=self.test_seed, influence=True,
+            fn, self.reference, window=self.window, n=n, seed=self.seed, form="projection",
+            test_fn=self.families[metric], test_seed=self.test_seed, influence=True, progress=False,
         )  # fmt: skip
 
     def _measure(self, fn: Union[ScoreFunction, Problem], model: Model, metric: str) -> Tuple[float, np.ndarray]:
@@ -245,7 +259,7 @@ class Monitor:
         if self.sampler is not None:
             x = np.asarray(self.sampler(model), dtype=np.float64)
         else:
-            x = _core.sample(fn, self.schedule, n=self.sample_n, steps=self.sample_steps, seed=self.seed)
+            x = _core.sample(fn, n=self.sample_n, steps=self.sample_steps, seed=self.seed, progress=False)
         if x.ndim != 2 or x.shape[1] != self.dim or x.shape[0] < 4 or not np.isfinite(x).all():
             raise ValueError(f"kid: the samples must be a finite (m >= 4, {self.dim}) array, got shape {x.shape}")
         return self._kid(x)

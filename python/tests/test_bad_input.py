@@ -42,8 +42,8 @@ def cases(f: dict):
     tmp, pts = f["tmp"], f["pts"]
     ring8 = sp.Problem.from_json(RING8)
     vp = sp.Schedule.vp()
-    ok_fn = sp.ScoreFunction(lambda x, t: np.zeros_like(x), dim=2, name="zeros")
-    wrong_shape = sp.ScoreFunction(lambda x, t: np.zeros((len(x), 3)), dim=2, name="wrong-shape")
+    ok_fn = sp.ScoreFunction(lambda x, t: np.zeros_like(x), dim=2, name="zeros", schedule=vp)
+    wrong_shape = sp.ScoreFunction(lambda x, t: np.zeros((len(x), 3)), dim=2, name="wrong-shape", schedule=vp)
     return [
         ("FeatureStats.load", "missing file", lambda: sp.FeatureStats.load(tmp / "absent.npz"), "absent.npz"),
         ("FeatureStats.load", "empty file", lambda: sp.FeatureStats.load(tmp / "empty.npz"), "empty.npz"),
@@ -73,14 +73,14 @@ def cases(f: dict):
         ("ScoreFunction", "unknown option value", lambda: sp.ScoreFunction(lambda x, t: x, dim=2, parameterization="velocity"), "velocity"),
         ("sample", "non-positive n", lambda: sp.sample(ring8, n=0), "n"),
         ("sample", "unknown option value", lambda: sp.sample(ring8, n=10, sampler="rk9"), "rk9"),
-        ("sample", "wrong shape from the model", lambda: sp.sample(wrong_shape, n=10, steps=5, schedule=vp), "wrong-shape"),
+        ("sample", "wrong shape from the model", lambda: sp.sample(wrong_shape, n=10, steps=5), "wrong-shape"),
         ("siem", "empty window", lambda: sp.siem(ring8, steps=100, window="60..50", n=10), "60..50"),
         ("siem", "non-positive n", lambda: sp.siem(ring8, n=0), "n"),
-        ("siem", "NaN value", lambda: sp.siem(ok_fn, data=f["nan"], schedule=vp, n=10, steps=10), "NaN"),
+        ("siem", "NaN value", lambda: sp.siem(ok_fn, data=f["nan"], n=10, steps=10), "NaN"),
         ("hodge", "unknown option value", lambda: sp.hodge(ring8, estimator="magic"), "magic"),
-        ("hodge", "dimension mismatch", lambda: sp.hodge(ok_fn, data=f["wide"], schedule=vp, n=100), "3"),
+        ("hodge", "dimension mismatch", lambda: sp.hodge(ok_fn, data=f["wide"], n=100), "3"),
         ("bounds", "non-positive n", lambda: sp.bounds(ring8, panels=0), "panels"),
-        ("bounds", "Inf value", lambda: sp.bounds(ok_fn, data=f["inf"], schedule=vp, n=100), "inf"),
+        ("bounds", "Inf value", lambda: sp.bounds(ok_fn, data=f["inf"], n=100), "inf"),
     ]
 
 

@@ -25,9 +25,9 @@ def test_an_exception_in_the_callable_comes_out_of_siem_as_itself():
     def broken(x, t):
         return 1 / 0
 
-    model = sp.ScoreFunction(broken, dim=2, parameterization="score")
+    model = sp.ScoreFunction(broken, dim=2, parameterization="score", schedule=SCHEDULE)
     with pytest.raises(ZeroDivisionError) as info:
-        sp.siem(model, DATA, SCHEDULE, window="90..99", n=50, steps=100, progress=False)
+        sp.siem(model, DATA, window="90..99", n=50, steps=100, progress=False)
     frames = [f.name for f in traceback.extract_tb(info.value.__traceback__)]
     assert "broken" in frames  # the callable's own frame is in the traceback
 
@@ -38,7 +38,7 @@ def test_an_exception_in_the_callable_comes_out_of_siem_as_itself():
         raise Custom("model fell over at t=%.3f" % t[0])
 
     with pytest.raises(Custom, match="model fell over"):
-        sp.sample(sp.ScoreFunction(custom, 2, "score"), 10, SCHEDULE, steps=10, progress=False)
+        sp.sample(sp.ScoreFunction(custom, 2, "score", schedule=SCHEDULE), n=10, steps=10, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -52,12 +52,12 @@ def test_an_exception_in_the_callable_comes_out_of_siem_as_itself():
     ],
 )
 def test_a_wrong_return_is_a_value_error_naming_it(ret, match):
-    model = sp.ScoreFunction(lambda x, t: ret(x), dim=2, parameterization="score", name="badfn")
+    model = sp.ScoreFunction(lambda x, t: ret(x), dim=2, parameterization="score", name="badfn", schedule=SCHEDULE)
     with pytest.raises(ValueError, match=match) as info:
-        sp.siem(model, DATA, SCHEDULE, window="90..99", n=50, steps=100, progress=False)
+        sp.siem(model, DATA, window="90..99", n=50, steps=100, progress=False)
     assert "badfn" in str(info.value)
     with pytest.raises(ValueError, match=match):
-        sp.sample(model, 20, SCHEDULE, steps=10, progress=False)
+        sp.sample(model, n=20, steps=10, progress=False)
 
 
 def test_the_callable_sees_batches_of_at_most_batch_size_rows_with_the_gil_held():
@@ -67,7 +67,7 @@ def test_the_callable_sees_batches_of_at_most_batch_size_rows_with_the_gil_held(
         sizes.append(x.shape[0])
         return -x
 
-    sp.sample(sp.ScoreFunction(fn, 2, "score", batch_size=64), 150, SCHEDULE, steps=5, progress=False)
+    sp.sample(sp.ScoreFunction(fn, 2, "score", batch_size=64, schedule=SCHEDULE), n=150, steps=5, progress=False)
     assert sizes == [64, 64, 22] * 5
 
 
@@ -85,7 +85,7 @@ def test_ctrl_c_stops_a_long_run_within_one_batch():
         interrupted_at.append(time.perf_counter())
         signal.raise_signal(signal.SIGINT)
 
-    model = sp.ScoreFunction(slow, 2, "score", batch_size=10)
+    model = sp.ScoreFunction(slow, 2, "score", batch_size=10, schedule=SCHEDULE)
     # A process started in the background by a non-interactive shell (CI runners, `nohup ... &`)
     # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: install it.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -94,7 +94,7 @@ def test_ctrl_c_stops_a_long_run_within_one_batch():
     t0 = time.perf_counter()
     try:
         with pytest.raises(KeyboardInterrupt):
-            sp.sample(model, 100, SCHEDULE, steps=10_000, progress=False)  # would take ~2000 s
+            sp.sample(model, n=100, steps=10_000, progress=False)  # would take ~2000 s
     finally:
         th.join()
         signal.signal(signal.SIGINT, previous)
@@ -104,11 +104,11 @@ def test_ctrl_c_stops_a_long_run_within_one_batch():
 
 
 def test_progress_bar_on_stderr_and_progress_false_hides_it(capfd):
-    model = sp.ScoreFunction(lambda x, t: (time.sleep(0.002), -x)[1], 2, "score")
-    sp.sample(model, 10, SCHEDULE, steps=200)
+    model = sp.ScoreFunction(lambda x, t: (time.sleep(0.002), -x)[1], 2, "score", schedule=SCHEDULE)
+    sp.sample(model, n=10, steps=200)
     err = capfd.readouterr().err
     assert "sample" in err
-    sp.sample(model, 10, SCHEDULE, steps=200, progress=False)
+    sp.sample(model, n=10, steps=200, progress=False)
     assert capfd.readouterr().err == ""
 
 
@@ -132,10 +132,10 @@ def test_other_threads_run_while_a_long_siem_runs():
 
 def test_a_model_must_be_a_score_function_or_a_problem():
     with pytest.raises(TypeError, match="ScoreFunction"):
-        sp.sample(zero_score, 10, SCHEDULE)
+        sp.sample(zero_score, n=10)
     with pytest.raises(ValueError, match="schedule"):
-        sp.sample(sp.ScoreFunction(zero_score, 2, "score"), 10)
+        sp.sample(sp.ScoreFunction(zero_score, 2, "score"), n=10)
     with pytest.raises(ValueError, match="data"):
-        sp.siem(sp.ScoreFunction(zero_score, 2, "score"), None, SCHEDULE)
+        sp.siem(sp.ScoreFunction(zero_score, 2, "score", schedule=SCHEDULE), None)
     with pytest.raises(ValueError, match="parameterization"):
         sp.ScoreFunction(zero_score, 2, "velocity")

@@ -43,14 +43,14 @@ def entry_points():
     """Each Python entry point that calls the model, with work for well over 1000 calls of a
     batch of 4 rows (name, call)."""
     return [
-        ("sample", lambda m: sp.sample(m, 40, schedule=SCHEDULE, steps=200, progress=False)),
-        ("siem-projection", lambda m: sp.siem(m, DATA, schedule=SCHEDULE, window="0..199", n=40, steps=200,
+        ("sample", lambda m: sp.sample(m, n=40, steps=200, progress=False)),
+        ("siem-projection", lambda m: sp.siem(m, DATA, window="0..199", n=40, steps=200,
                                               form="projection", progress=False)),
-        ("siem-particle", lambda m: sp.siem(m, DATA, schedule=SCHEDULE, window="0..199", n=40, steps=200,
+        ("siem-particle", lambda m: sp.siem(m, DATA, window="0..199", n=40, steps=200,
                                             form="particle", error_field="critic", progress=False)),
-        ("hodge", lambda m: sp.hodge(m, DATA, schedule=SCHEDULE, estimator="critic", n=400, critic_steps=50,
+        ("hodge", lambda m: sp.hodge(m, DATA, estimator="critic", n=400, critic_steps=50,
                                      progress=False)),
-        ("bounds", lambda m: sp.bounds(m, DATA, schedule=SCHEDULE, estimator="critic", n=400, critic_steps=50,
+        ("bounds", lambda m: sp.bounds(m, DATA, estimator="critic", n=400, critic_steps=50,
                                        progress=False)),
     ]  # fmt: skip
 
@@ -58,7 +58,7 @@ def entry_points():
 @pytest.mark.parametrize("name, run", entry_points(), ids=[e[0] for e in entry_points()])
 def test_a_callable_raising_on_its_1000th_call_stops_the_run_with_that_exception(name, run):
     fn = CountingScore(FAIL_AT)
-    model = sp.ScoreFunction(fn, dim=2, parameterization="score", batch_size=4, name="flaky")
+    model = sp.ScoreFunction(fn, dim=2, parameterization="score", batch_size=4, name="flaky", schedule=SCHEDULE)
     with pytest.raises(Boom, match=f"call {FAIL_AT}$"):
         run(model)
     # stopped at once: the failing call was the last one
@@ -69,9 +69,11 @@ def test_a_callable_raising_on_its_1000th_call_stops_the_run_with_that_exception
 def test_a_non_finite_score_mid_sampling_names_the_step_the_time_and_the_model(fault):
     steps, batch, n = 100, 10, 30  # 3 calls per step: call 151 is the first batch of step 49
     fn = CountingScore(151, fault)
-    model = sp.ScoreFunction(fn, dim=2, parameterization="score", batch_size=batch, name="drifting-net")
+    model = sp.ScoreFunction(
+        fn, dim=2, parameterization="score", batch_size=batch, name="drifting-net", schedule=SCHEDULE
+    )
     with pytest.raises(ValueError) as info:
-        sp.sample(model, n, schedule=SCHEDULE, steps=steps, progress=False)
+        sp.sample(model, n=n, steps=steps, progress=False)
     msg = str(info.value)
     assert "drifting-net" in msg and "non-finite" in msg, msg
     # steps run from noise: the 51st step executed is step index 100 - 51 = 49, from its grid time

@@ -43,9 +43,9 @@ def target():
 
 
 def test_sample_reproduces_the_moments_of_a_2d_gaussian(schedule):
-    model = sp.ScoreFunction(gaussian_score(schedule), dim=2, parameterization="score", batch_size=1000)
+    model = sp.ScoreFunction(gaussian_score(schedule), dim=2, parameterization="score", batch_size=1000, schedule=schedule)
     n = 4000
-    x = sp.sample(model, n, schedule, steps=500, seed=1, progress=False)
+    x = sp.sample(model, n=n, steps=500, seed=1, progress=False)
     assert x.shape == (n, 2)
     # Monte-Carlo standard errors of the sample mean and covariance entries
     se_mean = np.sqrt(np.diag(COV) / n)
@@ -54,8 +54,8 @@ def test_sample_reproduces_the_moments_of_a_2d_gaussian(schedule):
     assert np.all(np.abs(x.mean(axis=0) - MU) < 4.5 * se_mean + bias * np.abs(MU))
     assert np.all(np.abs(np.cov(x, rowvar=False) - COV) < 4.5 * se_cov + bias * np.abs(COV))
     # same seed, same samples; another seed, other samples
-    assert np.array_equal(x, sp.sample(model, n, schedule, steps=500, seed=1, progress=False))
-    assert not np.array_equal(x, sp.sample(model, n, schedule, steps=500, seed=2, progress=False))
+    assert np.array_equal(x, sp.sample(model, n=n, steps=500, seed=1, progress=False))
+    assert not np.array_equal(x, sp.sample(model, n=n, steps=500, seed=2, progress=False))
 
 
 def test_eps_parameterisation_is_converted_with_the_schedule(schedule):
@@ -64,8 +64,8 @@ def test_eps_parameterisation_is_converted_with_the_schedule(schedule):
     def eps(x, t):  # eps = -sigma_t * score
         return -schedule.sigma(float(t[0])) * score(x, t)
 
-    a = sp.sample(sp.ScoreFunction(score, 2, "score"), 200, schedule, steps=100, progress=False)
-    b = sp.sample(sp.ScoreFunction(eps, 2, "eps"), 200, schedule, steps=100, progress=False)
+    a = sp.sample(sp.ScoreFunction(score, 2, "score", schedule=schedule), n=200, steps=100, progress=False)
+    b = sp.sample(sp.ScoreFunction(eps, 2, "eps", schedule=schedule), n=200, steps=100, progress=False)
     assert np.allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
@@ -74,10 +74,11 @@ B = np.array([0.2, 0.0])
 
 
 def test_hodge_critic_on_an_affine_error_callable_matches_the_closed_form(schedule, target):
-    model = sp.ScoreFunction(gaussian_score(schedule, lambda x, m: (x - m) @ E.T + B), dim=2, parameterization="score")
+    model = sp.ScoreFunction(
+        gaussian_score(schedule, lambda x, m: (x - m) @ E.T + B), dim=2, parameterization="score", schedule=schedule
+    )
     times = [0.05, 0.5]
-    got = sp.hodge(model, target, schedule, times, estimator="critic", seed=3, n=20000, critic_steps=800,
-                   progress=False)
+    got = sp.hodge(model, target, times=times, estimator="critic", seed=3, n=20000, critic_steps=800, progress=False)
     affine = sp.Problem.from_json({**SPEC, "model": {"kind": "affine_error", "E": E.tolist(), "b": B.tolist()}})
     exact = sp.hodge(affine, times=times, estimator="closed-form", progress=False)
     assert got["estimator"] == "critic" and exact["estimator"] == "closed-form"
@@ -94,8 +95,8 @@ def test_siem_ranks_a_family_of_growing_gradient_errors_in_order(schedule, targe
     values = []
     for lam in (0.0, 0.3, 0.6, 1.2):
         fn = gaussian_score(schedule, lambda x, m, lam=lam: lam * (x - m) @ q)
-        model = sp.ScoreFunction(fn, dim=2, parameterization="score")
-        r = sp.siem(model, target, schedule, window="150..199", error_field="oracle", n=400, steps=200, seed=5,
+        model = sp.ScoreFunction(fn, dim=2, parameterization="score", schedule=schedule)
+        r = sp.siem(model, target, window="150..199", error_field="oracle", n=400, steps=200, seed=5,
                     progress=False)
         values.append((r["siem"], r["siem_se"]))
     assert values[0][0] < 1e-6 * values[1][0]  # the exact model: zero but for float32 rounding of x
@@ -167,8 +168,8 @@ def test_siem_against_data_samples_defaults_to_the_projection_form_and_sees_a_gr
     q = np.array([[1.0, 0.2], [0.2, 0.6]])
     runs = {}
     for name, extra in (("exact", None), ("gradient", lambda x, m: (x - m) @ q)):
-        model = sp.ScoreFunction(gaussian_score(schedule, extra), 2, "score")
-        runs[name] = sp.siem(model, data, schedule, window="90..99", steps=100, n=2000, seed=3, progress=False)
+        model = sp.ScoreFunction(gaussian_score(schedule, extra), 2, "score", schedule=schedule)
+        runs[name] = sp.siem(model, data, window="90..99", steps=100, n=2000, seed=3, progress=False)
     for r in runs.values():
         assert r["form"] == "projection" and "error_field" not in r, r.keys()
     exact, gradient = runs["exact"], runs["gradient"]
@@ -176,4 +177,4 @@ def test_siem_against_data_samples_defaults_to_the_projection_form_and_sees_a_gr
     assert gradient["siem"] > 10 * gradient["siem_se"], gradient["siem"]
     # the projection form fits no error field: asking for one is an error, not ignored
     with pytest.raises(ValueError, match="error_field"):
-        sp.siem(model, data, schedule, form="projection", error_field="critic", progress=False)
+        sp.siem(model, data, form="projection", error_field="critic", progress=False)

@@ -31,7 +31,7 @@ def model_at(lam: float):
         s = np.asarray(SCHEDULE.sigma(t))[:, None]
         return -(x - a * MU) / (a**2 * SD**2 + s**2) * (1.0 + lam)
 
-    return sp.ScoreFunction(fn, dim=2, parameterization="score")
+    return sp.ScoreFunction(fn, dim=2, parameterization="score", schedule=SCHEDULE)
 
 
 def read_jsonl(log_dir):
@@ -207,7 +207,7 @@ def test_kid_on_paired_samples(tmp_path):
     r2 = m.step(2, model_at(0.9))
     assert r1["test_fn"] == "cubic-kernel" and r1["n"] == 200
     assert r1["value"] > 4 * r1["se"], r1  # a score twice too large is visible in the samples
-    x = sp.sample(model_at(0.9), 200, SCHEDULE, steps=50, seed=KW["seed"], progress=False)
+    x = sp.sample(model_at(0.9), n=200, steps=50, seed=KW["seed"], progress=False)
     y = m._kid.y
     k = lambda a, b: (a @ b.T / 2 + 1) ** 3  # noqa: E731
     kxx, kyy = k(x, x), k(y, y)

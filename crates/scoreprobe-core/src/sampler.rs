@@ -105,6 +105,22 @@ impl SamplerConfig {
     pub fn grid(&self) -> Vec<f64> {
         (0..=self.steps).map(|j| self.t_min + (T_END - self.t_min) * j as f64 / self.steps as f64).collect()
     }
+
+    /// The score evaluations per row of a run with this configuration, known before it runs (what
+    /// [`SampleOutput::nfe`] says after it, unless the observer stops it early): one per step
+    /// executed, two for Heun's steps except a final one that ends at t = 0.
+    pub fn nfe(&self) -> usize {
+        let last = match (&self.window, self.stop_after_window) {
+            (Some(w), true) => w.lo,
+            _ => 0,
+        };
+        let steps = self.steps.saturating_sub(last);
+        match self.kind {
+            SamplerKind::OdeHeun if last == 0 && self.t_min == 0.0 => (2 * steps).saturating_sub(1),
+            SamplerKind::OdeHeun => 2 * steps,
+            _ => steps,
+        }
+    }
 }
 
 /// The options of a sampling run (the CLI's `sample`, Python's `sample`), declared once for clap
@@ -307,5 +323,41 @@ mod tests {
         let zero = SampleOptions { n: 0, ..Default::default() };
         let e = zero.config(&Schedule::vp_default()).unwrap_err();
         assert_eq!(OptionError::find(&e).map(|o| o.field.as_str()), Some("n"));
+    }
+
+    /// −x: the exact score of N(0, I) under the VP-SDE; any model counts its calls the same way.
+    struct MinusX;
+
+    impl ScoreModel for MinusX {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn score(&self, x: ArrayView2<f64>, _t: f64) -> Result<Array2<f64>, crate::ModelError> {
+            Ok(-&x)
+        }
+        fn describe(&self) -> String {
+            "-x".into()
+        }
+    }
+
+    #[test]
+    fn nfe_before_the_run_is_the_run_s_own_count() {
+        let schedule = Schedule::vp_default();
+        let mut checked = 0;
+        for kind in [SamplerKind::Em, SamplerKind::Ancestral, SamplerKind::OdeEuler, SamplerKind::OdeHeun] {
+            for (t_min, window) in [(1e-3, None), (0.0, None), (0.0, Some((5, 9))), (1e-3, Some((0, 3)))] {
+                let mut cfg = SamplerConfig::new(kind, 12, t_min, 0);
+                cfg.window = window.map(|(lo, hi)| Window { lo, hi });
+                cfg.stop_after_window = window.is_some();
+                let out = sample_with_observer(&MinusX, &schedule, &cfg, prior_init(3, 2, 0), &mut |_| {
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+                assert_eq!(cfg.nfe(), out.nfe, "{kind:?}, t_min {t_min}, window {window:?}");
+                checked += usize::from(kind == SamplerKind::OdeHeun && cfg.nfe() % 2 == 1);
+            }
+        }
+        // Heun's final step to t = 0 evaluates once: the odd count was exercised
+        assert_eq!(checked, 1);
     }
 }

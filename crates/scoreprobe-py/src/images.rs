@@ -4,6 +4,7 @@
 use crate::arrays::image_array;
 use crate::errors::to_py;
 use numpy::{PyArray2, PyArray4};
+use pyo3::exceptions::{PyDeprecationWarning, PyValueError};
 use pyo3::prelude::*;
 use scoreprobe_data::{ImageSet, NpyDtype};
 
@@ -33,14 +34,19 @@ fn load_set(py: Python<'_>, path: &Bound<'_, PyAny>, limit: Option<usize>) -> Py
 }
 
 /// Features of ``images`` in a feature space: ``identity`` (flattened pixels), ``mnist-cnn``
-/// (256-d), ``mobilenet`` (1024-d) or ``inception:PATH`` (2048-d, a user-supplied ONNX file).
+/// (256-d), ``mobilenet`` (1024-d) or ``inception`` (2048-d; ``inception01``, ``inception255``
+/// for networks that take [0, 1] or bytes), with the network's file in ``weights`` (``inception``:
+/// a user-supplied ONNX file, required; ``mnist-cnn``, ``mobilenet``: default the shared data's).
+/// ``extractor="inception:PATH"`` is the deprecated spelling of ``weights=PATH``.
 #[pyfunction]
-#[pyo3(signature = (images, extractor = "identity"))]
+#[pyo3(signature = (images, extractor = "identity", *, weights = None))]
 pub fn extract_features<'py>(
     py: Python<'py>,
     images: &Bound<'py, PyAny>,
     extractor: &str,
+    weights: Option<std::path::PathBuf>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let name = extractor_name(py, extractor, weights)?;
     let set = if images.is_instance_of::<pyo3::types::PyString>() || images.hasattr("__fspath__")? {
         load_set(py, images, None)?
     } else {
@@ -48,7 +54,6 @@ pub fn extract_features<'py>(
         let dtype = if is_u8 { NpyDtype::U8 } else { NpyDtype::F64 };
         scoreprobe_data::images_from_array(a, dtype, "images").map_err(to_py)?
     };
-    let name = extractor.to_string();
     let x = py
         .detach(|| -> Result<_, scoreprobe_features::FeaturesError> {
             let e = scoreprobe_features::extractor_from_name(&name, None)?;
@@ -56,4 +61,33 @@ pub fn extract_features<'py>(
         })
         .map_err(to_py)?;
     Ok(PyArray2::from_owned_array(py, x))
+}
+
+/// The feature space's name as `scoreprobe_features::extractor_from_name` reads it (`KIND:PATH`),
+/// from ``extractor`` and ``weights``; the old spelling ``"KIND:PATH"`` warns.
+fn extractor_name(py: Python<'_>, extractor: &str, weights: Option<std::path::PathBuf>) -> PyResult<String> {
+    let kind = extractor.split_once(':').map_or(extractor, |(k, _)| k).to_ascii_lowercase();
+    let needs_file = kind.starts_with("inception");
+    match weights {
+        Some(_) if extractor.contains(':') => Err(PyValueError::new_err(format!(
+            "weights: given twice, as weights= and inside extractor='{extractor}'; pass extractor='{kind}', weights=PATH"
+        ))),
+        Some(_) if matches!(kind.as_str(), "identity" | "pixels") => {
+            Err(PyValueError::new_err(format!("weights: the '{kind}' feature space has no network, so no weights")))
+        }
+        Some(w) => Ok(format!("{extractor}:{}", w.display())),
+        None if extractor.contains(':') => {
+            let msg = format!(
+                "extract_features(extractor='{extractor}') is deprecated and stops working in the next release: \
+                 pass extractor='{kind}', weights=PATH"
+            );
+            let msg = std::ffi::CString::new(msg).map_err(|e| PyValueError::new_err(format!("extractor: {e}")))?;
+            PyErr::warn(py, &py.get_type::<PyDeprecationWarning>(), &msg, 1)?;
+            Ok(extractor.to_string())
+        }
+        None if needs_file => Err(PyValueError::new_err(format!(
+            "weights: extractor='{kind}' needs the network's ONNX file: extract_features(images, '{kind}', weights=PATH)"
+        ))),
+        None => Ok(extractor.to_string()),
+    }
 }

@@ -13,6 +13,7 @@ mod metrics;
 mod model;
 mod options;
 mod problem;
+mod progress;
 mod run;
 mod watch;
 

@@ -1,7 +1,8 @@
 //! Any Python callable as a score model.
 //!
-//! `ScoreFunction(fn, dim, parameterization, batch_size)` describes the callable; a run binds it to
-//! the run's schedule and [`Watch`] as a [`PyScoreModel`], the Rust `ScoreModel` the samplers and
+//! `ScoreFunction(fn, dim, parameterization, schedule=…)` describes the callable and the schedule
+//! it was trained with (what an ε-model's conversion s = −ε/σ_t needs); a run binds it to that
+//! schedule and the run's [`Watch`] as a [`PyScoreModel`], the Rust `ScoreModel` the samplers and
 //! estimators call. Each call: rows are split into batches of at most `batch_size`; for each
 //! batch the run's cancel flag is checked, the GIL is taken, `fn(x, t)` is called with x float32
 //! (m, d) and t float64 (m,), and its result is checked (a numpy array of float32/float64 and
@@ -10,6 +11,7 @@
 //! (`errors::recover`), so Python sees the same exception object.
 
 use crate::arrays::describe;
+use crate::problem::PySchedule;
 use crate::watch::Watch;
 use ndarray::{s, Array2, ArrayView2};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -50,8 +52,9 @@ impl Parameterization {
 ///
 /// ``x`` is float32 of shape (n, dim), ``t`` float64 of shape (n,) (continuous time in (0, 1]; every
 /// row of one call shares the same t), and the result an (n, dim) float32/float64 array: the noise
-/// prediction ε (``parameterization="eps"``, converted by s = −ε/σ_t with the run's schedule) or
-/// the score itself (``"score"``). The callable is called with the GIL held, in batches of at most
+/// prediction ε (``parameterization="eps"``, converted by s = −ε/σ_t with ``schedule``) or the
+/// score itself (``"score"``). ``schedule`` is the schedule the network was trained with; every run
+/// samples and noises with it. The callable is called with the GIL held, in batches of at most
 /// ``batch_size`` rows, possibly from a worker thread (put ``torch.no_grad()`` inside it).
 #[pyclass(module = "scoreprobe._core", name = "ScoreFunction", frozen)]
 pub struct ScoreFunction {
@@ -63,18 +66,22 @@ pub struct ScoreFunction {
     pub batch_size: usize,
     #[pyo3(get)]
     pub name: String,
+    /// The schedule the network was trained with (None: the run's ``schedule=``, deprecated).
+    #[pyo3(get)]
+    pub schedule: Option<Py<PySchedule>>,
 }
 
 #[pymethods]
 impl ScoreFunction {
     #[new]
-    #[pyo3(signature = (fn_, dim, parameterization = "eps", batch_size = 4096, name = None))]
+    #[pyo3(signature = (fn_, dim, parameterization = "eps", batch_size = 4096, name = None, *, schedule = None))]
     fn new(
         fn_: &Bound<'_, PyAny>,
         dim: usize,
         parameterization: &str,
         batch_size: usize,
         name: Option<String>,
+        schedule: Option<Bound<'_, PySchedule>>,
     ) -> PyResult<Self> {
         if !fn_.is_callable() {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -102,6 +109,7 @@ impl ScoreFunction {
             param: Parameterization::parse(parameterization)?,
             batch_size,
             name,
+            schedule: schedule.map(Bound::unbind),
         })
     }
 
@@ -117,14 +125,18 @@ impl ScoreFunction {
         self.func.clone_ref(py)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "ScoreFunction({}, dim={}, parameterization='{}', batch_size={})",
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let schedule = match &self.schedule {
+            Some(s) => format!(", schedule={}", s.bind(py).repr()?),
+            None => String::new(),
+        };
+        Ok(format!(
+            "ScoreFunction({}, dim={}, parameterization='{}', batch_size={}{schedule})",
             self.name,
             self.dim,
             self.param.name(),
             self.batch_size
-        )
+        ))
     }
 }
 

@@ -11,6 +11,7 @@ use crate::errors::{msg_to_py, recover};
 use crate::model::{PyScoreModel, ScoreFunction};
 use crate::options::from_kwargs;
 use crate::problem::{PyProblem, PySchedule};
+use crate::progress::{Progress, ProgressArg};
 use crate::watch::{run_watched, Watch, Watched};
 use ndarray::Array2;
 use numpy::PyArray2;
@@ -78,28 +79,34 @@ fn data_arg<'py>(obj: Option<&Bound<'py, PyAny>>) -> PyResult<DataArg<'py>> {
     }
 }
 
-/// The run's schedule: the one given, else the model's or the data's problem's.
+/// The run's schedule: the model's own (a problem's, or the one a `ScoreFunction` carries), else
+/// the run's `schedule=` (the deprecated spelling for a `ScoreFunction`), else the data problem's.
 fn schedule_arg<'py>(
     schedule: Option<&Bound<'py, PySchedule>>,
     model: &ModelArg<'py>,
     data: &DataArg<'py>,
 ) -> PyResult<Bound<'py, PySchedule>> {
-    let own = match (model, data) {
-        (ModelArg::Problem(p), _) => Some(p.get().schedule.bind(p.py()).clone()),
-        (_, DataArg::Target(p)) => Some(p.get().schedule.bind(p.py()).clone()),
+    let carried = match model {
+        ModelArg::Problem(p) => Some(("the problem's model is defined with", p.get().schedule.bind(p.py()).clone())),
+        ModelArg::Func(f) => f.get().schedule.as_ref().map(|s| ("the ScoreFunction carries", s.bind(f.py()).clone())),
+    };
+    let from_data = match data {
+        DataArg::Target(p) => Some(p.get().schedule.bind(p.py()).clone()),
         _ => None,
     };
-    match (schedule, own, model) {
-        (Some(s), Some(o), ModelArg::Problem(_)) if s.get().spec != o.get().spec => Err(msg_to_py(format!(
-            "schedule: the problem's model is defined with its own schedule {}; leave schedule=None",
-            o.repr()?
-        ))),
-        (Some(s), _, _) => Ok(s.clone()),
-        (None, Some(o), _) => Ok(o),
-        (None, None, _) => Err(msg_to_py(
-            "schedule: a ScoreFunction needs the schedule it was trained with, e.g. sp.Schedule.vp() or sp.Schedule.ddpm()"
-                .to_string(),
-        )),
+    match (schedule, carried) {
+        (Some(s), Some((who, o))) if s.get().spec != o.get().spec => {
+            Err(msg_to_py(format!("schedule: {who} its own schedule {}; leave schedule=None", o.repr()?)))
+        }
+        (Some(s), _) => Ok(s.clone()),
+        (None, Some((_, o))) => Ok(o),
+        (None, None) => from_data.ok_or_else(|| {
+            msg_to_py(
+                "schedule: a ScoreFunction needs the schedule it was trained with: \
+                 sp.ScoreFunction(fn, dim, parameterization, schedule=sp.Schedule.vp())"
+                    .to_string(),
+            )
+        }),
     }
 }
 
@@ -136,15 +143,21 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Draws ``n`` samples from the model with a sampler (the CLI's ``sample``), shape (n, dim);
-/// ``options`` are `SampleOptions`'s fields.
+/// Draws ``n`` samples from ``model`` with a sampler; returns an (n, dim) float64 array.
+///
+/// ``sampler`` is ``em`` (reverse-SDE Euler-Maruyama), ``ancestral`` (DDPM), ``ode-euler`` or
+/// ``ode-heun`` (probability-flow ODE); ``steps`` defaults to the schedule's (1000, or K for DDPM)
+/// and ``t_min`` to 1e-3 (VP) or 0 (DDPM). The schedule is the model's own (a ``ScoreFunction``'s
+/// ``schedule=``, a ``Problem``'s spec). Same seed, same samples. ``progress``: ``True`` draws a bar
+/// counting to the sampler's score evaluations, ``False`` none, a callable ``progress(calls, rows)``
+/// is called with the running totals. The options are `SampleOptions`'s fields (the CLI's flags).
 #[pyfunction]
-#[pyo3(signature = (model, schedule = None, *, progress = None, **options))]
+#[pyo3(signature = (model, *, schedule = None, progress = ProgressArg::Bar, **options))]
 pub fn sample<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     schedule: Option<&Bound<'py, PySchedule>>,
-    progress: Option<&Bound<'py, PyAny>>,
+    progress: ProgressArg<'py>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let opts: SampleOptions = from_kwargs("sample", options)?;
@@ -153,7 +166,8 @@ pub fn sample<'py>(
     let parts = Parts::new(&model, &schedule);
     let cfg = opts.config(parts.schedule).and_then(|c| c.validate().map(|()| c)).map_err(|e| run_error(py, e))?;
     let (n, d, seed) = (opts.n, parts.dim(), opts.seed);
-    let out = run_watched(py, progress, |watch| {
+    let bar = Progress::start(py, progress, "sample", Some(cfg.nfe()))?;
+    let out = run_watched(py, bar.sink(), |watch| {
         parts.with_model(watch, |m| {
             sample_with_observer(m, parts.schedule, &cfg, prior_init(n, d, seed), &mut |_| {
                 std::ops::ControlFlow::Continue(())
@@ -164,17 +178,39 @@ pub fn sample<'py>(
     Ok(PyArray2::from_owned_array(py, out.x))
 }
 
-/// SIEM of the model against the data (the CLI's ``siem --json``), as a dict; ``options`` are
-/// `SiemOptions`'s fields.
+/// SIEM: the quadratic variation of the score error over a window of the sampling process.
+///
+/// Two forms (SPEC section 7), chosen with ``form=``:
+///
+/// - ``"projection"`` (the default against data samples): SIEM = integral over W of
+///   beta(t)^2 (1/K) sum_c m_c(t)^2 dt with m_c(t) = E_{p_t}[s . grad phi_c + laplacian phi_c], on
+///   forward-noised draws of the data: no sampler run, no fitted error field, K = 8 radial test
+///   functions at data points drawn with ``test_seed``. It sees only the gradient part of the score
+///   error (radial functions: its radial part; ``test_fn="quadratic"``: its affine part).
+/// - ``"particle"`` (the default with an exact target): beta(t)^2 E[(e_t . grad phi)^2] along the
+///   model's own reverse-SDE trajectories, with an error field ``error_field`` = ``oracle`` (exact
+///   target only), ``critic`` or ``classifier`` (experimental).
+///
+/// ``data`` is the reference p0: an (N, D) array of data samples, or a ``Problem`` whose exact
+/// target is the reference; with a ``Problem`` as ``model`` it may be omitted. ``window`` is a range
+/// of sampler steps: ``(900, 999)``, ``range(900, 1000)`` or ``"900..999"`` (the first 100 steps
+/// from noise of 1000). ``n`` is the number of trajectories (particle) or of draws per window time
+/// (projection). Returns the CLI's ``siem --json`` report (``SiemProjectionResult`` or
+/// ``SiemParticleResult`` in the stubs). ``influence=True`` (projection form) adds ``influence``:
+/// the per-draw influence terms psi_i (``siem_se_jackknife`` = sqrt(sum psi_i^2 / (n (n - 1))));
+/// two models measured with the same ``seed``, ``n`` and ``window`` use the same draws, and the SE
+/// of their difference is the same formula on the differences of their terms (what ``Monitor``
+/// reports). ``progress`` as for ``sample`` (the bar counts to the run's score-model calls). The
+/// options are `SiemOptions`'s fields (the CLI's flags).
 #[pyfunction]
-#[pyo3(signature = (model, data = None, schedule = None, *, influence = false, progress = None, **options))]
+#[pyo3(signature = (model, data = None, *, schedule = None, influence = false, progress = ProgressArg::Bar, **options))]
 pub fn siem<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     data: Option<&Bound<'py, PyAny>>,
     schedule: Option<&Bound<'py, PySchedule>>,
     influence: bool,
-    progress: Option<&Bound<'py, PyAny>>,
+    progress: ProgressArg<'py>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts: SiemOptions = from_kwargs("siem", options)?;
@@ -190,7 +226,9 @@ pub fn siem<'py>(
         }
         (DataArg::None, None) => return Err(no_data()),
     };
-    let report = run_watched(py, progress, |watch| {
+    let total = opts.score_calls(parts.schedule, reference.has_exact_score());
+    let bar = Progress::start(py, progress, "siem", total)?;
+    let report = run_watched(py, bar.sink(), |watch| {
         parts.with_model(watch, |m| scoreprobe_siem::run_siem(m, parts.schedule, reference, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
@@ -265,16 +303,23 @@ fn check_data(parts: &Parts<'_>, data: &DataArg<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// Helmholtz–Hodge split of the score error per time (the CLI's ``hodge --json``), as a dict;
-/// ``options`` are `HodgeOptions`'s fields.
+/// The Helmholtz-Hodge split of the score error e_t = s_theta - grad log p_t at each time.
+///
+/// Returns the CLI's ``hodge --json`` report: ``times``, ``l2`` (the L2(p_t) error), ``gradient``
+/// (its gradient part, what the generated law can see), ``solenoidal`` (the rest), each with its
+/// standard error (``*_se``), in score units, and the same in epsilon units (``eps_units``).
+/// ``estimator`` is ``auto`` (the first of closed-form, grid, random-features that applies),
+/// ``critic`` (a neural critic: any dimension, data samples suffice), ``random-features``, ``grid``
+/// (dimension <= 3), or ``closed-form`` (affine errors); ``times`` defaults to (0.05, 0.2, 0.5, 0.9).
+/// ``data`` and ``progress`` as for ``siem``. The options are `HodgeOptions`'s fields.
 #[pyfunction]
-#[pyo3(signature = (model, data = None, schedule = None, *, progress = None, **options))]
+#[pyo3(signature = (model, data = None, *, schedule = None, progress = ProgressArg::Bar, **options))]
 pub fn hodge<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     data: Option<&Bound<'py, PyAny>>,
     schedule: Option<&Bound<'py, PySchedule>>,
-    progress: Option<&Bound<'py, PyAny>>,
+    progress: ProgressArg<'py>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts: HodgeOptions = from_kwargs("hodge", options)?;
@@ -284,23 +329,30 @@ pub fn hodge<'py>(
     let parts = Parts::new(&model, &schedule);
     check_data(&parts, &data)?;
     let reference = hodge_data(&parts, &data);
-    let report = run_watched(py, progress, |watch| {
+    // the estimators' calls depend on what they fit: a counter without a total
+    let bar = Progress::start(py, progress, "hodge", None)?;
+    let report = run_watched(py, bar.sink(), |watch| {
         with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_hodge(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
     json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
 }
 
-/// Girsanov and marginal KL bounds of the reverse-SDE sampler (the CLI's ``bounds --json``), as a
-/// dict; ``options`` are `BoundsOptions`'s fields.
+/// Girsanov and marginal (gradient-only) KL bounds of the reverse-SDE sampler over [t_min, 1].
+///
+/// Returns the CLI's ``bounds --json`` report (``girsanov``, ``marginal``, their standard errors,
+/// ``exact_kl`` where a closed form exists, ``prior_kl``, ...). ``t_min`` (1e-3), ``panels``
+/// (Simpson panels in ln t, a multiple of 4), ``n`` (samples per node), ``prior_n`` and the
+/// estimator options of ``hodge``. ``data`` and ``progress`` as for ``siem``. The options are
+/// `BoundsOptions`'s fields.
 #[pyfunction]
-#[pyo3(signature = (model, data = None, schedule = None, *, progress = None, **options))]
+#[pyo3(signature = (model, data = None, *, schedule = None, progress = ProgressArg::Bar, **options))]
 pub fn bounds<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     data: Option<&Bound<'py, PyAny>>,
     schedule: Option<&Bound<'py, PySchedule>>,
-    progress: Option<&Bound<'py, PyAny>>,
+    progress: ProgressArg<'py>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts: BoundsOptions = from_kwargs("bounds", options)?;
@@ -310,7 +362,9 @@ pub fn bounds<'py>(
     let parts = Parts::new(&model, &schedule);
     check_data(&parts, &data)?;
     let reference = hodge_data(&parts, &data);
-    let report = run_watched(py, progress, |watch| {
+    // the estimators' calls depend on what they fit: a counter without a total
+    let bar = Progress::start(py, progress, "bounds", None)?;
+    let report = run_watched(py, bar.sink(), |watch| {
         with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_bounds(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;

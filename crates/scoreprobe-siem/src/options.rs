@@ -146,6 +146,40 @@ impl Default for SiemOptions {
     }
 }
 
+impl SiemOptions {
+    /// The form a run takes against a reference with or without an exact score: the one asked
+    /// for, else the projection form for the quadratic family (it exists only there), else
+    /// [`SiemForm::default_for`].
+    pub fn form_for(&self, has_exact_score: bool) -> SiemForm {
+        match (self.form, self.test_fn) {
+            (Some(form), _) => form,
+            (None, TestFnKind::Quadratic) => SiemForm::Projection,
+            (None, TestFnKind::Radial(_)) => SiemForm::default_for(has_exact_score),
+        }
+    }
+
+    /// The score-model calls of a run on `schedule`, known before it runs (a progress bar's
+    /// total; each call evaluates every row at one time): one per window time in the projection
+    /// form, the sampler's NFE down to the window in the particle form with the oracle. None when
+    /// a fitted error field calls the model while it trains, or the window does not fit the grid.
+    pub fn score_calls(&self, schedule: &Schedule, has_exact_score: bool) -> Option<usize> {
+        let steps = self.steps.unwrap_or_else(|| schedule.default_steps());
+        let window = self.window.unwrap_or(Window::full(steps));
+        window.check(steps).ok()?;
+        match self.form_for(has_exact_score) {
+            SiemForm::Projection => Some(window.len()),
+            SiemForm::Particle if self.error_field.unwrap_or(ErrorFieldKind::Oracle) == ErrorFieldKind::Oracle => {
+                let t_min = self.t_min.unwrap_or_else(|| schedule.default_t_min());
+                let mut cfg = scoreprobe_core::sampler::SamplerConfig::new(self.sampler, steps, t_min, self.seed);
+                cfg.window = Some(window);
+                cfg.stop_after_window = true;
+                Some(cfg.nfe())
+            }
+            SiemForm::Particle => None,
+        }
+    }
+}
+
 /// `--window`: a window's text, parsed by [`Window::parse`].
 fn parse_window(text: &str) -> Result<Window, String> {
     Window::parse(text).map_err(|e| e.to_string())
@@ -310,12 +344,7 @@ pub fn run_siem(
     if reference.dim() != d {
         return Err(SiemError::invalid("data", format!("has dimension {}, the model {d}", reference.dim())));
     }
-    // the quadratic family exists only in the projection form, so asking for it picks that form
-    let default_form = match opts.test_fn {
-        TestFnKind::Quadratic => SiemForm::Projection,
-        TestFnKind::Radial(_) => SiemForm::default_for(reference.has_exact_score()),
-    };
-    match opts.form.unwrap_or(default_form) {
+    match opts.form_for(reference.has_exact_score()) {
         SiemForm::Projection => run_projection(model, schedule, reference, opts).map(SiemRun::Projection),
         SiemForm::Particle => {
             let kind = opts.error_field.unwrap_or(match reference {
