@@ -309,7 +309,18 @@ def sample(
     seed: int = 0,
     # end of the options of sample
     progress: _Progress = True,
-) -> npt.NDArray[np.float64]: ...
+) -> npt.NDArray[np.float64]:
+    # docstring of sample: generated from its Rust doc comment (python -m scoreprobe._stubs)
+    """Draws ``n`` samples from ``model`` with a sampler; returns an (n, dim) float64 array.
+
+    ``sampler`` is ``em`` (reverse-SDE Euler-Maruyama), ``ancestral`` (DDPM), ``ode-euler`` or
+    ``ode-heun`` (probability-flow ODE); ``steps`` defaults to the schedule's (1000, or K for DDPM)
+    and ``t_min`` to 1e-3 (VP) or 0 (DDPM). The schedule is the model's own (a ``ScoreFunction``'s
+    ``schedule=``, a ``Problem``'s spec). Same seed, same samples. ``progress``: ``True`` draws a bar
+    counting to the sampler's score evaluations, ``False`` none, a callable ``progress(calls, rows)``
+    is called with the running totals. The options are `SampleOptions`'s fields (the CLI's flags).
+    """
+    # end of the docstring of sample
 def siem(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
@@ -335,7 +346,34 @@ def siem(
     # end of the options of siem
     influence: bool = False,
     progress: _Progress = True,
-) -> SiemResult: ...
+) -> SiemResult:
+    # docstring of siem: generated from its Rust doc comment (python -m scoreprobe._stubs)
+    """SIEM: the quadratic variation of the score error over a window of the sampling process.
+
+    Two forms (SPEC section 7), chosen with ``form=``:
+
+    - ``"projection"`` (the default against data samples): SIEM = integral over W of
+      beta(t)^2 (1/K) sum_c m_c(t)^2 dt with m_c(t) = E_{p_t}[s . grad phi_c + laplacian phi_c], on
+      forward-noised draws of the data: no sampler run, no fitted error field, K = 8 radial test
+      functions at data points drawn with ``test_seed``. It sees only the gradient part of the score
+      error (radial functions: its radial part; ``test_fn="quadratic"``: its affine part).
+    - ``"particle"`` (the default with an exact target): beta(t)^2 E[(e_t . grad phi)^2] along the
+      model's own reverse-SDE trajectories, with an error field ``error_field`` = ``oracle`` (exact
+      target only), ``critic`` or ``classifier`` (experimental).
+
+    ``data`` is the reference p0: an (N, D) array of data samples, or a ``Problem`` whose exact
+    target is the reference; with a ``Problem`` as ``model`` it may be omitted. ``window`` is a range
+    of sampler steps: ``(900, 999)``, ``range(900, 1000)`` or ``"900..999"`` (the first 100 steps
+    from noise of 1000). ``n`` is the number of trajectories (particle) or of draws per window time
+    (projection). Returns the CLI's ``siem --json`` report (``SiemProjectionResult`` or
+    ``SiemParticleResult`` in the stubs). ``influence=True`` (projection form) adds ``influence``:
+    the per-draw influence terms psi_i (``siem_se_jackknife`` = sqrt(sum psi_i^2 / (n (n - 1))));
+    two models measured with the same ``seed``, ``n`` and ``window`` use the same draws, and the SE
+    of their difference is the same formula on the differences of their terms (what ``Monitor``
+    reports). ``progress`` as for ``sample`` (the bar counts to the run's score-model calls). The
+    options are `SiemOptions`'s fields (the CLI's flags).
+    """
+    # end of the docstring of siem
 def default_test_fn(dim: int) -> str: ...
 def hodge(
     model: Union[ScoreFunction, Problem],
@@ -358,7 +396,19 @@ def hodge(
     seed: int = 0,
     # end of the options of hodge
     progress: _Progress = True,
-) -> HodgeResult: ...
+) -> HodgeResult:
+    # docstring of hodge: generated from its Rust doc comment (python -m scoreprobe._stubs)
+    """The Helmholtz-Hodge split of the score error e_t = s_theta - grad log p_t at each time.
+
+    Returns the CLI's ``hodge --json`` report: ``times``, ``l2`` (the L2(p_t) error), ``gradient``
+    (its gradient part, what the generated law can see), ``solenoidal`` (the rest), each with its
+    standard error (``*_se``), in score units, and the same in epsilon units (``eps_units``).
+    ``estimator`` is ``auto`` (the first of closed-form, grid, random-features that applies),
+    ``critic`` (a neural critic: any dimension, data samples suffice), ``random-features``, ``grid``
+    (dimension <= 3), or ``closed-form`` (affine errors); ``times`` defaults to (0.05, 0.2, 0.5, 0.9).
+    ``data`` and ``progress`` as for ``siem``. The options are `HodgeOptions`'s fields.
+    """
+    # end of the docstring of hodge
 def bounds(
     model: Union[ScoreFunction, Problem],
     data: Union[_Points, Problem, None] = None,
@@ -381,6 +431,16 @@ def bounds(
     seed: int = 0,
     # end of the options of bounds
     progress: _Progress = True,
-) -> BoundsResult: ...
+) -> BoundsResult:
+    # docstring of bounds: generated from its Rust doc comment (python -m scoreprobe._stubs)
+    """Girsanov and marginal (gradient-only) KL bounds of the reverse-SDE sampler over [t_min, 1].
+
+    Returns the CLI's ``bounds --json`` report (``girsanov``, ``marginal``, their standard errors,
+    ``exact_kl`` where a closed form exists, ``prior_kl``, ...). ``t_min`` (1e-3), ``panels``
+    (Simpson panels in ln t, a multiple of 4), ``n`` (samples per node), ``prior_n`` and the
+    estimator options of ``hodge``. ``data`` and ``progress`` as for ``siem``. The options are
+    `BoundsOptions`'s fields.
+    """
+    # end of the docstring of bounds
 def _options_schema() -> Dict[str, List[Dict[str, Any]]]:
     """Every run's options (name, default, help, python_type) as its Rust options struct declares them."""

@@ -1,8 +1,11 @@
 """Progress bars for long runs, drawn on stderr.
 
-The Rust side reports running totals (score-model calls and rows evaluated) every ~50 ms from
-the thread that called scoreprobe; this module turns them into a bar: tqdm's when tqdm is
-installed, otherwise a one-line counter redrawn in place. ``progress=False`` hides it.
+A run with ``progress=True`` (the default) calls :func:`make` from Rust with the run's total: the
+score-model calls it will make, computed from its options (None where a fitted estimator's calls
+are not known in advance). The Rust side then reports running totals (score-model calls and rows
+evaluated) every ~50 ms from the thread that called scoreprobe, and closes the bar when the run
+ends; this module draws it: tqdm's bar when tqdm is installed, otherwise a one-line counter redrawn
+in place. ``progress=False`` hides it.
 """
 
 from __future__ import annotations

@@ -1,14 +1,16 @@
-"""The runs' options in the stubs, generated from the runs' Rust options structs (names, types,
-defaults): a new option is one edit to its struct, then
+"""The runs' options and docstrings in the stubs, generated from the compiled module: the options
+from the runs' Rust options structs (names, types, defaults), the docstrings from the runs' Rust
+doc comments. A new option is one edit to its struct, then
 
     python -m scoreprobe._stubs python/scoreprobe/_core.pyi
 
-rewrites the option blocks of ``sample``, ``siem``, ``hodge`` and ``bounds`` (python/tests/
+rewrites the option and docstring blocks of every run with an options struct (python/tests/
 test_options.py fails while the stubs differ from what this writes).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import sys
@@ -17,9 +19,12 @@ from typing import Any
 
 from . import _core
 
-RUNS = ("sample", "siem", "hodge", "bounds")
+# every run with an options struct (a new struct registered in `_options_schema` needs its block)
+RUNS = tuple(_core._options_schema())
 BEGIN = "    # options of {run}: generated from its Rust options struct (python -m scoreprobe._stubs)"
 END = "    # end of the options of {run}"
+DOC_BEGIN = "    # docstring of {run}: generated from its Rust doc comment (python -m scoreprobe._stubs)"
+DOC_END = "    # end of the docstring of {run}"
 
 
 def _literal(value: Any) -> str:
@@ -33,13 +38,26 @@ def block(run: str) -> str:
     return "\n".join(lines + [END.format(run=run)])
 
 
+def doc_block(run: str) -> str:
+    doc = inspect.cleandoc(getattr(_core, run).__doc__ or "")
+    if '"""' in doc or "\\" in doc:
+        raise ValueError(f"the doc comment of {run} holds a triple quote or a backslash")
+    body = "\n".join(f"    {line}".rstrip() for line in doc.splitlines())
+    return "\n".join([DOC_BEGIN.format(run=run), f'    """{body.lstrip()}\n    """', DOC_END.format(run=run)])
+
+
+def _replace(text: str, run: str, begin: str, end: str, new: str, what: str) -> str:
+    pattern = re.compile(re.escape(begin.format(run=run)) + ".*?" + re.escape(end.format(run=run)), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"the stubs have no {what} block for {run} (the line {begin.format(run=run)!r})")
+    return pattern.sub(lambda _: new, text)
+
+
 def render(text: str) -> str:
-    """``text`` (the stubs) with every run's option block regenerated."""
+    """``text`` (the stubs) with every run's option and docstring blocks regenerated."""
     for run in RUNS:
-        pattern = re.compile(re.escape(BEGIN.format(run=run)) + ".*?" + re.escape(END.format(run=run)), re.S)
-        if not pattern.search(text):
-            raise ValueError(f"the stubs have no option block for {run} (the line {BEGIN.format(run=run)!r})")
-        text = pattern.sub(lambda _: block(run), text)
+        text = _replace(text, run, BEGIN, END, block(run), "option")
+        text = _replace(text, run, DOC_BEGIN, DOC_END, doc_block(run), "docstring")
     return text
 
 

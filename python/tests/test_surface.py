@@ -77,6 +77,16 @@ def test_one_positional_argument_too_many_is_a_type_error_and_a_doubled_one_too(
         sp.siem(problem, None, VP, "90..99", window="90..99")
 
 
+@pytest.mark.parametrize("run", RUNS)
+def test_the_python_signature_is_the_compiled_one_with_the_options_spelled_out(run):
+    compiled = inspect.signature(getattr(_core, run)).parameters.values()
+    own = [(p.name, p.kind) for p in compiled if p.kind is not p.VAR_KEYWORD]
+    options = {o["name"] for o in _core._options_schema()[run]}
+    python = inspect.signature(getattr(sp, run)).parameters.values()
+    assert [(p.name, p.kind) for p in python if p.name not in options] == own
+    assert {p.name for p in python} >= options
+
+
 def test_help_lists_every_option_of_the_struct():
     doc = sp.siem.__doc__
     for o in _core._options_schema()["siem"]:
