@@ -29,10 +29,8 @@ _KW = inspect.Parameter.KEYWORD_ONLY
 
 def signature(run: str) -> inspect.Signature:
     """``run``'s signature: its head, ``schedule``, its struct's options, then its own flags."""
-    head = [
-        inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None if p == "data" else inspect.Parameter.empty)
-        for p in _HEAD[run]
-    ]
+    positional, required = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
+    head = [inspect.Parameter(p, positional, default=None if p == "data" else required) for p in _HEAD[run]]
     before = [inspect.Parameter(k, _KW, default=v) for k, v in _BEFORE.items()]
     options = [inspect.Parameter(o["name"], _KW, default=o["default"]) for o in _core._options_schema()[run]]
     after = [inspect.Parameter(k, _KW, default=v) for k, v in _AFTER.get(run, _DEFAULT_AFTER).items()]

@@ -69,7 +69,8 @@ def mismatches(value: Any, name: str, typed: Dict[str, Fields], seen: Dict[str, 
 
 def cases() -> List[Tuple[str, str, Callable[[], Any]]]:
     problem = lambda: sp.Problem.from_json(RING8)  # noqa: E731
-    gaussian = lambda: sp.Problem.from_json({"target": {"kind": "gaussian", "mean": [0.5, -1.0], "cov": [[1.0, 0.3], [0.3, 0.5]]}})  # noqa: E731,E501
+    gaussian_spec = {"target": {"kind": "gaussian", "mean": [0.5, -1.0], "cov": [[1.0, 0.3], [0.3, 0.5]]}}
+    gaussian = lambda: sp.Problem.from_json(gaussian_spec)  # noqa: E731
     model = lambda: sp.ScoreFunction(lambda x, t: -x, 2, "score", schedule=sp.Schedule.vp())  # noqa: E731
     data = np.random.default_rng(0).normal(size=(300, 2))
     small = dict(window=(90, 99), steps=100, n=40, progress=False)
