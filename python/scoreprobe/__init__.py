@@ -35,6 +35,7 @@ from ._core import (
     frechet_distance,
     kid,
     load_images,
+    merge,
     prdc,
     wasserstein2,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "hodge",
     "kid",
     "load_images",
+    "merge",
     "prdc",
     "sample",
     "siem",

@@ -58,6 +58,10 @@ def prdc(
 ) -> Dict[str, float]:
     """Precision, recall (k_pr neighbours), density and coverage (k_dc); ``k`` sets both."""
 
+def merge(states: Sequence[_Path]) -> Dict[str, Any]:
+    """The state files of every shard of one run (``shard=``, ``state_out=``) merged into the dict
+    the unsharded run returns (``siem``'s; FD states: ``scoreprobe metrics --json``'s)."""
+
 def load_images(path: _Path, limit: Optional[int] = None) -> npt.NDArray[np.float32]:
     """Images (folder, IDX, .npy, data set name) as float32 (N, C, H, W) in [0, 1]."""
 
@@ -140,6 +144,8 @@ def sample(
     steps: Optional[int] = None,
     t_min: Optional[float] = None,
     seed: int = 0,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of sample
     progress: _Progress = None,
 ) -> npt.NDArray[np.float64]: ...
@@ -165,6 +171,8 @@ def siem(
     sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
     seed: int = 0,
     classifier_steps: int = 1500,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of siem
     influence: bool = False,
     progress: _Progress = None,
@@ -189,6 +197,8 @@ def hodge(
     n_times: Optional[int] = None,
     n: int = 40000,
     seed: int = 0,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of hodge
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
@@ -212,6 +222,8 @@ def bounds(
     n: int = 20000,
     prior_n: int = 100000,
     seed: int = 0,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of bounds
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...

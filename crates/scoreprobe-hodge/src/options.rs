@@ -8,6 +8,7 @@ use crate::random_features::{Identity, L2Source};
 use crate::{estimators, kl_bounds, profile, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
 use crate::{HodgeReport, Problem};
 use scoreprobe_core::options::{clap_defaults, OptionError};
+use scoreprobe_core::shard::ShardOptions;
 use serde::{Deserialize, Serialize};
 
 /// Which estimator: one of [`EstimatorKind`], or `auto`.
@@ -101,6 +102,9 @@ pub struct HodgeOptions {
     /// Seed of the estimators' draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: ShardOptions,
 }
 
 impl Default for HodgeOptions {
@@ -143,6 +147,9 @@ pub struct BoundsOptions {
     /// Seed of the estimators' draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: ShardOptions,
 }
 
 impl Default for BoundsOptions {
@@ -193,6 +200,7 @@ pub fn run_hodge(problem: &Problem, opts: &HodgeOptions) -> Result<HodgeReport, 
     if opts.n == 0 {
         return Err(OptionError::new("n", "must be positive, got 0").into());
     }
+    scoreprobe_core::shard::refuse_shards("hodge", &opts.shard)?;
     let times = opts.times()?;
     let all = estimators(&opts.estimator.config(opts.n)?);
     let est = opts.estimator.pick(&all, problem)?;
@@ -202,6 +210,7 @@ pub fn run_hodge(problem: &Problem, opts: &HodgeOptions) -> Result<HodgeReport, 
 
 /// The KL bounds with the options: what `bounds` prints as JSON.
 pub fn run_bounds(problem: &Problem, opts: &BoundsOptions) -> Result<BoundsReport, HodgeError> {
+    scoreprobe_core::shard::refuse_shards("bounds", &opts.shard)?;
     let all = estimators(&opts.estimator.config(opts.n)?);
     let est = opts.estimator.pick(&all, problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
@@ -234,9 +243,9 @@ mod tests {
         assert_eq!((b.t_min, b.panels, b.n, b.prior_n), (1e-3, 32, 20_000, 100_000));
         let names = |s: Vec<scoreprobe_core::options::OptionSpec>| s.into_iter().map(|o| o.name).collect::<Vec<_>>();
         let hodge = names(option_specs::<HodgeOptions>().unwrap());
-        assert_eq!(hodge.len(), 13);
+        assert_eq!(hodge.len(), 15);
         assert!(hodge.contains(&"grid_cells_per_std".to_string()) && hodge.contains(&"n_times".to_string()));
-        assert_eq!(names(option_specs::<BoundsOptions>().unwrap()).len(), 14);
+        assert_eq!(names(option_specs::<BoundsOptions>().unwrap()).len(), 16);
         // the flattened estimator options deserialise from the same flat map
         let h: HodgeOptions =
             serde_json::from_str(r#"{"estimator": "closed-form", "identity": "ibp", "n": 5}"#).unwrap();

@@ -194,11 +194,37 @@ pub fn siem<'py>(
         parts.with_model(watch, |m| scoreprobe_siem::run_siem(m, parts.schedule, reference, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
+    if opts.shard.state_out.is_some() {
+        let id = model_id(&model, &data, parts.dim());
+        scoreprobe_siem::shard::write_state(&report, &opts, &id, parts.dim()).map_err(|e| run_error(py, e))?;
+    }
     let out = json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))?;
     if influence {
         add_influence(&out, &report)?;
     }
     Ok(out)
+}
+
+/// What a state records of the model and the data it was measured on: a spec's fingerprint (the
+/// CLI's for the same spec), the data rows' own; a Python callable has none to take (states of two
+/// callables with the same dimension and settings are not told apart).
+fn model_id(model: &ModelArg<'_>, data: &DataArg<'_>, dim: usize) -> scoreprobe_siem::shard::ModelId {
+    use scoreprobe_core::state::fingerprint;
+    let (mut id, label) = match model {
+        ModelArg::Problem(p) => {
+            (p.get().spec.fingerprint(), format!("Problem(dim={dim}, model={})", p.get().resolved.model.describe()))
+        }
+        ModelArg::Func(_) => ("python-callable".to_string(), format!("ScoreFunction(dim={dim})")),
+    };
+    match data {
+        DataArg::None => {}
+        DataArg::Target(p) => id = format!("{id} on {}", p.get().spec.fingerprint()),
+        DataArg::Rows(rows) => {
+            let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+            id = format!("{id} on {:?} rows {}", rows.dim(), fingerprint(&bytes));
+        }
+    }
+    scoreprobe_siem::shard::ModelId { fingerprint: id, label }
 }
 
 /// `influence`: the projection form's per-draw influence terms ψᵢ (what a monitor pairs two

@@ -36,7 +36,7 @@ use serde::Serialize;
 pub const MEAN_PILOT: usize = 4096;
 
 /// The quadratic family's two parts, SIEM^quad = mean part + covariance part.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct QuadraticParts {
     /// ∫_W β² |E[s_θ]|² dt: the error's mean.
     pub mean_part: f64,
