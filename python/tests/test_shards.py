@@ -84,6 +84,18 @@ def test_fd_states_merge_in_python(tmp_path, cli_bin):
     assert rel_close(sp.merge(states)["fd"], sp.frechet_distance(np.load(a), np.load(b)))
 
 
+def test_hodge_shards_merge_in_python(tmp_path):
+    problem = sp.Problem.from_json(SPEC)
+    opts = dict(estimator="critic", critic_steps=20, n=128, n_times=5, progress=False)
+    whole = sp.hodge(problem, **opts)
+    paths = [tmp_path / f"h{i}.json" for i in range(4)]
+    for i, p in enumerate(paths):
+        sp.hodge(problem, shard=(i, 4), state_out=p, **opts)
+    merged = sp.merge(paths)
+    assert_close(whole, merged)
+    assert merged["gradient"] == whole["gradient"]
+
+
 def test_bad_shards_and_states_are_named(tmp_path):
     problem = sp.Problem.from_json(SPEC)
     for bad, why in [("5/4", "out of range"), ("0/0", "at least 1"), ("x/2", "index 'x'"), ((3, 2), "out of range")]:
@@ -91,8 +103,8 @@ def test_bad_shards_and_states_are_named(tmp_path):
             sp.siem(problem, shard=bad, state_out=tmp_path / "x.json", **OPTS)
     with pytest.raises(ValueError, match="^state_out: shard 1/2"):
         sp.siem(problem, shard="1/2", **OPTS)
-    with pytest.raises(ValueError, match="^shard: hodge has no mergeable state"):
-        sp.hodge(problem, shard="0/2", state_out=tmp_path / "h.json", progress=False)
+    with pytest.raises(ValueError, match="^shard: bounds has no mergeable state"):
+        sp.bounds(problem, shard="0/2", state_out=tmp_path / "h.json", progress=False)
     paths = shards(problem, 3, tmp_path)
     with pytest.raises(ValueError, match="missing shard 1 of 3"):
         sp.merge([paths[0], paths[2]])

@@ -1,5 +1,6 @@
-//! Sharded runs (`--shard I/K --state-out PATH`) and `scoreprobe merge`: for K = 1, 2, 4 and 7
-//! shards the merge prints what the unsharded run prints (numbers to 1e-12 relative, wall time
+//! Sharded runs (`--shard I/K --state-out PATH`) and `scoreprobe merge` (siem's projection form,
+//! hodge with the critic, FD): for K = 1, 2, 4 and 7 shards the merge prints what the unsharded
+//! run prints (numbers to 1e-12 relative, wall time
 //! aside); mismatched, missing, duplicated and corrupt states are refused with the file named.
 
 mod common;
@@ -94,6 +95,27 @@ fn siem_projection_shards_merge_to_the_single_run() {
     assert!(close(&whole, &half["payload"]["report"], 1e-12, "half").is_err());
 }
 
+#[test]
+fn hodge_critic_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let args =
+        ["hodge", "--spec", SPEC, "--estimator", "critic", "--critic-steps", "20", "--n", "128", "--n-times", "7"];
+    let whole = json(bin().args(args).arg("--json").output().unwrap());
+    assert!(whole["gradient"].as_array().unwrap().iter().all(|g| g.as_f64().unwrap() > 0.0));
+    for k in [1, 2, 4, 7] {
+        let merged = json(merge(&shards(&args, k, dir.path(), "hodge"), true));
+        close(&whole, &merged, 1e-12, "hodge").unwrap_or_else(|e| panic!("K = {k}: {e}"));
+        // every time is estimated whole by one shard: the points are bit-equal
+        assert_eq!((&whole["gradient"], &whole["l2_se"]), (&merged["gradient"], &merged["l2_se"]));
+    }
+    // another seed's shard is refused, naming the option
+    let mut states = shards(&args, 2, dir.path(), "hodge");
+    let other: Vec<&str> = args.iter().copied().chain(["--seed", "3"]).collect();
+    states[0] = shards(&other, 2, dir.path(), "seed3").remove(0);
+    let e = stderr(&merge(&states, false));
+    assert!(e.contains("states differ in seed:") && e.contains("seed3-0-of-2.json"), "{e}");
+}
+
 fn points(dir: &Path) -> (PathBuf, PathBuf) {
     use ndarray_npy::write_npy;
     let a = ndarray::Array2::from_shape_fn((203, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 3.0 + (i as f64).sin());
@@ -174,6 +196,6 @@ fn bad_shards_are_named() {
     }
     let o = bin().args(["siem", "--spec", SPEC, "--shard", "1/2"]).output().unwrap();
     assert!(stderr(&o).contains("--state-out"), "{}", stderr(&o));
-    let o = bin().args(["hodge", "--spec", SPEC, "--shard", "0/2", "--state-out", "s.json"]).output().unwrap();
-    assert!(!o.status.success() && stderr(&o).contains("--shard: hodge has no mergeable state"), "{}", stderr(&o));
+    let o = bin().args(["bounds", "--spec", SPEC, "--shard", "0/2", "--state-out", "s.json"]).output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("--shard: bounds has no mergeable state"), "{}", stderr(&o));
 }

@@ -35,6 +35,8 @@ pub enum StateKind {
     SiemProjection,
     /// The Fréchet distance between two feature sets: count, mean and scatter of each.
     MetricsFd,
+    /// The Hodge split: the per-time points of the shard's times.
+    Hodge,
 }
 
 impl StateKind {
@@ -43,6 +45,7 @@ impl StateKind {
         match self {
             StateKind::SiemProjection => "siem",
             StateKind::MetricsFd => "metrics",
+            StateKind::Hodge => "hodge",
         }
     }
 }
@@ -85,6 +88,16 @@ fn plural(v: &[usize]) -> &'static str {
 
 fn list(v: &[usize]) -> String {
     v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// What a state says of the model it measured: states of different models never merge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelId {
+    /// Identifies the model and the reference it is measured against (a spec: the fingerprint of
+    /// its JSON, the same from the CLI and from Python; data rows add theirs).
+    pub fingerprint: String,
+    /// How the unsharded run names it in its output (the CLI: the spec's path); not compared.
+    pub label: String,
 }
 
 /// One state file (see the module's documentation).

@@ -4,8 +4,10 @@
 
 use crate::critic::{CriticIdentity, CriticL2};
 use crate::error::HodgeError;
+use crate::profile::profile_part;
 use crate::random_features::{Identity, L2Source};
-use crate::{estimators, kl_bounds, profile, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
+use crate::HodgeProfile;
+use crate::{estimators, kl_bounds, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
 use crate::{HodgeReport, Problem};
 use scoreprobe_core::options::{clap_defaults, OptionError};
 use scoreprobe_core::shard::ShardOptions;
@@ -196,16 +198,22 @@ impl EstimatorOptions {
 
 /// The Hodge split with the options: what `hodge` prints as JSON.
 pub fn run_hodge(problem: &Problem, opts: &HodgeOptions) -> Result<HodgeReport, HodgeError> {
+    Ok(hodge_profile(problem, opts)?.report())
+}
+
+/// The Hodge split's points with the options (a shard's: at its part of the times, see
+/// [`crate::shard`]).
+pub fn hodge_profile(problem: &Problem, opts: &HodgeOptions) -> Result<HodgeProfile, HodgeError> {
     // refused even where the chosen estimator (the grid) draws no samples: a zero is a mistake
     if opts.n == 0 {
         return Err(OptionError::new("n", "must be positive, got 0").into());
     }
-    scoreprobe_core::shard::refuse_shards("hodge", &opts.shard)?;
+    let (shard, _) = opts.shard.checked()?;
     let times = opts.times()?;
     let all = estimators(&opts.estimator.config(opts.n)?);
     let est = opts.estimator.pick(&all, problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
-    Ok(profile(est, problem, &times, opts.seed, &refs)?.report())
+    profile_part(est, problem, &times, opts.seed, &refs, shard)
 }
 
 /// The KL bounds with the options: what `bounds` prints as JSON.

@@ -208,7 +208,7 @@ pub fn siem<'py>(
 /// What a state records of the model and the data it was measured on: a spec's fingerprint (the
 /// CLI's for the same spec), the data rows' own; a Python callable has none to take (states of two
 /// callables with the same dimension and settings are not told apart).
-fn model_id(model: &ModelArg<'_>, data: &DataArg<'_>, dim: usize) -> scoreprobe_siem::shard::ModelId {
+fn model_id(model: &ModelArg<'_>, data: &DataArg<'_>, dim: usize) -> scoreprobe_core::state::ModelId {
     use scoreprobe_core::state::fingerprint;
     let (mut id, label) = match model {
         ModelArg::Problem(p) => {
@@ -224,7 +224,7 @@ fn model_id(model: &ModelArg<'_>, data: &DataArg<'_>, dim: usize) -> scoreprobe_
             id = format!("{id} on {:?} rows {}", rows.dim(), fingerprint(&bytes));
         }
     }
-    scoreprobe_siem::shard::ModelId { fingerprint: id, label }
+    scoreprobe_core::state::ModelId { fingerprint: id, label }
 }
 
 /// `influence`: the projection form's per-draw influence terms ψᵢ (what a monitor pairs two
@@ -310,11 +310,15 @@ pub fn hodge<'py>(
     let parts = Parts::new(&model, &schedule);
     check_data(&parts, &data)?;
     let reference = hodge_data(&parts, &data);
-    let report = run_watched(py, progress, |watch| {
-        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_hodge(p, &opts))
+    let profile = run_watched(py, progress, |watch| {
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::hodge_profile(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
-    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+    if opts.shard.state_out.is_some() {
+        let id = model_id(&model, &data, parts.dim());
+        scoreprobe_hodge::shard::write_state(&profile, &opts, &id).map_err(|e| run_error(py, e))?;
+    }
+    json_to_py(py, &serde_json::to_value(profile.report()).expect("a report serialises"))
 }
 
 /// Girsanov and marginal KL bounds of the reverse-SDE sampler (the CLI's ``bounds --json``), as a

@@ -14,6 +14,7 @@ use crate::options::{SiemOptions, SiemRun};
 use crate::projection::moments::ProjectionState;
 use crate::projection::ProjectionReport;
 use scoreprobe_core::options::OptionError;
+pub use scoreprobe_core::state::ModelId;
 use scoreprobe_core::state::{ShardSet, StateFile, StateKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,16 +51,6 @@ fn settings(opts: &SiemOptions, r: &ProjectionReport, model: &ModelId, dim: usiz
     });
     map.insert("test_functions".into(), test_functions);
     map
-}
-
-/// What a state says of the model it measured: states of different models never merge.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelId {
-    /// Identifies the model and the reference it is measured against (a spec: the fingerprint of
-    /// its JSON, the same from the CLI and from Python; data rows add theirs).
-    pub fingerprint: String,
-    /// How the unsharded run names it in its output (the CLI: the spec's path); not compared.
-    pub label: String,
 }
 
 /// Writes the run's state when the options ask for one (`state_out`). The particle form has no

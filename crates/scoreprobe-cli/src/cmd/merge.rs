@@ -20,5 +20,6 @@ pub fn run(a: Args) -> Result<()> {
     match set.kind {
         StateKind::SiemProjection => super::siem::print_merged(&set, a.json),
         StateKind::MetricsFd => super::metrics::print_merged(&set, a.json),
+        StateKind::Hodge => super::hodge::print_merged(&set, a.json),
     }
 }
