@@ -96,6 +96,18 @@ def test_hodge_shards_merge_in_python(tmp_path):
     assert merged["gradient"] == whole["gradient"]
 
 
+def test_bounds_shards_merge_in_python(tmp_path):
+    problem = sp.Problem.from_json(SPEC)
+    opts = dict(estimator="critic", critic_steps=20, n=128, panels=8, progress=False)
+    whole = sp.bounds(problem, **opts)
+    paths = [tmp_path / f"b{i}.json" for i in range(3)]
+    parts = [sp.bounds(problem, shard=(i, 3), state_out=p, **opts) for i, p in enumerate(paths)]
+    assert "girsanov" not in parts[1] and len(parts[1]["points"]) == 3  # a part, not the bounds
+    merged = sp.merge(paths)
+    assert_close(whole, merged)
+    assert merged["girsanov"] == whole["girsanov"]
+
+
 def test_bad_shards_and_states_are_named(tmp_path):
     problem = sp.Problem.from_json(SPEC)
     for bad, why in [("5/4", "out of range"), ("0/0", "at least 1"), ("x/2", "index 'x'"), ((3, 2), "out of range")]:
@@ -103,8 +115,8 @@ def test_bad_shards_and_states_are_named(tmp_path):
             sp.siem(problem, shard=bad, state_out=tmp_path / "x.json", **OPTS)
     with pytest.raises(ValueError, match="^state_out: shard 1/2"):
         sp.siem(problem, shard="1/2", **OPTS)
-    with pytest.raises(ValueError, match="^shard: bounds has no mergeable state"):
-        sp.bounds(problem, shard="0/2", state_out=tmp_path / "h.json", progress=False)
+    with pytest.raises(ValueError, match="^shard: sample has no mergeable state"):
+        sp.sample(problem, shard="0/2", state_out=tmp_path / "h.json", progress=False)
     paths = shards(problem, 3, tmp_path)
     with pytest.raises(ValueError, match="missing shard 1 of 3"):
         sp.merge([paths[0], paths[2]])

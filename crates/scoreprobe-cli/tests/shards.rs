@@ -1,5 +1,5 @@
 //! Sharded runs (`--shard I/K --state-out PATH`) and `scoreprobe merge` (siem's projection form,
-//! hodge with the critic, FD): for K = 1, 2, 4 and 7 shards the merge prints what the unsharded
+//! hodge and bounds with the critic, FD): for K = 1, 2, 4 and 7 shards the merge prints what the unsharded
 //! run prints (numbers to 1e-12 relative, wall time
 //! aside); mismatched, missing, duplicated and corrupt states are refused with the file named.
 
@@ -116,6 +116,20 @@ fn hodge_critic_shards_merge_to_the_single_run() {
     assert!(e.contains("states differ in seed:") && e.contains("seed3-0-of-2.json"), "{e}");
 }
 
+#[test]
+fn bounds_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let args =
+        ["bounds", "--spec", SPEC, "--estimator", "critic", "--critic-steps", "20", "--n", "128", "--panels", "8"];
+    let whole = json(bin().args(args).arg("--json").output().unwrap());
+    assert!(whole["girsanov"].as_f64().unwrap() > whole["exact_kl"].as_f64().unwrap());
+    for k in [1, 2, 4, 7] {
+        let merged = json(merge(&shards(&args, k, dir.path(), "bounds"), true));
+        close(&whole, &merged, 1e-12, "bounds").unwrap_or_else(|e| panic!("K = {k}: {e}"));
+        assert_eq!((&whole["girsanov"], &whole["marginal_se"]), (&merged["girsanov"], &merged["marginal_se"]));
+    }
+}
+
 fn points(dir: &Path) -> (PathBuf, PathBuf) {
     use ndarray_npy::write_npy;
     let a = ndarray::Array2::from_shape_fn((203, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 3.0 + (i as f64).sin());
@@ -196,6 +210,13 @@ fn bad_shards_are_named() {
     }
     let o = bin().args(["siem", "--spec", SPEC, "--shard", "1/2"]).output().unwrap();
     assert!(stderr(&o).contains("--state-out"), "{}", stderr(&o));
-    let o = bin().args(["bounds", "--spec", SPEC, "--shard", "0/2", "--state-out", "s.json"]).output().unwrap();
-    assert!(!o.status.success() && stderr(&o).contains("--shard: bounds has no mergeable state"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.npy");
+    let o = bin()
+        .args(["sample", "--spec", SPEC, "--shard", "0/2", "--state-out", "s.json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("--shard: sample has no mergeable state"), "{}", stderr(&o));
+    assert!(!out.exists());
 }

@@ -149,7 +149,9 @@ pub fn refuse_shards(run: &str, opts: &ShardOptions) -> Result<(), OptionError> 
     };
     Err(OptionError::new(
         field,
-        format!("{run} has no mergeable state yet (sharded: siem --form projection, hodge, metrics --metric fd)"),
+        format!(
+            "{run} has no mergeable state yet (sharded: siem --form projection, hodge, bounds, metrics --metric fd)"
+        ),
     ))
 }
 

@@ -37,6 +37,8 @@ pub enum StateKind {
     MetricsFd,
     /// The Hodge split: the per-time points of the shard's times.
     Hodge,
+    /// The KL bounds: the points at the shard's quadrature nodes (shard 0: the prior's KL too).
+    Bounds,
 }
 
 impl StateKind {
@@ -46,6 +48,7 @@ impl StateKind {
             StateKind::SiemProjection => "siem",
             StateKind::MetricsFd => "metrics",
             StateKind::Hodge => "hodge",
+            StateKind::Bounds => "bounds",
         }
     }
 }

@@ -29,12 +29,13 @@ pub mod quadrature;
 pub mod random_features;
 pub mod shard;
 
-pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
+pub use bounds::{bounds_part, kl_bounds, prior_kl, BoundsConfig, BoundsPart, BoundsReport, PriorKl};
 pub use error::{HodgeError, NotApplicable};
 pub use estimate::{Estimate, HodgePoint};
 pub use kind::EstimatorKind;
 pub use options::{
-    hodge_profile, run_bounds, run_hodge, BoundsOptions, EstimatorChoice, EstimatorOptions, HodgeOptions,
+    bounds_part_of, hodge_profile, run_bounds, run_hodge, BoundsOptions, EstimatorChoice, EstimatorOptions,
+    HodgeOptions,
 };
 pub use problem::{check_applies, Data, HodgeEstimator, Problem};
 pub use profile::{estimator, estimators, profile, profile_part, EpsUnits, HodgeConfig, HodgeProfile, HodgeReport};

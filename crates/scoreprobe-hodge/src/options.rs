@@ -2,12 +2,13 @@
 //! `bounds`, the Python module's `hodge` and `bounds`): their options, declared once for clap and
 //! serde, the "auto" choice, and the two runs. Front ends only parse their inputs and print.
 
+use crate::bounds::{bounds_part, BoundsPart};
 use crate::critic::{CriticIdentity, CriticL2};
 use crate::error::HodgeError;
 use crate::profile::profile_part;
 use crate::random_features::{Identity, L2Source};
 use crate::HodgeProfile;
-use crate::{estimators, kl_bounds, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
+use crate::{estimators, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
 use crate::{HodgeReport, Problem};
 use scoreprobe_core::options::{clap_defaults, OptionError};
 use scoreprobe_core::shard::ShardOptions;
@@ -218,12 +219,18 @@ pub fn hodge_profile(problem: &Problem, opts: &HodgeOptions) -> Result<HodgeProf
 
 /// The KL bounds with the options: what `bounds` prints as JSON.
 pub fn run_bounds(problem: &Problem, opts: &BoundsOptions) -> Result<BoundsReport, HodgeError> {
-    scoreprobe_core::shard::refuse_shards("bounds", &opts.shard)?;
+    bounds_part_of(problem, opts)?.report()
+}
+
+/// What the bounds are computed from, with the options (a shard's: at its block of the
+/// quadrature nodes, see [`crate::shard`]).
+pub fn bounds_part_of(problem: &Problem, opts: &BoundsOptions) -> Result<BoundsPart, HodgeError> {
+    let (shard, _) = opts.shard.checked()?;
     let all = estimators(&opts.estimator.config(opts.n)?);
     let est = opts.estimator.pick(&all, problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
     let cfg = BoundsConfig { t_min: opts.t_min, panels: opts.panels, prior_n: opts.prior_n, ..Default::default() };
-    kl_bounds(est, problem, &cfg, opts.seed, &refs)
+    bounds_part(est, problem, &cfg, opts.seed, &refs, shard)
 }
 
 /// Times 1/K, 2/K, …, 1 (the CLI's `--n-times K`).

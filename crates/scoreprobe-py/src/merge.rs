@@ -23,6 +23,10 @@ fn merged(states: &[PathBuf]) -> Result<serde_json::Value, String> {
             serde_json::to_value(&report).map_err(|e| e.to_string())
         }
         StateKind::MetricsFd => scoreprobe_metrics::fd_state::merge_fd(&set).map_err(|e| e.to_string()),
+        StateKind::Bounds => {
+            let (report, _) = scoreprobe_hodge::shard::merge_bounds(&set).map_err(|e| e.to_string())?;
+            serde_json::to_value(report).map_err(|e| e.to_string())
+        }
         StateKind::Hodge => {
             let (profile, _) = scoreprobe_hodge::shard::merge_hodge(&set).map_err(|e| e.to_string())?;
             serde_json::to_value(profile.report()).map_err(|e| e.to_string())

@@ -340,11 +340,20 @@ pub fn bounds<'py>(
     let parts = Parts::new(&model, &schedule);
     check_data(&parts, &data)?;
     let reference = hodge_data(&parts, &data);
-    let report = run_watched(py, progress, |watch| {
-        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_bounds(p, &opts))
+    let part = run_watched(py, progress, |watch| {
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::bounds_part_of(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
-    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+    if opts.shard.state_out.is_some() {
+        let id = model_id(&model, &data, parts.dim());
+        scoreprobe_hodge::shard::write_bounds_state(&part, &opts, &id).map_err(|e| run_error(py, e))?;
+    }
+    // a shard other than the whole run returns its part (the bounds need every node: merge)
+    let value = match opts.shard.shard.filter(|s| !s.is_whole()) {
+        Some(_) => serde_json::to_value(&part),
+        None => serde_json::to_value(part.report().map_err(|e| run_error(py, e))?),
+    };
+    json_to_py(py, &value.expect("a report serialises"))
 }
 
 /// The error of a model run (`sample`, `siem`, `hodge`, `bounds`): the score callable's own

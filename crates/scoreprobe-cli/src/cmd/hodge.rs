@@ -80,7 +80,7 @@ pub fn run(a: Args) -> Result<()> {
 
 /// What a state records of the model: the spec's fingerprint, or a checkpoint's path with the
 /// data rows' fingerprint.
-fn model_id(source: &Source, spec: &Option<PathBuf>) -> Result<ModelId> {
+pub fn model_id(source: &Source, spec: &Option<PathBuf>) -> Result<ModelId> {
     let fingerprint = match (source, spec) {
         (Source::Spec(..), Some(path)) => ProblemSpec::from_file(path).map_err(|e| anyhow!(e))?.fingerprint(),
         (Source::Data(d), _) => {

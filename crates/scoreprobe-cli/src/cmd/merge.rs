@@ -21,5 +21,6 @@ pub fn run(a: Args) -> Result<()> {
         StateKind::SiemProjection => super::siem::print_merged(&set, a.json),
         StateKind::MetricsFd => super::metrics::print_merged(&set, a.json),
         StateKind::Hodge => super::hodge::print_merged(&set, a.json),
+        StateKind::Bounds => super::bounds::print_merged(&set, a.json),
     }
 }
