@@ -163,6 +163,20 @@ fn fd_shards_merge_to_the_single_run() {
 }
 
 #[test]
+fn quadratic_family_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["siem", "--spec", SPEC, "--form", "projection", "--test-fn", "quadratic"];
+    let args: Vec<&str> = args.iter().chain(&SIEM[2..8]).copied().collect();
+    let whole = json(bin().args(&args).arg("--json").output().unwrap());
+    assert!(whole["quadratic"]["cov_part"].as_f64().unwrap() > 0.0);
+    for k in [1, 2, 4, 7] {
+        let merged = json(merge(&shards(&args, k, dir.path(), "quad"), true));
+        close(&whole, &merged, 1e-12, "quadratic").unwrap_or_else(|e| panic!("K = {k}: {e}"));
+        assert_eq!(whole["profile"], merged["profile"], "K = {k}");
+    }
+}
+
+#[test]
 fn missing_duplicated_mismatched_and_corrupt_states_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let args: Vec<&str> = ["siem", "--spec", SPEC].iter().chain(&SIEM).copied().collect();

@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 pub use moments::{paired_jackknife_se, ProjectionEstimate, ProjectionStep};
-pub use quadratic::QuadraticParts;
+pub use quadratic::{QuadraticParts, QuadraticState};
 
 /// The projection form's test functions.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,10 +176,12 @@ pub struct ProjectionReport {
     /// The leave-one-out values of the jackknife (mean `siem`); not serialised.
     #[serde(skip)]
     pub leave_one_out: Vec<f64>,
-    /// The mergeable state the estimate came from (radial test functions only: the quadratic
-    /// family's Gram statistics need every draw at once); not serialised.
+    /// The mergeable state the estimate came from (radial test functions); not serialised.
     #[serde(skip)]
     pub state: Option<ProjectionState>,
+    /// The quadratic family's mergeable state; not serialised.
+    #[serde(skip)]
+    pub quadratic_state: Option<QuadraticState>,
 }
 
 /// SIEM^proj of `model` on draws of the data (`draws` gives x₀ rows).
@@ -218,19 +220,14 @@ pub fn estimate_projection(
         seconds: 0.0,
         leave_one_out: vec![],
         state: None,
+        quadratic_state: None,
     };
+    let part = &times[cfg.shard.range(w)];
     match &cfg.family {
-        TestFamily::Radial => {
-            let part = &times[cfg.shard.range(w)];
-            radial(model, schedule, draws, cfg, &grid, part, &mut report)?
-        }
-        TestFamily::Quadratic { .. } if !cfg.shard.is_whole() => {
-            let why = "the quadratic family has no mergeable state (its Gram statistics need every draw at once)";
-            return Err(OptionError::new("shard", why).into());
-        }
+        TestFamily::Radial => radial(model, schedule, draws, cfg, &grid, part, &mut report)?,
         TestFamily::Quadratic { data_mean } => {
             let (center, from_pilot) = quadratic::reference_center(data_mean.as_ref(), draws, d, cfg.test_seed)?;
-            let q = quadratic::run(model, schedule, draws, &times, n, cfg.seed, &center, from_pilot)?;
+            let state = quadratic::accumulate(model, schedule, draws, part, (n, cfg.seed), &center)?;
             let c = center.insert_axis(ndarray::Axis(0));
             report.test_fn = TestFnReport {
                 kind: "quadratic".into(),
@@ -242,10 +239,7 @@ pub fn estimate_projection(
                 k: d + d * (d + 1) / 2,
             };
             report.pilot = if from_pilot { quadratic::MEAN_PILOT } else { 0 };
-            (report.siem, report.siem_se, report.siem_se_jackknife) = (q.siem, q.se, q.se_jackknife);
-            report.quadratic = Some(q.parts);
-            report.profile = q.profile;
-            report.leave_one_out = q.leave_one_out;
+            report.finish_quadratic(&state, from_pilot);
         }
     }
     report.seconds = start.elapsed().as_secs_f64();
@@ -307,6 +301,17 @@ fn radial(
 }
 
 impl ProjectionReport {
+    /// The estimate, its parts and profile from a quadratic-family state (a whole run's, or the
+    /// merge of its shards'), which the report then keeps.
+    pub fn finish_quadratic(&mut self, state: &QuadraticState, center_from_pilot: bool) {
+        let q = state.finish(center_from_pilot);
+        (self.siem, self.siem_se, self.siem_se_jackknife) = (q.siem, q.se, q.se_jackknife);
+        self.quadratic = Some(q.parts);
+        self.profile = q.profile;
+        self.leave_one_out = q.leave_one_out;
+        self.quadratic_state = Some(q.state);
+    }
+
     /// The estimate, its profile and per-centre values from a radial state (a whole run's, or
     /// the merge of its shards'), which the report then keeps.
     pub fn finish_radial(&mut self, state: ProjectionState) -> Result<(), SiemError> {
