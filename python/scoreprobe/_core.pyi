@@ -69,6 +69,10 @@ def prdc(
 ) -> PrdcResult:
     """Precision, recall (k_pr neighbours), density and coverage (k_dc); ``k`` sets both."""
 
+def merge(states: Sequence[_Path]) -> Dict[str, Any]:
+    """The state files of every shard of one run (``shard=``, ``state_out=``) merged into the dict
+    the unsharded run returns (``siem``'s; FD states: ``scoreprobe metrics --json``'s)."""
+
 def load_images(path: _Path, limit: Optional[int] = None) -> npt.NDArray[np.float32]:
     """Images (folder, IDX, .npy, data set name) as float32 (N, C, H, W) in [0, 1]."""
 
@@ -307,6 +311,8 @@ def sample(
     steps: Optional[int] = None,
     t_min: Optional[float] = None,
     seed: int = 0,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of sample
     progress: _Progress = True,
 ) -> npt.NDArray[np.float64]:
@@ -343,6 +349,8 @@ def siem(
     sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
     seed: int = 0,
     classifier_steps: int = 1500,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of siem
     influence: bool = False,
     progress: _Progress = True,
@@ -394,6 +402,8 @@ def hodge(
     n_times: Optional[int] = None,
     n: int = 40000,
     seed: int = 0,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of hodge
     progress: _Progress = True,
 ) -> HodgeResult:
@@ -429,6 +439,8 @@ def bounds(
     n: int = 20000,
     prior_n: int = 100000,
     seed: int = 0,
+    shard: Union[str, Tuple[int, int], None] = None,
+    state_out: Optional[_Path] = None,
     # end of the options of bounds
     progress: _Progress = True,
 ) -> BoundsResult:

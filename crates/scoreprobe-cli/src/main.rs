@@ -48,6 +48,8 @@ enum Command {
     Hodge(cmd::hodge::Args),
     /// Girsanov and marginal (gradient-only) KL bounds of the reverse-SDE sampler, next to the exact KL.
     Bounds(cmd::bounds::Args),
+    /// Merge the state files of a sharded run (`--shard I/K --state-out PATH`): prints what the unsharded run prints.
+    Merge(cmd::merge::Args),
 }
 
 fn main() {
@@ -67,6 +69,7 @@ fn main() {
         Command::Siem(a) => cmd::siem::run(a),
         Command::Hodge(a) => cmd::hodge::run(a),
         Command::Bounds(a) => cmd::bounds::run(a),
+        Command::Merge(a) => cmd::merge::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", report(&e));
@@ -106,6 +109,7 @@ mod tests {
             ("siem", option_specs::<scoreprobe_siem::SiemOptions>().unwrap()),
             ("hodge", option_specs::<scoreprobe_hodge::HodgeOptions>().unwrap()),
             ("bounds", option_specs::<scoreprobe_hodge::BoundsOptions>().unwrap()),
+            ("metrics", option_specs::<scoreprobe_metrics::MetricsOptions>().unwrap()),
         ]
     }
 
@@ -127,6 +131,10 @@ mod tests {
         match default {
             serde_json::Value::Null | serde_json::Value::Bool(false) => None,
             serde_json::Value::String(s) => Some(s.clone()),
+            // a list as clap shows a comma-delimited default: `fd`
+            serde_json::Value::Array(items) => Some(
+                items.iter().map(|v| v.as_str().map_or(v.to_string(), str::to_string)).collect::<Vec<_>>().join(","),
+            ),
             other => Some(other.to_string()),
         }
     }

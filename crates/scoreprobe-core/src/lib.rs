@@ -18,7 +18,9 @@ pub mod options;
 pub mod sampler;
 pub mod schedule;
 pub mod seed;
+pub mod shard;
 pub mod spec;
+pub mod state;
 pub mod stats;
 pub mod window;
 
@@ -28,3 +30,4 @@ pub use model::{ModelError, ScoreModel};
 pub use options::{FrontEnd, OptionError};
 pub use schedule::Schedule;
 pub use seed::{Purpose, SeedStream};
+pub use shard::{Shard, ShardOptions};

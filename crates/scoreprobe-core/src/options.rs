@@ -71,6 +71,9 @@ fn python_type(arg: &clap::Arg, default: &serde_json::Value) -> String {
     } else if id == TypeId::of::<crate::window::Window>() {
         // "900..999", (900, 999) or range(900, 1000)
         return "Union[str, Tuple[int, int], range, None]".into();
+    } else if id == TypeId::of::<crate::shard::Shard>() {
+        // "2/4" or (2, 4)
+        return "Union[str, Tuple[int, int], None]".into();
     } else if id == TypeId::of::<std::path::PathBuf>() {
         "_Path".into()
     } else {

@@ -143,6 +143,9 @@ pub struct SampleOptions {
     /// Seed of the prior draws and the sampler's noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: crate::shard::ShardOptions,
 }
 
 impl Default for SampleOptions {
@@ -157,6 +160,7 @@ impl SampleOptions {
         if self.n == 0 {
             return Err(OptionError::new("n", "must be at least 1").into());
         }
+        crate::shard::refuse_shards("sample", &self.shard)?;
         let steps = self.steps.unwrap_or_else(|| schedule.default_steps());
         let t_min = self.t_min.unwrap_or_else(|| schedule.default_t_min());
         Ok(SamplerConfig::new(self.sampler, steps, t_min, self.seed))
@@ -316,7 +320,7 @@ mod tests {
         assert_eq!((o.n, o.sampler, o.steps, o.t_min, o.seed), (1000, SamplerKind::Em, None, None, 0));
         let specs = crate::options::option_specs::<SampleOptions>().unwrap();
         let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["n", "sampler", "steps", "t_min", "seed"]);
+        assert_eq!(names, ["n", "sampler", "steps", "t_min", "seed", "shard", "state_out"]);
         assert_eq!(specs[1].default, serde_json::json!("em"));
         let bad: Result<SampleOptions, _> = serde_json::from_str(r#"{"sampler": "rk9"}"#);
         assert!(bad.unwrap_err().to_string().contains("rk9"));

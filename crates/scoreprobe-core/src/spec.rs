@@ -60,6 +60,13 @@ impl ProblemSpec {
         Self::from_json(&text, &path.display().to_string())
     }
 
+    /// A fingerprint of the spec (of its normalised JSON, so the same spec read by the CLI or by
+    /// Python gives the same one): what a shard's state records of its model. A checkpoint the
+    /// spec names is recorded by its path, not its contents.
+    pub fn fingerprint(&self) -> String {
+        crate::state::fingerprint(serde_json::to_string(self).unwrap_or_default().as_bytes())
+    }
+
     pub fn schedule(&self) -> Result<Schedule, CoreError> {
         Schedule::from_spec(&self.schedule)
     }

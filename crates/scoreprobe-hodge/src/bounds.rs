@@ -9,6 +9,8 @@
 //! the exact KL is null there and the report says so.
 
 use crate::error::HodgeError;
+use crate::estimate::HodgePoint;
+use crate::kind::EstimatorKind;
 use crate::problem::{check_applies, HodgeEstimator, Problem};
 use crate::quadrature::log_simpson;
 use ndarray::{Array1, Array2, Axis};
@@ -18,8 +20,9 @@ use scoreprobe_core::distribution::standard_normal;
 use scoreprobe_core::exact::{generated_law, Dynamics, Init};
 use scoreprobe_core::linalg::gaussian_kl;
 use scoreprobe_core::schedule::T_END;
+use scoreprobe_core::shard::Shard;
 use scoreprobe_core::{Purpose, SeedStream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 #[derive(Clone, Debug)]
@@ -75,7 +78,7 @@ pub struct BoundsReport {
 }
 
 /// KL(p_T‖π), π = N(0, I), with how it was obtained.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PriorKl {
     /// The value used in the bounds.
     pub value: f64,
@@ -183,6 +186,36 @@ pub fn kl_bounds(
     seed: u64,
     available: &[&dyn HodgeEstimator],
 ) -> Result<BoundsReport, HodgeError> {
+    bounds_part(estimator, problem, cfg, seed, available, Shard::WHOLE)?.report()
+}
+
+/// What the bounds are computed from: the Hodge points at the quadrature nodes (a shard's: at
+/// its block of the nodes), with the prior's KL and the exact KL (computed by shard 0 only).
+/// Node i is seeded by its index, so the nodes of K shards are exactly the whole run's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BoundsPart {
+    pub estimator: EstimatorKind,
+    pub model: String,
+    pub t_min: f64,
+    pub panels: usize,
+    /// The points at this part's nodes, and ½β(t) at each.
+    pub points: Vec<HodgePoint>,
+    pub half_beta: Vec<f64>,
+    /// KL(p_T‖π) and the exact KL with its method (shard 0's part only).
+    pub prior: Option<PriorKl>,
+    pub exact: Option<(Option<f64>, String)>,
+    pub seconds: f64,
+}
+
+/// [`kl_bounds`]'s inputs at `shard`'s block of the quadrature nodes.
+pub fn bounds_part(
+    estimator: &dyn HodgeEstimator,
+    problem: &Problem,
+    cfg: &BoundsConfig,
+    seed: u64,
+    available: &[&dyn HodgeEstimator],
+    shard: Shard,
+) -> Result<BoundsPart, HodgeError> {
     check_applies(estimator, problem, available)?;
     if !(cfg.t_min > 0.0 && cfg.t_min < T_END) {
         return Err(HodgeError::invalid(
@@ -193,48 +226,81 @@ pub fn kl_bounds(
     let start = Instant::now();
     let q = log_simpson(cfg.t_min, T_END, cfg.panels)?;
     let mut points = Vec::with_capacity(q.times.len());
-    for (i, &t) in q.times.iter().enumerate() {
-        points.push(estimator.point(problem, t, SeedStream::new(seed).derive(Purpose::Time(i as u64)))?);
+    for i in shard.range(q.times.len()) {
+        points.push(estimator.point(problem, q.times[i], SeedStream::new(seed).derive(Purpose::Time(i as u64)))?);
     }
-    let half_beta: Vec<f64> = q.times.iter().map(|&t| 0.5 * problem.schedule.beta(t)).collect();
-    let fl: Vec<f64> = points.iter().zip(&half_beta).map(|(p, hb)| hb * p.l2.value).collect();
-    let fg: Vec<f64> = points.iter().zip(&half_beta).map(|(p, hb)| hb * p.gradient.value).collect();
-    let sl: Vec<f64> = points.iter().zip(&half_beta).map(|(p, hb)| hb * p.l2.se).collect();
-    let sg: Vec<f64> = points.iter().zip(&half_beta).map(|(p, hb)| hb * p.gradient.se).collect();
-    let fr: Vec<f64> = points.iter().zip(&half_beta).map(|(p, hb)| hb * p.solenoidal.value).collect();
-    let (il, el, sel) = q.integrate(&fl, &sl);
-    let (ig, eg, seg) = q.integrate(&fg, &sg);
-    let (ir, _, _) = q.integrate(&fr, &vec![0.0; fr.len()]);
-    let prior = prior_kl(problem, cfg.prior_n, SeedStream::new(seed).derive(Purpose::PriorKl))?;
-    let (exact, exact_method) = exact_kl(problem, cfg.t_min, cfg.exact_substeps);
-    let samples = points.iter().map(|p| p.samples).sum::<usize>() + prior.samples;
-    let prior_se = prior.se;
-    Ok(BoundsReport {
-        estimator: estimator.kind().name().into(),
-        model: problem.model.describe(),
-        t_min: cfg.t_min,
-        girsanov: prior.value + il,
-        marginal: prior.value + ig,
-        exact_kl: exact,
-        exact_kl_method: exact_method,
-        prior_kl: prior.value,
-        prior,
-        path_cost: ir,
-        girsanov_quad_err: el,
-        marginal_quad_err: eg,
-        girsanov_se: (sel * sel + prior_se * prior_se).sqrt(),
-        marginal_se: (seg * seg + prior_se * prior_se).sqrt(),
-        quadrature: format!(
-            "composite Simpson in ln t on [{}, 1], {} panels ({} nodes); error = |fine − every-other-node rule|",
-            cfg.t_min,
-            cfg.panels,
-            q.times.len()
+    let half_beta = points.iter().map(|p| 0.5 * problem.schedule.beta(p.t)).collect();
+    let (prior, exact) = match shard.index {
+        0 => (
+            Some(prior_kl(problem, cfg.prior_n, SeedStream::new(seed).derive(Purpose::PriorKl))?),
+            Some(exact_kl(problem, cfg.t_min, cfg.exact_substeps)),
         ),
-        times: q.times.clone(),
-        integrand_l2: fl,
-        integrand_gradient: fg,
-        units: "nats",
-        seconds: start.elapsed().as_secs_f64(),
-        samples,
-    })
+        _ => (None, None),
+    };
+    let (estimator, model) = (estimator.kind(), problem.model.describe());
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(BoundsPart { estimator, model, t_min: cfg.t_min, panels: cfg.panels, points, half_beta, prior, exact, seconds })
+}
+
+impl BoundsPart {
+    /// The parts of K shards (in shard order) as the whole run's.
+    pub fn merge(parts: Vec<BoundsPart>) -> Result<BoundsPart, HodgeError> {
+        let mut it = parts.into_iter();
+        let mut all = it.next().ok_or_else(|| HodgeError::invalid("merge", "no bounds parts"))?;
+        for p in it {
+            all.points.extend(p.points);
+            all.half_beta.extend(p.half_beta);
+            all.seconds += p.seconds;
+        }
+        Ok(all)
+    }
+
+    /// The bounds from the points at every node (a whole run's part, or the merge of its shards').
+    pub fn report(&self) -> Result<BoundsReport, HodgeError> {
+        let q = log_simpson(self.t_min, T_END, self.panels)?;
+        let (Some(prior), Some((exact, exact_method))) = (self.prior.clone(), self.exact.clone()) else {
+            return Err(HodgeError::invalid("bounds", "the part of shard 0 (the prior's KL) is missing"));
+        };
+        if self.points.len() != q.times.len() {
+            let why = format!("{} of the {} quadrature nodes are computed", self.points.len(), q.times.len());
+            return Err(HodgeError::invalid("bounds", why));
+        }
+        let col = |f: &dyn Fn(&HodgePoint) -> f64| -> Vec<f64> {
+            self.points.iter().zip(&self.half_beta).map(|(p, hb)| hb * f(p)).collect()
+        };
+        let (fl, fg, fr) = (col(&|p| p.l2.value), col(&|p| p.gradient.value), col(&|p| p.solenoidal.value));
+        let (il, el, sel) = q.integrate(&fl, &col(&|p| p.l2.se));
+        let (ig, eg, seg) = q.integrate(&fg, &col(&|p| p.gradient.se));
+        let (ir, _, _) = q.integrate(&fr, &vec![0.0; fr.len()]);
+        let samples = self.points.iter().map(|p| p.samples).sum::<usize>() + prior.samples;
+        let prior_se = prior.se;
+        Ok(BoundsReport {
+            estimator: self.estimator.name().into(),
+            model: self.model.clone(),
+            t_min: self.t_min,
+            girsanov: prior.value + il,
+            marginal: prior.value + ig,
+            exact_kl: exact,
+            exact_kl_method: exact_method,
+            prior_kl: prior.value,
+            prior,
+            path_cost: ir,
+            girsanov_quad_err: el,
+            marginal_quad_err: eg,
+            girsanov_se: (sel * sel + prior_se * prior_se).sqrt(),
+            marginal_se: (seg * seg + prior_se * prior_se).sqrt(),
+            quadrature: format!(
+                "composite Simpson in ln t on [{}, 1], {} panels ({} nodes); error = |fine − every-other-node rule|",
+                self.t_min,
+                self.panels,
+                q.times.len()
+            ),
+            times: q.times.clone(),
+            integrand_l2: fl,
+            integrand_gradient: fg,
+            units: "nats",
+            seconds: self.seconds,
+            samples,
+        })
+    }
 }

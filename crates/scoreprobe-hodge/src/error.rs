@@ -38,6 +38,10 @@ pub enum HodgeError {
     /// A linear-algebra or spec routine of scoreprobe-core refused.
     #[error("{0}")]
     Core(#[from] CoreError),
+    /// A state file that cannot be read, or states that do not merge (the error names the file;
+    /// boxed: it is large, and every HodgeError would carry its size).
+    #[error("{0}")]
+    State(Box<scoreprobe_core::state::StateError>),
     /// The neural critic failed (fit or evaluation).
     #[error("critic: {0}")]
     Critic(#[from] NnError),
@@ -72,3 +76,9 @@ fn names(kinds: &[EstimatorKind]) -> String {
 }
 
 pub type Result<T, E = HodgeError> = std::result::Result<T, E>;
+
+impl From<scoreprobe_core::state::StateError> for HodgeError {
+    fn from(e: scoreprobe_core::state::StateError) -> Self {
+        HodgeError::State(Box::new(e))
+    }
+}

@@ -1,10 +1,10 @@
 //! What an estimator returns at one time: values with their standard errors.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A value with its Monte-Carlo standard error (0 for deterministic estimators) and the number
 /// of samples (or grid cells) behind it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     pub value: f64,
     pub se: f64,
@@ -23,7 +23,7 @@ impl Estimate {
 }
 
 /// The Hodge quantities at one time, in score units (L²(p_t) norms).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HodgePoint {
     pub t: f64,
     pub sigma2: f64,

@@ -4,7 +4,8 @@
 use std::fmt;
 
 /// The estimators of the gradient part ‖∇φ_t‖² (SPEC §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum EstimatorKind {
     /// Gaussian target, affine error: the Lyapunov equation.
     ClosedForm,

@@ -27,11 +27,15 @@ pub mod problem;
 mod profile;
 pub mod quadrature;
 pub mod random_features;
+pub mod shard;
 
-pub use bounds::{kl_bounds, prior_kl, BoundsConfig, BoundsReport, PriorKl};
+pub use bounds::{bounds_part, kl_bounds, prior_kl, BoundsConfig, BoundsPart, BoundsReport, PriorKl};
 pub use error::{HodgeError, NotApplicable};
 pub use estimate::{Estimate, HodgePoint};
 pub use kind::EstimatorKind;
-pub use options::{run_bounds, run_hodge, BoundsOptions, EstimatorChoice, EstimatorOptions, HodgeOptions};
+pub use options::{
+    bounds_part_of, hodge_profile, run_bounds, run_hodge, BoundsOptions, EstimatorChoice, EstimatorOptions,
+    HodgeOptions,
+};
 pub use problem::{check_applies, Data, HodgeEstimator, Problem};
-pub use profile::{estimator, estimators, profile, EpsUnits, HodgeConfig, HodgeProfile, HodgeReport};
+pub use profile::{estimator, estimators, profile, profile_part, EpsUnits, HodgeConfig, HodgeProfile, HodgeReport};

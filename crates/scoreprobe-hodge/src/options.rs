@@ -2,12 +2,16 @@
 //! `bounds`, the Python module's `hodge` and `bounds`): their options, declared once for clap and
 //! serde, the "auto" choice, and the two runs. Front ends only parse their inputs and print.
 
+use crate::bounds::{bounds_part, BoundsPart};
 use crate::critic::{CriticIdentity, CriticL2};
 use crate::error::HodgeError;
+use crate::profile::profile_part;
 use crate::random_features::{Identity, L2Source};
-use crate::{estimators, kl_bounds, profile, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
+use crate::HodgeProfile;
+use crate::{estimators, BoundsConfig, BoundsReport, EstimatorKind, HodgeConfig, HodgeEstimator};
 use crate::{HodgeReport, Problem};
 use scoreprobe_core::options::{clap_defaults, OptionError};
+use scoreprobe_core::shard::ShardOptions;
 use serde::{Deserialize, Serialize};
 
 /// Which estimator: one of [`EstimatorKind`], or `auto`.
@@ -101,6 +105,9 @@ pub struct HodgeOptions {
     /// Seed of the estimators' draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: ShardOptions,
 }
 
 impl Default for HodgeOptions {
@@ -143,6 +150,9 @@ pub struct BoundsOptions {
     /// Seed of the estimators' draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: ShardOptions,
 }
 
 impl Default for BoundsOptions {
@@ -189,24 +199,38 @@ impl EstimatorOptions {
 
 /// The Hodge split with the options: what `hodge` prints as JSON.
 pub fn run_hodge(problem: &Problem, opts: &HodgeOptions) -> Result<HodgeReport, HodgeError> {
+    Ok(hodge_profile(problem, opts)?.report())
+}
+
+/// The Hodge split's points with the options (a shard's: at its part of the times, see
+/// [`crate::shard`]).
+pub fn hodge_profile(problem: &Problem, opts: &HodgeOptions) -> Result<HodgeProfile, HodgeError> {
     // refused even where the chosen estimator (the grid) draws no samples: a zero is a mistake
     if opts.n == 0 {
         return Err(OptionError::new("n", "must be positive, got 0").into());
     }
+    let (shard, _) = opts.shard.checked()?;
     let times = opts.times()?;
     let all = estimators(&opts.estimator.config(opts.n)?);
     let est = opts.estimator.pick(&all, problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
-    Ok(profile(est, problem, &times, opts.seed, &refs)?.report())
+    profile_part(est, problem, &times, opts.seed, &refs, shard)
 }
 
 /// The KL bounds with the options: what `bounds` prints as JSON.
 pub fn run_bounds(problem: &Problem, opts: &BoundsOptions) -> Result<BoundsReport, HodgeError> {
+    bounds_part_of(problem, opts)?.report()
+}
+
+/// What the bounds are computed from, with the options (a shard's: at its block of the
+/// quadrature nodes, see [`crate::shard`]).
+pub fn bounds_part_of(problem: &Problem, opts: &BoundsOptions) -> Result<BoundsPart, HodgeError> {
+    let (shard, _) = opts.shard.checked()?;
     let all = estimators(&opts.estimator.config(opts.n)?);
     let est = opts.estimator.pick(&all, problem)?;
     let refs: Vec<&dyn HodgeEstimator> = all.iter().map(|e| e.as_ref()).collect();
     let cfg = BoundsConfig { t_min: opts.t_min, panels: opts.panels, prior_n: opts.prior_n, ..Default::default() };
-    kl_bounds(est, problem, &cfg, opts.seed, &refs)
+    bounds_part(est, problem, &cfg, opts.seed, &refs, shard)
 }
 
 /// Times 1/K, 2/K, …, 1 (the CLI's `--n-times K`).
@@ -234,9 +258,9 @@ mod tests {
         assert_eq!((b.t_min, b.panels, b.n, b.prior_n), (1e-3, 32, 20_000, 100_000));
         let names = |s: Vec<scoreprobe_core::options::OptionSpec>| s.into_iter().map(|o| o.name).collect::<Vec<_>>();
         let hodge = names(option_specs::<HodgeOptions>().unwrap());
-        assert_eq!(hodge.len(), 13);
+        assert_eq!(hodge.len(), 15);
         assert!(hodge.contains(&"grid_cells_per_std".to_string()) && hodge.contains(&"n_times".to_string()));
-        assert_eq!(names(option_specs::<BoundsOptions>().unwrap()).len(), 14);
+        assert_eq!(names(option_specs::<BoundsOptions>().unwrap()).len(), 16);
         // the flattened estimator options deserialise from the same flat map
         let h: HodgeOptions =
             serde_json::from_str(r#"{"estimator": "closed-form", "identity": "ibp", "n": 5}"#).unwrap();

@@ -5,12 +5,14 @@ use crate::estimate::HodgePoint;
 use crate::kind::EstimatorKind;
 use crate::problem::{self, check_applies, HodgeEstimator, Problem};
 use crate::{closed_form, critic, grid, random_features};
+use scoreprobe_core::shard::Shard;
 use scoreprobe_core::{Purpose, SeedStream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// Per-time Hodge quantities over a list of times from one estimator.
-#[derive(Clone, Debug)]
+/// Per-time Hodge quantities over a list of times from one estimator (a shard's: over its part
+/// of the times; see [`crate::shard`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HodgeProfile {
     pub estimator: EstimatorKind,
     pub model: String,
@@ -28,6 +30,19 @@ pub fn profile(
     seed: u64,
     available: &[&dyn HodgeEstimator],
 ) -> Result<HodgeProfile, HodgeError> {
+    profile_part(estimator, problem, times, seed, available, Shard::WHOLE)
+}
+
+/// [`profile`] at the times of `shard`'s part of `times` only. Time i is seeded by its index in
+/// the whole list, so the parts of K shards are exactly the whole profile's points.
+pub fn profile_part(
+    estimator: &dyn HodgeEstimator,
+    problem: &Problem,
+    times: &[f64],
+    seed: u64,
+    available: &[&dyn HodgeEstimator],
+    shard: Shard,
+) -> Result<HodgeProfile, HodgeError> {
     check_applies(estimator, problem, available)?;
     if times.is_empty() {
         return Err(HodgeError::invalid("times", "no times given (need at least one time in (0, 1])"));
@@ -37,7 +52,8 @@ pub fn profile(
     }
     let start = Instant::now();
     let mut points = Vec::with_capacity(times.len());
-    for (i, &t) in times.iter().enumerate() {
+    for i in shard.range(times.len()) {
+        let t = times[i];
         points.push(estimator.point(problem, t, SeedStream::new(seed).derive(Purpose::Time(i as u64)))?);
     }
     let samples = points.iter().map(|p| p.samples).sum();

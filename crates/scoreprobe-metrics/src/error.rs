@@ -25,6 +25,9 @@ pub enum MetricsError {
     /// An atomic write that failed (scoreprobe-core's).
     #[error("{0}")]
     Write(#[from] scoreprobe_core::CoreError),
+    /// A state file that cannot be read, or states that do not merge (the error names the file).
+    #[error("{0}")]
+    State(#[from] scoreprobe_core::state::StateError),
 }
 
 pub type Result<T> = std::result::Result<T, MetricsError>;

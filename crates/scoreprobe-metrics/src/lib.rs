@@ -10,11 +10,13 @@
 
 mod assignment;
 pub mod error;
+pub mod fd_state;
 pub mod frechet;
 mod gemm;
 pub mod kid;
 pub mod moments;
 pub mod moments_file;
+pub mod options;
 pub mod pairs;
 pub mod prdc;
 pub mod rank;
@@ -24,10 +26,12 @@ pub mod warning;
 pub mod wasserstein;
 
 pub use error::{MetricsError, Result};
+pub use fd_state::{FdState, MomentState};
 pub use frechet::{frechet_distance, frechet_distance_points, frechet_distance_stats, FrechetResult, TraceMethod};
 pub use kid::{kid, KidOptions, KidResult};
 pub use moments::{gaussian_stats, GaussianStats, MomentAccumulator};
 pub use moments_file::{read_moments_npz, write_moments_npz};
+pub use options::{Metric, MetricsOptions};
 pub use pairs::{check_dense, subsample_indices, subsample_rows, w2_exact_paired, PairedW2, MAX_DENSE_POINTS};
 pub use prdc::{prdc, Prdc, PrdcOptions};
 pub use rank::{kendall_ci, kendall_tau_b, pearson, pearson_ci, spearman, spearman_ci, BootstrapOptions, Correlation};

@@ -9,6 +9,7 @@ mod arrays;
 mod convert;
 mod errors;
 mod images;
+mod merge;
 mod metrics;
 mod model;
 mod options;
@@ -38,5 +39,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run::hodge, m)?)?;
     m.add_function(wrap_pyfunction!(run::bounds, m)?)?;
     m.add_function(wrap_pyfunction!(options::_options_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::merge, m)?)?;
     Ok(())
 }

@@ -36,7 +36,7 @@ where
 }
 
 /// A value as serde reads it: a `range` of steps as its (first, last) pair (a window), a numpy
-/// array or scalar as the list or number it holds.
+/// array or scalar as the list or number it holds, a path as its text.
 fn plain<'py>(name: &str, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(r) = value.cast::<PyRange>() {
         let (start, stop, step): (i64, i64, i64) =
@@ -46,6 +46,10 @@ fn plain<'py>(name: &str, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
             return Err(option_error(&OptionError::new(name, why)));
         }
         return (start, stop - 1).into_pyobject(value.py()).map(|t| t.into_any());
+    }
+    // a path (`state_out=Path(...)`) as its text
+    if !value.is_instance_of::<PyString>() && value.hasattr("__fspath__")? {
+        return value.call_method0("__fspath__");
     }
     if !value.is_instance_of::<PyString>() && value.hasattr("tolist")? {
         return value.call_method0("tolist");
@@ -72,6 +76,7 @@ pub fn _options_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         "siem": specs::<scoreprobe_siem::SiemOptions>()?,
         "hodge": specs::<scoreprobe_hodge::HodgeOptions>()?,
         "bounds": specs::<scoreprobe_hodge::BoundsOptions>()?,
+        "metrics": specs::<scoreprobe_metrics::MetricsOptions>()?,
     });
     crate::convert::json_to_py(py, &schema)
 }

@@ -232,11 +232,37 @@ pub fn siem<'py>(
         parts.with_model(watch, |m| scoreprobe_siem::run_siem(m, parts.schedule, reference, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
+    if opts.shard.state_out.is_some() {
+        let id = model_id(&model, &data, parts.dim());
+        scoreprobe_siem::shard::write_state(&report, &opts, &id, parts.dim()).map_err(|e| run_error(py, e))?;
+    }
     let out = json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))?;
     if influence {
         add_influence(&out, &report)?;
     }
     Ok(out)
+}
+
+/// What a state records of the model and the data it was measured on: a spec's fingerprint (the
+/// CLI's for the same spec), the data rows' own; a Python callable has none to take (states of two
+/// callables with the same dimension and settings are not told apart).
+fn model_id(model: &ModelArg<'_>, data: &DataArg<'_>, dim: usize) -> scoreprobe_core::state::ModelId {
+    use scoreprobe_core::state::fingerprint;
+    let (mut id, label) = match model {
+        ModelArg::Problem(p) => {
+            (p.get().spec.fingerprint(), format!("Problem(dim={dim}, model={})", p.get().resolved.model.describe()))
+        }
+        ModelArg::Func(_) => ("python-callable".to_string(), format!("ScoreFunction(dim={dim})")),
+    };
+    match data {
+        DataArg::None => {}
+        DataArg::Target(p) => id = format!("{id} on {}", p.get().spec.fingerprint()),
+        DataArg::Rows(rows) => {
+            let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+            id = format!("{id} on {:?} rows {}", rows.dim(), fingerprint(&bytes));
+        }
+    }
+    scoreprobe_core::state::ModelId { fingerprint: id, label }
 }
 
 /// `influence`: the projection form's per-draw influence terms ψᵢ (what a monitor pairs two
@@ -331,11 +357,15 @@ pub fn hodge<'py>(
     let reference = hodge_data(&parts, &data);
     // the estimators' calls depend on what they fit: a counter without a total
     let bar = Progress::start(py, progress, "hodge", None)?;
-    let report = run_watched(py, bar.sink(), |watch| {
-        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_hodge(p, &opts))
+    let profile = run_watched(py, bar.sink(), |watch| {
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::hodge_profile(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
-    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+    if opts.shard.state_out.is_some() {
+        let id = model_id(&model, &data, parts.dim());
+        scoreprobe_hodge::shard::write_state(&profile, &opts, &id).map_err(|e| run_error(py, e))?;
+    }
+    json_to_py(py, &serde_json::to_value(profile.report()).expect("a report serialises"))
 }
 
 /// Girsanov and marginal (gradient-only) KL bounds of the reverse-SDE sampler over [t_min, 1].
@@ -364,11 +394,20 @@ pub fn bounds<'py>(
     let reference = hodge_data(&parts, &data);
     // the estimators' calls depend on what they fit: a counter without a total
     let bar = Progress::start(py, progress, "bounds", None)?;
-    let report = run_watched(py, bar.sink(), |watch| {
-        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::run_bounds(p, &opts))
+    let part = run_watched(py, bar.sink(), |watch| {
+        with_hodge_problem(&parts, &reference, watch, |p| scoreprobe_hodge::bounds_part_of(p, &opts))
     })?
     .map_err(|e| run_error(py, e))?;
-    json_to_py(py, &serde_json::to_value(&report).expect("a report serialises"))
+    if opts.shard.state_out.is_some() {
+        let id = model_id(&model, &data, parts.dim());
+        scoreprobe_hodge::shard::write_bounds_state(&part, &opts, &id).map_err(|e| run_error(py, e))?;
+    }
+    // a shard other than the whole run returns its part (the bounds need every node: merge)
+    let value = match opts.shard.shard.filter(|s| !s.is_whole()) {
+        Some(_) => serde_json::to_value(&part),
+        None => serde_json::to_value(part.report().map_err(|e| run_error(py, e))?),
+    };
+    json_to_py(py, &value.expect("a report serialises"))
 }
 
 /// The error of a model run (`sample`, `siem`, `hodge`, `bounds`): the score callable's own

@@ -54,6 +54,9 @@ pub enum SiemError {
          pass a bandwidth > 0"
     )]
     Bandwidth { rule: &'static str, h: f64, center: usize },
+    /// A state file that cannot be read, or states that do not merge (the error names the file).
+    #[error("{0}")]
+    State(#[from] scoreprobe_core::state::StateError),
 }
 
 impl SiemError {

@@ -25,7 +25,8 @@ use scoreprobe_core::options::OptionError;
 use scoreprobe_core::sampler::{prior_init, sample_with_observer, SampleOutput, SamplerConfig, SamplerKind};
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -99,12 +100,13 @@ pub struct ProfilePoint {
 }
 
 /// The test functions a run used: part of the metric's definition, so every output names them.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// (Deserialize: a shard's state file carries its report.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TestFnReport {
     /// The family: a radial profile (gaussian, imq, bump) or `quadratic`.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// `fixed`, `median-pooled`, `median-first-step`; `none` for the quadratic family.
-    pub bandwidth_rule: &'static str,
+    pub bandwidth_rule: Cow<'static, str>,
     /// One bandwidth per centre (none for the quadratic family).
     pub bandwidths: Vec<f64>,
     /// The centres (the quadratic family: its one reference point c₀, c_t = α_t c₀).
@@ -122,8 +124,8 @@ impl TestFnReport {
     /// The report of radial test functions `spec` with the bandwidths they were built with.
     pub fn radial(spec: &TestFnSpec, bandwidths: Vec<f64>, test_seed: u64) -> Self {
         TestFnReport {
-            kind: spec.kind.name(),
-            bandwidth_rule: spec.bandwidth.name(),
+            kind: spec.kind.name().into(),
+            bandwidth_rule: spec.bandwidth.name().into(),
             bandwidths,
             centers: spec.centers.rows().into_iter().map(|r| r.to_vec()).collect(),
             centers_hash: crate::testfn::centers_hash(spec.centers.view()),

@@ -32,6 +32,7 @@ pub mod monitor;
 pub mod options;
 pub mod projection;
 pub mod recipe;
+pub mod shard;
 pub mod source;
 pub mod testfn;
 

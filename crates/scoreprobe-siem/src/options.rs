@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::model::synthetic::SyntheticModel;
 use scoreprobe_core::options::OptionError;
 use scoreprobe_core::sampler::SamplerKind;
+use scoreprobe_core::shard::ShardOptions;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use serde::{Deserialize, Serialize};
@@ -73,7 +74,9 @@ impl SiemReference<'_> {
 /// doc comments are its `--help`), the Python module deserialises `siem(**options)` into them, and
 /// the defaults are clap's (see [`scoreprobe_core::options::clap_defaults`]).
 #[derive(Clone, Debug, PartialEq, clap::Args, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+// No `deny_unknown_fields`: serde refuses it together with `flatten` (the shard options); the
+// Python front end refuses unknown names against the options' schema instead.
+#[serde(default)]
 pub struct SiemOptions {
     /// SIEM's form: projection (forward-noised data, no error field) | particle (the model's
     /// trajectories with an error field). Default: particle with the oracle when the model's exact
@@ -138,6 +141,9 @@ pub struct SiemOptions {
     /// Training steps of the `classifier` error field (batch 512, MLP 3 × 64).
     #[arg(long, default_value_t = 1500)]
     pub classifier_steps: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: ShardOptions,
 }
 
 impl Default for SiemOptions {
@@ -344,6 +350,7 @@ pub fn run_siem(
     if reference.dim() != d {
         return Err(SiemError::invalid("data", format!("has dimension {}, the model {d}", reference.dim())));
     }
+    opts.shard.checked()?;
     match opts.form_for(reference.has_exact_score()) {
         SiemForm::Projection => run_projection(model, schedule, reference, opts).map(SiemRun::Projection),
         SiemForm::Particle => {
@@ -351,6 +358,7 @@ pub fn run_siem(
                 SiemReference::Exact { .. } => ErrorFieldKind::Oracle,
                 SiemReference::Samples(_) => ErrorFieldKind::Critic,
             });
+            scoreprobe_core::shard::refuse_shards("siem --form particle", &opts.shard)?;
             let cfg = siem_config(opts, schedule, reference, d)?;
             let mut source = error_source(kind, opts, schedule, reference)?;
             estimate_siem(model, schedule, source.as_mut(), &cfg).map(SiemRun::Particle)
@@ -406,6 +414,7 @@ pub fn run_projection(
         TestFnKind::Radial(_) => cfg.test_fn = test_functions(&opts, reference, d)?,
     }
     cfg.pilot = opts.pilot;
+    cfg.shard = opts.shard.checked()?.0;
     let mut draws = match reference {
         SiemReference::Exact { target, .. } => {
             let target = target.clone();
@@ -462,7 +471,8 @@ mod tests {
             (named("bandwidth_rule"), named("test_fn")),
             (serde_json::json!("median-pooled"), serde_json::json!("gaussian"))
         );
-        assert_eq!(specs.len(), 16);
+        assert_eq!(specs.len(), 18);
+        assert_eq!((specs[16].name.as_str(), specs[17].name.as_str()), ("shard", "state_out"));
         // Python's spellings: a window as text or a pair, kinds by name, unknown fields refused
         let o: SiemOptions =
             serde_json::from_str(r#"{"window": [900, 999], "test_fn": "quadratic", "sampler": "ancestral"}"#).unwrap();
@@ -470,7 +480,10 @@ mod tests {
             (o.window, o.test_fn, o.sampler),
             (Some(Window { lo: 900, hi: 999 }), TestFnKind::Quadratic, SamplerKind::Ancestral)
         );
-        assert!(serde_json::from_str::<SiemOptions>(r#"{"bandwidth_rul": "median-pooled"}"#).is_err());
+        // unknown names are refused by the front ends against the schema (serde cannot: `flatten`)
+        assert!(!specs.iter().any(|s| s.name == "bandwidth_rul"));
+        let o: SiemOptions = serde_json::from_str(r#"{"shard": "1/4", "state_out": "s.json"}"#).unwrap();
+        assert_eq!((o.shard.shard.unwrap().index, o.shard.state_out.unwrap().to_str()), (1, Some("s.json")));
         assert!(serde_json::from_str::<SiemOptions>(r#"{"test_fn": "cubic"}"#)
             .unwrap_err()
             .to_string()

@@ -75,7 +75,7 @@ fn d2_exact_model_is_zero_within_three_standard_errors() {
         assert!(r.siem_se > 0.0);
         assert!(r.siem.abs() <= 3.0 * r.siem_se, "{window}: {} ± {}", r.siem, r.siem_se);
         assert!((q.mean_part + q.cov_part - r.siem).abs() < 1e-12 * r.siem_se.max(1e-300) + 1e-12);
-        assert_eq!((r.test_fn.kind, r.test_fn.k, r.per_center.len()), ("quadratic", 2 + 3, 0));
+        assert_eq!((r.test_fn.kind.as_ref(), r.test_fn.k, r.per_center.len()), ("quadratic", 2 + 3, 0));
     }
 }
 

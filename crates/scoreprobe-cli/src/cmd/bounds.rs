@@ -5,7 +5,9 @@ use crate::cmd::hodge::Source;
 use crate::io::{print_json, print_text};
 use crate::models::DataArgs;
 use anyhow::{Context, Result};
-use scoreprobe_hodge::{run_bounds, BoundsOptions};
+use scoreprobe_core::state::ShardSet;
+use scoreprobe_hodge::shard::{merge_bounds, write_bounds_state};
+use scoreprobe_hodge::{bounds_part_of, BoundsOptions, BoundsReport};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -25,18 +27,32 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let source = Source::load(&a.spec, &a.on_data)?;
     let problem = source.problem();
-    let r = run_bounds(&problem, &a.opts).with_context(|| source.label().to_string())?;
-    if a.json {
-        print_json(&serde_json::to_value(&r)?);
+    let part = bounds_part_of(&problem, &a.opts).with_context(|| source.label().to_string())?;
+    if let Some(out) = &a.opts.shard.state_out {
+        write_bounds_state(&part, &a.opts, &crate::cmd::hodge::model_id(&source, &a.spec)?)?;
+        if let Some(shard) = a.opts.shard.shard.filter(|s| !s.is_whole()) {
+            eprintln!("shard {shard} of {}: state {}", source.label(), out.display());
+            return Ok(());
+        }
+    }
+    print_report(&part.report()?, source.label(), a.json)
+}
+
+/// `scoreprobe merge` of bounds states: what the unsharded `bounds` prints.
+pub fn print_merged(set: &ShardSet, json: bool) -> Result<()> {
+    let (report, label) = merge_bounds(set)?;
+    print_report(&report, &label, json)
+}
+
+fn print_report(r: &BoundsReport, label: &str, json: bool) -> Result<()> {
+    if json {
+        print_json(&serde_json::to_value(r)?);
         return Ok(());
     }
     let exact = r.exact_kl.map_or("null".to_string(), |v| format!("{v:.6}"));
     print_text(&format!(
         "KL bounds for the reverse-SDE sampler, model '{}' ({}), estimator {}, t_min = {} (nats, KL(p_tmin‖q_tmin))",
-        r.model,
-        source.label(),
-        r.estimator,
-        r.t_min
+        r.model, label, r.estimator, r.t_min
     ));
     print_text(&format!("  exact KL        {exact:>12}   [{}]", r.exact_kl_method));
     print_text(&format!(

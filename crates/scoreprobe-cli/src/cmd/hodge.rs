@@ -5,7 +5,9 @@ use crate::io::{print_json, print_text};
 use crate::models::{resolve, DataArgs, OnData, Resolved};
 use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
-use scoreprobe_hodge::{run_hodge, HodgeOptions, Problem};
+use scoreprobe_core::state::{fingerprint, ModelId, ShardSet};
+use scoreprobe_hodge::shard::{merge_hodge, write_state};
+use scoreprobe_hodge::{hodge_profile, HodgeOptions, HodgeReport, Problem};
 use std::path::PathBuf;
 
 /// Builds the Hodge problem of a resolved spec (exact target, synthetic oracle when there is one).
@@ -65,16 +67,45 @@ impl Source {
 pub fn run(a: Args) -> Result<()> {
     let source = Source::load(&a.spec, &a.on_data)?;
     let problem = source.problem();
-    let report = run_hodge(&problem, &a.opts).with_context(|| source.label().to_string())?;
-    if a.json {
-        print_json(&serde_json::to_value(&report)?);
+    let profile = hodge_profile(&problem, &a.opts).with_context(|| source.label().to_string())?;
+    if let Some(out) = &a.opts.shard.state_out {
+        write_state(&profile, &a.opts, &model_id(&source, &a.spec)?)?;
+        if let Some(shard) = a.opts.shard.shard.filter(|s| !s.is_whole()) {
+            eprintln!("shard {shard} of {}: state {}", source.label(), out.display());
+            return Ok(());
+        }
+    }
+    print_report(&profile.report(), source.label(), a.json)
+}
+
+/// What a state records of the model: the spec's fingerprint, or a checkpoint's path with the
+/// data rows' fingerprint.
+pub fn model_id(source: &Source, spec: &Option<PathBuf>) -> Result<ModelId> {
+    let fingerprint = match (source, spec) {
+        (Source::Spec(..), Some(path)) => ProblemSpec::from_file(path).map_err(|e| anyhow!(e))?.fingerprint(),
+        (Source::Data(d), _) => {
+            let bytes: Vec<u8> = d.x0.iter().flat_map(|v| v.to_le_bytes()).collect();
+            format!("{} on rows {}", d.label, fingerprint(&bytes))
+        }
+        (Source::Spec(..), None) => unreachable!("a spec source has its path"),
+    };
+    Ok(ModelId { fingerprint, label: source.label().to_string() })
+}
+
+/// `scoreprobe merge` of Hodge states: what the unsharded `hodge` prints.
+pub fn print_merged(set: &ShardSet, json: bool) -> Result<()> {
+    let (profile, label) = merge_hodge(set)?;
+    print_report(&profile.report(), &label, json)
+}
+
+fn print_report(report: &HodgeReport, label: &str, json: bool) -> Result<()> {
+    if json {
+        print_json(&serde_json::to_value(report)?);
         return Ok(());
     }
     print_text(&format!(
         "Hodge split of the score error of '{}' ({}), estimator {}; score units, L²(p_t) norms",
-        report.model,
-        source.label(),
-        report.estimator
+        report.model, label, report.estimator
     ));
     print_text(&format!(
         "{:>7} {:>9} {:>12} {:>10} {:>12} {:>10} {:>12} {:>10} {:>11}",

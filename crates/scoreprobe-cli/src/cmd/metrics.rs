@@ -3,28 +3,15 @@
 use crate::io::{print_json, print_text};
 use anyhow::{bail, Context, Result};
 use ndarray::{Array2, ArrayView2};
+use scoreprobe_core::shard::Shard;
+use scoreprobe_core::state::{ShardSet, StateFile, StateKind};
+use scoreprobe_core::OptionError;
 use scoreprobe_features::FeatureExtractor;
 use scoreprobe_metrics as m;
+use scoreprobe_metrics::{Metric, MetricsOptions};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Metric {
-    /// Fréchet distance between Gaussian fits (a squared quantity; FID on Inception features).
-    Fd,
-    /// Kernel Inception Distance: unbiased MMD², cubic kernel, mean and std over subsets.
-    Kid,
-    /// Exact W2 by optimal assignment (equal sizes; unequal sets are subsampled to the smaller).
-    W2,
-    /// Debiased Sinkhorn divergence, reported as its square root.
-    W2Sinkhorn,
-    /// Sliced W2 over random directions.
-    W2Sliced,
-    /// W2 between the Gaussian fits (√FD).
-    Bures,
-    /// Precision, recall (k = 3), density, coverage (k = 5).
-    Prdc,
-}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,35 +23,11 @@ pub struct Args {
     /// Compared ("generated") set, same formats as --a.
     #[arg(long)]
     b: PathBuf,
-    /// Comma-separated metrics: fd,kid,w2,w2-sinkhorn,w2-sliced,bures,prdc.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "fd")]
-    metric: Vec<Metric>,
-    /// Use at most N points of each set (seeded subsample without replacement). Default: all.
-    #[arg(long)]
-    n: Option<usize>,
-    /// Seed for subsampling, KID subsets and sliced directions (same seed, same numbers).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    opts: MetricsOptions,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// Feature space of the metrics: identity (points as given; images as flattened pixels in [0, 1]),
-    /// mnist-cnn (256-d), mobilenet (1024-d) or inception:PATH (a user-supplied Inception-v3 ONNX,
-    /// 2048-d). Model feature spaces read images: folders, IDX files, .npy image arrays.
-    #[arg(long, default_value = "identity")]
-    features: String,
-    /// Sinkhorn ε in units of |x-y|² (default: 0.05 × mean cost between the sets).
-    #[arg(long)]
-    epsilon: Option<f64>,
-    /// KID: number of subsets.
-    #[arg(long, default_value_t = 100)]
-    kid_subsets: usize,
-    /// KID: points per subset (capped at the smaller set).
-    #[arg(long, default_value_t = 1000)]
-    kid_subset_size: usize,
-    /// Sliced W2: number of random directions.
-    #[arg(long, default_value_t = 256)]
-    projections: usize,
 }
 
 /// A loaded input: points (features), or pytorch-fid statistics.
@@ -94,12 +57,14 @@ fn kind_of(path: &Path, features: &str) -> Kind {
 
 /// Loads one input. Point sets and images are subsampled to `--n` (seeded) before any feature
 /// extraction; returns the input and its size before subsampling.
+/// With a shard, only its part of the (subsampled) rows is kept, before feature extraction.
 fn load(
     path: &Path,
     flag: &str,
     extractor: &dyn FeatureExtractor,
     n: Option<usize>,
     seed: u64,
+    shard: Shard,
 ) -> Result<(Input, Option<usize>)> {
     match kind_of(path, &extractor.name()) {
         Kind::Stats => Ok((Input::Stats(m::read_stats_npz(path).with_context(|| flag.to_string())?), None)),
@@ -116,6 +81,7 @@ fn load(
                 Some(n) => m::subsample_rows(x.view(), n, seed),
                 None => x,
             };
+            let x = if shard.is_whole() { x } else { x.slice(ndarray::s![shard.range(x.nrows()), ..]).to_owned() };
             Ok((Input::Points(x), Some(total)))
         }
         Kind::Images => {
@@ -126,6 +92,7 @@ fn load(
                 Some(n) if n < total => set.select(&m::subsample_indices(total, n, seed)),
                 _ => set,
             };
+            let set = if shard.is_whole() { set } else { set.select(&shard.range(set.len()).collect::<Vec<_>>()) };
             let x =
                 extractor.extract(&set).with_context(|| format!("{flag} {name}: --features {}", extractor.name()))?;
             Ok((Input::Points(x), Some(total)))
@@ -162,12 +129,24 @@ impl Report {
 pub fn run(args: Args) -> Result<()> {
     let metrics = checked_metrics(&args)?;
     // Build the feature space (loading its model) before reading any input.
-    let extractor = scoreprobe_features::extractor_from_name(&args.features, None)
-        .with_context(|| format!("--features {}", args.features))?;
-    let (a, na_total) = load(&args.a, "--a", extractor.as_ref(), args.n, args.seed)?;
-    let (b, nb_total) = load(&args.b, "--b", extractor.as_ref(), args.n, args.seed.wrapping_add(1))?;
+    let extractor = scoreprobe_features::extractor_from_name(&args.opts.features, None)
+        .with_context(|| format!("--features {}", args.opts.features))?;
+    let (shard, state_out) = args.opts.shard.checked()?;
+    if state_out.is_some() {
+        check_shardable(&args, &metrics)?;
+    }
+    let start = std::time::Instant::now();
+    let (a, na_total) = load(&args.a, "--a", extractor.as_ref(), args.opts.n, args.opts.seed, shard)?;
+    let (b, nb_total) = load(&args.b, "--b", extractor.as_ref(), args.opts.n, args.opts.seed.wrapping_add(1), shard)?;
+    if let (Some(path), Input::Points(xa), Input::Points(xb)) = (state_out, &a, &b) {
+        let totals = Totals { a: na_total.unwrap_or(0), b: nb_total.unwrap_or(0) };
+        write_fd_state(&args, shard, path, (xa.view(), xb.view()), totals, start)?;
+        if !shard.is_whole() {
+            return Ok(());
+        }
+    }
     let mut report = Report::default();
-    report.value("features", json!(args.features));
+    report.value("features", json!(args.opts.features));
     report.value("cost", json!("|x-y|^2"));
 
     if matches!(a, Input::Stats(_)) || matches!(b, Input::Stats(_)) {
@@ -180,11 +159,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--a has {} feature dimensions, --b has {}: compare sets in the same space", xa.ncols(), xb.ncols());
     }
     let (a, b) = (xa.view(), xb.view());
-    report.value("n_a", json!(a.nrows()));
-    report.value("n_b", json!(b.nrows()));
-    report.detail("n_a_total", json!(na_total));
-    report.detail("n_b_total", json!(nb_total));
-    report.detail("dim", json!(a.ncols()));
+    points_header(&mut report, (a.nrows(), b.nrows()), (na_total, nb_total), a.ncols());
     for metric in metrics {
         measure(metric, a, b, &args, &mut report)?;
     }
@@ -192,38 +167,133 @@ pub fn run(args: Args) -> Result<()> {
     finish(report.out, report.details, report.warnings, args.json)
 }
 
+/// The sizes of two point sets in the report (the same for a run and a merge of its shards).
+fn points_header(report: &mut Report, used: (usize, usize), totals: (Option<usize>, Option<usize>), dim: usize) {
+    report.value("n_a", json!(used.0));
+    report.value("n_b", json!(used.1));
+    report.detail("n_a_total", json!(totals.0));
+    report.detail("n_b_total", json!(totals.1));
+    report.detail("dim", json!(dim));
+}
+
+/// FD from the moments of the two sets, into the report (through the report a merge of FD
+/// states prints, `scoreprobe_metrics::fd_state::fd_report`).
+fn fd_of_moments(a: &m::MomentAccumulator, b: &m::MomentAccumulator, report: &mut Report) -> Result<()> {
+    let r = m::fd_state::fd_report(a, b, "", (None, None))?;
+    report.value("fd", r["fd"].clone());
+    report.detail("fd", r["details"]["fd"].clone());
+    report.warn_all(&r["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>());
+    Ok(())
+}
+
+/// Only FD between point sets (or images) has a mergeable state.
+fn check_shardable(args: &Args, metrics: &[Metric]) -> Result<()> {
+    if metrics != [Metric::Fd] {
+        let names: Vec<&str> = metrics.iter().map(|m| m.name()).collect();
+        let why = format!(
+            "{}: only --metric fd has a mergeable state (KID, W2 and PRDC need every point at once)",
+            names.join(",")
+        );
+        return Err(OptionError::new("metric", why).into());
+    }
+    for (flag, p) in [("--a", &args.a), ("--b", &args.b)] {
+        if matches!(kind_of(p, &args.opts.features), Kind::Stats) {
+            bail!("{flag} {}: a .npz holds finished statistics, a shard needs the points or images", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// The sizes of the two inputs before any subsampling.
+struct Totals {
+    a: usize,
+    b: usize,
+}
+
+/// The settings two FD states must share to merge, and the rows of each set the shards partition.
+fn fd_settings(args: &Args, totals: &Totals, dim: usize) -> (BTreeMap<String, Value>, usize, usize) {
+    let used = |total: usize| args.opts.n.map_or(total, |n| n.min(total));
+    let (na, nb) = (used(totals.a), used(totals.b));
+    let settings = BTreeMap::from([
+        ("metric".to_string(), json!("fd")),
+        ("a".to_string(), json!(args.a.display().to_string())),
+        ("b".to_string(), json!(args.b.display().to_string())),
+        ("features".to_string(), json!(args.opts.features)),
+        ("n".to_string(), json!(args.opts.n)),
+        ("seed".to_string(), json!(args.opts.seed)),
+        ("dim".to_string(), json!(dim)),
+        ("n_a".to_string(), json!(na)),
+        ("n_b".to_string(), json!(nb)),
+        ("n_a_total".to_string(), json!(totals.a)),
+        ("n_b_total".to_string(), json!(totals.b)),
+    ]);
+    (settings, na, nb)
+}
+
+/// A shard's FD state: the moments of its rows of each set.
+fn write_fd_state(
+    args: &Args,
+    shard: Shard,
+    path: &Path,
+    (a, b): (ArrayView2<f64>, ArrayView2<f64>),
+    totals: Totals,
+    start: std::time::Instant,
+) -> Result<()> {
+    if a.ncols() != b.ncols() {
+        bail!("--a has {} feature dimensions, --b has {}: compare sets in the same space", a.ncols(), b.ncols());
+    }
+    let (ma, mb) = (m::MomentAccumulator::from_points(a)?, m::MomentAccumulator::from_points(b)?);
+    let (settings, na, nb) = fd_settings(args, &totals, a.ncols());
+    let payload = m::FdState::new(&ma, &mb, start.elapsed().as_secs_f64());
+    StateFile::new(StateKind::MetricsFd, shard, na + nb, settings, &payload)?.write(path)?;
+    if !shard.is_whole() {
+        eprintln!(
+            "shard {shard}: {} of {na} rows of --a, {} of {nb} of --b; state {}",
+            a.nrows(),
+            b.nrows(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `scoreprobe merge` of FD states: what the unsharded `metrics --metric fd` prints.
+pub fn print_merged(set: &ShardSet, json: bool) -> Result<()> {
+    let Value::Object(mut out) = m::fd_state::merge_fd(set)? else { unreachable!("the report is an object") };
+    let details = match out.remove("details") {
+        Some(Value::Object(d)) => d,
+        _ => Map::new(),
+    };
+    let warnings = match out.remove("warnings") {
+        Some(Value::Array(w)) => w.into_iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        _ => vec![],
+    };
+    finish(out, details, warnings, json)
+}
+
 /// The metrics asked for (adjacent repeats dropped), after the checks that need no input read.
 fn checked_metrics(args: &Args) -> Result<Vec<Metric>> {
-    if args.metric.is_empty() {
+    if args.opts.metric.is_empty() {
         bail!("--metric: give at least one of fd,kid,w2,w2-sinkhorn,w2-sliced,bures,prdc");
     }
-    let mut metrics = args.metric.clone();
+    let mut metrics = args.opts.metric.clone();
     metrics.dedup();
-    if args.n == Some(0) {
+    if args.opts.n == Some(0) {
         bail!("--n: must be at least 1");
     }
-    let stats_given = [&args.a, &args.b].iter().any(|p| matches!(kind_of(p, &args.features), Kind::Stats));
-    if stats_given && args.features != "identity" {
-        bail!("--features {}: .npz stats are already in their feature space; use --features identity", args.features);
+    let stats_given = [&args.a, &args.b].iter().any(|p| matches!(kind_of(p, &args.opts.features), Kind::Stats));
+    if stats_given && args.opts.features != "identity" {
+        bail!(
+            "--features {}: .npz stats are already in their feature space; use --features identity",
+            args.opts.features
+        );
     }
     Ok(metrics)
 }
 
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Kid => "kid",
-        Metric::W2 => "w2",
-        Metric::W2Sinkhorn => "w2-sinkhorn",
-        Metric::W2Sliced => "w2-sliced",
-        Metric::Bures => "bures",
-        Metric::Prdc => "prdc",
-        Metric::Fd => "fd",
-    }
-}
-
 /// FD when either input is a statistics file (the only metric a `.npz` of μ, Σ supports).
 fn fd_of_stats(a: Input, b: Input, metrics: &[Metric], report: &mut Report) -> Result<()> {
-    let not_fd: Vec<&str> = metrics.iter().filter(|&&x| x != Metric::Fd).map(|&x| metric_name(x)).collect();
+    let not_fd: Vec<&str> = metrics.iter().filter(|&&x| x != Metric::Fd).map(|&x| x.name()).collect();
     if !not_fd.is_empty() {
         bail!(
             "--metric {}: needs point sets, but a .npz stats file was given; metrics that apply to .npz stats: fd",
@@ -251,23 +321,25 @@ fn fd_of_stats(a: Input, b: Input, metrics: &[Metric], report: &mut Report) -> R
 fn measure(metric: Metric, a: ArrayView2<f64>, b: ArrayView2<f64>, args: &Args, report: &mut Report) -> Result<()> {
     match metric {
         Metric::Fd => {
-            let r = m::frechet_distance_points(a, b, m::TraceMethod::default())?;
-            report.value("fd", json_f(r.fd));
-            report.detail("fd", json!({"method": r.method, "trace_sqrt_product": r.trace_sqrt_product}));
-            report.warn_all(&r.warnings);
+            // through the accumulators a shard's state holds, so a merge prints the same numbers
+            let (ma, mb) = (m::MomentAccumulator::from_points(a)?, m::MomentAccumulator::from_points(b)?);
+            fd_of_moments(&ma, &mb, report)?;
         }
         Metric::Kid => {
-            let opts =
-                m::KidOptions { n_subsets: args.kid_subsets, subset_size: args.kid_subset_size, seed: args.seed };
+            let opts = m::KidOptions {
+                n_subsets: args.opts.kid_subsets,
+                subset_size: args.opts.kid_subset_size,
+                seed: args.opts.seed,
+            };
             let r = m::kid(a, b, &opts)?;
             report.value("kid", json!({"mean": json_f(r.mean), "std": json_f(r.std)}));
             report.detail("kid", json!({"subsets": opts.n_subsets, "subset_size": r.subset_size}));
-            if r.subset_size < args.kid_subset_size {
+            if r.subset_size < args.opts.kid_subset_size {
                 report.warnings.push(format!("kid: subset size reduced to {} (smaller set)", r.subset_size));
             }
         }
         Metric::W2 => {
-            let r = m::w2_exact_paired(a, b, args.seed)?;
+            let r = m::w2_exact_paired(a, b, args.opts.seed)?;
             if r.subsampled {
                 report.warnings.push(format!("w2: exact W2 needs equal sizes; both sets subsampled to {} points", r.n));
             }
@@ -276,7 +348,7 @@ fn measure(metric: Metric, a: ArrayView2<f64>, b: ArrayView2<f64>, args: &Args, 
         }
         Metric::W2Sinkhorn => sinkhorn(a, b, args, report)?,
         Metric::W2Sliced => {
-            let opts = m::SlicedOptions { n_projections: args.projections, seed: args.seed };
+            let opts = m::SlicedOptions { n_projections: args.opts.projections, seed: args.opts.seed };
             let r = m::w2_sliced(a, b, &opts)?;
             report.value("w2_sliced", json_f(r.w2));
             report.detail(
@@ -307,7 +379,7 @@ fn measure(metric: Metric, a: ArrayView2<f64>, b: ArrayView2<f64>, args: &Args, 
 
 fn sinkhorn(a: ArrayView2<f64>, b: ArrayView2<f64>, args: &Args, report: &mut Report) -> Result<()> {
     m::check_dense(a.nrows(), b.nrows(), "w2-sinkhorn")?;
-    let opts = m::SinkhornOptions { epsilon: args.epsilon, ..Default::default() };
+    let opts = m::SinkhornOptions { epsilon: args.opts.epsilon, ..Default::default() };
     let r = m::sinkhorn_divergence(a, b, &opts)?;
     report.value("w2_sinkhorn", json_f(r.w2));
     report.detail(

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod exact;
 pub mod family;
 pub mod hodge;
+pub mod merge;
 pub mod metrics;
 pub mod monitor;
 pub mod replicates;

@@ -5,11 +5,13 @@
 use crate::io::{print_json, print_text};
 use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
+use scoreprobe_core::state::ShardSet;
 use scoreprobe_siem::options::SiemRun;
 use scoreprobe_siem::projection::ProjectionReport;
+use scoreprobe_siem::shard::{merge_projection, write_state, ModelId};
 use scoreprobe_siem::{run_siem, SiemOptions, SiemReference, SiemReport};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,10 +34,28 @@ pub fn run(a: Args) -> Result<()> {
     // an option error names its field; `main` spells it as a flag
     let report = run_siem(resolved.model.as_ref(), &resolved.schedule, reference, &a.opts)
         .with_context(|| a.spec.display().to_string())?;
-    match (&report, a.json) {
-        (_, true) => print_json(&serde_json::to_value(&report)?),
-        (SiemRun::Particle(r), false) => print_summary(r, &a.spec),
-        (SiemRun::Projection(r), false) => print_projection(r, &a.spec),
+    if a.opts.shard.state_out.is_some() {
+        let model = ModelId { fingerprint: spec.fingerprint(), label: a.spec.display().to_string() };
+        write_state(&report, &a.opts, &model, resolved.model.dim())?;
+        if let (Some(shard), Some(out)) = (a.opts.shard.shard.filter(|s| !s.is_whole()), &a.opts.shard.state_out) {
+            eprintln!("shard {shard} of {}: state {}", a.spec.display(), out.display());
+            return Ok(());
+        }
+    }
+    print_report(&report, &a.spec, a.json)
+}
+
+/// `scoreprobe merge` of projection-form states: what the unsharded `siem` prints.
+pub fn print_merged(set: &ShardSet, json: bool) -> Result<()> {
+    let (report, label) = merge_projection(set)?;
+    print_report(&SiemRun::Projection(report), Path::new(&label), json)
+}
+
+fn print_report(report: &SiemRun, spec: &Path, json: bool) -> Result<()> {
+    match (report, json) {
+        (_, true) => print_json(&serde_json::to_value(report)?),
+        (SiemRun::Particle(r), false) => print_summary(r, spec),
+        (SiemRun::Projection(r), false) => print_projection(r, spec),
     }
     Ok(())
 }

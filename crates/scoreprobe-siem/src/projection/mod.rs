@@ -42,13 +42,14 @@ use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::model::score_checked;
 use scoreprobe_core::options::OptionError;
 use scoreprobe_core::sampler::{SamplerConfig, SamplerKind};
+use scoreprobe_core::shard::Shard;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 pub use moments::{paired_jackknife_se, ProjectionEstimate, ProjectionStep};
-pub use quadratic::QuadraticParts;
+pub use quadratic::{QuadraticParts, QuadraticState};
 
 /// The projection form's test functions.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +87,11 @@ pub struct ProjectionConfig {
     pub test_fn: TestFnSpec,
     /// Pilot draws per window time for a median bandwidth rule.
     pub pilot: usize,
+    /// The part of the window's times to compute (in sampling order; [`Shard::WHOLE`]: all). A
+    /// time's draws come from its own stream keyed by (seed, step index), so a shard's times are
+    /// exactly the whole run's; shards split times, not draws, because the jackknife needs every
+    /// draw's sum over all times (see [`crate::shard`]).
+    pub shard: Shard,
 }
 
 impl ProjectionConfig {
@@ -102,6 +108,7 @@ impl ProjectionConfig {
             family: TestFamily::Radial,
             test_fn: TestFnSpec::paper(dim),
             pilot: DEFAULT_PILOT,
+            shard: Shard::WHOLE,
         }
     }
 
@@ -134,7 +141,8 @@ pub fn centers_from_draws(draws: &mut Draws, k: usize, test_seed: u64) -> Array2
     draws(k, &mut rng)
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// (Deserialize: a shard's state file carries its report, see [`crate::shard`].)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectionReport {
     /// Always [`SiemForm::Projection`].
     pub form: SiemForm,
@@ -168,10 +176,12 @@ pub struct ProjectionReport {
     /// The leave-one-out values of the jackknife (mean `siem`); not serialised.
     #[serde(skip)]
     pub leave_one_out: Vec<f64>,
-    /// The mergeable state the estimate came from (radial test functions only: the quadratic
-    /// family's Gram statistics need every draw at once); not serialised.
+    /// The mergeable state the estimate came from (radial test functions); not serialised.
     #[serde(skip)]
     pub state: Option<ProjectionState>,
+    /// The quadratic family's mergeable state; not serialised.
+    #[serde(skip)]
+    pub quadratic_state: Option<QuadraticState>,
 }
 
 /// SIEM^proj of `model` on draws of the data (`draws` gives x₀ rows).
@@ -210,16 +220,18 @@ pub fn estimate_projection(
         seconds: 0.0,
         leave_one_out: vec![],
         state: None,
+        quadratic_state: None,
     };
+    let part = &times[cfg.shard.range(w)];
     match &cfg.family {
-        TestFamily::Radial => radial(model, schedule, draws, cfg, &grid, &times, &mut report)?,
+        TestFamily::Radial => radial(model, schedule, draws, cfg, &grid, part, &mut report)?,
         TestFamily::Quadratic { data_mean } => {
             let (center, from_pilot) = quadratic::reference_center(data_mean.as_ref(), draws, d, cfg.test_seed)?;
-            let q = quadratic::run(model, schedule, draws, &times, n, cfg.seed, &center, from_pilot)?;
+            let state = quadratic::accumulate(model, schedule, draws, part, (n, cfg.seed), &center)?;
             let c = center.insert_axis(ndarray::Axis(0));
             report.test_fn = TestFnReport {
-                kind: "quadratic",
-                bandwidth_rule: "none",
+                kind: "quadratic".into(),
+                bandwidth_rule: "none".into(),
                 bandwidths: vec![],
                 centers_hash: crate::testfn::centers_hash(c.view()),
                 centers: vec![c.row(0).to_vec()],
@@ -227,10 +239,7 @@ pub fn estimate_projection(
                 k: d + d * (d + 1) / 2,
             };
             report.pilot = if from_pilot { quadratic::MEAN_PILOT } else { 0 };
-            (report.siem, report.siem_se, report.siem_se_jackknife) = (q.siem, q.se, q.se_jackknife);
-            report.quadratic = Some(q.parts);
-            report.profile = q.profile;
-            report.leave_one_out = q.leave_one_out;
+            report.finish_quadratic(&state, from_pilot);
         }
     }
     report.seconds = start.elapsed().as_secs_f64();
@@ -287,23 +296,42 @@ fn radial(
         }
         state.steps.push(step);
     }
-    let est = state.estimate()?;
-    report.profile = state
-        .steps
-        .iter()
-        .map(|s| ProjectionStep {
-            index: s.index,
-            t: s.t,
-            dt: s.dt,
-            beta2: s.beta2,
-            m2: s.moments.mean_m2(),
-            m2_se: s.moments.variance().max(0.0).sqrt(),
-        })
-        .collect();
     report.test_fn = TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed);
-    (report.siem, report.siem_se, report.siem_se_jackknife) = (est.siem, est.se, est.se_jackknife);
-    report.per_center = est.per_center;
-    report.leave_one_out = est.leave_one_out;
-    report.state = Some(state);
-    Ok(())
+    report.finish_radial(state)
+}
+
+impl ProjectionReport {
+    /// The estimate, its parts and profile from a quadratic-family state (a whole run's, or the
+    /// merge of its shards'), which the report then keeps.
+    pub fn finish_quadratic(&mut self, state: &QuadraticState, center_from_pilot: bool) {
+        let q = state.finish(center_from_pilot);
+        (self.siem, self.siem_se, self.siem_se_jackknife) = (q.siem, q.se, q.se_jackknife);
+        self.quadratic = Some(q.parts);
+        self.profile = q.profile;
+        self.leave_one_out = q.leave_one_out;
+        self.quadratic_state = Some(q.state);
+    }
+
+    /// The estimate, its profile and per-centre values from a radial state (a whole run's, or
+    /// the merge of its shards'), which the report then keeps.
+    pub fn finish_radial(&mut self, state: ProjectionState) -> Result<(), SiemError> {
+        let est = state.estimate()?;
+        self.profile = state
+            .steps
+            .iter()
+            .map(|s| ProjectionStep {
+                index: s.index,
+                t: s.t,
+                dt: s.dt,
+                beta2: s.beta2,
+                m2: s.moments.mean_m2(),
+                m2_se: s.moments.variance().max(0.0).sqrt(),
+            })
+            .collect();
+        (self.siem, self.siem_se, self.siem_se_jackknife) = (est.siem, est.se, est.se_jackknife);
+        self.per_center = est.per_center;
+        self.leave_one_out = est.leave_one_out;
+        self.state = Some(state);
+        Ok(())
+    }
 }

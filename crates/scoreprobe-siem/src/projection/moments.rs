@@ -245,7 +245,7 @@ pub fn paired_jackknife_se(a: &[f64], b: &[f64]) -> Option<f64> {
 }
 
 /// One window time of the report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectionStep {
     pub index: usize,
     pub t: f64,

@@ -30,13 +30,13 @@ use crate::recipe::Draws;
 use ndarray::{Array1, Array2, Axis};
 use scoreprobe_core::model::score_checked;
 use scoreprobe_core::{Schedule, ScoreModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Draws of the data that estimate c₀ when the caller gives none (the test seed's own stream).
 pub const MEAN_PILOT: usize = 4096;
 
 /// The quadratic family's two parts, SIEM^quad = mean part + covariance part.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct QuadraticParts {
     /// ∫_W β² |E[s_θ]|² dt: the error's mean.
     pub mean_part: f64,
@@ -193,13 +193,14 @@ pub(crate) struct QuadraticRun {
     pub parts: QuadraticParts,
     pub profile: Vec<ProjectionStep>,
     pub leave_one_out: Vec<f64>,
+    pub state: QuadraticState,
 }
 
 /// Per-part running sums over the window: Σ w Ū and Σ w² Var Ū.
-#[derive(Default)]
-struct Part {
-    value: f64,
-    var: f64,
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    pub value: f64,
+    pub var: f64,
 }
 
 impl Part {
@@ -207,28 +208,84 @@ impl Part {
         self.value += w * g.u;
         self.var += w * w * g.var;
     }
+    fn merge(&mut self, other: &Part) {
+        self.value += other.value;
+        self.var += other.var;
+    }
     fn se(&self) -> f64 {
         self.var.max(0.0).sqrt()
     }
 }
 
-/// SIEM^quad over `times` ((step index, t, Δt), sampling order) with centre c₀ = `center`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run(
+/// The quadratic family's mergeable state over a set of window times: the parts' sums, the
+/// per-draw cross sums of the jackknife and the per-time profile. States of disjoint sets of
+/// times (the shards of a run) merge by addition and concatenation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuadraticState {
+    pub total: Part,
+    pub mean: Part,
+    pub cov: Part,
+    /// Σ_t w_t Σ_{i≠j} h_ij.
+    pub pair_total: f64,
+    /// Per draw index i: Σ_t w_t r_{t,i}.
+    pub cross: Vec<f64>,
+    pub profile: Vec<ProjectionStep>,
+}
+
+impl QuadraticState {
+    /// Adds the state of other times (a later shard).
+    pub fn merge(&mut self, other: &QuadraticState) -> Result<(), SiemError> {
+        if other.cross.len() != self.cross.len() {
+            let why = format!("holds {} draws per time, the other {}", other.cross.len(), self.cross.len());
+            return Err(SiemError::invalid("quadratic state", why));
+        }
+        self.total.merge(&other.total);
+        self.mean.merge(&other.mean);
+        self.cov.merge(&other.cov);
+        self.pair_total += other.pair_total;
+        self.cross.iter_mut().zip(&other.cross).for_each(|(a, b)| *a += b);
+        self.profile.extend(other.profile.iter().cloned());
+        Ok(())
+    }
+
+    /// SIEM^quad, its standard errors and parts (n ≥ 3 draws per time).
+    pub(crate) fn finish(&self, center_from_pilot: bool) -> QuadraticRun {
+        // draw i left out at every time: (Σ_t w_t (T_t − 2 r_{t,i}))/((n−1)(n−2))
+        let nf = self.cross.len() as f64;
+        let denom = (nf - 1.0) * (nf - 2.0);
+        let leave_one_out: Vec<f64> = self.cross.iter().map(|c| (self.pair_total - 2.0 * c) / denom).collect();
+        let loo_mean = leave_one_out.iter().sum::<f64>() / nf;
+        let jack = (nf - 1.0) / nf * leave_one_out.iter().map(|v| (v - loo_mean) * (v - loo_mean)).sum::<f64>();
+        QuadraticRun {
+            siem: self.total.value,
+            se: self.total.se(),
+            se_jackknife: jack.sqrt(),
+            parts: QuadraticParts {
+                mean_part: self.mean.value,
+                mean_part_se: self.mean.se(),
+                cov_part: self.cov.value,
+                cov_part_se: self.cov.se(),
+                center_from_pilot,
+            },
+            profile: self.profile.clone(),
+            leave_one_out,
+            state: self.clone(),
+        }
+    }
+}
+
+/// The quadratic family's state over `times` ((step index, t, Δt), sampling order) with centre
+/// c₀ = `center`.
+pub(crate) fn accumulate(
     model: &dyn ScoreModel,
     schedule: &Schedule,
     data: &mut Draws,
     times: &[(usize, f64, f64)],
-    n: usize,
-    seed: u64,
+    (n, seed): (usize, u64),
     center: &Array1<f64>,
-    center_from_pilot: bool,
-) -> Result<QuadraticRun, SiemError> {
+) -> Result<QuadraticState, SiemError> {
     let d = model.dim();
-    let (mut total, mut mean, mut cov) = (Part::default(), Part::default(), Part::default());
-    let mut pair_total = 0.0;
-    let mut cross = vec![0.0; n];
-    let mut profile = Vec::with_capacity(times.len());
+    let mut state = QuadraticState { cross: vec![0.0; n], ..Default::default() };
     for &(index, t, dt) in times {
         let mut rng = draws::time_rng(seed, Stream::Estimate, index);
         let x = draws::noised(data, schedule, t, n, d, &mut rng)?;
@@ -238,33 +295,14 @@ pub(crate) fn run(
         let (g, g_mean, g_cov) = step_stats(&s, &u);
         let beta = schedule.beta(t);
         let w = beta * beta * dt;
-        total.add(w, &g);
-        mean.add(w, &g_mean);
-        cov.add(w, &g_cov);
-        pair_total += w * g.u * (n * (n - 1)) as f64;
-        cross.iter_mut().zip(&g.rows).for_each(|(c, r)| *c += w * r);
-        profile.push(ProjectionStep { index, t, dt, beta2: beta * beta, m2: g.u, m2_se: g.var.max(0.0).sqrt() });
+        state.total.add(w, &g);
+        state.mean.add(w, &g_mean);
+        state.cov.add(w, &g_cov);
+        state.pair_total += w * g.u * (n * (n - 1)) as f64;
+        state.cross.iter_mut().zip(&g.rows).for_each(|(c, r)| *c += w * r);
+        state.profile.push(ProjectionStep { index, t, dt, beta2: beta * beta, m2: g.u, m2_se: g.var.max(0.0).sqrt() });
     }
-    // draw i left out at every time: (Σ_t w_t (T_t − 2 r_{t,i}))/((n−1)(n−2))
-    let nf = n as f64;
-    let denom = (nf - 1.0) * (nf - 2.0);
-    let leave_one_out: Vec<f64> = cross.iter().map(|c| (pair_total - 2.0 * c) / denom).collect();
-    let loo_mean = leave_one_out.iter().sum::<f64>() / nf;
-    let jack = (nf - 1.0) / nf * leave_one_out.iter().map(|v| (v - loo_mean) * (v - loo_mean)).sum::<f64>();
-    Ok(QuadraticRun {
-        siem: total.value,
-        se: total.se(),
-        se_jackknife: jack.sqrt(),
-        parts: QuadraticParts {
-            mean_part: mean.value,
-            mean_part_se: mean.se(),
-            cov_part: cov.value,
-            cov_part_se: cov.se(),
-            center_from_pilot,
-        },
-        profile,
-        leave_one_out,
-    })
+    Ok(state)
 }
 
 #[cfg(test)]

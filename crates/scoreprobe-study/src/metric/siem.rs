@@ -173,8 +173,8 @@ pub const SIEM_CRITIC_WINDOW: Siem = particle(
 impl From<&TestFnReport> for TestFnDetails {
     fn from(tf: &TestFnReport) -> Self {
         TestFnDetails {
-            kind: tf.kind.into(),
-            bandwidth_rule: tf.bandwidth_rule.into(),
+            kind: tf.kind.to_string(),
+            bandwidth_rule: tf.bandwidth_rule.to_string(),
             bandwidths: tf.bandwidths.clone(),
             centers: tf.centers.clone(),
             centers_hash: tf.centers_hash.clone(),

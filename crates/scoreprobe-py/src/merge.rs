@@ -1,0 +1,35 @@
+//! `scoreprobe.merge(states)`: the states of a sharded run (`shard=`, `state_out=`, or the CLI's
+//! `--shard I/K --state-out PATH`) merged into the dict the unsharded run returns.
+
+use crate::convert::json_to_py;
+use crate::errors::msg_to_py;
+use pyo3::prelude::*;
+use scoreprobe_core::state::{read_shards, StateKind};
+use std::path::PathBuf;
+
+/// The merged report of the K shards' state files (any order), as the unsharded run's dict
+/// (`siem`'s for projection-form states; `scoreprobe metrics --metric fd --json`'s for FD states).
+#[pyfunction]
+pub fn merge<'py>(py: Python<'py>, states: Vec<PathBuf>) -> PyResult<Bound<'py, PyAny>> {
+    let value = py.detach(|| merged(&states)).map_err(msg_to_py)?;
+    json_to_py(py, &value)
+}
+
+fn merged(states: &[PathBuf]) -> Result<serde_json::Value, String> {
+    let set = read_shards(states).map_err(|e| e.to_string())?;
+    match set.kind {
+        StateKind::SiemProjection => {
+            let (report, _) = scoreprobe_siem::shard::merge_projection(&set).map_err(|e| e.to_string())?;
+            serde_json::to_value(&report).map_err(|e| e.to_string())
+        }
+        StateKind::MetricsFd => scoreprobe_metrics::fd_state::merge_fd(&set).map_err(|e| e.to_string()),
+        StateKind::Bounds => {
+            let (report, _) = scoreprobe_hodge::shard::merge_bounds(&set).map_err(|e| e.to_string())?;
+            serde_json::to_value(report).map_err(|e| e.to_string())
+        }
+        StateKind::Hodge => {
+            let (profile, _) = scoreprobe_hodge::shard::merge_hodge(&set).map_err(|e| e.to_string())?;
+            serde_json::to_value(profile.report()).map_err(|e| e.to_string())
+        }
+    }
+}

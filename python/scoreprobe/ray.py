@@ -1,0 +1,107 @@
+"""scoreprobe's sharded runs as Ray tasks: K tasks each run one shard (``shard=(i, K)``,
+``state_out=``), the driver merges their states (:func:`scoreprobe.merge`), so the result is the
+dict of the unsharded run (to 1e-12 relative; see docs/distributed.md).
+
+``model_factory`` is a zero-argument callable that builds the model (a ``ScoreFunction`` or a
+``Problem``) inside each task, so that a PyTorch model is built on the worker's own device. A task
+that fails is retried once by Ray (``max_retries=1``), then reported with its shard number.
+
+Ray is an optional extra: ``pip install .[ray]`` (or ``pip install ray``). This module imports
+without it and says what to install when one of its functions is called.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["siem", "hodge", "bounds"]
+
+INSTALL = "scoreprobe.ray needs Ray: pip install 'scoreprobe[ray]' (from a checkout: pip install '.[ray]')"
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError(INSTALL) from e
+    return ray
+
+
+def _portable(obj: Any) -> Any:
+    """What crosses to a task: a Schedule or a Problem as its dict (they are Rust objects), arrays as they are."""
+    if isinstance(obj, (_core.Schedule, _core.Problem)):
+        return (type(obj).__name__, obj.to_dict())
+    return obj
+
+
+def _rebuilt(obj: Any) -> Any:
+    if isinstance(obj, tuple) and len(obj) == 2 and obj[0] in ("Schedule", "Problem"):
+        kind, spec = obj
+        if kind == "Problem":
+            return _core.Problem.from_json(spec)
+        if spec["kind"] == "vp":
+            return _core.Schedule.vp(spec["beta_min"], spec["beta_max"])
+        return _core.Schedule.ddpm(spec["steps"], spec["beta_start"], spec["beta_end"])
+    return obj
+
+
+def _shard(run: str, model_factory, data, schedule, index: int, shards: int, path: str, options: Dict[str, Any]):
+    import scoreprobe as sp
+
+    fn = getattr(sp, run)
+    fn(model_factory(), _rebuilt(data), _rebuilt(schedule), shard=(index, shards), state_out=path, progress=False,
+       **options)
+    return path
+
+
+def _sharded(run: str, model_factory: Callable[[], Any], data, schedule, shards: int, state_dir, options):
+    ray = _ray()
+    if not callable(model_factory):
+        raise TypeError(f"model_factory: expected a zero-argument callable that builds the model, "
+                        f"got {model_factory!r}")
+    if not isinstance(shards, int) or shards < 1:
+        raise ValueError(f"shards: need a whole number ≥ 1, got {shards!r}")
+    for own in ("shard", "state_out", "progress"):
+        if own in options:
+            raise TypeError(f"scoreprobe.ray.{run}() sets {own} itself")
+    if not ray.is_initialized():
+        ray.init()
+    folder = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix=f"scoreprobe-{run}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    task = ray.remote(max_retries=1, retry_exceptions=True)(_shard)
+    data, schedule = _portable(data), _portable(schedule)
+    refs = [
+        task.remote(run, model_factory, data, schedule, i, shards, str(folder / f"{run}-{i}-of-{shards}.json"), options)
+        for i in range(shards)
+    ]
+    paths = []
+    for i, ref in enumerate(refs):
+        try:
+            paths.append(ray.get(ref))
+        except Exception as e:  # Ray wraps the task's exception
+            raise RuntimeError(f"scoreprobe.ray.{run}: shard {i}/{shards} failed after one retry: {e}") from e
+    return _core.merge(paths)
+
+
+def siem(model_factory: Callable[[], Any], data: Optional[np.ndarray] = None, schedule=None, *, shards: int,
+         state_dir=None, **options: Any) -> Dict[str, Any]:
+    """``scoreprobe.siem`` over ``shards`` Ray tasks (the projection form shards; see docs/distributed.md)."""
+    return _sharded("siem", model_factory, data, schedule, shards, state_dir, options)
+
+
+def hodge(model_factory: Callable[[], Any], data: Optional[np.ndarray] = None, schedule=None, *, shards: int,
+          state_dir=None, **options: Any) -> Dict[str, Any]:
+    """``scoreprobe.hodge`` over ``shards`` Ray tasks (a block of the times each)."""
+    return _sharded("hodge", model_factory, data, schedule, shards, state_dir, options)
+
+
+def bounds(model_factory: Callable[[], Any], data: Optional[np.ndarray] = None, schedule=None, *, shards: int,
+           state_dir=None, **options: Any) -> Dict[str, Any]:
+    """``scoreprobe.bounds`` over ``shards`` Ray tasks (a block of the quadrature nodes each)."""
+    return _sharded("bounds", model_factory, data, schedule, shards, state_dir, options)
