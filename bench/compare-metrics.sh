@@ -7,9 +7,12 @@
 # Workloads: moments fd-trace kid w2-exact-1000 w2-exact-2000 sinkhorn-1000 sinkhorn-2000 (all by
 # default); also fd-trace-sqrtm (against scipy's sqrtm, slow) on request. Prints one TSV row per
 # workload on stdout,
-#   workload <TAB> scoreprobe_s <TAB> peer <TAB> peer_s <TAB> speed_ratio
+#   workload <TAB> scoreprobe_s <TAB> peer <TAB> peer_s <TAB> speed_ratio <TAB> peer_kernel
 # (wall seconds, median of REPS runs; speed_ratio = peer_s / scoreprobe_s, >= 1 means scoreprobe is
-# faster), then one line with `uptime`'s load average. The benchmarks' own lines (values, iteration
+# faster; peer_kernel the BLAS library and kernel the peer ran, from threadpoolctl), then one line
+# with `uptime`'s load average. Peers run with every OPENBLAS_* variable but the thread count
+# unset: a machine that pins OPENBLAS_CORETYPE=Haswell would otherwise hand numpy, POT and
+# torch-fidelity AVX2 kernels on an AVX-512 processor. The benchmarks' own lines (values, iteration
 # counts, CPU seconds) go to stderr. --quick: one run each.
 #
 # Environment: PYTHON, a Python with numpy, scipy and POT (default: python3); TORCH_PYTHON, one
@@ -29,7 +32,7 @@ workloads=()
 for a in "$@"; do
     case "$a" in
         --quick) reps=1 ;;
-        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
         *) workloads+=("$a") ;;
     esac
 done
@@ -59,21 +62,30 @@ if [ ! -f "$data/feat_a.npy" ]; then
     "$python" bench/metrics_bench.py --make-data "$data"
 fi
 
+# `env -u` for each OPENBLAS_* setting except the thread count: the peers get the kernels OpenBLAS
+# picks for this processor.
+peer_env=(env)
+while IFS= read -r v; do
+    [ "$v" = OPENBLAS_NUM_THREADS ] || peer_env+=(-u "$v")
+done < <(compgen -e | grep '^OPENBLAS_' || true)
+
 for w in "${workloads[@]}"; do
     echo "== $w" >&2
     ours_out=$("$bin" --reps "$reps" --data "$data" "$w" 2>/dev/null)
     echo "scoreprobe: $ours_out" >&2
     py="$python"
     [ "$w" = kid ] && py="$torch_python"
-    peer_out=$("$py" bench/metrics_bench.py --reps "$reps" --data "$data" "$w")
+    peer_out=$("${peer_env[@]}" "$py" bench/metrics_bench.py --reps "$reps" --data "$data" "$w")
     echo "peer:       $peer_out" >&2
     ours=$(awk -F'\t' -v w="$w" '$1 == w { print $2 }' <<<"$ours_out")
     peer=$(awk -F'\t' -v w="$w" '$1 == w { print $2 }' <<<"$peer_out")
     peer_s=$(awk -F'\t' -v w="$w" '$1 == w { print $3 }' <<<"$peer_out")
+    kernel=$(awk -F'\t' -v w="$w" '$1 == w { print $5 }' <<<"$peer_out")
     if [ -z "$ours" ] || [ -z "$peer_s" ]; then
         echo "compare-metrics.sh: no result for $w" >&2
         exit 1
     fi
-    awk -v w="$w" -v a="$ours" -v p="$peer" -v b="$peer_s" 'BEGIN { printf "%s\t%.6g\t%s\t%.6g\t%.3f\n", w, a, p, b, b / a }'
+    awk -v w="$w" -v a="$ours" -v p="$peer" -v b="$peer_s" -v k="${kernel:-unknown}" \
+        'BEGIN { printf "%s\t%.6g\t%s\t%.6g\t%.3f\t%s\n", w, a, p, b, b / a, k }'
 done
 echo "load average: $(uptime | sed 's/.*load average: //')"

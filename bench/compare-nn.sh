@@ -6,7 +6,7 @@
 #
 # Workloads: mlp_train mlp_sample unet_train unet_sample critic_2d critic_784d (all by default).
 # Prints one TSV row per workload on stdout,
-#   workload <TAB> scoreprobe_s <TAB> peer <TAB> peer_s <TAB> speed_ratio
+#   workload <TAB> scoreprobe_s <TAB> peer <TAB> peer_s <TAB> speed_ratio <TAB> peer_kernel
 # (seconds per training step / forward pass of the batch / critic fit step; speed_ratio =
 # peer_s / scoreprobe_s, ≥ 1 means scoreprobe is faster), then one line with `uptime`'s load
 # average. Progress and the benchmarks' own lines go to stderr.
@@ -44,12 +44,19 @@ export RAYON_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="
 
 # seconds per unit of one workload from a benchmark's RESULT line
 result() { awk -F'\t' -v w="$2" '$1 == "RESULT" && $2 == w { print $3 }' <<<"$1"; }
+# the peer's BLAS and CPU kernels (4th field of torch_bench.py's RESULT line)
+kernel() { awk -F'\t' -v w="$2" '$1 == "RESULT" && $2 == w { print $4 }' <<<"$1"; }
+# Every OPENBLAS_* setting but the thread count unset for the peer (see compare-metrics.sh).
+peer_env=(env)
+while IFS= read -r v; do
+    [ "$v" = OPENBLAS_NUM_THREADS ] || peer_env+=(-u "$v")
+done < <(compgen -e | grep '^OPENBLAS_' || true)
 
 for w in "${workloads[@]}"; do
     echo "== $w" >&2
     ours_out=$("$bin" "${quick[@]}" --workload "$w")
     echo "$ours_out" | grep -v '^RESULT' >&2 || true
-    peer_out=$("$python" bench/torch_bench.py "${quick[@]}" --workload "$w")
+    peer_out=$("${peer_env[@]}" "$python" bench/torch_bench.py "${quick[@]}" --workload "$w")
     echo "$peer_out" | grep -v '^RESULT' >&2 || true
     ours=$(result "$ours_out" "$w")
     peer=$(result "$peer_out" "$w")
@@ -57,6 +64,7 @@ for w in "${workloads[@]}"; do
         echo "compare-nn.sh: no result for $w" >&2
         exit 1
     fi
-    awk -v w="$w" -v a="$ours" -v b="$peer" 'BEGIN { printf "%s\t%.6g\ttorch\t%.6g\t%.3f\n", w, a, b, b / a }'
+    awk -v w="$w" -v a="$ours" -v b="$peer" -v k="$(kernel "$peer_out" "$w")" \
+        'BEGIN { printf "%s\t%.6g\ttorch\t%.6g\t%.3f\t%s\n", w, a, b, b / a, k }'
 done
 echo "load average: $(uptime | sed 's/.*load average: //')"

@@ -6,8 +6,10 @@
 #   bench/compare.sh [--quick]
 #
 # Prints one table (TSV) on stdout,
-#   workload <TAB> scoreprobe_s <TAB> peer <TAB> peer_s <TAB> speed_ratio
-# where speed_ratio = peer_s / scoreprobe_s (>= 1: scoreprobe is faster), with the load average
+#   workload <TAB> scoreprobe_s <TAB> peer <TAB> peer_s <TAB> speed_ratio <TAB> peer_kernel
+# where speed_ratio = peer_s / scoreprobe_s (>= 1: scoreprobe is faster) and peer_kernel is the BLAS
+# library and CPU kernels the peer ran (peers run with OPENBLAS_* unset but for the thread count,
+# so they get their best kernels on this processor), with the load average
 # before and after each half. Run it on a quiet machine: the ratios are only as good as the load
 # column says.
 #
@@ -21,7 +23,7 @@ export PYTHON="${PYTHON:-$TORCH_PYTHON}"
 load() { echo "# load average: $(uptime | sed 's/.*load average: //')"; }
 
 cargo build --release -q -p scoreprobe-nn --example nn_bench -p scoreprobe-metrics --example metrics_bench >&2
-printf 'workload\tscoreprobe_s\tpeer\tpeer_s\tspeed_ratio\n'
+printf 'workload\tscoreprobe_s\tpeer\tpeer_s\tspeed_ratio\tpeer_kernel\n'
 load
 BENCH_BIN=target/release/examples/nn_bench bench/compare-nn.sh "$@" | grep -v '^load average'
 load

@@ -4,8 +4,9 @@
     python3 bench/metrics_bench.py --make-data DIR            # the inputs both sides read
     python3 bench/metrics_bench.py --data DIR [--reps N] WORKLOAD ...
 
-Prints one TSV row per workload: `workload<TAB>peer<TAB>seconds<TAB>details` (median of N runs,
-default 3; the details end with that run's CPU seconds, all threads). Run it with OMP_NUM_THREADS=2 (bench/compare-metrics.sh sets every thread variable).
+Prints one TSV row per workload: `workload<TAB>peer<TAB>seconds<TAB>details<TAB>blas` (median of N
+runs, default 3; the details end with that run's CPU seconds, all threads; blas is the BLAS library
+and kernel the peer ran, e.g. `openblas:SkylakeX`, read with threadpoolctl after the run). Run it with OMP_NUM_THREADS=2 (bench/compare-metrics.sh sets every thread variable).
 
 Peers (same inputs, same conventions: cost |x - y|^2, unbiased covariances, f64 throughout):
   moments            x.mean(0) and np.cov(x, rowvar=False) of 10 000 x 2048
@@ -38,6 +39,18 @@ def median_time(f, reps):
     wall, cpu = sorted(ts)[len(ts) // 2]
     LAST_CPU[0] = cpu
     return wall
+
+
+def blas_kernel():
+    """The BLAS libraries loaded in this process and their kernels (`threadpoolctl`), e.g.
+    `openblas:SkylakeX` or `mkl:avx512`; `unknown` without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown(pip install threadpoolctl)"
+    libs = [f"{i.get('internal_api')}:{i.get('architecture') or i.get('threading_layer') or '?'}"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ",".join(sorted(set(libs))) or "none"
 
 
 def make_data(d):
@@ -141,7 +154,7 @@ def main():
         if not args.data:
             sys.exit("--data DIR is needed (write it first with --make-data DIR)")
         peer, t, details = run(w, args.data, args.reps, args.kid_subsets)
-        print(f"{w}\t{peer}\t{t:.4f}\t{details} cpu={LAST_CPU[0]:.2f}s", flush=True)
+        print(f"{w}\t{peer}\t{t:.4f}\t{details} cpu={LAST_CPU[0]:.2f}s\t{blas_kernel()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -129,8 +129,17 @@ def ring8(n, rng):
     return np.stack([1.5 * np.cos(a), 1.5 * np.sin(a)], 1) + 0.1 * rng.standard_normal((n, 2))
 
 
+def kernel():
+    """The BLAS library torch was built with and the CPU kernels it dispatches to (e.g.
+    `mkl:AVX512`)."""
+    import re
+
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return f"{blas.group(1) if blas else '?'}:{torch.backends.cpu.get_cpu_capability()}"
+
+
 def result(workload, seconds):
-    print(f"RESULT\t{workload}\t{seconds:.6e}", flush=True)
+    print(f"RESULT\t{workload}\t{seconds:.6e}\t{kernel()}", flush=True)
 
 
 def train(name, workload, net, make_x0, batch, steps, lr):

@@ -202,6 +202,15 @@ pub fn kid(
     if r.subset_size < subset_size {
         warn_all(py, &[format!("kid: subset size reduced to {} (smaller set)", r.subset_size)])?;
     }
+    if r.subset_size == va.nrows() && r.subset_size == vb.nrows() && subsets > 1 {
+        warn_all(
+            py,
+            &[format!(
+                "kid: every subset is the whole set ({} points), so std is rounding noise; KID's standard error is {:.3e}",
+                r.subset_size, r.se
+            )],
+        )?;
+    }
     Ok((r.mean, r.std))
 }
 

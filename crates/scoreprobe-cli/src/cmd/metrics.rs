@@ -332,8 +332,14 @@ fn measure(metric: Metric, a: ArrayView2<f64>, b: ArrayView2<f64>, args: &Args, 
                 seed: args.opts.seed,
             };
             let r = m::kid(a, b, &opts)?;
-            report.value("kid", json!({"mean": json_f(r.mean), "std": json_f(r.std)}));
+            report.value("kid", json!({"mean": json_f(r.mean), "std": json_f(r.std), "se": json_f(r.se)}));
             report.detail("kid", json!({"subsets": opts.n_subsets, "subset_size": r.subset_size}));
+            if r.subset_size == a.nrows() && r.subset_size == b.nrows() && opts.n_subsets > 1 {
+                report.warnings.push(format!(
+                    "kid: every subset is the whole set ({} points), so std is rounding noise; se is KID's standard error",
+                    r.subset_size
+                ));
+            }
             if r.subset_size < args.opts.kid_subset_size {
                 report.warnings.push(format!("kid: subset size reduced to {} (smaller set)", r.subset_size));
             }

@@ -74,7 +74,8 @@ impl StudyMetric for Kid {
         on_samples(self.id(), ctx, details, |x, r| {
             let opts = scoreprobe_metrics::KidOptions { seed, ..Default::default() };
             let k = scoreprobe_metrics::kid(x.view(), r.view(), &opts)?;
-            Ok((k.mean, Some(k.std)))
+            // The statistic's own SE; the spread over subsets is not KID's uncertainty.
+            Ok((k.mean, Some(k.se)))
         })
     }
 }
