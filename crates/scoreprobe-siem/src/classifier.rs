@@ -124,24 +124,73 @@ impl ClassifierSource {
         net.value(&x, &t).map_err(net_err)
     }
 
-    /// Accuracy on `b` real and `b` model rows drawn from trajectories [lo, hi).
-    fn accuracy(
+    /// Per trajectory i in `range`, the fraction of its window states (one per step) that the
+    /// classifier puts in class `label`. Every state is evaluated once: no draws, no seed.
+    fn correct_by_trajectory(
         &self,
         net: &JvpMlp,
-        real: &Pool,
-        fake: &Pool,
+        pool: &Pool,
         range: (usize, usize),
-        rng: &mut ChaCha8Rng,
-    ) -> Result<f64, SiemError> {
-        let b = 4096;
-        let d = real.states[0].ncols();
-        let mut correct = 0usize;
-        for (pool, label) in [(real, true), (fake, false)] {
-            let (xs, ts) = pool.draw(b, range.0, range.1, rng);
-            let l: Vec<f32> = self.logits(net, xs, ts, d)?.to_vec1().map_err(net_err)?;
-            correct += l.iter().filter(|v| (**v > 0.0) == label).count();
+        label: bool,
+    ) -> Result<Vec<f64>, SiemError> {
+        let d = pool.states[0].ncols();
+        let mut correct = vec![0usize; range.1 - range.0];
+        for (states, &t) in pool.states.iter().zip(&pool.times) {
+            let rows = states.slice(ndarray::s![range.0..range.1, ..]);
+            let xs: Vec<f32> = rows.iter().map(|v| *v as f32).collect();
+            let l: Vec<f32> = self.logits(net, xs, vec![t as f32; rows.nrows()], d)?.to_vec1().map_err(net_err)?;
+            correct.iter_mut().zip(&l).filter(|(_, v)| (**v > 0.0) == label).for_each(|(c, _)| *c += 1);
         }
-        Ok(correct as f64 / (2 * b) as f64)
+        Ok(correct.into_iter().map(|c| c as f64 / pool.times.len() as f64).collect())
+    }
+
+    /// Balanced accuracy (data and model states weigh equally) on trajectories `range` of both
+    /// pools, with its standard error.
+    fn accuracy(&self, net: &JvpMlp, real: &Pool, fake: &Pool, range: (usize, usize)) -> Result<Accuracy, SiemError> {
+        let on_real = self.correct_by_trajectory(net, real, range, true)?;
+        let on_fake = self.correct_by_trajectory(net, fake, range, false)?;
+        Ok(Accuracy::from_clusters(&on_real, &on_fake))
+    }
+}
+
+/// A balanced accuracy and its standard error. A model trajectory's states are one draw, not
+/// one per step, so the SE is taken over trajectories (cluster means). Data rows at different
+/// steps are independent draws; clustering them by row index as well only makes the SE
+/// conservative.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Accuracy {
+    pub value: f64,
+    /// NaN with a single trajectory (no spread to estimate it from).
+    pub se: f64,
+}
+
+impl Accuracy {
+    fn from_clusters(on_real: &[f64], on_fake: &[f64]) -> Self {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let var_of_mean = |v: &[f64]| {
+            let m = mean(v);
+            v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / ((v.len() - 1) as f64 * v.len() as f64)
+        };
+        let value = 0.5 * (mean(on_real) + mean(on_fake));
+        let se = if on_real.len() < 2 { f64::NAN } else { 0.5 * (var_of_mean(on_real) + var_of_mean(on_fake)).sqrt() };
+        Accuracy { value, se }
+    }
+
+    /// The normal-approximation 95 % interval (None without an SE).
+    pub fn ci95(&self) -> Option<(f64, f64)> {
+        self.se.is_finite().then(|| (self.value - 1.96 * self.se, self.value + 1.96 * self.se))
+    }
+
+    /// Why this accuracy does not show a detected difference, if it does not.
+    fn warning(&self) -> Option<String> {
+        match self.ci95() {
+            None => Some("classifier: one held-out trajectory gives no confidence interval for the accuracy; raise --n or the holdout".into()),
+            Some((lo, hi)) if lo <= 0.5 && 0.5 <= hi => Some(format!(
+                "classifier: held-out accuracy {:.3} (95 % CI {lo:.3}..{hi:.3}) contains chance (0.5): the classifier does not tell the model's states from data, and its error field is noise",
+                self.value
+            )),
+            Some(_) => None,
+        }
     }
 }
 
@@ -235,6 +284,14 @@ impl ClassifierSource {
     }
 }
 
+fn finite_or_null(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        serde_json::json!(v)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
 /// Mean binary cross-entropy with logits: softplus(l) − y·l, softplus(l) = relu(l) + log(1 + e^{−|l|}).
 fn bce_with_logits(logit: &Tensor, labels: &Tensor) -> Result<Tensor, SiemError> {
     let softplus = (logit.relu().map_err(net_err)?
@@ -266,17 +323,23 @@ impl ErrorSource for ClassifierSource {
         let (fake, real, nfe, mut rng) = self.labelled_states(ctx, m, d)?;
         let train = (n_hold, m);
         let (net, last_loss) = self.fit(&real, &fake, train, d, &mut rng)?;
-        let mut acc_rng = SeedStream::new(self.states_seed(ctx)).rng(Purpose::ClassifierAccuracy);
-        let heldout = self.accuracy(&net, &real, &fake, (0, n_hold), &mut acc_rng)?;
-        let train_acc = self.accuracy(&net, &real, &fake, train, &mut acc_rng)?;
+        let heldout = self.accuracy(&net, &real, &fake, (0, n_hold))?;
+        let train_acc = self.accuracy(&net, &real, &fake, train)?;
         let seconds = start.elapsed().as_secs_f64();
+        // The field is experimental (SPEC §7): a classifier near chance gives a noise field whose
+        // SIEM is not zero, so the output says how well it separates and warns when it does not.
         self.report = serde_json::json!({
-            "heldout_accuracy": heldout, "train_accuracy": train_acc, "final_loss": last_loss,
+            "experimental": true,
+            "heldout_accuracy": heldout.value, "heldout_accuracy_se": finite_or_null(heldout.se),
+            "heldout_accuracy_ci95": heldout.ci95().map(|(lo, hi)| [lo, hi]),
+            "train_accuracy": train_acc.value, "final_loss": last_loss,
             "fit_trajectories": m, "heldout_trajectories": n_hold, "train_steps": c.train_steps,
             "batch": c.batch, "hidden": c.hidden, "depth": c.depth, "train_seconds": seconds,
+            "warnings": heldout.warning().into_iter().collect::<Vec<_>>(),
         });
         self.net = Some(net);
-        Ok(AuxCost { score_evals: m * nfe, aux_evals: c.train_steps * c.batch + 4 * 4096, seconds })
+        let accuracy_rows = 2 * m * real.times.len();
+        Ok(AuxCost { score_evals: m * nfe, aux_evals: c.train_steps * c.batch + accuracy_rows, seconds })
     }
 
     fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {

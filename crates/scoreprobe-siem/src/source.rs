@@ -18,8 +18,12 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorFieldKind {
+    /// The exact error s_θ − ∇log p_t (spec targets).
     Oracle,
+    /// Experimental: a time-conditioned classifier of data against the model's states; reports
+    /// its held-out accuracy with a 95 % CI and warns when the CI contains chance.
     Classifier,
+    /// A fitted critic of the gradient part of the error.
     Critic,
 }
 

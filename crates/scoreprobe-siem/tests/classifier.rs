@@ -46,14 +46,32 @@ fn classifier_separates_an_erroneous_model_and_reports_its_cost() {
         assert!((0.0..=1.0).contains(&acc), "{acc}");
     }
     // the exact model's states are indistinguishable from noised data: accuracy near chance
-    // (4096 + 4096 held-out draws: SE 0.0055; an imperfect classifier only adds a little)
+    // (60 held-out trajectories × 100 window states per class)
     let acc0 = exact.source["heldout_accuracy"].as_f64().unwrap();
     let acc1 = wrong.source["heldout_accuracy"].as_f64().unwrap();
     eprintln!(
-        "held-out accuracy {acc0} / {acc1}; SIEM {} ± {} / {} ± {}",
-        exact.siem, exact.siem_se, wrong.siem, wrong.siem_se
+        "held-out accuracy {acc0} ({}) / {acc1} ({}); SIEM {} ± {} / {} ± {}",
+        exact.source["heldout_accuracy_ci95"],
+        wrong.source["heldout_accuracy_ci95"],
+        exact.siem,
+        exact.siem_se,
+        wrong.siem,
+        wrong.siem_se
     );
     assert!(acc0 < 0.54 && acc1 > 0.55 && acc1 > acc0, "accuracies {acc0}, {acc1}");
+    // the experimental field says so, and says when it cannot tell the model from data: the
+    // exact model's interval contains chance (a warning), the erroneous model's does not
+    let ci = |r: &SiemReport| -> (f64, f64) {
+        let v = r.source["heldout_accuracy_ci95"].as_array().unwrap();
+        (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
+    };
+    let warnings = |r: &SiemReport| r.source["warnings"].as_array().unwrap().len();
+    assert!(exact.source["experimental"].as_bool().unwrap());
+    let ((lo0, hi0), (lo1, _)) = (ci(&exact), ci(&wrong));
+    assert!(lo0 <= 0.5 && 0.5 <= hi0 && lo0 <= acc0 && acc0 <= hi0, "{lo0}..{hi0}");
+    assert!(lo1 > 0.5, "{lo1}");
+    assert_eq!((warnings(&exact), warnings(&wrong)), (1, 0));
+    assert!(exact.source["warnings"][0].as_str().unwrap().contains("contains chance"));
     // ê of the exact model is the classifier's noise only; the error makes it several times larger
     assert!(wrong.siem > 3.0 * exact.siem, "{} vs {}", wrong.siem, exact.siem);
 }

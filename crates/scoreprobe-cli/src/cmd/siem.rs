@@ -97,6 +97,10 @@ fn print_summary(r: &SiemReport, spec: &std::path::Path) {
     if !r.source.is_null() {
         print_text(&format!("source: {}", json!(r.source)));
     }
+    // A source's own warnings (e.g. a classifier at chance) on their own lines, as `metrics` does.
+    for w in r.source.get("warnings").and_then(|w| w.as_array()).into_iter().flatten() {
+        print_text(&format!("warning: {}", w.as_str().unwrap_or_default()));
+    }
 }
 
 fn print_projection(r: &ProjectionReport, spec: &std::path::Path) {
