@@ -182,3 +182,46 @@ impl FeatureExtractor for MobileNet {
         run.map_err(|source| FeaturesError::Inference { model: self.name(), source })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+    use tract_onnx::prelude::*;
+
+    /// Where the time of one image goes, per op kind of the optimised float graph (issue 26:
+    /// measure before choosing an engine). Ignored: it times, and needs the shared data.
+    /// `SCOREPROBE_DATA=… cargo test -p scoreprobe-features --lib profile -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn profile_per_op_kind() {
+        let root = scoreprobe_data::shared_data_root();
+        let net = MobileNet::from_path(crate::model_path(MobileNet::MODEL_FILE, root.as_deref()).unwrap()).unwrap();
+        let input = Tensor::from_shape(&[1, SIDE, SIDE, 3], &vec![3.0f32; SIDE * SIDE * 3]).unwrap();
+        let mut per_kind: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
+        let reps = 20;
+        let mut state = TypedSimpleState::new(&net.plan.plan).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            state
+                .run_plan_with_eval(tvec![input.clone().into()], |ctx, st, node, inputs| {
+                    let t = Instant::now();
+                    let r = tract_onnx::tract_core::plan::eval(ctx, st, node, inputs);
+                    let e = per_kind.entry(node.op.name().to_string()).or_default();
+                    e.0 += t.elapsed();
+                    e.1 += 1;
+                    r
+                })
+                .unwrap();
+        }
+        let total = t0.elapsed().as_secs_f64() / reps as f64;
+        eprintln!("one image, one thread: {:.1} ms", total * 1e3);
+        let mut rows: Vec<_> = per_kind.into_iter().collect();
+        rows.sort_by_key(|b| std::cmp::Reverse(b.1 .0));
+        for (kind, (d, n)) in rows {
+            let ms = d.as_secs_f64() * 1e3 / reps as f64;
+            eprintln!("{kind:30} {:>4} nodes {ms:8.2} ms {:5.1} %", n / reps, 100.0 * ms / (total * 1e3));
+        }
+    }
+}
