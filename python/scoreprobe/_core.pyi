@@ -86,6 +86,10 @@ def extract_features(
     is the network's file (required for ``inception``: a user-supplied ONNX file). The spelling
     ``extractor="inception:PATH"`` still works, with a DeprecationWarning."""
 
+def mobilenet_input(images: Union[npt.NDArray[Any], _Path]) -> npt.NDArray[np.uint8]:
+    """The ``mobilenet`` space's network input for each image: uint8 (N, 224, 224, 3), NHWC, the
+    bytes another runtime (LiteRT) needs to see exactly scoreprobe's input."""
+
 class Schedule:
     """A noise schedule: VP-SDE or DDPM embedded in continuous time t in (0, 1]."""
 

@@ -1,29 +1,25 @@
-//! Rewrites a quantised (uint8) TFLite graph, as decluttered by tract, into an `f32` graph with
-//! the same weights, dequantised, that reproduces the integer graph's re-quantisation.
+//! Rewrites a quantised (uint8) TFLite graph, as decluttered by tract, into an `f32` graph on
+//! *integer units* that computes what LiteRT's CPU engine (XNNPACK) computes.
 //!
 //! Why: tract's integer matrix kernels on x86 are an order of magnitude slower than its `f32`
-//! ones (MobileNet-v1: ~2 s per image against tens of milliseconds). The float graph computes
-//! the integer one in `f32`: weights `(q − zero_point)·scale`, biases
-//! `bias·input_scale·weight_scale`, and after each quantised op the output is re-quantised the
-//! way the integer graph stores it — divided by the output scale, rounded half to even,
-//! saturated to the storage range (`[0 − zp, 255 − zp]` for uint8; this is also where TFLite
-//! puts a fused ReLU/ReLU6) and multiplied back (see [`wire_requantize`]).
+//! ones, and they re-scale in fixed point as TFLite's reference kernels do, while LiteRT runs
+//! XNNPACK, which re-scales in `f32`: the two disagree by an output step for ~13 % of
+//! MobileNet-v1's outputs. Here every activation is its stored byte minus its zero point (an
+//! integer, as `f32`), weights are `q − zero_point`, biases their int32 values: a layer's
+//! accumulator is the integer graph's int32 one, exact in `f32` while below 2²⁴ (whatever order
+//! tract sums in). It is then re-quantised as XNNPACK does (see [`wire_requantize`]): multiplied
+//! by the `f32` scale `input_scale·weight_scale/output_scale`, rounded half to even, saturated to
+//! the storage range (`[0 − zp, 255 − zp]` for uint8; this is also where TFLite puts a fused
+//! ReLU/ReLU6). The graph's quantised outputs are turned back into real values, `(q − zp)·scale`.
 //!
-//! The rounding matters, not only the saturation: without it (activations kept in `f32`
-//! between layers), every layer matches the integer one to half an output step, but the
-//! network amplifies the differences: MobileNet-v1's features then ended 0.14–0.26 away from
-//! the integer ones in relative L2 (cosine 0.974 on a CIFAR-10 image, 66 output steps at
-//! worst). With it, the two graphs agree exactly at first; what is left comes from `f32`
-//! accumulation against the integer kernels' fixed-point re-scaling, which at rounding
-//! boundaries flips a value by one step now and then, and those flips propagate: relative L2
-//! ≈ 0.02, cosine ≈ 0.9998, at most a few output steps on MobileNet-v1 (measured in the
-//! tests).
+//! History: the first rewrite worked in real units with dequantised weights (`(q − zp)·scale`,
+//! output scale folded in): each product was then rounded, flips at rounding boundaries
+//! propagated, and only 88 % of the outputs were within one output step of LiteRT's.
 //!
 //! Handled ops: quantised `Conv` and `EinSum` (the 9-input forms: data, weights, bias, then
-//! zero point / scale of the input, weights and output; the output scale is folded into the
-//! weights), quantised `SumPool` (average pooling, re-quantised), constants (quantised ones are
-//! dequantised), and any other op that works on `f32` unchanged and keeps values on the grid
-//! (ReLU6 as Max/Min with grid constants, reshapes). Only scalar zero points and scales are
+//! zero point / scale of the input, weights and output), quantised `SumPool` (average pooling, re-quantised), constants (quantised ones in
+//! integer units), and any other op that works on `f32` unchanged and keeps values on the grid
+//! (ReLU6 as Max/Min with integer-unit constants, reshapes). Only scalar zero points and scales are
 //! supported (per-tensor quantisation); per-channel ones are an error.
 
 use std::collections::HashMap;
@@ -66,17 +62,10 @@ fn raw_values(t: &Tensor) -> Result<Tensor> {
     Ok(raw.cast_to::<f32>()?.into_owned())
 }
 
-/// `(q − zp)·scale` of a quantised weight tensor.
-fn dequantize(t: &Tensor, zp: f32, scale: f32) -> Result<Tensor> {
+/// `q − zp` (integer units) of a quantised weight tensor, as `f32`.
+fn integer_units(t: &Tensor, zp: f32) -> Result<Tensor> {
     let mut f = raw_values(t)?;
-    f.to_plain_array_view_mut::<f32>()?.mapv_inplace(|q| (q - zp) * scale);
-    Ok(f)
-}
-
-/// Bias `b·scale` as `f32`, same shape.
-fn scaled_bias(t: &Tensor, scale: f32) -> Result<Tensor> {
-    let mut f = raw_values(t)?;
-    f.to_plain_array_view_mut::<f32>()?.mapv_inplace(|b| b * scale);
+    f.to_plain_array_view_mut::<f32>()?.mapv_inplace(|q| q - zp);
     Ok(f)
 }
 
@@ -100,21 +89,21 @@ fn unit_const(new: &mut TypedModel, name: String, value: f32, rank: usize) -> Re
 /// element-wise chain tract fuses after each layer, which saves one pass over the activations.
 const ROUNDING_MAGIC: f32 = 12_582_912.0;
 
-/// Re-quantisation of a float activation `y` the way the integer graph stores it in `dt` (zero
-/// point `zp`, scale `s`): `(clamp(round(y/s) + zp, qmin, qmax) − zp)·s`, rounding half to even
-/// as tract's integer kernels and casts do (here in grid units, before the zero point is added;
-/// only exact ties could tell the two apart). The clamp is the saturation to the storage range
-/// (how TFLite fuses ReLU/ReLU6 into the output range); it commutes with the rounding because
-/// its bounds are integers, and bounds `|q| ≤ 2²²` as the rounding trick needs. With
-/// `prescaled`, `outlet` already holds `y/s` (the scale was folded into the weights).
+/// Re-quantisation of an accumulator the way XNNPACK (LiteRT's CPU engine) stores it in `dt`
+/// (zero point `zp`): `clamp(round(acc·m), qmin − zp, qmax − zp)` in integer units (the stored
+/// byte minus its zero point), `m` the requantisation scale in `f32` as XNNPACK computes it
+/// (`input_scale·weight_scale/output_scale`), rounding half to even as XNNPACK's `lrintf` /
+/// magic-number rounding does. The clamp is the saturation to the storage range (how TFLite
+/// fuses ReLU/ReLU6 into the output range); it commutes with the rounding because its bounds are
+/// integers, and bounds `|q| ≤ 2²²` as the rounding trick needs. `m = None`: already scaled.
 fn wire_requantize(
     new: &mut TypedModel,
     name: &str,
     outlet: OutletId,
     dt: DatumType,
-    prescaled: bool,
+    m: Option<f32>,
 ) -> Result<OutletId> {
-    let (zp, s) = dt.zp_scale();
+    let zp = dt.zp_scale().0;
     let (qmin, qmax) = storage_range(dt)?;
     let rank = new.outlet_fact(outlet)?.rank();
     let mut x = outlet;
@@ -123,14 +112,13 @@ fn wire_requantize(
         x = new.wire_node(format!("{name}.requant.{what}"), op, &[x, c])?[0];
         Ok::<_, TractError>(())
     };
-    if !prescaled {
-        step(new, "to_grid", Box::new(mul()), 1.0 / s)?;
+    if let Some(m) = m {
+        step(new, "to_grid", Box::new(mul()), m)?;
     }
     step(new, "lo", Box::new(max()), qmin - zp as f32)?;
     step(new, "hi", Box::new(min()), qmax - zp as f32)?;
     step(new, "round_up", Box::new(add()), ROUNDING_MAGIC)?;
     step(new, "round_down", Box::new(add()), -ROUNDING_MAGIC)?;
-    step(new, "from_grid", Box::new(mul()), s)?;
     Ok(x)
 }
 
@@ -151,7 +139,18 @@ pub(crate) fn dequantize_model(model: &TypedModel) -> Result<TypedModel> {
             map.insert(OutletId::new(id, i), *o);
         }
     }
-    let outputs: Vec<OutletId> = model.output_outlets()?.iter().map(|o| map[o]).collect();
+    let mut outputs = Vec::new();
+    for (k, o) in model.output_outlets()?.iter().enumerate() {
+        let dt = model.outlet_fact(*o)?.datum_type;
+        let mut y = map[o];
+        if dt.is_quantized() {
+            // integer units to real values: `(q − zp)·scale`
+            let rank = new.outlet_fact(y)?.rank();
+            let s = unit_const(&mut new, format!("output{k}.scale_const"), dt.zp_scale().1, rank)?;
+            y = new.wire_node(format!("output{k}.to_real"), mul(), &[y, s])?[0];
+        }
+        outputs.push(y);
+    }
     new.select_output_outlets(&outputs)?;
     Ok(new)
 }
@@ -166,58 +165,65 @@ fn translate_node(
 ) -> Result<TVec<OutletId>> {
     let name = node.name.as_str();
     let out_dt = node.outputs[0].fact.datum_type;
-    let requantize = |new: &mut TypedModel, y: OutletId, prescaled: bool| -> Result<TVec<OutletId>> {
+    let requantize = |new: &mut TypedModel, y: OutletId, m: Option<f32>| -> Result<TVec<OutletId>> {
         if !out_dt.is_quantized() {
             // not stored as bytes (and scale 1 was folded): nothing to re-quantise
             return Ok(tvec![y]);
         }
-        Ok(tvec![wire_requantize(new, name, y, out_dt, prescaled)?])
+        Ok(tvec![wire_requantize(new, name, y, out_dt, m)?])
     };
     Ok(if node.op_is::<TypedSource>() {
         let fact = model.outlet_fact(OutletId::new(node.id, 0))?;
         tvec![new.add_source(name, f32::fact(fact.shape.clone()))?]
     } else if let Some(k) = node.op_as::<Const>() {
         let t = k.val();
-        let t = if t.datum_type().is_quantized() { t.cast_to::<f32>()?.into_owned() } else { (**t).clone() };
+        // quantised constants (e.g. ReLU6 bounds) in integer units, like the activations
+        let t = if t.datum_type().is_quantized() {
+            integer_units(t, t.datum_type().zp_scale().0 as f32)?
+        } else {
+            (**t).clone()
+        };
         tvec![new.add_const(name, t)?]
     } else if let Some(conv) = node.op_as::<Conv>().filter(|c| c.q_params.is_some()) {
-        let y = float_conv(model, new, node, conv, wires)?;
-        requantize(new, y, true)?
+        let (y, m) = float_conv(model, new, node, conv, wires)?;
+        requantize(new, y, Some(m))?
     } else if let Some(es) = node.op_as::<EinSum>().filter(|e| e.q_params.is_some()) {
-        let y = float_einsum(model, new, node, es, wires)?;
-        requantize(new, y, true)?
+        let (y, m) = float_einsum(model, new, node, es, wires)?;
+        requantize(new, y, Some(m))?
     } else if node.op_is::<SumPool>() && out_dt.is_quantized() {
-        // an average of grid values, re-quantised by the integer graph
+        // an average of integer units, re-quantised by the integer graph
         let y = new.wire_node(name, node.op.clone(), wires)?[0];
-        requantize(new, y, false)?
+        let in_scale = model.outlet_fact(node.inputs[0])?.datum_type.zp_scale().1;
+        let out_scale = out_dt.zp_scale().1;
+        requantize(new, y, (in_scale != out_scale).then(|| in_scale / out_scale))?
     } else {
         new.wire_node(name, node.op.clone(), wires)
             .with_context(|| format!("{name}: op {} does not run on f32", node.op.name()))?
     })
 }
 
-/// A quantised `Conv` as a float one giving `y/s` (the output scale folded into the weights).
+/// A quantised `Conv` as a float one on integer units: weights `q − zp`, the int32 bias as is,
+/// so the accumulator is TFLite's exact int32 one (while below 2²⁴); returns it and the
+/// requantisation scale `input_scale·weight_scale/output_scale`.
 fn float_conv(
     model: &TypedModel,
     new: &mut TypedModel,
     node: &TypedNode,
     conv: &Conv,
     wires: &[OutletId],
-) -> Result<OutletId> {
+) -> Result<(OutletId, f32)> {
     let name = node.name.as_str();
     ensure!(node.inputs.len() == 9, "{name}: quantised Conv without 9 inputs");
     let out_scale = node.outputs[0].fact.datum_type.zp_scale().1;
     let x_scale = scalar(model, node.inputs[4])?;
     let k0 = scalar(model, node.inputs[5])?;
     let k_scale = scalar(model, node.inputs[6])?;
-    // the output scale is folded into the weights: the conv gives `y/s` directly
-    let inv_out = 1.0 / out_scale;
-    let kernel = dequantize(&*konst(model, node.inputs[1])?, k0, k_scale * inv_out)?;
-    let bias = scaled_bias(&*konst(model, node.inputs[2])?, x_scale * k_scale * inv_out)?;
+    let kernel = integer_units(&*konst(model, node.inputs[1])?, k0)?;
+    let bias = raw_values(&*konst(model, node.inputs[2])?)?;
     let kw = new.add_const(format!("{name}.kernel_f32"), kernel)?;
     let bw = new.add_const(format!("{name}.bias_f32"), bias)?;
     let op = Conv { q_params: None, ..conv.clone() };
-    Ok(new.wire_node(name, op, &[wires[0], kw, bw])?[0])
+    Ok((new.wire_node(name, op, &[wires[0], kw, bw])?[0], x_scale * k_scale / out_scale))
 }
 
 /// A quantised 9-input `EinSum` as a float one plus its bias, giving `y/s`.
@@ -227,25 +233,18 @@ fn float_einsum(
     node: &TypedNode,
     es: &EinSum,
     wires: &[OutletId],
-) -> Result<OutletId> {
+) -> Result<(OutletId, f32)> {
     let name = node.name.as_str();
     ensure!(node.inputs.len() == 9, "{name}: quantised EinSum without 9 inputs");
     let a_scale = scalar(model, node.inputs[4])?;
     let b_scale = scalar(model, node.inputs[6])?;
-    let inv_out = 1.0 / node.outputs[0].fact.datum_type.zp_scale().1;
+    let out_scale = node.outputs[0].fact.datum_type.zp_scale().1;
     let mut operands = tvec![];
-    let mut folded = false;
-    for (slot, (zp_ix, scale_ix)) in [(3, 4), (5, 6)].into_iter().enumerate() {
+    for (slot, zp_ix) in [(0, 3), (1, 5)] {
         let input = node.inputs[slot];
         if let Some(k) = model.outlet_fact(input)?.konst.clone() {
-            let zp = scalar(model, node.inputs[zp_ix])?;
-            let mut sc = scalar(model, node.inputs[scale_ix])?;
-            if !folded {
-                // the output scale is folded into the weights: the product is `y/s`
-                sc *= inv_out;
-                folded = true;
-            }
-            let w = dequantize(&k, zp, sc)?;
+            // a constant operand in integer units, `q − zp`
+            let w = integer_units(&k, scalar(model, node.inputs[zp_ix])?)?;
             operands.push(new.add_const(format!("{name}.operand{slot}_f32"), w)?);
         } else {
             operands.push(wires[slot]);
@@ -256,15 +255,11 @@ fn float_einsum(
         axes = axes.remove_slot(InOut::In(slot))?;
     }
     let op = EinSum { axes, operating_dt: f32::datum_type(), q_params: None };
-    let mut out = new.wire_node(name, op, &operands)?[0];
-    if !folded {
-        let rank = new.outlet_fact(out)?.rank();
-        let inv = unit_const(new, format!("{name}.inv_out_scale"), inv_out, rank)?;
-        out = new.wire_node(format!("{name}.to_grid"), mul(), &[out, inv])?[0];
-    }
-    let bias = scaled_bias(&*konst(model, node.inputs[2])?, a_scale * b_scale * inv_out)?;
+    let out = new.wire_node(name, op, &operands)?[0];
+    let bias = raw_values(&*konst(model, node.inputs[2])?)?;
     let bw = new.add_const(format!("{name}.bias_f32"), einsum_bias_shaped(es, bias, name)?)?;
-    Ok(new.wire_node(format!("{name}.add_bias"), add(), &[out, bw])?[0])
+    let y = new.wire_node(format!("{name}.add_bias"), add(), &[out, bw])?[0];
+    Ok((y, a_scale * b_scale / out_scale))
 }
 
 /// An `EinSum` bias (rank 0 or 1) shaped to broadcast along the output axis it maps to.
@@ -291,20 +286,20 @@ mod tests {
     use super::*;
 
     /// The re-quantisation chain, once optimised by tract, rounds half to even and saturates
-    /// like the integer graph (guards the rounding trick against an optimiser that would fold
+    /// like the integer graph (results in integer units) (guards the rounding trick against an optimiser that would fold
     /// the two additions away).
     #[test]
     fn requantize_rounds_half_to_even_and_saturates() {
         let dt = u8::datum_type().with_zp_scale(3, 0.5);
         let mut model = TypedModel::default();
         let x = model.add_source("x", f32::fact([1, 9])).unwrap();
-        let y = wire_requantize(&mut model, "r", x, dt, false).unwrap();
+        let y = wire_requantize(&mut model, "r", x, dt, Some(2.0)).unwrap();
         model.select_output_outlets(&[y]).unwrap();
         let plan = model.into_optimized().unwrap().into_runnable().unwrap();
         // in grid units (y/0.5): 0.5, 1.5, 2.5 (ties, to even), 1.52, −1.4, then −3.5 and −9
         // (below 0 − zp = −3: saturate), 300 (above 255 − zp = 252: saturates), 10.49
         let input = [0.25f32, 0.75, 1.25, 0.76, -0.7, -1.75, -4.5, 150.0, 5.245];
-        let expected = [0.0f32, 1.0, 1.0, 1.0, -0.5, -1.5, -1.5, 126.0, 5.0];
+        let expected = [0.0f32, 2.0, 2.0, 2.0, -1.0, -3.0, -3.0, 252.0, 10.0];
         let out = plan.run(tvec![tensor1(&input).into_shape(&[1, 9]).unwrap().into()]).unwrap();
         let got: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
         assert_eq!(got, expected);

@@ -34,7 +34,7 @@ pub use inception::{Inception, InceptionInput};
 
 use error::Result;
 pub use mnist_cnn::MnistCnn;
-pub use mobilenet::{MobileNet, MobileNetMode};
+pub use mobilenet::{mobilenet_input_bytes, MobileNet, MobileNetMode};
 
 /// Names accepted by [`extractor_from_name`].
 pub const EXTRACTOR_NAMES: [&str; 6] =

@@ -136,7 +136,8 @@ fn mobilenet_features_are_finite_and_deterministic() {
     let g = net.extract(&gray.select(&[0, 1])).unwrap();
     assert!(g.iter().all(|v| v.is_finite()));
 
-    // The default float evaluation stays close to the integer (TFLite) reference.
+    // The default float evaluation (XNNPACK's arithmetic, equal to LiteRT: python/tests/
+    // test_litert_agreement.py) stays close to tract's integer kernels (TFLite's fixed-point re-scaling).
     let int = MobileNet::from_path_with_mode(net.path(), MobileNetMode::Integer).unwrap();
     let three = imgs.select(&[0, 1, 2]);
     let t = Instant::now();

@@ -54,21 +54,39 @@ pub(crate) fn matmul_nt(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array
 }
 
 /// Lower triangle of `c` (d × d, standard layout) set to, or with `accumulate` increased by,
-/// Xᵀ X for X (m × d): a symmetric rank-m update (BLAS syrk) through faer's triangular kernel.
-/// The strict upper triangle of `c` is not touched.
+/// Xᵀ X for X (m × d): a symmetric rank-m update (BLAS syrk). The strict upper triangle of `c` is
+/// not touched.
+///
+/// The triangle is cut once, at h = d/2, into four pieces of equal work: the two diagonal
+/// triangles (faer's triangular matmul) and the two column halves of the square below them (its
+/// rectangular matmul). The pieces run as independent single-threaded products on rayon's pool,
+/// so the threads synchronise once per call: faer's parallel triangular matmul forks and joins at
+/// every level of its recursion and scaled poorly to 2 threads (0.70× `np.cov`'s dsyrk, issue 26),
+/// while single-threaded it needed less CPU time than OpenBLAS's. (Thin row bands over the
+/// rectangular matmul were tried too: ~10 % more CPU time, from re-packing X for every band.)
+/// Each output entry is one dot product over the m rows by one sequential kernel call, in an
+/// order fixed by the shapes alone, so the result does not depend on the thread count.
 pub(crate) fn syrk_lower_t(c: &mut Array2<f64>, x: ArrayView2<'_, f64>, accumulate: bool) {
-    assert_eq!(c.dim(), (x.ncols(), x.ncols()), "syrk: output shape");
+    let d = x.ncols();
+    assert_eq!(c.dim(), (d, d), "syrk: output shape");
+    let accum = if accumulate { Accum::Add } else { Accum::Replace };
+    let (h, q) = (d / 2, d / 4);
     with_faer(x, |fx| {
-        tri_matmul(
-            dst_mut(c),
-            BlockStructure::TriangularLower,
-            if accumulate { Accum::Add } else { Accum::Replace },
-            fx.transpose(),
-            BlockStructure::Rectangular,
-            fx,
-            BlockStructure::Rectangular,
-            1.0,
-            par(),
+        let (top, bottom) = dst_mut(c).split_at_row_mut(h);
+        let top_left = top.submatrix_mut(0, 0, h, h);
+        let (below, bottom_right) = bottom.split_at_col_mut(h);
+        let (below_a, below_b) = below.split_at_col_mut(q);
+        let (xa, xb) = (fx.subcols(0, h), fx.subcols(h, d - h));
+        let tri = |dst: MatMut<'_, f64>, x: MatRef<'_, f64>| {
+            let (lower, rect) = (BlockStructure::TriangularLower, BlockStructure::Rectangular);
+            tri_matmul(dst, lower, accum, x.transpose(), rect, x, rect, 1.0, faer::Par::Seq);
+        };
+        let rect = |dst: MatMut<'_, f64>, cols: MatRef<'_, f64>| {
+            faer::linalg::matmul::matmul(dst, accum, xb.transpose(), cols, 1.0, faer::Par::Seq);
+        };
+        rayon::join(
+            || rayon::join(|| tri(top_left, xa), || tri(bottom_right, xb)),
+            || rayon::join(|| rect(below_a, xa.subcols(0, q)), || rect(below_b, xa.subcols(q, h - q))),
         );
     });
 }
@@ -180,5 +198,34 @@ mod tests {
         }
         let sliced = a.slice(ndarray::s![..;2, ..]);
         assert!(close(&gram_t(sliced), &sliced.t().dot(&sliced)));
+    }
+
+    #[test]
+    fn blocked_syrk_matches_the_plain_product_whatever_the_thread_count() {
+        // d odd (uneven halves and quarters), accumulating onto a non-zero lower triangle
+        let (m, d) = (37, 203);
+        let x = Array2::from_shape_fn((m, d), |(i, j)| ((i * 31 + j * 17) % 23) as f64 - 11.0 + 1e-3 * j as f64);
+        let want = x.t().dot(&x) * 2.0;
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut c = Array2::<f64>::zeros((d, d));
+                syrk_lower_t(&mut c, x.view(), false);
+                syrk_lower_t(&mut c, x.view(), true);
+                c
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(3), "the thread count changed the result");
+        let scale = want.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        for i in 0..d {
+            for j in 0..d {
+                if j > i {
+                    assert_eq!(one[[i, j]], 0.0, "upper triangle written at ({i},{j})");
+                } else {
+                    assert!((one[[i, j]] - want[[i, j]]).abs() <= 1e-12 * scale, "({i},{j})");
+                }
+            }
+        }
     }
 }

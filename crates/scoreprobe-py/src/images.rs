@@ -47,13 +47,7 @@ pub fn extract_features<'py>(
     weights: Option<std::path::PathBuf>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let name = extractor_name(py, extractor, weights)?;
-    let set = if images.is_instance_of::<pyo3::types::PyString>() || images.hasattr("__fspath__")? {
-        load_set(py, images, None)?
-    } else {
-        let (a, is_u8) = image_array(images, "images")?;
-        let dtype = if is_u8 { NpyDtype::U8 } else { NpyDtype::F64 };
-        scoreprobe_data::images_from_array(a, dtype, "images").map_err(to_py)?
-    };
+    let set = image_set(py, images)?;
     let x = py
         .detach(|| -> Result<_, scoreprobe_features::FeaturesError> {
             let e = scoreprobe_features::extractor_from_name(&name, None)?;
@@ -61,6 +55,28 @@ pub fn extract_features<'py>(
         })
         .map_err(to_py)?;
     Ok(PyArray2::from_owned_array(py, x))
+}
+
+/// The bytes the ``mobilenet`` feature space feeds its network for each image of ``images`` (a
+/// path or data set name as in :func:`load_images`, or an image array as in
+/// :func:`extract_features`): uint8 (N, 224, 224, 3), NHWC, the TFLite model's input. Another
+/// runtime given these bytes (e.g. LiteRT) sees exactly scoreprobe's input; fed back to
+/// ``extract_features`` as (N, 3, 224, 224) uint8 they give the same features.
+#[pyfunction]
+pub fn mobilenet_input<'py>(py: Python<'py>, images: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray4<u8>>> {
+    let set = image_set(py, images)?;
+    let bytes = py.detach(|| scoreprobe_features::mobilenet_input_bytes(&set)).map_err(to_py)?;
+    Ok(PyArray4::from_owned_array(py, bytes))
+}
+
+/// An image set from a path / data set name or from an image array (uint8 in 0..255, float in [0, 1]).
+fn image_set(py: Python<'_>, images: &Bound<'_, PyAny>) -> PyResult<ImageSet> {
+    if images.is_instance_of::<pyo3::types::PyString>() || images.hasattr("__fspath__")? {
+        return load_set(py, images, None);
+    }
+    let (a, is_u8) = image_array(images, "images")?;
+    let dtype = if is_u8 { NpyDtype::U8 } else { NpyDtype::F64 };
+    scoreprobe_data::images_from_array(a, dtype, "images").map_err(to_py)
 }
 
 /// The feature space's name as `scoreprobe_features::extractor_from_name` reads it (`KIND:PATH`),

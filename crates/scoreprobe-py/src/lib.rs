@@ -33,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::prdc, m)?)?;
     m.add_function(wrap_pyfunction!(images::load_images, m)?)?;
     m.add_function(wrap_pyfunction!(images::extract_features, m)?)?;
+    m.add_function(wrap_pyfunction!(images::mobilenet_input, m)?)?;
     m.add_function(wrap_pyfunction!(run::sample, m)?)?;
     m.add_function(wrap_pyfunction!(run::siem, m)?)?;
     m.add_function(wrap_pyfunction!(run::default_test_fn, m)?)?;
