@@ -18,6 +18,7 @@ pub mod options;
 pub mod sampler;
 pub mod schedule;
 pub mod seed;
+pub mod simd;
 pub mod spec;
 pub mod stats;
 pub mod window;
