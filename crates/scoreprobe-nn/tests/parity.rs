@@ -362,7 +362,7 @@ fn adam_config() -> AdamWConfig {
 
 /// (clipping scale, learning rate, EMA decay) of step t (1-based).
 fn step_settings(t: u64) -> (f64, f64, f64) {
-    (if t % 2 == 0 { 0.37 } else { 1.0 }, 1e-3 * t as f64, 0.999f64.min((1.0 + t as f64) / (10.0 + t as f64)))
+    (if t.is_multiple_of(2) { 0.37 } else { 1.0 }, 1e-3 * t as f64, 0.999f64.min((1.0 + t as f64) / (10.0 + t as f64)))
 }
 
 #[test]

@@ -347,6 +347,18 @@ impl<'a> UnetKernel<'a> {
         }
     }
 
+    /// The attention's parameters (forward and backward read the same).
+    fn attn_weights(&self, norm: &Norm, qkv: &Dense, proj: &Dense) -> AttnWeights<'_> {
+        AttnWeights {
+            gamma: self.p(norm.w),
+            beta: self.p(norm.b),
+            qkv_w: self.p(qkv.w),
+            qkv_b: self.p(qkv.b),
+            proj_w: self.p(proj.w),
+            proj_b: self.p(proj.b),
+        }
+    }
+
     fn conv(&self, c: &Conv, x: &[f32], bias: &[f32], y: &mut [f32]) {
         c.geo.forward_sample(x, self.p(c.w), bias, y, false, 1);
     }
@@ -377,14 +389,7 @@ impl<'a> UnetKernel<'a> {
         self.block_forward(&self.blocks[MID], r1.y, a.off[MID], rm, sm);
         match &self.attn {
             Some((norm, qkv, proj)) => {
-                let w = AttnWeights {
-                    gamma: self.p(norm.w),
-                    beta: self.p(norm.b),
-                    qkv_w: self.p(qkv.w),
-                    qkv_b: self.p(qkv.b),
-                    proj_w: self.p(proj.w),
-                    proj_b: self.p(proj.b),
-                };
+                let w = self.attn_weights(norm, qkv, proj);
                 let mut cache = AttnCache { gn: a.gn, stats: st.attn, qkv: a.qkv, att: a.att, o: a.o };
                 attention(rm.y, c1, p1, GN_EPS, &w, &mut cache, a.ma);
             }
@@ -558,14 +563,7 @@ impl<'a> UnetKernel<'a> {
         let ([_, c1], p1) = (self.spec.widths, self.p1);
         match &self.attn {
             Some((norm, qkv, proj)) => {
-                let w = AttnWeights {
-                    gamma: self.p(norm.w),
-                    beta: self.p(norm.b),
-                    qkv_w: self.p(qkv.w),
-                    qkv_b: self.p(qkv.b),
-                    proj_w: self.p(proj.w),
-                    proj_b: self.p(proj.b),
-                };
+                let w = self.attn_weights(norm, qkv, proj);
                 let [gg, gb, qw, qb, pw, pb] = g.many([norm.w, norm.b, qkv.w, qkv.b, proj.w, proj.b]);
                 let mut ag = AttnGrads { gamma: gg, beta: gb, qkv_w: qw, qkv_b: qb, proj_w: pw, proj_b: pb };
                 let view = AttnView { gn: a.gn, stats: st.attn, qkv: a.qkv, att: a.att, o: a.o };
