@@ -19,6 +19,7 @@ pub mod sampler;
 pub mod schedule;
 pub mod seed;
 pub mod shard;
+pub mod simd;
 pub mod spec;
 pub mod state;
 pub mod stats;

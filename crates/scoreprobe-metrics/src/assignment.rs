@@ -275,41 +275,11 @@ mod kernels {
         best
     }
 
-    /// `pub(super) fn $name` running `$imp` compiled for AVX-512F, else AVX2 + FMA, else baseline.
-    macro_rules! dispatch {
-        ($name:ident = $imp:ident, $v4:ident, $v3:ident; ($($a:ident: $t:ty),*) -> $ret:ty) => {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f")]
-            fn $v4($($a: $t),*) -> $ret {
-                $imp($($a),*)
-            }
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            fn $v3($($a: $t),*) -> $ret {
-                $imp($($a),*)
-            }
-
-            pub(super) fn $name($($a: $t),*) -> $ret {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    if std::arch::is_x86_feature_detected!("avx512f") {
-                        // SAFETY: the processor supports AVX-512F (checked just above).
-                        return unsafe { $v4($($a),*) };
-                    }
-                    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                        // SAFETY: the processor supports AVX2 and FMA (checked just above).
-                        return unsafe { $v3($($a),*) };
-                    }
-                }
-                $imp($($a),*)
-            }
-        };
-    }
-
-    dispatch!(relax = relax_impl, relax_v4, relax_v3;
-        (row: &[f64], v: &[f64], dist: &mut [f64], from: &mut [f64], base: f64, step: f64) -> (f64, usize));
-    dispatch!(best_two = best_two_impl, best_two_v4, best_two_v3; (row: &[f64], p: &[f64]) -> (f64, usize, f64));
+    scoreprobe_core::simd_dispatch!(
+        pub(super) fn relax(row: &[f64], v: &[f64], dist: &mut [f64], from: &mut [f64], base: f64, step: f64) -> (f64, usize)
+            => relax_impl
+    );
+    scoreprobe_core::simd_dispatch!(pub(super) fn best_two(row: &[f64], p: &[f64]) -> (f64, usize, f64) => best_two_impl);
 }
 
 #[cfg(test)]

@@ -169,7 +169,7 @@ fn main() -> Result<()> {
     }
     {
         let x = Var::from_tensor(&rand_tensor(&mut rng, &[b, 64, 14, 14])?)?;
-        add("cat/upsample", time_layer(reps, &x, &|x| Ok(scoreprobe_nn::fused::upsample2x(x)?))?);
+        add("cat/upsample", time_layer(reps, &x, &|x| Ok(scoreprobe_nn::engine::fused::upsample2x(x)?))?);
     }
     // attention at 14×14, c = 64 (same ops as unet::Attention)
     {

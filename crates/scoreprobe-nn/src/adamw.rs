@@ -5,13 +5,14 @@
 //! (decoupled weight decay, bias-corrected moments, as in PyTorch's `torch.optim.AdamW`) with its
 //! state exposed.
 //!
-//! On the CPU one update is a single in-place pass per parameter ([`AdamW::update`]): gradient
+//! On the CPU one update is a single in-place pass per parameter (the engine's `cpu::optim`): gradient
 //! scaling (clipping), both moments, the weight and optionally the EMA shadow, with the same f32
 //! operations in the same order as the composed candle ops it replaced (so the same bits), but
 //! without the ~15 allocating tensor ops per parameter those cost. Elsewhere (the `cuda`
 //! feature) the composed ops run.
 
-use crate::cpu::{is_cpu_f32, simd_dispatch, with_f32, with_f32_mut};
+pub use crate::cpu::optim::Grads;
+use crate::cpu::optim::{self, Coefficients};
 use crate::ema::Ema;
 use crate::error::{ensure, Result};
 use crate::params::ParamStore;
@@ -33,14 +34,6 @@ impl Default for AdamWConfig {
     }
 }
 
-/// Gradients for an update, in store order: one tensor per parameter, or one flat buffer with the
-/// parameters' gradients concatenated (what the fused MLP kernels produce).
-#[derive(Clone, Copy)]
-pub enum Grads<'a> {
-    Tensors(&'a [Tensor]),
-    Flat(&'a [f32]),
-}
-
 pub struct AdamW {
     pub config: AdamWConfig,
     /// First moments, one per parameter (same order as the store).
@@ -49,70 +42,6 @@ pub struct AdamW {
     pub v: Vec<Tensor>,
     /// Number of updates taken.
     pub t: u64,
-}
-
-/// The f32 constants of one update (each rounded from f64 exactly as candle's `affine` does).
-#[derive(Clone, Copy)]
-struct Coefficients {
-    scale: f32,
-    b1: f32,
-    one_minus_b1: f32,
-    b2: f32,
-    one_minus_b2: f32,
-    inv_bc2: f32,
-    eps: f32,
-    step: f32,
-    decay: f32,
-    /// EMA decay d and 1 − d (unused without an EMA).
-    ema_d: f32,
-    ema_1md: f32,
-}
-
-#[inline(always)]
-fn adamw_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) {
-    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        let g = g * c.scale;
-        let mi = *m * c.b1 + g * c.one_minus_b1;
-        let vi = *v * c.b2 + (g * g) * c.one_minus_b2;
-        let denom = (vi * c.inv_bc2).sqrt() + c.eps;
-        *p = *p * c.decay - (mi * c.step) / denom;
-        *m = mi;
-        *v = vi;
-    }
-}
-
-#[inline(always)]
-fn adamw_ema_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], e: &mut [f32], c: &Coefficients) {
-    for ((((p, &g), m), v), e) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()).zip(e.iter_mut()) {
-        let g = g * c.scale;
-        let mi = *m * c.b1 + g * c.one_minus_b1;
-        let vi = *v * c.b2 + (g * g) * c.one_minus_b2;
-        let denom = (vi * c.inv_bc2).sqrt() + c.eps;
-        let pi = *p * c.decay - (mi * c.step) / denom;
-        *p = pi;
-        *m = mi;
-        *v = vi;
-        *e = *e * c.ema_d + pi * c.ema_1md;
-    }
-}
-
-simd_dispatch!(fn adamw_kernel(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &Coefficients) => adamw_body);
-simd_dispatch!(
-    fn adamw_ema_kernel(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], e: &mut [f32], c: &Coefficients) => adamw_ema_body
-);
-
-#[inline(always)]
-fn sum_sq_body(g: &[f32]) -> f64 {
-    // sequential f64 accumulation, as candle's sum of the f64-converted squares
-    g.iter().map(|&v| (v as f64) * (v as f64)).sum()
-}
-
-fn flat<T>(r: candle_core::Result<candle_core::Result<T>>) -> candle_core::Result<T> {
-    r?
-}
-
-fn all_cpu_f32(ts: &[Tensor]) -> bool {
-    ts.iter().all(is_cpu_f32)
 }
 
 /// A flat gradient (store order) as one tensor per parameter.
@@ -147,11 +76,7 @@ impl AdamW {
 
     /// Global L² norm of a gradient list.
     pub fn grad_norm(grads: &[Tensor]) -> Result<f64> {
-        if all_cpu_f32(grads) {
-            let mut s = 0.0f64;
-            for g in grads {
-                s += with_f32(&g.contiguous()?, sum_sq_body)?;
-            }
+        if let Some(s) = optim::sum_of_squares(grads)? {
             return Ok(s.sqrt());
         }
         let mut s = 0.0f64;
@@ -165,7 +90,7 @@ impl AdamW {
     pub fn norm_of(grads: Grads) -> Result<f64> {
         match grads {
             Grads::Tensors(g) => Self::grad_norm(g),
-            Grads::Flat(g) => Ok(sum_sq_body(g).sqrt()),
+            Grads::Flat(g) => Ok(optim::sum_sq(g).sqrt()),
         }
     }
 
@@ -200,15 +125,8 @@ impl AdamW {
         let c = &self.config;
         let bc1 = 1.0 - c.beta1.powi(self.t as i32);
         let bc2 = 1.0 - c.beta2.powi(self.t as i32);
-        let fast = vars.iter().all(|(_, v)| is_cpu_f32(v.as_tensor()))
-            && all_cpu_f32(&self.m)
-            && all_cpu_f32(&self.v)
-            && ema.as_ref().is_none_or(|(e, _)| all_cpu_f32(&e.shadow))
-            && match grads {
-                Grads::Tensors(g) => all_cpu_f32(g),
-                Grads::Flat(_) => true,
-            };
-        if !fast {
+        let shadow = ema.as_ref().map(|(e, _)| e.shadow.as_slice());
+        if !optim::runs_here(vars, &self.m, &self.v, shadow, grads) {
             let owned: Vec<Tensor>;
             let g: &[Tensor] = match grads {
                 Grads::Tensors(g) => g,
@@ -240,42 +158,7 @@ impl AdamW {
             ema_d: ema_d as f32,
             ema_1md: (1.0 - ema_d) as f32,
         };
-        self.fused_step(vars, &sizes, grads, &co, shadow)
-    }
-
-    /// The update in one pass over each parameter's memory (CPU f32), the EMA's with it when
-    /// `shadow` is given.
-    fn fused_step(
-        &mut self,
-        vars: &[(String, Var)],
-        sizes: &[usize],
-        grads: Grads,
-        co: &Coefficients,
-        shadow: Option<&[Tensor]>,
-    ) -> Result<()> {
-        let mut off = 0;
-        for (i, (_, var)) in vars.iter().enumerate() {
-            let n = sizes[i];
-            let run = |g: &[f32]| -> candle_core::Result<()> {
-                flat(with_f32_mut(var.as_tensor(), |p| {
-                    flat(with_f32_mut(&self.m[i], |m| {
-                        flat(with_f32_mut(&self.v[i], |v| match shadow {
-                            Some(sh) => with_f32_mut(&sh[i], |e| adamw_ema_kernel(p, g, m, v, e, co)),
-                            None => {
-                                adamw_kernel(p, g, m, v, co);
-                                Ok(())
-                            }
-                        }))
-                    }))
-                }))
-            };
-            match grads {
-                Grads::Tensors(g) => flat(with_f32(&g[i].contiguous()?, run))?,
-                Grads::Flat(fl) => run(&fl[off..off + n])?,
-            }
-            off += n;
-        }
-        Ok(())
+        Ok(optim::adamw_update(vars, &sizes, grads, (&self.m, &self.v), shadow, &co)?)
     }
 
     /// The update as composed candle ops (any device).

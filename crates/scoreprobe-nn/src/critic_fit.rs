@@ -17,7 +17,7 @@
 //! (1/k)Σ_j [2(v_j·w)(v_j·∇χ) − (v_j·∇χ)²], which is unbiased for 2w·∇χ − |∇χ|² (in training and
 //! in held-out values alike; the SE of the latter then includes the directions' noise). On the CPU
 //! ∇ₓχ and the parameter gradient of the objective come from the fused MLP passes
-//! ([`crate::critic_fused`]: one reverse pass and its hand-written double backward); elsewhere
+//! ([`crate::cpu::critic`]: one reverse pass and its hand-written double backward); elsewhere
 //! from candle's autograd through the forward-mode tangents of [`JvpScalar`] (candle's backprop
 //! detaches input gradients), which is also the tests' reference. Every step draws a fresh batch
 //! (or, with `pool`, a minibatch of a fixed pool drawn up front); AdamW with a cosine decay of
@@ -28,11 +28,11 @@
 //! fitting error ‖∇χ − σ∇φ‖², never high; on the training draws it would be biased high.
 
 use crate::adamw::{AdamW, AdamWConfig, Grads};
-use crate::critic_fused::{vector_upstream, Directions, ScalarObjective};
+use crate::cpu::critic::{vector_upstream, Directions, ScalarObjective};
+use crate::cpu::{self, MlpKernel};
 use crate::error::{ensure, NnError, Result};
 use crate::jvp::{JvpMlp, JvpScalar};
 use crate::mlp::{Mlp, MlpSpec};
-use crate::mlp_kernel::MlpKernel;
 use candle_core::{Device, Tensor};
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
@@ -333,6 +333,12 @@ pub struct FitLog {
 }
 
 impl ScalarCritic {
+    /// The critic network's CPU engine (`None` where candle runs it).
+    fn engine(&self) -> Option<MlpKernel<'_>> {
+        let mlp = self.net.mlp();
+        cpu::mlp(mlp.spec(), mlp.params())
+    }
+
     pub fn dim(&self) -> usize {
         self.st.center.len()
     }
@@ -358,7 +364,7 @@ impl ScalarCritic {
     /// One step's objective: the fused pass on the CPU, candle's autograd through tangents
     /// elsewhere.
     fn step_objective(&self, rows: StepRows, rng: &mut ChaCha8Rng, bufs: &mut StepBuffers) -> Result<StepObjective> {
-        let kernel = if self.device.is_cpu() { MlpKernel::new(self.net.mlp()) } else { None };
+        let kernel = self.engine();
         let Some(kernel) = kernel else {
             return Ok(StepObjective::Terms(self.objective_terms(&rows.to_batch(), rng)?));
         };
@@ -408,7 +414,7 @@ impl ScalarCritic {
         b.check(self.dim())?;
         let n = b.x.nrows();
         let mut out = Vec::with_capacity(n);
-        let kernel = if self.device.is_cpu() { MlpKernel::new(self.net.mlp()) } else { None };
+        let kernel = self.engine();
         for lo in (0..n).step_by(EVAL_CHUNK) {
             let hi = (lo + EVAL_CHUNK).min(n);
             let part = b.rows(lo, hi);
@@ -436,10 +442,7 @@ impl ScalarCritic {
 
     /// ∇ₓχ (n, d) by the fused reverse pass (`None` off the CPU).
     fn fused_gradient(&self, x: ArrayView2<f64>, t: &[f64]) -> Option<Vec<f32>> {
-        if !self.device.is_cpu() {
-            return None;
-        }
-        let kernel = MlpKernel::new(self.net.mlp())?;
+        let kernel = self.engine()?;
         let (n, d) = x.dim();
         let (xs, ts) = (self.st.apply(x), t.iter().map(|v| *v as f32).collect::<Vec<_>>());
         let mut g = vec![0f32; n * d];
@@ -521,7 +524,7 @@ impl VectorCritic {
 
     /// One step's objective: the fused pass on the CPU, candle's autograd elsewhere.
     fn step_objective(&self, rows: StepRows, bufs: &mut StepBuffers) -> Result<StepObjective> {
-        let kernel = if self.device.is_cpu() { MlpKernel::new(&self.net) } else { None };
+        let kernel = cpu::mlp(self.net.spec(), self.net.params());
         let Some(kernel) = kernel else { return Ok(StepObjective::Terms(self.objective_terms(&rows.to_batch())?)) };
         let n = rows.len();
         bufs.gather(&self.st, rows);

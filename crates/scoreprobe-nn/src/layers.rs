@@ -78,18 +78,18 @@ impl Conv2d {
     }
 
     fn conv(&self, x: &Tensor) -> Result<Tensor> {
-        crate::conv::conv2d(x, &self.weight, self.stride, self.padding)
+        crate::cpu::conv::conv2d(x, &self.weight, self.stride, self.padding)
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        crate::conv::conv2d_bias(x, &self.weight, Some(&self.bias), self.stride, self.padding)
+        crate::cpu::conv::conv2d_bias(x, &self.weight, Some(&self.bias), self.stride, self.padding)
     }
 
     /// conv(x) + bias + `extra` (n, c_out), a per-sample channel offset (e.g. a time embedding),
     /// in one fused op.
     pub fn forward_with_offset(&self, x: &Tensor, extra: &Tensor) -> Result<Tensor> {
         let bias = extra.broadcast_add(&self.bias.unsqueeze(0)?)?;
-        crate::conv::conv2d_bias(x, &self.weight, Some(&bias), self.stride, self.padding)
+        crate::cpu::conv::conv2d_bias(x, &self.weight, Some(&bias), self.stride, self.padding)
     }
 
     /// A convolution is linear: the tangent is the convolution of the tangent, without bias.
@@ -151,15 +151,15 @@ impl GroupNorm {
         Ok((y, GroupNormCache { xhat, inv_std }))
     }
 
-    /// GroupNorm (the fused op of [`crate::fused::group_norm`]; same values as
+    /// GroupNorm (the fused op of [`crate::cpu::fused::group_norm`]; same values as
     /// [`GroupNorm::forward_cached`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        crate::fused::group_norm(x, &self.weight, &self.bias, self.groups, self.eps, false)
+        crate::cpu::fused::group_norm(x, &self.weight, &self.bias, self.groups, self.eps, false)
     }
 
     /// SiLU(GroupNorm(x)) in one fused op.
     pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
-        crate::fused::group_norm(x, &self.weight, &self.bias, self.groups, self.eps, true)
+        crate::cpu::fused::group_norm(x, &self.weight, &self.bias, self.groups, self.eps, true)
     }
 
     /// dy = γ ⊙ (dx − mean(dx) − x̂ ⊙ mean(x̂ ⊙ dx)) / s, means over each (sample, group).

@@ -5,40 +5,12 @@
 //! y = W_out h_L + b_out. The time path does not depend on x, so the tangent of every layer is
 //! W·dz and SiLU's tangent is silu'(z)·dz.
 
-use crate::cpu::{is_cpu_f32, F32Views};
+use crate::cpu;
 use crate::error::{ensure, Result};
 use crate::layers::{silu_tangent, time_embedding, Linear};
-use crate::mlp_kernel::MlpKernel;
 use crate::params::{ParamInit, ParamStore};
+pub use crate::spec::MlpSpec;
 use candle_core::{Device, Tensor};
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MlpSpec {
-    /// Input dimension d.
-    pub dim: usize,
-    /// Output dimension (d for an ε-network, 1 for a scalar critic or classifier).
-    pub out_dim: usize,
-    /// Width of each hidden layer.
-    pub hidden: usize,
-    /// Number of hidden layers.
-    pub depth: usize,
-    /// Size of the sinusoidal time embedding.
-    pub time_dim: usize,
-}
-
-impl MlpSpec {
-    /// The default ε-network for d-dimensional data: 3 hidden layers × 128.
-    pub fn eps_net(dim: usize) -> Self {
-        Self { dim, out_dim: dim, hidden: 128, depth: 3, time_dim: 64 }
-    }
-
-    /// A scalar network (critic χ(x,t) or classifier logit d(x,t)).
-    pub fn scalar(dim: usize, hidden: usize, depth: usize) -> Self {
-        Self { dim, out_dim: 1, hidden, depth, time_dim: 64 }
-    }
-}
 
 pub struct Mlp {
     spec: MlpSpec,
@@ -92,20 +64,14 @@ impl Mlp {
         self.out.forward(&h)
     }
 
-    /// [`Self::forward`] without autograd: on the CPU the fused pass of [`crate::mlp_kernel`]
-    /// (same values up to rounding), elsewhere candle's ops on detached results.
+    /// [`Self::forward`] without autograd: on the CPU the engine's fused pass (same values up to
+    /// rounding), elsewhere candle's ops on detached results.
     pub fn eval(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
         let (n, d) = x.dims2()?;
         ensure!(d == self.spec.dim, "mlp: input of dimension {d}, expected {}", self.spec.dim);
         ensure!(t.dims1()? == n, "mlp: {} times for {n} rows", t.dims1()?);
-        if is_cpu_f32(x) && is_cpu_f32(t) {
-            if let Some(k) = MlpKernel::new(self) {
-                let (xc, tc) = (x.contiguous()?, t.contiguous()?);
-                let views = F32Views::new([&xc, &tc])?;
-                let mut y = vec![0f32; n * self.spec.out_dim];
-                k.forward(views.get(0), views.get(1), &mut y);
-                return Ok(Tensor::from_vec(y, (n, self.spec.out_dim), x.device())?);
-            }
+        if let Some(y) = cpu::mlp_eval(&self.spec, &self.params, x, t)? {
+            return Ok(y);
         }
         Ok(self.forward(x, t)?.detach())
     }

@@ -8,16 +8,15 @@
 use crate::adamw::{AdamW, Grads};
 use crate::checkpoint::{self, list_checkpoints, read_sidecar, read_tensors, Sidecar, ADAM_M, ADAM_V, EMA, RAW};
 use crate::config::TrainConfig;
-use crate::cpu::{is_cpu_f32, F32Views};
+use crate::cpu;
+use crate::cpu::mlp::{check_batch, dsm_upstream};
 use crate::data::TrainData;
 use crate::ema::Ema;
 use crate::error::{ensure, NnError, Result};
 use crate::mlp::Mlp;
-use crate::mlp_kernel::{check_batch, dsm_upstream, MlpKernel};
 use crate::net::{ArchSpec, Network};
 use crate::score::NetScoreModel;
 use crate::unet::Unet;
-use crate::unet_kernel::UnetKernel;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::Rng;
@@ -109,7 +108,7 @@ pub fn optimizer_step(
         _ => 1.0,
     };
     // the fused CPU pass of either network (None off the CPU or for non-f32 tensors)
-    let fused = GRAD.with_borrow_mut(|grad| -> Result<Option<f64>> {
+    let fused = cpu::with_vec(cpu::Slot::Step, |grad| -> Result<Option<f64>> {
         let loss = match net {
             Network::Mlp(mlp) => fused_mlp_grads(mlp, batch, grad)?,
             Network::Unet(unet) => fused_unet_grads(unet, batch, grad)?,
@@ -140,20 +139,11 @@ fn check_loss(lv: f64, step: u64) -> Result<()> {
     Ok(())
 }
 
-thread_local! {
-    /// The fused MLP step's flat gradient, reused between steps.
-    static GRAD: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// DSM loss and flat parameter gradient (into `grad`) of an MLP by the fused CPU pass (`None`
 /// off the CPU). The kernel's read access to the parameters ends before the optimiser writes them.
 fn fused_mlp_grads(mlp: &Mlp, batch: &DsmBatch, grad: &mut Vec<f32>) -> Result<Option<f64>> {
-    let tensors = [&batch.x_t, &batch.t, &batch.eps];
-    if !tensors.iter().all(|t| is_cpu_f32(t) && t.is_contiguous()) {
-        return Ok(None);
-    }
-    let Some(kernel) = MlpKernel::new(mlp) else { return Ok(None) };
-    let views = F32Views::new(tensors)?;
+    let Some(views) = cpu::batch_views([&batch.x_t, &batch.t, &batch.eps]) else { return Ok(None) };
+    let Some(kernel) = cpu::mlp(mlp.spec(), mlp.params()) else { return Ok(None) };
     let (x, t, eps) = (views.get(0), views.get(1), views.get(2));
     check_batch(mlp.spec(), x, t)?;
     grad.resize(kernel.layout().total, 0.0);
@@ -163,12 +153,8 @@ fn fused_mlp_grads(mlp: &Mlp, batch: &DsmBatch, grad: &mut Vec<f32>) -> Result<O
 /// DSM loss and flat parameter gradient (into `grad`) of a U-Net by the fused CPU pass (`None`
 /// off the CPU); as [`fused_mlp_grads`].
 fn fused_unet_grads(unet: &Unet, batch: &DsmBatch, grad: &mut Vec<f32>) -> Result<Option<f64>> {
-    let tensors = [&batch.x_t, &batch.t, &batch.eps];
-    if !tensors.iter().all(|t| is_cpu_f32(t) && t.is_contiguous()) {
-        return Ok(None);
-    }
-    let Some(kernel) = UnetKernel::new(unet) else { return Ok(None) };
-    let views = F32Views::new(tensors)?;
+    let Some(views) = cpu::batch_views([&batch.x_t, &batch.t, &batch.eps]) else { return Ok(None) };
+    let Some(kernel) = cpu::unet(unet.spec(), unet.params()) else { return Ok(None) };
     let (x, t, eps) = (views.get(0), views.get(1), views.get(2));
     let dim = unet.spec().dim();
     ensure!(

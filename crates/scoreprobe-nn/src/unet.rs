@@ -8,40 +8,12 @@
 //!                                          └ mid: Res(c1) [+ Attn(c1)] ┘
 //! ```
 
-use crate::cpu::{is_cpu_f32, F32Views};
+use crate::cpu;
 use crate::error::{ensure, Result};
 use crate::layers::{time_embedding, Conv2d, GroupNorm, Linear};
 use crate::params::{ParamInit, ParamStore};
-use crate::unet_kernel::UnetKernel;
+pub use crate::spec::UnetSpec;
 use candle_core::{Device, Tensor, D};
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnetSpec {
-    /// Image channels C.
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    /// Feature channels at the full and the half resolution (e.g. [32, 64]).
-    pub widths: [usize; 2],
-    /// GroupNorm groups (must divide every width and c0 + c1).
-    pub groups: usize,
-    /// Self-attention at the low resolution.
-    pub attention: bool,
-    /// Size of the sinusoidal time embedding and width of the time MLP.
-    pub time_dim: usize,
-}
-
-impl UnetSpec {
-    pub fn small(channels: usize, height: usize, width: usize) -> Self {
-        Self { channels, height, width, widths: [32, 64], groups: 8, attention: true, time_dim: 128 }
-    }
-
-    pub fn dim(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-}
 
 struct ResBlock {
     norm1: GroupNorm,
@@ -184,20 +156,14 @@ impl Unet {
     }
 
     /// ε̂ for flattened images x (n, C·H·W), t (n,) → (n, C·H·W), without autograd: on the CPU
-    /// the fused pass of [`crate::unet_kernel`] (same values up to rounding), elsewhere candle's
-    /// ops on detached results.
+    /// the engine's fused pass (same values up to rounding), elsewhere candle's ops on detached
+    /// results.
     pub fn eval(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
         let (n, d) = x.dims2()?;
         ensure!(d == self.spec.dim(), "unet: input of dimension {d}, expected {}", self.spec.dim());
         ensure!(t.dims1()? == n, "unet: {} times for {n} rows", t.dims1()?);
-        if is_cpu_f32(x) && is_cpu_f32(t) {
-            if let Some(k) = UnetKernel::new(self) {
-                let (xc, tc) = (x.contiguous()?, t.contiguous()?);
-                let views = F32Views::new([&xc, &tc])?;
-                let mut y = vec![0f32; n * d];
-                k.forward(views.get(0), views.get(1), &mut y);
-                return Ok(Tensor::from_vec(y, (n, d), x.device())?);
-            }
+        if let Some(y) = cpu::unet_eval(&self.spec, &self.params, x, t)? {
+            return Ok(y);
         }
         let s = &self.spec;
         let img = x.reshape((n, s.channels, s.height, s.width))?;
@@ -216,7 +182,7 @@ impl Unet {
             m = a.forward(&m)?;
         }
         let u1 = self.up1.forward(&Tensor::cat(&[&m, &s1], 1)?, &e)?;
-        let u1 = crate::fused::upsample2x(&self.upconv.forward(&u1)?)?; // h, w are even
+        let u1 = cpu::fused::upsample2x(&self.upconv.forward(&u1)?)?; // h, w are even
         let u0 = self.up0.forward(&Tensor::cat(&[&u1, &s0], 1)?, &e)?;
         self.conv_out.forward(&self.norm_out.forward_silu(&u0)?)
     }

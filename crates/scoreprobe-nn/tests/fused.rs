@@ -47,8 +47,8 @@ fn fused_group_norm_matches_composed_ops() {
             &Device::Cpu,
         )
         .unwrap();
-        let fast =
-            scoreprobe_nn::fused::group_norm(x.as_tensor(), g.as_tensor(), b.as_tensor(), 4, 1e-5, silu).unwrap();
+        let fast = scoreprobe_nn::engine::fused::group_norm(x.as_tensor(), g.as_tensor(), b.as_tensor(), 4, 1e-5, silu)
+            .unwrap();
         let slow = composed_group_norm(x.as_tensor(), g.as_tensor(), b.as_tensor(), 4, silu);
         assert!(max_diff(&fast, &slow) < 1e-5, "silu {silu}: forward differs by {}", max_diff(&fast, &slow));
         let gf = (fast * &w).unwrap().sum_all().unwrap().backward().unwrap();
@@ -66,8 +66,8 @@ fn fused_bias_and_upsample_match_composed_ops() {
     let x = rand_var(&mut rng, &[2, 3, 4, 5], 1.0, 0.0);
     let b = rand_var(&mut rng, &[3], 1.0, 0.0);
     let w = rand_var(&mut rng, &[2, 3, 8, 10], 1.0, 0.0);
-    let fast = scoreprobe_nn::fused::upsample2x(
-        &scoreprobe_nn::fused::add_channel_bias(x.as_tensor(), b.as_tensor()).unwrap(),
+    let fast = scoreprobe_nn::engine::fused::upsample2x(
+        &scoreprobe_nn::engine::fused::add_channel_bias(x.as_tensor(), b.as_tensor()).unwrap(),
     )
     .unwrap();
     let slow = x

@@ -135,7 +135,7 @@ fn im2col_convolution_matches_candle_conv2d() {
         let x = randn(&mut rng, &[2, c, h, h]);
         let w = randn(&mut rng, &[o, c, k, k]);
         let want = x.conv2d(&w, k / 2, stride, 1, 1).unwrap();
-        let got = scoreprobe_nn::conv::conv2d_im2col(&x, &w, stride, k / 2).unwrap();
+        let got = scoreprobe_nn::engine::conv::conv2d_im2col(&x, &w, stride, k / 2).unwrap();
         assert_eq!(got.dims(), want.dims());
         let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-4, "c={c} o={o} k={k} stride={stride} h={h}: max diff {diff}");
@@ -191,8 +191,8 @@ fn conv_custom_backward_matches_im2col_autodiff() {
         let x = candle_core::Var::from_tensor(&randn(&mut rng, &[2, c, h, h])).unwrap();
         let w = candle_core::Var::from_tensor(&randn(&mut rng, &[o, c, k, k])).unwrap();
         let r = randn(&mut rng, &[2, o, (h + 2 * (k / 2) - k) / stride + 1, (h + 2 * (k / 2) - k) / stride + 1]);
-        let fast = scoreprobe_nn::conv::conv2d(x.as_tensor(), w.as_tensor(), stride, k / 2).unwrap();
-        let slow = scoreprobe_nn::conv::conv2d_im2col(x.as_tensor(), w.as_tensor(), stride, k / 2).unwrap();
+        let fast = scoreprobe_nn::engine::conv::conv2d(x.as_tensor(), w.as_tensor(), stride, k / 2).unwrap();
+        let slow = scoreprobe_nn::engine::conv::conv2d_im2col(x.as_tensor(), w.as_tensor(), stride, k / 2).unwrap();
         let gf = (fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let gs = (slow * &r).unwrap().sum_all().unwrap().backward().unwrap();
         for (name, v) in [("x", &x), ("w", &w)] {

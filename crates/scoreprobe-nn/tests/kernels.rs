@@ -8,12 +8,10 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use scoreprobe_nn::adamw::{AdamW, AdamWConfig, Grads};
-use scoreprobe_nn::critic_fused::{vector_upstream, Directions, ScalarObjective};
 use scoreprobe_nn::ema::Ema;
+use scoreprobe_nn::engine::{self, dsm_upstream, vector_upstream, Directions, ScalarObjective};
 use scoreprobe_nn::jvp::JvpScalar;
-use scoreprobe_nn::mlp_kernel::{dsm_upstream, MlpKernel};
 use scoreprobe_nn::params::ParamStore;
-use scoreprobe_nn::unet_kernel::UnetKernel;
 use scoreprobe_nn::{JvpMlp, Mlp, MlpSpec, Unet, UnetSpec};
 
 fn randv(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
@@ -68,7 +66,7 @@ fn fused_mlp_forward_and_dsm_gradient_match_candle() {
         let loss = want.sub(&tensor(&eps, &[n, spec.dim])).unwrap().sqr().unwrap().mean_all().unwrap();
         let want_loss = loss.to_scalar::<f32>().unwrap() as f64;
         let want_grad = candle_grads(mlp.params(), &loss);
-        let k = MlpKernel::new(&mlp).unwrap();
+        let k = engine::mlp(mlp.spec(), mlp.params()).unwrap();
         let mut grad = vec![0f32; k.layout().total];
         let got_loss = k.loss_and_grad(&x, &t, dsm_upstream(&eps, n, spec.dim), &mut grad);
         assert!((got_loss - want_loss).abs() < 1e-5 * want_loss, "loss {got_loss} vs {want_loss}");
@@ -113,7 +111,7 @@ fn fused_critic_gradient_matches_candle_tangents_and_finite_differences() {
         let loss = critic_loss_candle(&net, &x, &t, &w, s, dirs.as_ref());
         let want_loss = loss.to_scalar::<f32>().unwrap() as f64;
         let want = candle_grads(net.params(), &loss);
-        let k = MlpKernel::new(net.mlp()).unwrap();
+        let k = engine::mlp(net.mlp().spec(), net.mlp().params()).unwrap();
         let mut grad = vec![0f32; k.layout().total];
         let got_loss = k.input_grad_loss_and_grad(&x, &t, obj.upstream(n), &mut grad);
         assert!(
@@ -128,7 +126,7 @@ fn fused_critic_gradient_matches_candle_tangents_and_finite_differences() {
         drop(k);
         // central finite differences in a few parameters (f64 loss from the fused pass)
         let eval = || {
-            let k = MlpKernel::new(net.mlp()).unwrap();
+            let k = engine::mlp(net.mlp().spec(), net.mlp().params()).unwrap();
             let mut g = vec![0f32; k.layout().total];
             k.input_grad_loss_and_grad(&x, &t, obj.upstream(n), &mut g)
         };
@@ -187,7 +185,7 @@ fn fused_unet_forward_and_dsm_gradient_match_candle() {
         let loss = want.sub(&tensor(&eps, &[n, dim])).unwrap().sqr().unwrap().mean_all().unwrap();
         let want_loss = loss.to_scalar::<f32>().unwrap() as f64;
         let want_grad = candle_grads(unet.params(), &loss);
-        let k = UnetKernel::new(&unet).unwrap();
+        let k = engine::unet(unet.spec(), unet.params()).unwrap();
         let mut grad = vec![0f32; k.num_params()];
         let got_loss = k.dsm_loss_and_grad(&x, &t, &eps, &mut grad);
         assert!((got_loss - want_loss).abs() < 1e-5 * want_loss, "loss {got_loss} vs {want_loss}");
@@ -212,7 +210,7 @@ fn fused_vector_critic_gradient_matches_candle() {
         ((&wt * &h).unwrap() * 2.0 - h.sqr().unwrap()).unwrap().sum(1).unwrap().mean_all().unwrap().neg().unwrap();
     let want_loss = loss.to_scalar::<f32>().unwrap() as f64;
     let want = candle_grads(mlp.params(), &loss);
-    let k = MlpKernel::new(&mlp).unwrap();
+    let k = engine::mlp(mlp.spec(), mlp.params()).unwrap();
     let mut grad = vec![0f32; k.layout().total];
     let got_loss = k.loss_and_grad(&x, &t, vector_upstream(&w, d, n), &mut grad);
     assert!((got_loss - want_loss).abs() < 1e-5 * want_loss.abs().max(1.0), "loss {got_loss} vs {want_loss}");
@@ -231,10 +229,10 @@ fn fused_results_do_not_depend_on_the_thread_count() {
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let k = MlpKernel::new(net.mlp()).unwrap();
+            let k = engine::mlp(net.mlp().spec(), net.mlp().params()).unwrap();
             let mut g = vec![0f32; k.layout().total];
             let l = k.input_grad_loss_and_grad(&x, &t, obj.upstream(n), &mut g);
-            let y = scoreprobe_nn::conv::conv2d(xc.as_tensor(), wc.as_tensor(), 1, 1).unwrap();
+            let y = engine::conv::conv2d(xc.as_tensor(), wc.as_tensor(), 1, 1).unwrap();
             let cg = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
             let dw: Vec<f32> = cg.get(wc.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
             (
@@ -256,8 +254,7 @@ fn fused_conv_with_per_sample_bias_matches_composed_ops() {
         let w = Var::from_vec(randv(&mut rng, o * c * k * k, 1.0), (o, c, k, k), &Device::Cpu).unwrap();
         let bshape: Vec<usize> = if per_sample { vec![n, o] } else { vec![o] };
         let b = Var::from_vec(randv(&mut rng, bshape.iter().product(), 1.0), bshape.as_slice(), &Device::Cpu).unwrap();
-        let fast =
-            scoreprobe_nn::conv::conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), stride, k / 2).unwrap();
+        let fast = engine::conv::conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), stride, k / 2).unwrap();
         let bb = if per_sample {
             b.as_tensor().reshape((n, o, 1, 1)).unwrap()
         } else {

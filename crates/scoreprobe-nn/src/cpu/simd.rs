@@ -1,7 +1,7 @@
-//! CPU building blocks of the fused paths (optimiser, MLP kernels, convolution): zero-copy access
-//! to a candle tensor's f32 storage, a row-major wrapper around the `gemm` crate (the gemm candle
-//! itself calls, with its AVX-512 kernels enabled in this crate's manifest), and element-wise
-//! kernels compiled for AVX-512 / AVX2 with runtime dispatch.
+//! The engine's building blocks: zero-copy access to a candle tensor's f32 storage, a row-major
+//! wrapper around the `gemm` crate (the gemm candle itself calls, with its AVX-512 kernels enabled
+//! in this crate's manifest), and element-wise kernels compiled per SIMD level through the
+//! workspace's one dispatch ([`scoreprobe_core::simd`]).
 //!
 //! Why by hand: candle allocates a tensor per element-wise op and dispatches every op on its own;
 //! at the sizes of these networks (a few hundred rows) that overhead, not arithmetic, dominated a
@@ -9,6 +9,7 @@
 //! scalar libm call behind candle's `silu`.
 
 use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Storage, StorageRef, Tensor};
+use scoreprobe_core::simd_dispatch;
 use std::cell::RefCell;
 
 /// The f32 values of a contiguous CPU storage (the custom ops' inputs); `what` names the op.
@@ -238,39 +239,6 @@ fn gemm_raw(
         )
     }
 }
-
-/// Compiles `$body` (an `#[inline(always)]` function) for AVX-512 and AVX2+FMA and picks the best
-/// at run time, so that LLVM vectorises its loops with the wide registers the processor has.
-macro_rules! simd_dispatch {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn v4($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn v3($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: the features were detected at run time.
-                    return unsafe { v4($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    // SAFETY: as above.
-                    return unsafe { v3($($arg),*) };
-                }
-            }
-            $body($($arg),*)
-        }
-    };
-}
-pub(crate) use simd_dispatch;
 
 /// The integer value of an integral f32 with |k| < 2²² (through the bits of k + 1.5·2²³, which
 /// vectorises, unlike the saturating `as i32`).

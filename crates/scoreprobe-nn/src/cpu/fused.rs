@@ -9,7 +9,7 @@
 //!
 //! Every function falls back to the composed candle ops off the CPU or for non-f32 tensors.
 
-use crate::cpu::f32_slice;
+use super::simd::f32_slice;
 use crate::error::Result;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;

@@ -16,11 +16,11 @@
 //!
 //! Off the CPU (the `cuda` feature) candle's own ops are used.
 
-use crate::cpu::{f32_slice, gemm, gemm_par, is_cpu_f32, F32Views, Mat};
+use super::scratch::{with_scratch, Slot};
+use super::simd::{f32_slice, gemm, gemm_par, is_cpu_f32, F32Views, Mat};
 use crate::error::{ensure, Result};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
-use std::cell::RefCell;
 
 /// Samples per block of the backward pass (fixed: the weight gradient is summed per block).
 const SAMPLE_BLOCK: usize = 8;
@@ -161,21 +161,9 @@ struct ConvOp {
     geo: Geometry,
 }
 
-thread_local! {
-    static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Runs `f` on `len` floats of this thread's column scratch (contents unspecified).
 fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    COLS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            f(&mut buf[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
+    with_scratch(Slot::Cols, len, f)
 }
 
 impl Geometry {
@@ -300,7 +288,7 @@ impl Geometry {
                         }
                     }
                     let (start, len) = (oy_lo * wo + ox_lo, (oy_hi - oy_lo - 1) * wo + (ox_hi - ox_lo));
-                    crate::cpu::add_assign(&mut xs[first..first + len], &plane[start..start + len]);
+                    super::simd::add_assign(&mut xs[first..first + len], &plane[start..start + len]);
                 }
             }
         }
@@ -345,7 +333,7 @@ impl Geometry {
         let (k, p) = (self.col_rows(), self.ho * self.wo);
         let o = db.len();
         for (acc, row) in db.iter_mut().zip(gs.chunks_exact(p)) {
-            *acc += crate::cpu::sum_f32(row);
+            *acc += super::simd::sum_f32(row);
         }
         if self.one_by_one() {
             with_cols(o * k, |dwt| weight_grad(o, k, p, gs, xs, dw, dwt));
@@ -371,7 +359,7 @@ impl Geometry {
 /// column-major scratch `dwt` (o·k floats): with that destination the gemm crate reads colsᵀ in
 /// place instead of repacking all k·p columns (measured ~1.5–2× faster at these shapes).
 fn weight_grad(o: usize, k: usize, p: usize, gs: &[f32], cols: &[f32], dw: &mut [f32], dwt: &mut [f32]) {
-    crate::cpu::gemm_cm(o, k, p, dwt, o, false, Mat::n(gs, p), Mat::t(cols, p));
+    super::simd::gemm_cm(o, k, p, dwt, o, false, Mat::n(gs, p), Mat::t(cols, p));
     for (i, row) in dw.chunks_exact_mut(k).enumerate() {
         for (j, v) in row.iter_mut().enumerate() {
             *v += dwt[j * o + i];
@@ -448,7 +436,7 @@ impl CustomOp3 for ConvOp {
             });
         let mut dw = dw_parts[..wlen].to_vec();
         for part in dw_parts.chunks_exact(wlen).skip(1) {
-            crate::cpu::add_assign(&mut dw, part);
+            super::simd::add_assign(&mut dw, part);
         }
         drop(views);
         let dev = x.device();
@@ -457,7 +445,7 @@ impl CustomOp3 for ConvOp {
         } else {
             let mut sum = vec![0f32; o];
             for row in db.chunks_exact(o) {
-                crate::cpu::add_assign(&mut sum, row);
+                super::simd::add_assign(&mut sum, row);
             }
             Tensor::from_vec(sum, o, dev)?
         };

@@ -1,4 +1,4 @@
-//! Hand-fused CPU forward and backward passes of the U-Net ([`Unet`]), sample by sample.
+//! Hand-fused CPU forward and backward passes of the U-Net ([`crate::Unet`]), sample by sample.
 //!
 //! Why not candle's autograd here: the profile of a candle training step (`docs/benchmarks-nn.md`)
 //! put ~70 % of it outside the convolutions' arithmetic: every tensor op allocates its output,
@@ -7,47 +7,35 @@
 //! and fresh pages per step. Every op of this network except the parameter-gradient sums acts on
 //! one sample at a time (GroupNorm statistics are per sample), so here the batch is cut into fixed
 //! blocks of [`SAMPLE_BLOCK`] samples run in parallel; a block runs the forward pass of its
-//! samples into thread-local buffers, the DSM loss and the backward pass, accumulating its own
-//! parameter gradient; the blocks' gradients are summed in block order (results do not depend on
-//! the number of threads). One fork–join per step, activations of a few samples per thread
-//! (cache-friendly), nothing allocated per op. The parameters stay candle `Var`s (read in place),
+//! samples into the scratch workspace ([`super::scratch`]), the DSM loss and the backward pass,
+//! accumulating its own parameter gradient; the blocks' gradients are summed in block order
+//! (results do not depend on the number of threads). One fork–join per step, activations of a few
+//! samples per thread (cache-friendly), nothing allocated per op. The parameters stay candle `Var`s (read in place),
 //! so checkpoints, the optimiser and the candle path (other devices, the tests' reference) are
-//! unchanged. Building blocks: [`crate::conv::Geometry`] (im2col + gemm per sample) and
-//! [`crate::unet_ops`] (GroupNorm, attention, upsampling).
+//! unchanged. Building blocks: [`super::conv::Geometry`] (im2col + gemm per sample) and
+//! [`super::unet_ops`] (GroupNorm, attention, upsampling).
 
-use crate::conv::Geometry;
-use crate::cpu::{add_assign, gemm, silu_backward, silu_save, F32Views, Mat};
-use crate::mlp_kernel::embed_rows;
-use crate::unet::{Unet, UnetSpec};
-use crate::unet_ops::{
+use super::conv::Geometry;
+use super::mlp::embed_rows;
+use super::scratch::{with_acts, with_scratch, with_zeroed, Slot};
+use super::simd::{add_assign, gemm, silu_backward, silu_save, F32Views, Mat};
+use super::unet_ops::{
     attention, attention_backward, attention_tmp_len, group_norm, group_norm_backward, upsample2x, upsample2x_backward,
     AttnCache, AttnGrads, AttnView, AttnWeights, GroupStats,
 };
+use crate::params::ParamStore;
+use crate::spec::UnetSpec;
 use rayon::prelude::*;
-use std::cell::RefCell;
 
 /// Samples per block (fixed: parameter gradients are summed per block).
 pub const SAMPLE_BLOCK: usize = 4;
 const GN_EPS: f64 = 1e-5;
 
-thread_local! {
-    static ACTS: RefCell<(Vec<f32>, Vec<GroupStats>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-    static GRADS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    static PARTIAL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
 /// σ of each entry.
 fn sigmoid_into(z: &[f32], s: &mut [f32]) {
     for (s, &z) in s.iter_mut().zip(z) {
-        *s = crate::cpu::sigmoid_f32(z);
+        *s = super::simd::sigmoid_f32(z);
     }
-}
-
-fn grow<T: Clone + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
-    if v.len() < len {
-        v.resize(len, T::default());
-    }
-    &mut v[..len]
 }
 
 fn take<'s, T>(rest: &mut &'s mut [T], n: usize) -> &'s mut [T] {
@@ -90,7 +78,7 @@ struct Block {
     p: usize,
 }
 
-/// Activations of one sample (slices of a thread-local buffer; the gradient buffer has the same
+/// Activations of one sample (slices of the scratch workspace; the gradient buffer has the same
 /// layout).
 struct Acts<'s> {
     emb: &'s mut [f32],
@@ -137,7 +125,8 @@ const MID: usize = 2;
 const UP1: usize = 3;
 const UP0: usize = 4;
 
-/// The fused passes over one [`Unet`]'s parameters (read in place from its `Var`s).
+/// The fused passes over one U-Net's parameters (its spec and parameter store, the `Var`s read in
+/// place; parameters found by name).
 pub struct UnetKernel<'a> {
     spec: &'a UnetSpec,
     w: F32Views<'a>,
@@ -192,11 +181,11 @@ impl GradView<'_> {
 }
 
 impl<'a> UnetKernel<'a> {
-    /// `None` when the parameters are not contiguous f32 CPU tensors (other devices use candle).
-    pub fn new(unet: &'a Unet) -> Option<Self> {
-        let spec = unet.spec();
-        let vars = unet.params().vars();
-        if !vars.iter().all(|(_, v)| crate::cpu::is_cpu_f32(v.as_tensor())) {
+    /// `None` when the parameters are not contiguous f32 CPU tensors (other devices use candle)
+    /// or do not match `spec`.
+    pub(crate) fn new(spec: &'a UnetSpec, params: &'a ParamStore) -> Option<Self> {
+        let vars = params.vars();
+        if !vars.iter().all(|(_, v)| super::simd::is_cpu_f32(v.as_tensor())) {
             return None;
         }
         let w = F32Views::new(vars.iter().map(|(_, v)| v.as_tensor())).ok()?;
@@ -358,6 +347,18 @@ impl<'a> UnetKernel<'a> {
         }
     }
 
+    /// The attention's parameters (forward and backward read the same).
+    fn attn_weights(&self, norm: &Norm, qkv: &Dense, proj: &Dense) -> AttnWeights<'_> {
+        AttnWeights {
+            gamma: self.p(norm.w),
+            beta: self.p(norm.b),
+            qkv_w: self.p(qkv.w),
+            qkv_b: self.p(qkv.b),
+            proj_w: self.p(proj.w),
+            proj_b: self.p(proj.b),
+        }
+    }
+
     fn conv(&self, c: &Conv, x: &[f32], bias: &[f32], y: &mut [f32]) {
         c.geo.forward_sample(x, self.p(c.w), bias, y, false, 1);
     }
@@ -388,14 +389,7 @@ impl<'a> UnetKernel<'a> {
         self.block_forward(&self.blocks[MID], r1.y, a.off[MID], rm, sm);
         match &self.attn {
             Some((norm, qkv, proj)) => {
-                let w = AttnWeights {
-                    gamma: self.p(norm.w),
-                    beta: self.p(norm.b),
-                    qkv_w: self.p(qkv.w),
-                    qkv_b: self.p(qkv.b),
-                    proj_w: self.p(proj.w),
-                    proj_b: self.p(proj.b),
-                };
+                let w = self.attn_weights(norm, qkv, proj);
                 let mut cache = AttnCache { gn: a.gn, stats: st.attn, qkv: a.qkv, att: a.att, o: a.o };
                 attention(rm.y, c1, p1, GN_EPS, &w, &mut cache, a.ma);
             }
@@ -418,9 +412,9 @@ impl<'a> UnetKernel<'a> {
     pub fn forward(&self, x: &[f32], t: &[f32], y: &mut [f32]) {
         let dim = self.spec.dim();
         y.par_chunks_mut(dim).zip(x.par_chunks(dim)).zip(t.par_iter()).for_each(|((ys, xs), &ts)| {
-            ACTS.with_borrow_mut(|(buf, sbuf)| {
-                let mut a = self.carve(grow(buf, self.acts_len()));
-                let mut st = self.carve_stats(grow(sbuf, self.stats_len()));
+            with_acts(self.acts_len(), self.stats_len(), |buf, sbuf| {
+                let mut a = self.carve(buf);
+                let mut st = self.carve_stats(sbuf);
                 self.sample_forward(xs, ts, &mut a, &mut st);
                 ys.copy_from_slice(a.out);
             })
@@ -434,9 +428,7 @@ impl<'a> UnetKernel<'a> {
         let blocks = n.div_ceil(SAMPLE_BLOCK);
         let p = self.total;
         let scale = 2.0 / (n * dim) as f32;
-        PARTIAL.with_borrow_mut(|partial| {
-            partial.clear();
-            partial.resize(blocks * p, 0.0);
+        with_zeroed(Slot::Partial, blocks * p, |partial| {
             let losses: Vec<f64> = partial
                 .par_chunks_mut(p)
                 .enumerate()
@@ -460,13 +452,12 @@ impl<'a> UnetKernel<'a> {
 
     /// Forward, loss and backward of one sample; returns Σ(ε̂ − ε)².
     fn sample_step(&self, x: &[f32], t: f32, eps: &[f32], scale: f32, g: &mut GradView) -> f64 {
-        ACTS.with_borrow_mut(|(buf, sbuf)| {
-            let mut a = self.carve(grow(buf, self.acts_len()));
-            let mut st = self.carve_stats(grow(sbuf, self.stats_len()));
+        with_acts(self.acts_len(), self.stats_len(), |buf, sbuf| {
+            let mut a = self.carve(buf);
+            let mut st = self.carve_stats(sbuf);
             self.sample_forward(x, t, &mut a, &mut st);
-            GRADS.with_borrow_mut(|gbuf| {
-                let len = self.acts_len();
-                let gbuf = grow(gbuf, 2 * len + self.tmp_len());
+            let len = self.acts_len();
+            with_scratch(Slot::Grads, 2 * len + self.tmp_len(), |gbuf| {
                 let (dbuf, tmp) = gbuf.split_at_mut(len);
                 let mut da = self.carve(dbuf);
                 let mut loss = 0f64;
@@ -572,14 +563,7 @@ impl<'a> UnetKernel<'a> {
         let ([_, c1], p1) = (self.spec.widths, self.p1);
         match &self.attn {
             Some((norm, qkv, proj)) => {
-                let w = AttnWeights {
-                    gamma: self.p(norm.w),
-                    beta: self.p(norm.b),
-                    qkv_w: self.p(qkv.w),
-                    qkv_b: self.p(qkv.b),
-                    proj_w: self.p(proj.w),
-                    proj_b: self.p(proj.b),
-                };
+                let w = self.attn_weights(norm, qkv, proj);
                 let [gg, gb, qw, qb, pw, pb] = g.many([norm.w, norm.b, qkv.w, qkv.b, proj.w, proj.b]);
                 let mut ag = AttnGrads { gamma: gg, beta: gb, qkv_w: qw, qkv_b: qb, proj_w: pw, proj_b: pb };
                 let view = AttnView { gn: a.gn, stats: st.attn, qkv: a.qkv, att: a.att, o: a.o };

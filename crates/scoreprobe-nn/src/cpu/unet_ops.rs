@@ -1,9 +1,10 @@
-//! Per-sample CPU kernels of the fused U-Net pass ([`crate::unet_kernel`]): GroupNorm (+ SiLU),
+//! Per-sample CPU kernels of the fused U-Net pass ([`super::unet`]): GroupNorm (+ SiLU),
 //! single-head self-attention, nearest ×2 upsampling and small dense layers, each forward and
 //! backward on one sample's channel-major (c, h·w) activations. Parameter gradients are
 //! accumulated into the caller's slices.
 
-use crate::cpu::{add_assign, gemm, sigmoid_f32, simd_dispatch, Mat};
+use super::simd::{add_assign, gemm, sigmoid_f32, Mat};
+use scoreprobe_core::simd_dispatch;
 
 /// Per-group (mean, 1/√(var + ε)) of a GroupNorm forward pass.
 pub type GroupStats = (f32, f32);
@@ -217,7 +218,7 @@ fn softmax_rows_body(s: &mut [f32], n: usize, scale: f32) {
             mx = mx.max(*v);
         }
         for v in row.iter_mut() {
-            *v = crate::cpu::exp_f32(*v - mx);
+            *v = super::simd::exp_f32(*v - mx);
         }
         // sixteen partial sums, so that the sum vectorises
         let mut acc = [0f32; 16];
@@ -289,7 +290,7 @@ pub struct AttnCache<'a> {
 /// y (c, p) = x + proj(softmax(q kᵀ/√c) v)ᵀ with q, k, v = GroupNorm(x)ᵀ W_qkvᵀ + b (one head).
 pub fn attention(x: &[f32], c: usize, p: usize, eps: f64, w: &AttnWeights, k: &mut AttnCache, y: &mut [f32]) {
     group_norm(x, p, eps, w.gamma, w.beta, false, k.gn, k.stats);
-    crate::cpu::fill_rows(k.qkv, w.qkv_b);
+    super::simd::fill_rows(k.qkv, w.qkv_b);
     gemm(p, 3 * c, c, k.qkv, 3 * c, true, Mat::t(k.gn, p), Mat::t(w.qkv_w, c));
     let (q, kk) = (&k.qkv[..], &k.qkv[c..]);
     gemm(p, p, c, k.att, p, false, Mat::n(q, 3 * c), Mat::t(kk, 3 * c));
@@ -350,7 +351,7 @@ pub fn attention_backward(
     }
     // y = x + b + W_proj Oᵀ
     for (acc, row) in g.proj_b.iter_mut().zip(dy.chunks_exact(p)) {
-        *acc += crate::cpu::sum_f32(row);
+        *acc += super::simd::sum_f32(row);
     }
     gemm(c, c, p, g.proj_w, c, true, Mat::n(dy, p), Mat::n(k.o, c));
     gemm(p, c, c, do_, c, false, Mat::t(dy, p), Mat::n(w.proj_w, c));
@@ -363,7 +364,7 @@ pub fn attention_backward(
     gemm(p, c, p, &mut dqkv[c..], 3 * c, false, Mat::t(da, p), Mat::n(k.qkv, 3 * c));
     // qkv = GN(x)ᵀ W_qkvᵀ + b
     gemm(3 * c, c, p, g.qkv_w, c, true, Mat::t(dqkv, 3 * c), Mat::t(k.gn, p));
-    crate::cpu::add_col_sums(g.qkv_b, dqkv);
+    super::simd::add_col_sums(g.qkv_b, dqkv);
     gemm(c, p, 3 * c, dgn, p, false, Mat::t(w.qkv_w, c), Mat::t(dqkv, 3 * c));
     group_norm_backward(x, p, w.gamma, w.beta, false, k.stats, dgn, dx, true, g.gamma, g.beta, gtmp);
 }

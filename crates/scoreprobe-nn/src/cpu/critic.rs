@@ -1,4 +1,4 @@
-//! The critic objectives of [`crate::critic_fit`] on the fused MLP passes of [`crate::mlp_kernel`].
+//! The critic objectives of [`crate::critic_fit`] on the fused MLP passes of [`super::mlp`].
 //!
 //! Scalar critic: ∇ₓχ comes from one reverse pass (not from d or k forward tangents), and the
 //! parameter gradient of E[2w·∇χ − |∇χ|²] from the hand-written double backward of
@@ -7,9 +7,10 @@
 //! (1/k)Σ_j [2(v_j·w)(v_j·∇χ) − (v_j·∇χ)²], drawn as one random bit per sign ([`Directions`]).
 //! Vector critic: E[2w·h − |h|²] through the ordinary fused backward.
 
-use crate::mlp_kernel::{MlpKernel, CHUNK};
+use super::mlp::{MlpKernel, CHUNK};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use scoreprobe_core::simd_dispatch;
 use std::ops::Range;
 
 /// k Rademacher direction sets for n rows in d dimensions, one random bit per sign: direction j of
@@ -102,7 +103,7 @@ fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-crate::cpu::simd_dispatch!(fn dot(a: &[f32], b: &[f32]) -> f32 => dot_body);
+simd_dispatch!(fn dot(a: &[f32], b: &[f32]) -> f32 => dot_body);
 
 #[inline(always)]
 fn axpy_body(y: &mut [f32], a: f32, x: &[f32]) {
@@ -111,7 +112,7 @@ fn axpy_body(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-crate::cpu::simd_dispatch!(fn axpy(y: &mut [f32], a: f32, x: &[f32]) => axpy_body);
+simd_dispatch!(fn axpy(y: &mut [f32], a: f32, x: &[f32]) => axpy_body);
 
 /// The scalar critic's objective on a batch: targets w (n × d, x-space), the standardisation
 /// scale s (∇ₓχ = ∇_yχ / s), and random directions above the exact dimension.

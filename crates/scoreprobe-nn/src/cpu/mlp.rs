@@ -1,59 +1,43 @@
-//! Hand-fused CPU passes of the time-conditioned MLP ([`Mlp`]): forward, backward from an output
-//! gradient (DSM training, the vector critic), and the x-gradient with its own parameter gradient
-//! ("double backprop", the scalar critic).
+//! Hand-fused CPU passes of the time-conditioned MLP ([`crate::Mlp`]): forward, backward from an
+//! output gradient (DSM training, the vector critic), and the x-gradient with its own parameter
+//! gradient ("double backprop", the scalar critic).
 //!
 //! Why not candle's autograd here: at these sizes (a few hundred rows × 64–128 units) a candle
 //! step is ~40 tensor ops forward and ~100 backward, each dispatched and allocated on its own, and
 //! candle cannot differentiate an input gradient at all (the critic went through k stacked
 //! tangents instead, k = d or 16 directions). Here the batch is cut into fixed blocks of
 //! [`CHUNK`] rows, each block runs the whole pass with single-threaded gemm calls and
-//! vectorised element-wise loops into thread-local scratch, and the blocks' parameter gradients
-//! are summed in block order: one fork–join per pass, nothing allocated per op, and results that do
-//! not depend on the number of threads. The parameters stay candle `Var`s (read in place), so
+//! vectorised element-wise loops into the scratch workspace ([`super::scratch`]), and the blocks'
+//! parameter gradients are summed in block order: one fork–join per pass, nothing allocated per
+//! op, and results that do not depend on the number of threads. The parameters stay candle `Var`s (read in place), so
 //! checkpoints, the optimiser and the candle paths (other devices, tests) are unchanged.
 //!
 //! Notation (rows are samples): e = SiLU(a₀), a₀ = emb(t)Tᵀ + b_T; z_l = h_l W_lᵀ + b_l + e P_lᵀ + c_l,
 //! h_{l+1} = SiLU(z_l), h₀ = x; y = h_L W_outᵀ + b_out.
 
-use crate::cpu::{add_assign, add_col_sums, fill_rows, gemm, silu_backward, F32Views, Mat};
+use super::scratch::{with_scratch as scratch, with_zeroed, Slot};
+use super::simd::{
+    add_assign, add_col_sums, fill_rows, gemm, is_cpu_f32, sigmoid_f32, silu_backward, silu_inplace, silu_save,
+    sincos_f32, F32Views, Mat, SINCOS_MAX,
+};
 use crate::error::{ensure, Result};
-use crate::mlp::{Mlp, MlpSpec};
+use crate::params::ParamStore;
+use crate::spec::MlpSpec;
 use rayon::prelude::*;
-use std::cell::RefCell;
+use scoreprobe_core::simd_dispatch;
 
 /// Rows per block of the fused passes (fixed, so that sums over blocks, and hence results, do not
 /// depend on the number of threads).
 pub const CHUNK: usize = 128;
 
-thread_local! {
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// The blocks' partial gradients, kept by the calling thread between passes.
-    static PARTIAL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` on `len` zeroed floats kept by this thread between calls.
+/// Runs `f` on `len` zeroed floats of the blocks' partial gradients.
 fn with_partial<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    PARTIAL.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            buf.resize(len, 0.0);
-            f(&mut buf[..])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
+    with_zeroed(Slot::Partial, len, f)
 }
 
-/// Runs `f` on `len` floats of this thread's scratch (contents unspecified).
+/// Runs `f` on `len` floats of this thread's block scratch (contents unspecified).
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            f(&mut buf[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
+    scratch(Slot::Block, len, f)
 }
 
 /// Splits `buf` into consecutive slices of the given lengths, and the rest.
@@ -97,20 +81,37 @@ impl ParamLayout {
     }
 }
 
-/// Parameter indices in store order.
-const TIME_W: usize = 0;
-const TIME_B: usize = 1;
-fn layer_w(l: usize) -> usize {
-    2 + 4 * l
+/// Where each parameter sits in the store, found by name (`time`, `layer{l}`, `tproj{l}`, `out`,
+/// each `.weight` and `.bias`) when the kernel is built.
+struct Index {
+    time_w: usize,
+    time_b: usize,
+    layer_w: Vec<usize>,
+    layer_b: Vec<usize>,
+    tproj_w: Vec<usize>,
+    tproj_b: Vec<usize>,
+    out_w: usize,
+    out_b: usize,
 }
-fn layer_b(l: usize) -> usize {
-    3 + 4 * l
-}
-fn tproj_w(l: usize) -> usize {
-    4 + 4 * l
-}
-fn tproj_b(l: usize) -> usize {
-    5 + 4 * l
+
+impl Index {
+    fn of(spec: &MlpSpec, params: &ParamStore) -> Option<Self> {
+        let vars = params.vars();
+        let at = |name: String| vars.iter().position(|(n, _)| *n == name);
+        let per_layer = |what: &str, part: &str| -> Option<Vec<usize>> {
+            (0..spec.depth).map(|l| at(format!("{what}{l}.{part}"))).collect()
+        };
+        Some(Self {
+            time_w: at("time.weight".into())?,
+            time_b: at("time.bias".into())?,
+            layer_w: per_layer("layer", "weight")?,
+            layer_b: per_layer("layer", "bias")?,
+            tproj_w: per_layer("tproj", "weight")?,
+            tproj_b: per_layer("tproj", "bias")?,
+            out_w: at("out.weight".into())?,
+            out_b: at("out.bias".into())?,
+        })
+    }
 }
 
 /// Mutable views of one block's parameter gradient, by parameter index.
@@ -126,10 +127,12 @@ impl GradView<'_> {
     }
 }
 
-/// The fused passes over one [`Mlp`]'s parameters (read in place from its `Var`s).
+/// The fused passes over one MLP's parameters (its spec and parameter store, the `Var`s read in
+/// place; parameters found by name).
 pub struct MlpKernel<'a> {
     spec: &'a MlpSpec,
     w: F32Views<'a>,
+    ix: Index,
     layout: ParamLayout,
     /// Per layer, the bias row b_l + c_l.
     bias_rows: Vec<Vec<f32>>,
@@ -151,23 +154,26 @@ struct Cache<'s> {
 }
 
 impl<'a> MlpKernel<'a> {
-    /// `None` when the parameters are not contiguous f32 CPU tensors (other devices use candle).
-    pub fn new(mlp: &'a Mlp) -> Option<Self> {
-        let spec = mlp.spec();
-        let vars = mlp.params().vars();
-        if !vars.iter().all(|(_, v)| crate::cpu::is_cpu_f32(v.as_tensor())) {
+    /// `None` when the parameters are not contiguous f32 CPU tensors (other devices use candle)
+    /// or do not match `spec`.
+    pub(crate) fn new(spec: &'a MlpSpec, params: &'a ParamStore) -> Option<Self> {
+        let vars = params.vars();
+        if !vars.iter().all(|(_, v)| is_cpu_f32(v.as_tensor())) {
             return None;
         }
         let w = F32Views::new(vars.iter().map(|(_, v)| v.as_tensor())).ok()?;
         let layout = ParamLayout::of(spec);
-        debug_assert_eq!(w.len(), layout.sizes.len());
+        let ix = Index::of(spec, params)?;
+        if layout.sizes.len() != w.len() || (0..w.len()).any(|i| w.get(i).len() != layout.sizes[i]) {
+            return None;
+        }
         let bias_rows = (0..spec.depth)
-            .map(|l| w.get(layer_b(l)).iter().zip(w.get(tproj_b(l))).map(|(a, b)| a + b).collect())
+            .map(|l| w.get(ix.layer_b[l]).iter().zip(w.get(ix.tproj_b[l])).map(|(a, b)| a + b).collect())
             .collect();
         let half = spec.time_dim / 2;
         // the same f32 expression as `layers::time_embedding`
         let freqs = (0..half).map(|i| (-(10000f32.ln()) * i as f32 / half as f32).exp()).collect();
-        Some(Self { spec, w, layout, bias_rows, freqs })
+        Some(Self { spec, w, ix, layout, bias_rows, freqs })
     }
 
     pub fn layout(&self) -> &ParamLayout {
@@ -180,10 +186,6 @@ impl<'a> MlpKernel<'a> {
         } else {
             self.spec.hidden
         }
-    }
-
-    fn out_w(&self) -> usize {
-        2 + 4 * self.spec.depth
     }
 
     /// Scratch floats of one block's forward cache.
@@ -208,8 +210,8 @@ impl<'a> MlpKernel<'a> {
     fn forward_block(&self, x: &[f32], t: &[f32], c: &mut Cache) {
         let (r, hd, td) = (c.r, self.spec.hidden, self.spec.time_dim);
         self.embed(t, c.emb);
-        fill_rows(c.a0, self.w.get(TIME_B));
-        gemm(r, hd, td, c.a0, hd, true, Mat::n(c.emb, td), Mat::t(self.w.get(TIME_W), td));
+        fill_rows(c.a0, self.w.get(self.ix.time_b));
+        gemm(r, hd, td, c.a0, hd, true, Mat::n(c.emb, td), Mat::t(self.w.get(self.ix.time_w), td));
         silu_out(c.a0, c.e, c.sa0);
         let rh = r * hd;
         for l in 0..self.spec.depth {
@@ -218,8 +220,8 @@ impl<'a> MlpKernel<'a> {
             fill_rows(z, &self.bias_rows[l]);
             let (h_prev, h_rest) = c.h.split_at_mut(l * rh);
             let input: &[f32] = if l == 0 { x } else { &h_prev[(l - 1) * rh..] };
-            gemm(r, hd, fan_in, z, hd, true, Mat::n(input, fan_in), Mat::t(self.w.get(layer_w(l)), fan_in));
-            gemm(r, hd, hd, z, hd, true, Mat::n(c.e, hd), Mat::t(self.w.get(tproj_w(l)), hd));
+            gemm(r, hd, fan_in, z, hd, true, Mat::n(input, fan_in), Mat::t(self.w.get(self.ix.layer_w[l]), fan_in));
+            gemm(r, hd, hd, z, hd, true, Mat::n(c.e, hd), Mat::t(self.w.get(self.ix.tproj_w[l]), hd));
             silu_out(z, &mut h_rest[..rh], &mut c.s[l * rh..(l + 1) * rh]);
         }
     }
@@ -228,8 +230,8 @@ impl<'a> MlpKernel<'a> {
     fn output_block(&self, c: &Cache, y: &mut [f32]) {
         let (r, hd, od) = (c.r, self.spec.hidden, self.spec.out_dim);
         let last = &c.h[(self.spec.depth - 1) * r * hd..self.spec.depth * r * hd];
-        fill_rows(y, self.w.get(self.out_w() + 1));
-        gemm(r, od, hd, y, od, true, Mat::n(last, hd), Mat::t(self.w.get(self.out_w()), hd));
+        fill_rows(y, self.w.get(self.ix.out_b));
+        gemm(r, od, hd, y, od, true, Mat::n(last, hd), Mat::t(self.w.get(self.ix.out_w), hd));
     }
 
     /// y = f(x, t) for x (n × d), t (n); y (n × out).
@@ -259,25 +261,34 @@ impl<'a> MlpKernel<'a> {
         with_scratch(td + 3 * hd + depth * hd + 2 * r * hd, |buf| {
             let ([emb, e, sig, bias, h0, h1], _) = carve(buf, [td, hd, hd, depth * hd, r * hd, r * hd]);
             self.embed(&[t], emb);
-            e.copy_from_slice(self.w.get(TIME_B));
-            gemm(1, hd, td, e, hd, true, Mat::n(emb, td), Mat::t(self.w.get(TIME_W), td));
-            crate::cpu::silu_save(e, sig);
+            e.copy_from_slice(self.w.get(self.ix.time_b));
+            gemm(1, hd, td, e, hd, true, Mat::n(emb, td), Mat::t(self.w.get(self.ix.time_w), td));
+            silu_save(e, sig);
             for l in 0..depth {
                 let bl = &mut bias[l * hd..(l + 1) * hd];
                 bl.copy_from_slice(&self.bias_rows[l]);
-                gemm(1, hd, hd, bl, hd, true, Mat::n(e, hd), Mat::t(self.w.get(tproj_w(l)), hd));
+                gemm(1, hd, hd, bl, hd, true, Mat::n(e, hd), Mat::t(self.w.get(self.ix.tproj_w[l]), hd));
             }
             let (mut cur, mut next) = (h0, h1);
             for l in 0..depth {
                 let fan_in = self.fan_in(l);
                 fill_rows(next, &bias[l * hd..(l + 1) * hd]);
                 let input: &[f32] = if l == 0 { x } else { cur };
-                gemm(r, hd, fan_in, next, hd, true, Mat::n(input, fan_in), Mat::t(self.w.get(layer_w(l)), fan_in));
-                crate::cpu::silu_inplace(next);
+                gemm(
+                    r,
+                    hd,
+                    fan_in,
+                    next,
+                    hd,
+                    true,
+                    Mat::n(input, fan_in),
+                    Mat::t(self.w.get(self.ix.layer_w[l]), fan_in),
+                );
+                silu_inplace(next);
                 std::mem::swap(&mut cur, &mut next);
             }
-            fill_rows(y, self.w.get(self.out_w() + 1));
-            gemm(r, od, hd, y, od, true, Mat::n(cur, hd), Mat::t(self.w.get(self.out_w()), hd));
+            fill_rows(y, self.w.get(self.ix.out_b));
+            gemm(r, od, hd, y, od, true, Mat::n(cur, hd), Mat::t(self.w.get(self.ix.out_w), hd));
         })
     }
 
@@ -287,10 +298,10 @@ impl<'a> MlpKernel<'a> {
         let rh = r * hd;
         let depth = self.spec.depth;
         let ([dh, dh2, de, colsum], _) = carve(work, [rh, rh, rh, hd]);
-        let ow = self.out_w();
+        let ow = self.ix.out_w;
         let last = &c.h[(depth - 1) * rh..depth * rh];
         gemm(od, hd, r, g.get(ow), hd, true, Mat::t(dy, od), Mat::n(last, hd));
-        add_col_sums(g.get(ow + 1), dy);
+        add_col_sums(g.get(self.ix.out_b), dy);
         gemm(r, hd, od, dh, hd, false, Mat::n(dy, od), Mat::n(self.w.get(ow), hd));
         de.fill(0.0);
         let (mut cur, mut next) = (dh, dh2);
@@ -298,21 +309,21 @@ impl<'a> MlpKernel<'a> {
             let fan_in = self.fan_in(l);
             silu_backward(cur, &c.z[l * rh..(l + 1) * rh], &c.s[l * rh..(l + 1) * rh]);
             let input: &[f32] = if l == 0 { x } else { &c.h[(l - 1) * rh..l * rh] };
-            gemm(hd, fan_in, r, g.get(layer_w(l)), fan_in, true, Mat::t(cur, hd), Mat::n(input, fan_in));
+            gemm(hd, fan_in, r, g.get(self.ix.layer_w[l]), fan_in, true, Mat::t(cur, hd), Mat::n(input, fan_in));
             colsum.fill(0.0);
             add_col_sums(colsum, cur);
-            add_assign(g.get(layer_b(l)), colsum);
-            add_assign(g.get(tproj_b(l)), colsum);
-            gemm(hd, hd, r, g.get(tproj_w(l)), hd, true, Mat::t(cur, hd), Mat::n(c.e, hd));
-            gemm(r, hd, hd, de, hd, true, Mat::n(cur, hd), Mat::n(self.w.get(tproj_w(l)), hd));
+            add_assign(g.get(self.ix.layer_b[l]), colsum);
+            add_assign(g.get(self.ix.tproj_b[l]), colsum);
+            gemm(hd, hd, r, g.get(self.ix.tproj_w[l]), hd, true, Mat::t(cur, hd), Mat::n(c.e, hd));
+            gemm(r, hd, hd, de, hd, true, Mat::n(cur, hd), Mat::n(self.w.get(self.ix.tproj_w[l]), hd));
             if l > 0 {
-                gemm(r, hd, hd, next, hd, false, Mat::n(cur, hd), Mat::n(self.w.get(layer_w(l)), fan_in));
+                gemm(r, hd, hd, next, hd, false, Mat::n(cur, hd), Mat::n(self.w.get(self.ix.layer_w[l]), fan_in));
                 std::mem::swap(&mut cur, &mut next);
             }
         }
         silu_backward(de, c.a0, c.sa0);
-        gemm(hd, td, r, g.get(TIME_W), td, true, Mat::t(de, hd), Mat::n(c.emb, td));
-        add_col_sums(g.get(TIME_B), de);
+        gemm(hd, td, r, g.get(self.ix.time_w), td, true, Mat::t(de, hd), Mat::n(c.emb, td));
+        add_col_sums(g.get(self.ix.time_b), de);
     }
 
     /// Loss and flat parameter gradient for per-row upstream gradients: `upstream(block_rows,
@@ -361,14 +372,14 @@ impl MlpKernel<'_> {
         let (r, hd, d, depth) = (c.r, self.spec.hidden, self.spec.dim, self.spec.depth);
         let rh = r * hd;
         let (u0, uh) = u.split_at_mut(r * d);
-        fill_rows(&mut uh[(depth - 1) * rh..depth * rh], self.w.get(self.out_w()));
+        fill_rows(&mut uh[(depth - 1) * rh..depth * rh], self.w.get(self.ix.out_w));
         for l in (0..depth).rev() {
             let fan_in = self.fan_in(l);
             let dl = &mut delta[l * rh..(l + 1) * rh];
             dl.copy_from_slice(&uh[l * rh..(l + 1) * rh]);
             silu_backward(dl, &c.z[l * rh..(l + 1) * rh], &c.s[l * rh..(l + 1) * rh]);
             let ul: &mut [f32] = if l == 0 { u0 } else { &mut uh[(l - 1) * rh..l * rh] };
-            gemm(r, fan_in, hd, ul, fan_in, false, Mat::n(dl, hd), Mat::n(self.w.get(layer_w(l)), fan_in));
+            gemm(r, fan_in, hd, ul, fan_in, false, Mat::n(dl, hd), Mat::n(self.w.get(self.ix.layer_w[l]), fan_in));
         }
     }
 
@@ -420,13 +431,13 @@ impl MlpKernel<'_> {
         for l in 0..depth {
             let fan_in = self.fan_in(l);
             let ub: &[f32] = if l == 0 { ubar0 } else { ubar };
-            let wl = self.w.get(layer_w(l));
+            let wl = self.w.get(self.ix.layer_w[l]);
             gemm(r, hd, fan_in, dbar, hd, false, Mat::n(ub, fan_in), Mat::t(wl, fan_in));
             gemm(
                 hd,
                 fan_in,
                 r,
-                g.get(layer_w(l)),
+                g.get(self.ix.layer_w[l]),
                 fan_in,
                 true,
                 Mat::t(&delta[l * rh..(l + 1) * rh], hd),
@@ -437,7 +448,7 @@ impl MlpKernel<'_> {
             silu_backward(dbar, z, s);
             std::mem::swap(&mut ubar, &mut dbar);
         }
-        add_col_sums(g.get(self.out_w()), ubar);
+        add_col_sums(g.get(self.ix.out_w), ubar);
         // adjoint of the forward chain (the loss depends on h_L only through the u's)
         ebar.fill(0.0);
         for l in (0..depth).rev() {
@@ -447,20 +458,20 @@ impl MlpKernel<'_> {
                 add_silu_backward(zt, hbar, &c.z[l * rh..(l + 1) * rh], &c.s[l * rh..(l + 1) * rh]);
             }
             let input: &[f32] = if l == 0 { x } else { &c.h[(l - 1) * rh..l * rh] };
-            gemm(hd, fan_in, r, g.get(layer_w(l)), fan_in, true, Mat::t(zt, hd), Mat::n(input, fan_in));
+            gemm(hd, fan_in, r, g.get(self.ix.layer_w[l]), fan_in, true, Mat::t(zt, hd), Mat::n(input, fan_in));
             colsum.fill(0.0);
             add_col_sums(colsum, zt);
-            add_assign(g.get(layer_b(l)), colsum);
-            add_assign(g.get(tproj_b(l)), colsum);
-            gemm(hd, hd, r, g.get(tproj_w(l)), hd, true, Mat::t(zt, hd), Mat::n(c.e, hd));
-            gemm(r, hd, hd, ebar, hd, true, Mat::n(zt, hd), Mat::n(self.w.get(tproj_w(l)), hd));
+            add_assign(g.get(self.ix.layer_b[l]), colsum);
+            add_assign(g.get(self.ix.tproj_b[l]), colsum);
+            gemm(hd, hd, r, g.get(self.ix.tproj_w[l]), hd, true, Mat::t(zt, hd), Mat::n(c.e, hd));
+            gemm(r, hd, hd, ebar, hd, true, Mat::n(zt, hd), Mat::n(self.w.get(self.ix.tproj_w[l]), hd));
             if l > 0 {
-                gemm(r, hd, hd, hbar, hd, false, Mat::n(zt, hd), Mat::n(self.w.get(layer_w(l)), fan_in));
+                gemm(r, hd, hd, hbar, hd, false, Mat::n(zt, hd), Mat::n(self.w.get(self.ix.layer_w[l]), fan_in));
             }
         }
         silu_backward(ebar, c.a0, c.sa0);
-        gemm(hd, td, r, g.get(TIME_W), td, true, Mat::t(ebar, hd), Mat::n(c.emb, td));
-        add_col_sums(g.get(TIME_B), ebar);
+        gemm(hd, td, r, g.get(self.ix.time_w), td, true, Mat::t(ebar, hd), Mat::n(c.emb, td));
+        add_col_sums(g.get(self.ix.time_b), ebar);
     }
 
     /// Loss of the input gradient and its flat parameter gradient: `upstream(block_rows, g_block,
@@ -509,7 +520,7 @@ fn silu_second_body(zbar: &mut [f32], dbar: &[f32], u: &[f32], z: &[f32], s: &[f
     }
 }
 
-crate::cpu::simd_dispatch!(
+simd_dispatch!(
     /// zbar = dbar ⊙ u ⊙ SiLU''(z), SiLU'' = σ(1 − σ)(2 + z(1 − 2σ)), from the saved σ.
     fn silu_second(zbar: &mut [f32], dbar: &[f32], u: &[f32], z: &[f32], s: &[f32]) => silu_second_body
 );
@@ -521,7 +532,7 @@ fn add_silu_backward_body(acc: &mut [f32], g: &[f32], z: &[f32], s: &[f32]) {
     }
 }
 
-crate::cpu::simd_dispatch!(
+simd_dispatch!(
     /// acc += g ⊙ SiLU'(z).
     fn add_silu_backward(acc: &mut [f32], g: &[f32], z: &[f32], s: &[f32]) => add_silu_backward_body
 );
@@ -542,9 +553,9 @@ fn embed_body(t: &[f32], freqs: &[f32], emb: &mut [f32]) {
         let tt = ti * 1000.0;
         let (sin, cos) = row.split_at_mut(half);
         // the frequencies are at most 1: beyond the polynomial's range (|t| > 8.192), libm
-        if tt.abs() <= crate::cpu::SINCOS_MAX {
+        if tt.abs() <= SINCOS_MAX {
             for ((s, c), &f) in sin.iter_mut().zip(cos.iter_mut()).zip(freqs) {
-                (*s, *c) = crate::cpu::sincos_f32(tt * f);
+                (*s, *c) = sincos_f32(tt * f);
             }
         } else {
             for ((s, c), &f) in sin.iter_mut().zip(cos.iter_mut()).zip(freqs) {
@@ -554,7 +565,7 @@ fn embed_body(t: &[f32], freqs: &[f32], emb: &mut [f32]) {
     }
 }
 
-crate::cpu::simd_dispatch!(
+simd_dispatch!(
     /// emb rows [sin(1000 t f_j), cos(1000 t f_j)] (as `layers::time_embedding`).
     pub(crate) fn embed_rows(t: &[f32], freqs: &[f32], emb: &mut [f32]) => embed_body
 );
@@ -562,13 +573,13 @@ crate::cpu::simd_dispatch!(
 #[inline(always)]
 fn silu_out_body(z: &[f32], h: &mut [f32], s: &mut [f32]) {
     for ((&z, h), s) in z.iter().zip(h.iter_mut()).zip(s.iter_mut()) {
-        let q = crate::cpu::sigmoid_f32(z);
+        let q = sigmoid_f32(z);
         *s = q;
         *h = z * q;
     }
 }
 
-crate::cpu::simd_dispatch!(
+simd_dispatch!(
     /// h = SiLU(z), s = σ(z).
     fn silu_out(z: &[f32], h: &mut [f32], s: &mut [f32]) => silu_out_body
 );
