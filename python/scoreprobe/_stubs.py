@@ -19,8 +19,9 @@ from typing import Any
 
 from . import _core
 
-# every run with an options struct (a new struct registered in `_options_schema` needs its block)
-RUNS = tuple(_core._options_schema())
+# every Python run with an options struct (a new struct registered in `_options_schema` needs its
+# block); `metrics`' struct serves only the CLI until the module has a `metrics` function
+RUNS = tuple(run for run in _core._options_schema() if hasattr(_core, run))
 BEGIN = "    # options of {run}: generated from its Rust options struct (python -m scoreprobe._stubs)"
 END = "    # end of the options of {run}"
 DOC_BEGIN = "    # docstring of {run}: generated from its Rust doc comment (python -m scoreprobe._stubs)"
