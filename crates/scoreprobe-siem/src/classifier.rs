@@ -178,7 +178,7 @@ impl Accuracy {
 
     /// The normal-approximation 95 % interval (None without an SE).
     pub fn ci95(&self) -> Option<(f64, f64)> {
-        self.se.is_finite().then(|| (self.value - 1.96 * self.se, self.value + 1.96 * self.se))
+        self.se.is_finite().then_some((self.value - 1.96 * self.se, self.value + 1.96 * self.se))
     }
 
     /// Why this accuracy does not show a detected difference, if it does not.
