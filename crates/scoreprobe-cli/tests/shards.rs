@@ -224,13 +224,68 @@ fn bad_shards_are_named() {
     }
     let o = bin().args(["siem", "--spec", SPEC, "--shard", "1/2"]).output().unwrap();
     assert!(stderr(&o).contains("--state-out"), "{}", stderr(&o));
+    // the particle form has no mergeable state yet: refused with the flag named, nothing written
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("x.npy");
+    let state = dir.path().join("s.json");
     let o = bin()
-        .args(["sample", "--spec", SPEC, "--shard", "0/2", "--state-out", "s.json", "--out"])
-        .arg(&out)
+        .args(["siem", "--spec", SPEC, "--form", "particle", "--n", "8", "--steps", "20", "--window", "15..19"])
+        .args(["--shard", "0/2", "--state-out"])
+        .arg(&state)
         .output()
         .unwrap();
-    assert!(!o.status.success() && stderr(&o).contains("--shard: sample has no mergeable state"), "{}", stderr(&o));
-    assert!(!out.exists());
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--shard: siem --form particle has no mergeable state"), "{e}");
+    assert!(!state.exists());
+}
+
+/// The report of a `sample` run without what names its own files or times it.
+fn sample_report(o: Output) -> Value {
+    let mut v = json(o);
+    for key in ["out", "seconds"] {
+        v.as_object_mut().unwrap().remove(key);
+    }
+    if let Some(t) = v["trajectory"].as_object_mut() {
+        t.remove("path");
+    }
+    v
+}
+
+#[test]
+fn sample_shards_merge_to_the_single_run_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (sampler, init) in [("em", "prior"), ("ancestral", "marginal"), ("ode-heun", "prior")] {
+        let args = |out: &Path, traj: &Path| -> Vec<String> {
+            let mut v: Vec<String> = ["sample", "--spec", SPEC, "--n", "23", "--steps", "40", "--seed", "5"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.extend(["--sampler", sampler, "--init", init, "--trajectory-window", "30..39"].map(String::from));
+            v.extend([
+                "--out".into(),
+                out.display().to_string(),
+                "--trajectory-out".into(),
+                traj.display().to_string(),
+            ]);
+            v
+        };
+        let (out, traj) = (d.join(format!("{sampler}.npy")), d.join(format!("{sampler}-traj.npy")));
+        let whole = sample_report(bin().args(args(&out, &traj)).output().unwrap());
+        for k in [1, 2, 4, 7] {
+            let (m_out, m_traj) = (d.join(format!("{sampler}-{k}.npy")), d.join(format!("{sampler}-{k}-traj.npy")));
+            let a = args(&m_out, &m_traj);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let states = shards(&a, k, d, &format!("sample-{sampler}"));
+            // a shard of several writes its state, not --out (the merge does)
+            assert_eq!(m_out.exists(), k == 1);
+            let merged = sample_report(merge(&states, false));
+            assert_eq!(whole, merged, "{sampler}, K = {k}");
+            assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&m_out).unwrap(), "{sampler}, K = {k}: samples");
+            assert_eq!(
+                std::fs::read(&traj).unwrap(),
+                std::fs::read(&m_traj).unwrap(),
+                "{sampler}, K = {k}: trajectory"
+            );
+        }
+    }
 }

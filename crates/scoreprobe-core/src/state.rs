@@ -39,6 +39,8 @@ pub enum StateKind {
     Hodge,
     /// The KL bounds: the points at the shard's quadrature nodes (shard 0: the prior's KL too).
     Bounds,
+    /// A sampling run: the shard's samples (and recorded trajectory).
+    Sample,
 }
 
 impl StateKind {
@@ -49,6 +51,7 @@ impl StateKind {
             StateKind::MetricsFd => "metrics",
             StateKind::Hodge => "hodge",
             StateKind::Bounds => "bounds",
+            StateKind::Sample => "sample",
         }
     }
 }

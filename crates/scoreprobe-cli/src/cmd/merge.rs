@@ -22,5 +22,6 @@ pub fn run(a: Args) -> Result<()> {
         StateKind::MetricsFd => super::metrics::print_merged(&set, a.json),
         StateKind::Hodge => super::hodge::print_merged(&set, a.json),
         StateKind::Bounds => super::bounds::print_merged(&set, a.json),
+        StateKind::Sample => super::sample::print_merged(&set, a.json),
     }
 }
