@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["siem", "hodge", "bounds"]
+__all__ = ["siem", "hodge", "bounds", "sample"]
 
 INSTALL = "scoreprobe.ray needs Ray: pip install 'scoreprobe[ray]' (from a checkout: pip install '.[ray]')"
 
@@ -55,6 +55,10 @@ def _shard(run: str, model_factory, data, schedule, index: int, shards: int, pat
     import scoreprobe as sp
 
     fn = getattr(sp, run)
+    if run == "sample":  # no data; its schedule is keyword-only
+        fn(model_factory(), schedule=_rebuilt(schedule), shard=(index, shards), state_out=path, progress=False,
+           **options)
+        return path
     fn(model_factory(), _rebuilt(data), _rebuilt(schedule), shard=(index, shards), state_out=path, progress=False,
        **options)
     return path
@@ -91,7 +95,8 @@ def _sharded(run: str, model_factory: Callable[[], Any], data, schedule, shards:
 
 def siem(model_factory: Callable[[], Any], data: Optional[np.ndarray] = None, schedule=None, *, shards: int,
          state_dir=None, **options: Any) -> Dict[str, Any]:
-    """``scoreprobe.siem`` over ``shards`` Ray tasks (the projection form shards; see docs/distributed.md)."""
+    """``scoreprobe.siem`` over ``shards`` Ray tasks (either form: a block of the window's times in the
+    projection form, of the trajectories in the particle form; see docs/distributed.md)."""
     return _sharded("siem", model_factory, data, schedule, shards, state_dir, options)
 
 
@@ -105,3 +110,10 @@ def bounds(model_factory: Callable[[], Any], data: Optional[np.ndarray] = None, 
            state_dir=None, **options: Any) -> Dict[str, Any]:
     """``scoreprobe.bounds`` over ``shards`` Ray tasks (a block of the quadrature nodes each)."""
     return _sharded("bounds", model_factory, data, schedule, shards, state_dir, options)
+
+
+def sample(model_factory: Callable[[], Any], schedule=None, *, shards: int, state_dir=None,
+           **options: Any) -> np.ndarray:
+    """``scoreprobe.sample`` over ``shards`` Ray tasks (a block of the samples each): the unsharded
+    run's (n, dim) array, bit for bit (each sample's randomness is keyed by (seed, index))."""
+    return _sharded("sample", model_factory, None, schedule, shards, state_dir, options)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 import scoreprobe as sp
@@ -59,6 +60,20 @@ def test_ray_siem_with_4_tasks_equals_sp_siem(local_ray, tmp_path):
     hodge = dict(estimator="critic", critic_steps=20, n=128, n_times=4)
     whole_hodge = sp.hodge(problem(), progress=False, **hodge)
     assert spray.hodge(problem, shards=2, **hodge)["gradient"] == whole_hodge["gradient"]
+
+
+def test_ray_sample_and_particle_siem_equal_the_single_run(local_ray, tmp_path):
+    import scoreprobe.ray as spray
+
+    problem, _ = factories()
+    opts = dict(n=21, steps=30, seed=3)
+    whole = sp.sample(problem(), progress=False, **opts)
+    merged = spray.sample(problem, shards=3, state_dir=tmp_path, **opts)
+    assert isinstance(merged, np.ndarray) and np.array_equal(merged, whole)
+    particle = dict(form="particle", n=21, steps=30, window="20..29")
+    whole_siem = sp.siem(problem(), progress=False, **particle)
+    merged_siem = spray.siem(problem, shards=3, **particle)
+    assert (merged_siem["siem"], merged_siem["siem_se"]) == (whole_siem["siem"], whole_siem["siem_se"])
 
 
 def test_a_failing_task_is_reported_with_its_shard(local_ray):

@@ -224,17 +224,17 @@ fn bad_shards_are_named() {
     }
     let o = bin().args(["siem", "--spec", SPEC, "--shard", "1/2"]).output().unwrap();
     assert!(stderr(&o).contains("--state-out"), "{}", stderr(&o));
-    // the particle form has no mergeable state yet: refused with the flag named, nothing written
+    // a particle-form shard needs at least one trajectory
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.json");
     let o = bin()
-        .args(["siem", "--spec", SPEC, "--form", "particle", "--n", "8", "--steps", "20", "--window", "15..19"])
-        .args(["--shard", "0/2", "--state-out"])
+        .args(["siem", "--spec", SPEC, "--form", "particle", "--n", "3", "--steps", "20", "--window", "15..19"])
+        .args(["--shard", "0/4", "--state-out"])
         .arg(&state)
         .output()
         .unwrap();
     let e = stderr(&o);
-    assert!(!o.status.success() && e.contains("--shard: siem --form particle has no mergeable state"), "{e}");
+    assert!(!o.status.success() && e.contains("--shard") && e.contains("at least one"), "{e}");
     assert!(!state.exists());
 }
 
@@ -286,6 +286,40 @@ fn sample_shards_merge_to_the_single_run_bit_for_bit() {
                 std::fs::read(&m_traj).unwrap(),
                 "{sampler}, K = {k}: trajectory"
             );
+        }
+    }
+}
+
+/// The particle form's report without what the shards measure on their own (wall times).
+fn particle_report(o: Output) -> Value {
+    let mut v = json(o);
+    v.as_object_mut().unwrap().remove("seconds");
+    if let Some(s) = v["source"].as_object_mut() {
+        s.remove("train_seconds");
+    }
+    v
+}
+
+#[test]
+fn siem_particle_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", "45..59"];
+    let critic = ["--error-field", "critic", "--seed", "2"];
+    for (field, extra) in [("oracle", &[][..]), ("oracle-8", &["--centers", "8"][..]), ("critic", &critic[..])] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let whole = particle_report(bin().args(&args).arg("--json").output().unwrap());
+        assert!(whole["siem"].as_f64().unwrap() > 0.0, "{field}: {whole}");
+        let whole_text = text_without_time(bin().args(&args).output().unwrap());
+        for k in [1, 2, 4, 7] {
+            let states = shards(&args, k, dir.path(), &format!("particle-{field}"));
+            let merged = particle_report(merge(&states, true));
+            close(&whole, &merged, 1e-12, field).unwrap_or_else(|e| panic!("{field}, K = {k}: {e}"));
+            // the parts are the single run's states (the critic is evaluated in full blocks): bit for bit
+            assert_eq!(whole, merged, "{field}, K = {k}");
+            if field != "critic" {
+                // (the critic's text prints its training time)
+                assert_eq!(text_without_time(merge(&states, false)), whole_text, "{field}, K = {k}");
+            }
         }
     }
 }

@@ -41,6 +41,8 @@ pub enum StateKind {
     Bounds,
     /// A sampling run: the shard's samples (and recorded trajectory).
     Sample,
+    /// SIEM's particle form: the radial summaries of the shard's trajectories.
+    SiemParticle,
 }
 
 impl StateKind {
@@ -52,6 +54,7 @@ impl StateKind {
             StateKind::Hodge => "hodge",
             StateKind::Bounds => "bounds",
             StateKind::Sample => "sample",
+            StateKind::SiemParticle => "siem",
         }
     }
 }

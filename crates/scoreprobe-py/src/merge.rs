@@ -41,6 +41,10 @@ fn merged_report(set: &ShardSet) -> Result<serde_json::Value, String> {
             let (report, _) = scoreprobe_siem::shard::merge_projection(set).map_err(|e| e.to_string())?;
             serde_json::to_value(&report).map_err(|e| e.to_string())
         }
+        StateKind::SiemParticle => {
+            let (report, _) = scoreprobe_siem::particle_shard::merge_particle(set).map_err(|e| e.to_string())?;
+            serde_json::to_value(&report).map_err(|e| e.to_string())
+        }
         StateKind::MetricsFd => scoreprobe_metrics::fd_state::merge_fd(set).map_err(|e| e.to_string()),
         StateKind::Bounds => {
             let (report, _) = scoreprobe_hodge::shard::merge_bounds(set).map_err(|e| e.to_string())?;

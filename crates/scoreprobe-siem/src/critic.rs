@@ -53,6 +53,24 @@ impl Default for CriticSourceConfig {
 
 const FIELD: &str = "critic";
 
+/// The rows of the blocks the critic is evaluated in (the CPU kernel's block, `cpu::mlp::CHUNK`).
+const EVAL_BLOCK: usize = 128;
+
+/// `x` with its last row repeated up to a multiple of `block` rows.
+fn pad_rows(x: ArrayView2<f64>, block: usize) -> Array2<f64> {
+    let n = x.nrows();
+    let extra = n.next_multiple_of(block) - n;
+    if extra == 0 || n == 0 {
+        return x.to_owned();
+    }
+    let mut out = Array2::zeros((n + extra, x.ncols()));
+    out.slice_mut(ndarray::s![..n, ..]).assign(&x);
+    for mut row in out.slice_mut(ndarray::s![n.., ..]).rows_mut() {
+        row.assign(&x.row(n - 1));
+    }
+    out
+}
+
 pub struct CriticSource {
     config: CriticSourceConfig,
     data: DataSampler,
@@ -207,10 +225,14 @@ impl ErrorSource for CriticSource {
         let sigma = self.sigma(t)?;
         let n = x.nrows();
         let Some(net) = self.net.as_ref() else { return Ok(Array2::zeros((centers.nrows(), n))) };
-        let dirs: Vec<Array2<f64>> = centers.rows().into_iter().map(|c| &x - &c.insert_axis(Axis(0))).collect();
-        let a = net.directional(x, &vec![t; n], &dirs).map_err(SiemError::network(FIELD))?;
+        // Every block the network's kernel evaluates is full (EVAL_BLOCK rows): a row's value then
+        // does not depend on how many rows share its batch, so a shard's trajectories get the
+        // single run's values (the kernel takes another path on a short block).
+        let padded = pad_rows(x, EVAL_BLOCK);
+        let dirs: Vec<Array2<f64>> = centers.rows().into_iter().map(|c| &padded - &c.insert_axis(Axis(0))).collect();
+        let a = net.directional(padded.view(), &vec![t; padded.nrows()], &dirs).map_err(SiemError::network(FIELD))?;
         self.eval_rows += n;
-        Ok(a / sigma)
+        Ok(a.slice(ndarray::s![.., ..n]).to_owned() / sigma)
     }
 
     fn eval_cost(&self) -> usize {

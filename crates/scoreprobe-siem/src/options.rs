@@ -5,7 +5,7 @@
 //! give the same numbers on the same inputs.
 
 use crate::error::SiemError;
-use crate::estimate::{estimate_siem, SiemConfig, SiemReport};
+use crate::estimate::{estimate_part, estimate_siem, finish_siem, SiemConfig, SiemReport};
 use crate::form::SiemForm;
 use crate::projection::{
     estimate_projection, ProjectionConfig, ProjectionReport, TestFamily, DEFAULT_CENTERS, DEFAULT_PILOT,
@@ -358,10 +358,17 @@ pub fn run_siem(
                 SiemReference::Exact { .. } => ErrorFieldKind::Oracle,
                 SiemReference::Samples(_) => ErrorFieldKind::Critic,
             });
-            scoreprobe_core::shard::refuse_shards("siem --form particle", &opts.shard)?;
             let cfg = siem_config(opts, schedule, reference, d)?;
             let mut source = error_source(kind, opts, schedule, reference)?;
-            estimate_siem(model, schedule, source.as_mut(), &cfg).map(SiemRun::Particle)
+            let (shard, state_out) = opts.shard.checked()?;
+            if state_out.is_none() {
+                return estimate_siem(model, schedule, source.as_mut(), &cfg).map(SiemRun::Particle);
+            }
+            // a shard (or a whole run asked for its state) keeps its part for the state file
+            let part = estimate_part(model, schedule, source.as_mut(), &cfg, shard.range(cfg.n))?;
+            let mut report = finish_siem(&cfg, vec![part.clone()])?;
+            report.part = Some(Box::new(part));
+            Ok(SiemRun::Particle(report))
         }
     }
 }
