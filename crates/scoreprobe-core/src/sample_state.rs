@@ -42,12 +42,15 @@ pub struct SampleShard {
     pub seconds: f64,
 }
 
+/// Recorded states (each n × d) and their times.
+pub type RecordedStates = (Vec<Array2<f64>>, Vec<f64>);
+
 /// The merged run.
 #[derive(Clone, Debug)]
 pub struct MergedSample {
     pub x: Array2<f64>,
     /// The recorded states (each n × d) and their times.
-    pub trajectory: Option<(Vec<Array2<f64>>, Vec<f64>)>,
+    pub trajectory: Option<RecordedStates>,
     pub report: Value,
     /// The shards' wall times added.
     pub seconds: f64,
@@ -114,10 +117,7 @@ pub fn merge(set: &ShardSet) -> Result<MergedSample, StateError> {
 }
 
 /// The shards' recorded states, each time's rows concatenated in shard order.
-fn merge_trajectories(
-    parts: &[(&Path, SampleShard)],
-    d: usize,
-) -> Result<Option<(Vec<Array2<f64>>, Vec<f64>)>, StateError> {
+fn merge_trajectories(parts: &[(&Path, SampleShard)], d: usize) -> Result<Option<RecordedStates>, StateError> {
     let Some(times) = parts[0].1.trajectory.as_ref().map(|t| t.times.clone()) else { return Ok(None) };
     let mut states: Vec<Vec<f64>> = vec![Vec::new(); times.len()];
     let mut n = 0;
