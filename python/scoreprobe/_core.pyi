@@ -329,6 +329,9 @@ def sample(
     ``schedule=``, a ``Problem``'s spec). Same seed, same samples. ``progress``: ``True`` draws a bar
     counting to the sampler's score evaluations, ``False`` none, a callable ``progress(calls, rows)``
     is called with the running totals. The options are `SampleOptions`'s fields (the CLI's flags).
+    With ``shard="I/K"`` (or ``(I, K)``) and ``state_out=PATH`` only samples I·n/K to (I+1)·n/K
+    are drawn (returned, and written to the state); ``scoreprobe.merge`` of the K states returns
+    the unsharded run's array, bit for bit (each sample's randomness is keyed by (seed, index)).
     """
     # end of the docstring of sample
 def siem(
