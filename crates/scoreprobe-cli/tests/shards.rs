@@ -323,3 +323,37 @@ fn siem_particle_shards_merge_to_the_single_run() {
         }
     }
 }
+
+#[test]
+fn a_saved_critic_serves_every_shard_and_a_mismatched_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let field = dir.path().join("critic.safetensors");
+    let base = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", "45..59"];
+    let args: Vec<&str> = base.iter().chain(&["--error-field", "critic", "--seed", "2"]).copied().collect();
+    let fitted =
+        particle_report(bin().args(&args).arg("--error-field-out").arg(&field).arg("--json").output().unwrap());
+    assert!(field.exists() && dir.path().join("critic.json").exists());
+    let loaded = particle_report(bin().args(&args).arg("--error-field-in").arg(&field).arg("--json").output().unwrap());
+    // the loaded field is the fitted one, and the report is the fitting run's (its cost included)
+    assert_eq!(fitted, loaded);
+    let with_field: Vec<String> =
+        args.iter().map(|s| s.to_string()).chain(["--error-field-in".into(), field.display().to_string()]).collect();
+    let with_field: Vec<&str> = with_field.iter().map(String::as_str).collect();
+    for k in [2, 7] {
+        let merged = particle_report(merge(&shards(&with_field, k, dir.path(), "loaded"), true));
+        assert_eq!(fitted, merged, "K = {k}");
+    }
+    // a field fitted for another window (or seed) is refused, naming the entry
+    for (window, seed, entry) in [("40..59", "2", "window"), ("45..59", "3", "seed")] {
+        let other = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", window];
+        let o = bin()
+            .args(other)
+            .args(["--error-field", "critic", "--seed", seed, "--error-field-in"])
+            .arg(&field)
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains("--error-field-in") && e.contains(&format!("with {entry} ")), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}

@@ -43,11 +43,22 @@ pub struct CriticSourceConfig {
     /// Held-out draws for the check against χ = 0.
     pub holdout: usize,
     pub seed: u64,
+    /// Load the fitted critic from this file instead of fitting it ([`crate::critic_file`]).
+    pub field_in: Option<std::path::PathBuf>,
+    /// Save the fitted critic to this file.
+    pub field_out: Option<std::path::PathBuf>,
 }
 
 impl Default for CriticSourceConfig {
     fn default() -> Self {
-        Self { fit: CriticFitConfig::default(), times_per_batch: 8, holdout: 16_384, seed: 0 }
+        Self {
+            fit: CriticFitConfig::default(),
+            times_per_batch: 8,
+            holdout: 16_384,
+            seed: 0,
+            field_in: None,
+            field_out: None,
+        }
     }
 }
 
@@ -147,6 +158,49 @@ fn draw(
     Ok(CriticBatch { x: cat(&xs), t: ts, w: cat(&ws) })
 }
 
+impl CriticSource {
+    /// Fits the critic over the window's `times`: (the network, or None when the held-out
+    /// objective keeps the zero field; its report; its cost).
+    fn fit(
+        &mut self,
+        ctx: &PrepareContext,
+        times: &[f64],
+        c: &CriticSourceConfig,
+    ) -> Result<(Option<ScalarCritic>, serde_json::Value, AuxCost), SiemError> {
+        let d = ctx.model.dim();
+        let mut rng = SeedStream::new(c.seed).rng(Purpose::CriticSourceFit { sampler_seed: ctx.sampler.seed });
+        let probe = (self.data)(2, &mut rng);
+        if probe.dim() != (2, d) {
+            return Err(SiemError::invalid(
+                FIELD,
+                format!("the data sampler returned shape {:?}, expected (2, {d})", probe.dim()),
+            ));
+        }
+        let data = &mut self.data;
+        let mut drawer = |n: usize, r: &mut ChaCha8Rng| draw(data, ctx, times, c.times_per_batch, n, r);
+        let fit_seed = rng.random::<u64>();
+        let (net, log) =
+            fit_scalar_critic(d, &c.fit, fit_seed, &self.device, &mut drawer).map_err(SiemError::network(FIELD))?;
+        // held-out window-averaged objective of the fitted critic vs χ = 0 (ε-units)
+        let held = drawer(c.holdout, &mut rng).map_err(SiemError::network(FIELD))?;
+        let terms = net.terms(&held, &mut rng).map_err(SiemError::network(FIELD))?;
+        let n = terms.len() as f64;
+        let mean = terms.iter().sum::<f64>() / n;
+        let se = (terms.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n).sqrt();
+        let used = mean > 0.0;
+        let report = serde_json::json!({
+            "form": "denoising (no true score)", "time_conditioned": true, "window_times": times.len(),
+            "heldout_objective_eps": mean, "heldout_objective_se": se,
+            "used": if used { "fitted critic" } else { "zero critic (held-out objective <= 0)" },
+            "final_train_objective_eps": log.final_objective, "train_steps": c.fit.steps, "batch": c.fit.batch,
+            "times_per_batch": c.times_per_batch, "hidden": c.fit.hidden, "depth": c.fit.depth,
+            "tangents_per_row": c.fit.tangents_per_row(d), "holdout": c.holdout, "train_seconds": log.seconds,
+        });
+        let cost = AuxCost { score_evals: log.rows + c.holdout, aux_evals: log.rows + c.holdout, seconds: 0.0 };
+        Ok((used.then_some(net), report, cost))
+    }
+}
+
 impl ErrorSource for CriticSource {
     fn name(&self) -> &'static str {
         "critic"
@@ -159,7 +213,6 @@ impl ErrorSource for CriticSource {
         if c.times_per_batch == 0 || c.holdout < 2 {
             return Err(SiemError::invalid(FIELD, format!("need times_per_batch ≥ 1 and holdout ≥ 2: {c:?}")));
         }
-        let d = ctx.model.dim();
         let window = ctx.sampler.window.ok_or_else(|| SiemError::invalid(FIELD, "the sampler has no window"))?;
         let grid = ctx.sampler.grid();
         // step k evaluates the score at t_{k+1}
@@ -173,40 +226,24 @@ impl ErrorSource for CriticSource {
                 format!("σ_t = 0 at window time {t}; ê = ∇χ/σ_t is undefined there"),
             ));
         }
-        let mut rng = SeedStream::new(c.seed).rng(Purpose::CriticSourceFit { sampler_seed: ctx.sampler.seed });
-        let probe = (self.data)(2, &mut rng);
-        if probe.dim() != (2, d) {
-            return Err(SiemError::invalid(
-                FIELD,
-                format!("the data sampler returned shape {:?}, expected (2, {d})", probe.dim()),
-            ));
+        let fit = format!("{:?}, times_per_batch {}, holdout {}", c.fit, c.times_per_batch, c.holdout);
+        let compat = crate::critic_file::compatibility(ctx, c.seed, fit);
+        let (net, report, mut cost) = match &c.field_in {
+            Some(path) => {
+                let loaded = crate::critic_file::load(path, &compat, &self.device)?;
+                (loaded.net, loaded.details, loaded.cost)
+            }
+            None => self.fit(ctx, &times, &c)?,
+        };
+        if let Some(path) = &c.field_out {
+            crate::critic_file::save(path, net.as_ref(), compat, &report, &cost)?;
         }
-        let data = &mut self.data;
-        let mut drawer = |n: usize, r: &mut ChaCha8Rng| draw(data, ctx, &times, c.times_per_batch, n, r);
-        let fit_seed = rng.random::<u64>();
-        let (net, log) =
-            fit_scalar_critic(d, &c.fit, fit_seed, &self.device, &mut drawer).map_err(SiemError::network(FIELD))?;
-        // held-out window-averaged objective of the fitted critic vs χ = 0 (ε-units)
-        let held = drawer(c.holdout, &mut rng).map_err(SiemError::network(FIELD))?;
-        let terms = net.terms(&held, &mut rng).map_err(SiemError::network(FIELD))?;
-        let n = terms.len() as f64;
-        let mean = terms.iter().sum::<f64>() / n;
-        let se = (terms.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0) / n).sqrt();
-        let used = mean > 0.0;
-        let seconds = start.elapsed().as_secs_f64();
-        self.report = serde_json::json!({
-            "form": "denoising (no true score)", "time_conditioned": true, "window_times": times.len(),
-            "heldout_objective_eps": mean, "heldout_objective_se": se,
-            "used": if used { "fitted critic" } else { "zero critic (held-out objective <= 0)" },
-            "final_train_objective_eps": log.final_objective, "train_steps": c.fit.steps, "batch": c.fit.batch,
-            "times_per_batch": c.times_per_batch, "hidden": c.fit.hidden, "depth": c.fit.depth,
-            "tangents_per_row": c.fit.tangents_per_row(d), "holdout": c.holdout, "train_seconds": log.seconds,
-        });
-        self.net = used.then_some(net);
+        cost.seconds = start.elapsed().as_secs_f64();
+        self.report = report;
+        self.net = net;
         self.schedule = Some(ctx.schedule.clone());
-        Ok(AuxCost { score_evals: log.rows + c.holdout, aux_evals: log.rows + c.holdout, seconds })
+        Ok(cost)
     }
-
     fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {
         let sigma = self.sigma(t)?;
         let Some(net) = self.net.as_ref() else { return Ok(Array2::zeros(x.raw_dim())) };

@@ -25,6 +25,8 @@
 pub mod classifier;
 #[cfg(feature = "nn")]
 pub mod critic;
+#[cfg(feature = "nn")]
+pub mod critic_file;
 pub mod error;
 pub mod estimate;
 pub mod form;

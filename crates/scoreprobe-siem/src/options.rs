@@ -141,6 +141,16 @@ pub struct SiemOptions {
     /// Training steps of the `classifier` error field (batch 512, MLP 3 × 64).
     #[arg(long, default_value_t = 1500)]
     pub classifier_steps: usize,
+    /// Particle form, `critic` error field: save the fitted critic to PATH (safetensors) and a
+    /// sidecar PATH.json recording what makes it compatible (dimension, model, schedule, window,
+    /// grid, seeds, fit settings), so other runs (every shard) load it with --error-field-in.
+    #[arg(long)]
+    pub error_field_out: Option<std::path::PathBuf>,
+    /// Particle form, `critic` error field: load the critic saved by --error-field-out instead of
+    /// fitting it; a field fitted for another run (a sidecar entry differs) is refused, naming the
+    /// entry. The report is the fitting run's (the fit's cost included).
+    #[arg(long)]
+    pub error_field_in: Option<std::path::PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
     pub shard: ShardOptions,
@@ -291,6 +301,7 @@ pub fn error_source(
     if let Some(why) = kind.unavailable() {
         return Err(OptionError::new("error_field", why).into());
     }
+    refuse_field_files(kind, opts)?;
     #[cfg(feature = "nn")]
     let options = SourceOptions {
         classifier: crate::classifier::ClassifierConfig {
@@ -298,7 +309,12 @@ pub fn error_source(
             seed: opts.seed,
             ..Default::default()
         },
-        critic: crate::critic::CriticSourceConfig { seed: opts.seed, ..Default::default() },
+        critic: crate::critic::CriticSourceConfig {
+            seed: opts.seed,
+            field_in: opts.error_field_in.clone(),
+            field_out: opts.error_field_out.clone(),
+            ..Default::default()
+        },
     };
     #[cfg(not(feature = "nn"))]
     let options = {
@@ -306,6 +322,21 @@ pub fn error_source(
         SourceOptions::default()
     };
     crate::recipe::error_source(kind, reference.truth(schedule), options)
+}
+
+/// `error_field_in`/`error_field_out` name a fitted field's file: only the critic has one (the
+/// oracle is exact, the classifier is not saved yet).
+fn refuse_field_files(kind: ErrorFieldKind, opts: &SiemOptions) -> Result<(), SiemError> {
+    let field = match (&opts.error_field_in, &opts.error_field_out) {
+        (None, None) => return Ok(()),
+        (Some(_), _) => "error_field_in",
+        (None, Some(_)) => "error_field_out",
+    };
+    if kind == ErrorFieldKind::Critic {
+        return Ok(());
+    }
+    let why = format!("the {} error field has no fitted field to save or load (only critic has)", kind.name());
+    Err(OptionError::new(field, why).into())
 }
 
 /// Draws rows uniformly with replacement: the data draws of the projection form and of the
@@ -382,6 +413,11 @@ pub fn run_projection(
     opts: &SiemOptions,
 ) -> Result<ProjectionReport, SiemError> {
     let d = model.dim();
+    if opts.error_field_in.is_some() || opts.error_field_out.is_some() {
+        let field = if opts.error_field_in.is_some() { "error_field_in" } else { "error_field_out" };
+        let why = "the projection form fits no error field; use the particle form with error_field critic";
+        return Err(OptionError::new(field, why).into());
+    }
     if let Some(kind) = opts.error_field {
         return Err(OptionError::new(
             "error_field",

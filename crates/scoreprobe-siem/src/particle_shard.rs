@@ -36,8 +36,11 @@ pub(crate) fn settings_base(opts: &SiemOptions, model: &ModelId, dim: usize) -> 
         Ok(Value::Object(o)) => o.into_iter().collect(),
         _ => BTreeMap::new(),
     };
-    map.remove("shard");
-    map.remove("state_out");
+    // the shard's own options, and the files of a fitted field (a loaded field is the fitted one:
+    // its sidecar has been checked against the run)
+    for own in ["shard", "state_out", "error_field_in", "error_field_out"] {
+        map.remove(own);
+    }
     map.insert("model".into(), model.fingerprint.clone().into());
     map.insert("dim".into(), dim.into());
     map

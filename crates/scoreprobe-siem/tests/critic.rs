@@ -31,6 +31,7 @@ fn small(steps: usize) -> CriticSourceConfig {
         times_per_batch: 4,
         holdout: 8192,
         seed: 0,
+        ..Default::default()
     }
 }
 
