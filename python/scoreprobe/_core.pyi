@@ -356,6 +356,8 @@ def siem(
     sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
     seed: int = 0,
     classifier_steps: int = 1500,
+    error_field_out: Optional[_Path] = None,
+    error_field_in: Optional[_Path] = None,
     shard: Union[str, Tuple[int, int], None] = None,
     state_out: Optional[_Path] = None,
     # end of the options of siem

@@ -155,3 +155,19 @@ def test_particle_siem_shards_merge_in_python(tmp_path):
         merged = sp.merge(paths)
         assert_close(whole, merged)
         assert (merged["siem"], merged["siem_se"]) == (whole["siem"], whole["siem_se"])
+
+
+def test_a_saved_critic_gives_the_fitted_run_s_siem_and_a_mismatch_is_refused(tmp_path):
+    problem = sp.Problem.from_json(SPEC)
+    opts = dict(form="particle", error_field="critic", n=23, steps=60, window="45..59", seed=2, progress=False)
+    field = tmp_path / "critic.safetensors"
+    fitted = sp.siem(problem, error_field_out=str(field), **opts)
+    assert field.is_file() and (tmp_path / "critic.json").is_file()
+    loaded = sp.siem(problem, error_field_in=field, **opts)
+    assert (loaded["siem"], loaded["siem_se"]) == (fitted["siem"], fitted["siem_se"])
+    paths = [tmp_path / f"c-{i}.json" for i in range(3)]
+    for i, p in enumerate(paths):
+        sp.siem(problem, shard=(i, 3), state_out=p, error_field_in=field, **opts)
+    assert sp.merge(paths)["siem"] == fitted["siem"]
+    with pytest.raises(ValueError, match="^error_field_in: .*fitted with window"):
+        sp.siem(problem, error_field_in=field, **{**opts, "window": "40..59"})
