@@ -69,9 +69,10 @@ def prdc(
 ) -> PrdcResult:
     """Precision, recall (k_pr neighbours), density and coverage (k_dc); ``k`` sets both."""
 
-def merge(states: Sequence[_Path]) -> Dict[str, Any]:
+def merge(states: Sequence[_Path]) -> Any:
     """The state files of every shard of one run (``shard=``, ``state_out=``) merged into the dict
-    the unsharded run returns (``siem``'s; FD states: ``scoreprobe metrics --json``'s)."""
+    the unsharded run returns (``siem``'s; FD states: ``scoreprobe metrics --json``'s); ``sample``
+    states merge into the unsharded ``sample``'s (n, dim) float64 array."""
 
 def load_images(path: _Path, limit: Optional[int] = None) -> npt.NDArray[np.float32]:
     """Images (folder, IDX, .npy, data set name) as float32 (N, C, H, W) in [0, 1]."""

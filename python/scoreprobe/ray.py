@@ -1,6 +1,7 @@
 """scoreprobe's sharded runs as Ray tasks: K tasks each run one shard (``shard=(i, K)``,
 ``state_out=``), the driver merges their states (:func:`scoreprobe.merge`), so the result is the
-dict of the unsharded run (to 1e-12 relative; see docs/distributed.md).
+dict of the unsharded run (to 1e-12 relative; see docs/distributed.md), or for :func:`sample` its
+array, bit for bit.
 
 ``model_factory`` is a zero-argument callable that builds the model (a ``ScoreFunction`` or a
 ``Problem``) inside each task, so that a PyTorch model is built on the worker's own device. A task

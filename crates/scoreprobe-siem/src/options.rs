@@ -514,8 +514,9 @@ mod tests {
             (named("bandwidth_rule"), named("test_fn")),
             (serde_json::json!("median-pooled"), serde_json::json!("gaussian"))
         );
-        assert_eq!(specs.len(), 18);
-        assert_eq!((specs[16].name.as_str(), specs[17].name.as_str()), ("shard", "state_out"));
+        assert_eq!(specs.len(), 20);
+        let last: Vec<&str> = specs[16..].iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(last, ["error_field_out", "error_field_in", "shard", "state_out"]);
         // Python's spellings: a window as text or a pair, kinds by name, unknown fields refused
         let o: SiemOptions =
             serde_json::from_str(r#"{"window": [900, 999], "test_fn": "quadratic", "sampler": "ancestral"}"#).unwrap();
