@@ -227,6 +227,9 @@ fn per_row(rows: Range<usize>, d: usize, draw: impl Fn(u64) -> Array2<f64>) -> A
     x
 }
 
+/// Rows of noise per parallel work item.
+const NOISE_ROWS: usize = 512;
+
 /// The per-step noise of a batch of trajectories: one generator per row, keyed by the row's
 /// trajectory index, drawn in step order (so a row's noise does not depend on the other rows).
 struct StepNoise {
@@ -242,13 +245,18 @@ impl StepNoise {
         StepNoise { rngs, d }
     }
 
-    /// The next n × d standard normal draws.
+    /// The next n × d standard normal draws (rows in parallel: each row has its own generator,
+    /// so the values do not depend on the thread count).
     fn draw(&mut self) -> Array2<f64> {
-        let mut z = Array2::zeros((self.rngs.len(), self.d));
-        for (row, rng) in z.rows_mut().into_iter().zip(&mut self.rngs) {
-            row.into_iter().for_each(|v| *v = rng.sample(StandardNormal));
-        }
-        z
+        use rayon::prelude::*;
+        let d = self.d;
+        let mut z = vec![0.0; self.rngs.len() * d];
+        z.par_chunks_mut(d.max(1) * NOISE_ROWS).zip(self.rngs.par_chunks_mut(NOISE_ROWS)).for_each(|(block, rngs)| {
+            for (row, rng) in block.chunks_mut(d.max(1)).zip(rngs) {
+                row.iter_mut().for_each(|v| *v = rng.sample(StandardNormal));
+            }
+        });
+        Array2::from_shape_vec((self.rngs.len(), d), z).expect("n rows of d")
     }
 }
 
