@@ -365,5 +365,10 @@ fn any_partition_of_the_trajectories_gives_the_same_rows() {
         }
         // a longer run's first rows are the shorter run's
         assert_eq!(run(0..20).slice(ndarray::s![..13, ..]), whole, "{kind:?}");
+        // and the thread count plays no part (the noise rows are drawn in parallel)
+        let pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for threads in [1, 3] {
+            assert_eq!(pool(threads).install(|| run(0..1100)).slice(ndarray::s![..13, ..]), whole, "{kind:?}");
+        }
     }
 }
