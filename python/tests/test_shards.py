@@ -84,6 +84,26 @@ def test_fd_states_merge_in_python(tmp_path, cli_bin):
     assert rel_close(sp.merge(states)["fd"], sp.frechet_distance(np.load(a), np.load(b)))
 
 
+def test_point_set_states_merge_in_python_to_the_cli_s_report(tmp_path, cli_bin):
+    import json
+
+    rng = np.random.default_rng(2)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, rng.normal(size=(80, 3)))
+    np.save(b, rng.normal(size=(70, 3)) * 1.2)
+    flags = ["--a", str(a), "--b", str(b), "--metric", "kid,w2,prdc", "--kid-subsets", "5", "--kid-subset-size", "40"]
+    whole = json.loads(subprocess.run([str(cli_bin), "metrics", *flags, "--json"],
+                                      check=True, capture_output=True, text=True).stdout)
+    states = [tmp_path / f"points-{i}.json" for i in range(3)]
+    for i, path in enumerate(states):
+        subprocess.run([str(cli_bin), "metrics", *flags, "--shard", f"{i}/3", "--state-out", str(path)],
+                       check=True, capture_output=True)
+    merged = sp.merge(states)
+    # the metrics run once on the gathered rows: the same numbers, bit for bit
+    assert merged == whole
+    assert rel_close(merged["kid"]["mean"], sp.kid(np.load(a), np.load(b), subsets=5, subset_size=40)[0])
+
+
 def test_hodge_shards_merge_in_python(tmp_path):
     problem = sp.Problem.from_json(SPEC)
     opts = dict(estimator="critic", critic_steps=20, n=128, n_times=5, progress=False)

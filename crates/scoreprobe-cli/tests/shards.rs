@@ -1,5 +1,5 @@
 //! Sharded runs (`--shard I/K --state-out PATH`) and `scoreprobe merge` (siem's projection form,
-//! hodge and bounds with the critic, FD): for K = 1, 2, 4 and 7 shards the merge prints what the unsharded
+//! hodge and bounds with the critic, FD, the point-set metrics): for K = 1, 2, 4 and 7 shards the merge prints what the unsharded
 //! run prints (numbers to 1e-12 relative, wall time
 //! aside); mismatched, missing, duplicated and corrupt states are refused with the file named.
 
@@ -160,6 +160,31 @@ fn fd_shards_merge_to_the_single_run() {
     states[1] = shards(&other, 2, dir.path(), "other").remove(1);
     let e = stderr(&merge(&states, false));
     assert!(e.contains("states differ in n:") && e.contains("other-1-of-2.json"), "{e}");
+}
+
+#[test]
+fn point_set_metrics_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = points(dir.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let args = ["metrics", "--a", a, "--b", b, "--metric", "fd,kid,w2,w2-sliced,bures,prdc", "--n", "150"];
+    let args: Vec<&str> =
+        args.iter().chain(&["--kid-subsets", "7", "--kid-subset-size", "60", "--seed", "3"]).copied().collect();
+    let whole = json(bin().args(&args).arg("--json").output().unwrap());
+    assert!(whole["kid"]["se"].as_f64().unwrap() > 0.0 && whole["w2"].as_f64().unwrap() > 0.1);
+    let whole_text = String::from_utf8(ok(bin().args(&args).output().unwrap()).stdout).unwrap();
+    for k in [1, 2, 4, 7] {
+        let states = shards(&args, k, dir.path(), "points");
+        // the metric runs once on the gathered rows: the same bits, not only 1e-12
+        assert_eq!(whole, json(merge(&states, true)), "K = {k}");
+        assert_eq!(whole_text, String::from_utf8(ok(merge(&states, false)).stdout).unwrap(), "K = {k}");
+    }
+    // a shard of another KID setting does not merge
+    let mut states = shards(&args, 2, dir.path(), "points");
+    let other: Vec<&str> = args.iter().map(|&x| if x == "7" { "8" } else { x }).collect();
+    states[1] = shards(&other, 2, dir.path(), "other").remove(1);
+    let e = stderr(&merge(&states, false));
+    assert!(e.contains("states differ in options") && e.contains("other-1-of-2.json"), "{e}");
 }
 
 #[test]

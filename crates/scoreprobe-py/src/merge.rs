@@ -9,7 +9,7 @@ use scoreprobe_core::state::{read_shards, ShardSet, StateKind};
 use std::path::PathBuf;
 
 /// The merged report of the K shards' state files (any order), as the unsharded run's dict
-/// (`siem`'s for projection-form states; `scoreprobe metrics --metric fd --json`'s for FD states);
+/// (`siem`'s for projection-form states; `scoreprobe metrics --json`'s for metrics states);
 /// for `sample` states, the unsharded run's (n, dim) array.
 #[pyfunction]
 pub fn merge<'py>(py: Python<'py>, states: Vec<PathBuf>) -> PyResult<Bound<'py, PyAny>> {
@@ -46,6 +46,7 @@ fn merged_report(set: &ShardSet) -> Result<serde_json::Value, String> {
             serde_json::to_value(&report).map_err(|e| e.to_string())
         }
         StateKind::MetricsFd => scoreprobe_metrics::fd_state::merge_fd(set).map_err(|e| e.to_string()),
+        StateKind::MetricsPoints => scoreprobe_metrics::points_state::merge_points(set).map_err(|e| e.to_string()),
         StateKind::Bounds => {
             let (report, _) = scoreprobe_hodge::shard::merge_bounds(set).map_err(|e| e.to_string())?;
             serde_json::to_value(report).map_err(|e| e.to_string())
