@@ -26,6 +26,8 @@ mod inception;
 mod mnist_cnn;
 mod mobilenet;
 pub mod preprocess;
+mod qkernels;
+mod qnet;
 mod runner;
 
 pub use error::FeaturesError;

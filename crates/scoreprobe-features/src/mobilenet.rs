@@ -27,12 +27,13 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, Array4, Axis};
 use rayon::prelude::*;
 use scoreprobe_data::ImageSet;
-use tract_onnx::prelude::{Framework, TractResult};
+use tract_onnx::prelude::{Framework, TractResult, TypedModel};
 use tract_onnx::tract_core::internal::{ensure, TractErrorContext};
 
 use crate::dequant::dequantize_model;
 use crate::error::{FeaturesError, Result};
 use crate::preprocess::{gray_to_rgb, resize_chw, to_byte};
+use crate::qnet::{QNet, Scratch};
 use crate::runner::BatchedPlan;
 use crate::FeatureExtractor;
 
@@ -42,21 +43,42 @@ const SIDE: usize = 224;
 /// How the quantised network is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MobileNetMode {
-    /// Dequantised weights, `f32` arithmetic with each layer's output re-quantised to the
-    /// integer grid (fast; within a few output quantisation steps of the integer reference,
-    /// relative L2 ≈ 0.02; see the module docs).
+    /// The crate's own uint8 kernels ([`crate::qnet`]): XNNPACK's arithmetic, so LiteRT's
+    /// features bit for bit, and the fastest engine. Falls back to [`MobileNetMode::Float`] for
+    /// a graph it does not handle (a file other than the shared MobileNet).
     #[default]
+    Native,
+    /// tract's `f32` kernels on integer units ([`crate::dequant`]): the same bits as
+    /// [`MobileNetMode::Native`], about 2–4× slower; the reference the native engine is tested
+    /// against.
     Float,
-    /// tract's integer kernels: the TFLite uint8 semantics, but ~30× slower on x86.
+    /// tract's integer kernels: the TFLite reference semantics (fixed-point re-scaling, 87 % of
+    /// the values equal LiteRT's), ~30× slower on x86.
     Integer,
+}
+
+/// Images the native engine pushes through each layer at once (the weights of a layer are read
+/// once per batch; the activations of 8 images stay within a few MB). Any size gives the same
+/// bits.
+pub const NATIVE_BATCH: usize = 8;
+
+/// What runs the network.
+enum Engine {
+    /// A tract plan, with the input zero point when it takes integer units (`f32`).
+    Tract {
+        plan: BatchedPlan,
+        input_zp: Option<f32>,
+    },
+    Native {
+        net: QNet,
+        batch: usize,
+    },
 }
 
 /// The MobileNet-v1 embedding feature space (1024-d).
 pub struct MobileNet {
-    plan: BatchedPlan,
+    engine: Engine,
     mode: MobileNetMode,
-    /// Input zero point and scale: the float graph takes integer units, `byte − zp`.
-    input_zp_scale: (f32, f32),
     path: PathBuf,
 }
 
@@ -64,43 +86,58 @@ impl MobileNet {
     /// File name under `<data root>/models/`.
     pub const MODEL_FILE: &'static str = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite";
 
-    /// Loads the model from a TFLite file, evaluated in [`MobileNetMode::Float`].
+    /// Loads the model from a TFLite file, evaluated in [`MobileNetMode::Native`].
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
-        Self::from_path_with_mode(path, MobileNetMode::Float)
+        Self::from_path_with_mode(path, MobileNetMode::Native)
     }
 
-    /// Loads the model from a TFLite file, evaluated in the given mode.
+    /// Loads the model from a TFLite file, evaluated in the given mode (see
+    /// [`MobileNetMode::Native`] for its fallback: [`mode`](Self::mode) says which one runs).
     pub fn from_path_with_mode(path: impl AsRef<Path>, mode: MobileNetMode) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !path.is_file() {
             return Err(FeaturesError::ModelFile { path, problem: "model file not found".into() });
         }
-        let (plan, input_zp_scale) =
+        let (engine, mode) =
             Self::compile(&path, mode).map_err(|source| FeaturesError::Model { path: path.clone(), source })?;
-        Ok(MobileNet { plan, mode, input_zp_scale, path })
+        Ok(MobileNet { engine, mode, path })
     }
 
-    fn compile(path: &Path, mode: MobileNetMode) -> TractResult<(BatchedPlan, (f32, f32))> {
+    fn compile(path: &Path, mode: MobileNetMode) -> TractResult<(Engine, MobileNetMode)> {
         let label = path.display().to_string();
         let model =
             tract_tflite::tflite().model_for_path(path).with_context(|| format!("{label}: cannot load as TFLite"))?;
         let in_dt = model.input_fact(0)?.datum_type;
         ensure!(in_dt.size_of() == 1, "{label}: model input type {in_dt:?} is not a byte type");
-        let (zp, scale) = in_dt.zp_scale();
-        let model = match mode {
-            MobileNetMode::Integer => model.into_optimized(),
-            MobileNetMode::Float => dequantize_model(&model.into_decluttered()?)
-                .with_context(|| format!("{label}: cannot convert the quantised graph to f32"))?
-                .into_optimized(),
+        let (zp, _) = in_dt.zp_scale();
+        let tract_plan = |model: TypedModel| -> TractResult<BatchedPlan> {
+            let plan = BatchedPlan::new(model, 1, label.clone())?;
+            ensure!(
+                plan.sample_shape == [SIDE, SIDE, 3],
+                "{label}: model input per image is {:?}, expected [224, 224, 3]",
+                plan.sample_shape
+            );
+            Ok(plan)
+        };
+        if mode == MobileNetMode::Integer {
+            let plan =
+                tract_plan(model.into_optimized().with_context(|| format!("{label}: cannot optimise the model"))?)?;
+            return Ok((Engine::Tract { plan, input_zp: None }, mode));
         }
-        .with_context(|| format!("{label}: cannot optimise the model"))?;
-        let plan = BatchedPlan::new(model, 1, label.clone())?;
-        ensure!(
-            plan.sample_shape == [SIDE, SIDE, 3],
-            "{label}: model input per image is {:?}, expected [224, 224, 3]",
-            plan.sample_shape
-        );
-        Ok((plan, (zp as f32, scale)))
+        let decluttered = model.into_decluttered().with_context(|| format!("{label}: cannot declutter the model"))?;
+        if mode == MobileNetMode::Native {
+            // a graph the integer engine does not handle runs on the tract float graph
+            if let Ok(net) = QNet::from_model(&decluttered) {
+                if net.input_shape() == (SIDE, SIDE, 3) {
+                    return Ok((Engine::Native { net, batch: NATIVE_BATCH }, mode));
+                }
+            }
+        }
+        let float = dequantize_model(&decluttered)
+            .with_context(|| format!("{label}: cannot convert the quantised graph to f32"))?
+            .into_optimized()
+            .with_context(|| format!("{label}: cannot optimise the model"))?;
+        Ok((Engine::Tract { plan: tract_plan(float)?, input_zp: Some(zp as f32) }, MobileNetMode::Float))
     }
 
     /// The model file.
@@ -108,9 +145,40 @@ impl MobileNet {
         &self.path
     }
 
-    /// The evaluation mode.
+    /// The evaluation mode that runs (the native engine's fallback is [`MobileNetMode::Float`]).
     pub fn mode(&self) -> MobileNetMode {
         self.mode
+    }
+
+    /// Sets how many images the native engine runs through each layer at once (at least 1;
+    /// [`NATIVE_BATCH`] by default). The features do not depend on it; other modes ignore it.
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        if let Engine::Native { batch: b, .. } = &mut self.engine {
+            *b = batch.max(1);
+        }
+        self
+    }
+
+    /// Features of `images` on the native engine, `batch` images per call, batches in parallel.
+    fn extract_native(&self, net: &QNet, batch: usize, images: &ImageSet) -> Result<Array2<f64>> {
+        let (per, dim, n) = (net.input_len(), net.output_len(), images.len());
+        let mut out = vec![0f32; n * dim];
+        out.par_chunks_mut(batch * dim)
+            .enumerate()
+            .try_for_each_init(
+                || (Scratch::default(), Vec::new()),
+                |(scratch, bytes), (k, feats)| {
+                    let m = feats.len() / dim;
+                    bytes.resize(m * per, 0);
+                    for (j, buf) in bytes.chunks_exact_mut(per).enumerate() {
+                        mobilenet_input(images, k * batch + j, buf);
+                    }
+                    net.run(bytes, m, scratch, feats)
+                },
+            )
+            .map_err(|e| FeaturesError::Inference { model: self.name(), source: e.into() })?;
+        let flat = out.into_iter().map(f64::from).collect();
+        Array2::from_shape_vec((n, dim), flat).map_err(|e| FeaturesError::invalid("mobilenet", e.to_string()))
     }
 }
 
@@ -157,27 +225,28 @@ impl FeatureExtractor for MobileNet {
     }
 
     fn dim(&self) -> usize {
-        self.plan.out_dim
+        match &self.engine {
+            Engine::Tract { plan, .. } => plan.out_dim,
+            Engine::Native { net, .. } => net.output_len(),
+        }
     }
 
     fn extract(&self, images: &ImageSet) -> Result<Array2<f64>> {
         check_images(images)?;
-        let run = match self.mode {
-            MobileNetMode::Integer => self.plan.run::<u8>(images.len(), |i, buf| {
+        let run = match &self.engine {
+            Engine::Native { net, batch } => return self.extract_native(net, *batch, images),
+            Engine::Tract { plan, input_zp: None } => plan.run::<u8>(images.len(), |i, buf| {
                 mobilenet_input(images, i, buf);
                 Ok(())
             }),
-            MobileNetMode::Float => {
-                let zp = self.input_zp_scale.0;
-                self.plan.run::<f32>(images.len(), |i, buf| {
-                    let mut bytes = vec![0u8; buf.len()];
-                    mobilenet_input(images, i, &mut bytes);
-                    for (d, &b) in buf.iter_mut().zip(&bytes) {
-                        *d = b as f32 - zp; // integer units, as the float graph takes them
-                    }
-                    Ok(())
-                })
-            }
+            Engine::Tract { plan, input_zp: Some(zp) } => plan.run::<f32>(images.len(), |i, buf| {
+                let mut bytes = vec![0u8; buf.len()];
+                mobilenet_input(images, i, &mut bytes);
+                for (d, &b) in buf.iter_mut().zip(&bytes) {
+                    *d = b as f32 - zp; // integer units, as the float graph takes them
+                }
+                Ok(())
+            }),
         };
         run.map_err(|source| FeaturesError::Inference { model: self.name(), source })
     }
@@ -197,11 +266,13 @@ mod tests {
     #[ignore]
     fn profile_per_op_kind() {
         let root = scoreprobe_data::shared_data_root();
-        let net = MobileNet::from_path(crate::model_path(MobileNet::MODEL_FILE, root.as_deref()).unwrap()).unwrap();
+        let path = crate::model_path(MobileNet::MODEL_FILE, root.as_deref()).unwrap();
+        let net = MobileNet::from_path_with_mode(path, MobileNetMode::Float).unwrap();
+        let Engine::Tract { plan, .. } = &net.engine else { panic!("the float mode runs on tract") };
         let input = Tensor::from_shape(&[1, SIDE, SIDE, 3], &vec![3.0f32; SIDE * SIDE * 3]).unwrap();
         let mut per_kind: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
         let reps = 20;
-        let mut state = TypedSimpleState::new(&net.plan.plan).unwrap();
+        let mut state = TypedSimpleState::new(&plan.plan).unwrap();
         let t0 = Instant::now();
         for _ in 0..reps {
             state
