@@ -104,8 +104,16 @@ pub fn force(l: Level) -> bool {
 /// the AVX-512 features plus `feature` (e.g. `"avx512vnni"`), and runs it at the AVX-512 level
 /// when the processor has `feature`; `body` runs everywhere else (AVX-512 without `feature`
 /// included). `body512` must give the same bits as `body`.
+/// The third form, `… => body, avx512 => body512`, is the second with no feature beyond the
+/// AVX-512 level's.
 #[macro_export]
 macro_rules! simd_dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident,
+        avx512 => $body512:ident) => {
+        $crate::simd_dispatch!(
+            $(#[$m])* $vis fn $name($($arg: $ty),*) $(-> $ret)? => $body, avx512 + "avx512f" => $body512
+        );
+    };
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident,
         avx512 + $feat:tt => $body512:ident) => {
         $(#[$m])*

@@ -296,22 +296,68 @@ unsafe fn tile<const M: usize, const N: usize>(t: &Tile<'_>) {
 unsafe fn epilogue<const M: usize, const N: usize>(t: &Tile<'_>, acc: &[[std::arch::x86_64::__m512i; N]; M]) {
     use std::arch::x86_64::*;
     let p = t.p;
-    let rq = p.rq;
-    let (scale, lo, hi) = (_mm512_set1_ps(rq.scale), _mm512_set1_ps(rq.lo), _mm512_set1_ps(rq.hi));
-    let (magic, zo) = (_mm512_set1_ps(MAGIC), _mm512_set1_epi32(rq.zo));
+    let rq = RequantX16::new(&p.rq);
     for j in 0..N {
         let c0 = (t.b0 + j) * 16;
         let bias = _mm512_loadu_si512(p.bias.as_ptr().add(c0) as *const _);
-        let width = p.n.saturating_sub(c0).min(16);
-        let mask: __mmask16 = if width == 16 { 0xffff } else { (1u16 << width) - 1 };
+        let mask = lane_mask(c0, p.n);
         for (i, acc_i) in acc.iter().enumerate() {
             let v = _mm512_add_epi32(_mm512_add_epi32(acc_i[j], bias), _mm512_set1_epi32(*t.sums.add(i)));
-            let f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), scale);
-            let f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-            let f = _mm512_sub_ps(_mm512_add_ps(f, magic), magic);
-            let q = _mm512_add_epi32(_mm512_cvttps_epi32(f), zo);
-            _mm512_mask_cvtusepi32_storeu_epi8(t.out.add(i * t.ldc + c0) as *mut i8, mask, q);
+            rq.store(v, mask, t.out.add(i * t.ldc + c0));
         }
+    }
+}
+
+/// [`Requant`] on 16 int32 lanes.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct RequantX16 {
+    scale: std::arch::x86_64::__m512,
+    lo: std::arch::x86_64::__m512,
+    hi: std::arch::x86_64::__m512,
+    magic: std::arch::x86_64::__m512,
+    zo: std::arch::x86_64::__m512i,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl RequantX16 {
+    /// # Safety
+    /// The processor has AVX-512 F.
+    #[inline(always)]
+    unsafe fn new(rq: &Requant) -> Self {
+        use std::arch::x86_64::*;
+        RequantX16 {
+            scale: _mm512_set1_ps(rq.scale),
+            lo: _mm512_set1_ps(rq.lo),
+            hi: _mm512_set1_ps(rq.hi),
+            magic: _mm512_set1_ps(MAGIC),
+            zo: _mm512_set1_epi32(rq.zo),
+        }
+    }
+
+    /// Requantises 16 accumulators (as [`Requant::of_acc`]) and stores the bytes of the lanes in
+    /// `mask` at `dst`.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW, and the masked bytes of `dst` are writable.
+    #[inline(always)]
+    unsafe fn store(&self, acc: std::arch::x86_64::__m512i, mask: u16, dst: *mut u8) {
+        use std::arch::x86_64::*;
+        let f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), self.scale);
+        let f = _mm512_min_ps(_mm512_max_ps(f, self.lo), self.hi);
+        let f = _mm512_sub_ps(_mm512_add_ps(f, self.magic), self.magic);
+        let q = _mm512_add_epi32(_mm512_cvttps_epi32(f), self.zo);
+        _mm512_mask_cvtusepi32_storeu_epi8(dst as *mut i8, mask, q);
+    }
+}
+
+/// The lanes of a 16-channel block starting at `c0` that lie below `n`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lane_mask(c0: usize, n: usize) -> u16 {
+    match n.saturating_sub(c0) {
+        w if w >= 16 => 0xffff,
+        w => (1u16 << w) - 1,
     }
 }
 
@@ -377,7 +423,10 @@ pub(crate) fn depthwise(d: &Depthwise, x: &[u8], out: &mut [u8], acc: &mut Vec<i
     Ok(())
 }
 
-simd_dispatch!(fn depthwise_kernel(d: &Depthwise, x: &[u8], out: &mut [u8], acc: &mut [i32]) => depthwise_body);
+simd_dispatch!(
+    fn depthwise_kernel(d: &Depthwise, x: &[u8], out: &mut [u8], acc: &mut [i32]) => depthwise_body,
+    avx512 => depthwise_avx512
+);
 
 /// Per output pixel: the bias, plus each tap inside the image over all channels, requantised.
 #[inline(always)]
@@ -404,6 +453,82 @@ fn depthwise_body(d: &Depthwise, x: &[u8], out: &mut [u8], acc: &mut [i32]) {
             for (q, &a) in o.iter_mut().zip(acc.iter()) {
                 *q = d.rq.of_acc(a);
             }
+        }
+    }
+}
+
+/// The AVX-512 depthwise convolution: per output pixel, up to 64 channels in registers, the taps
+/// inside the image accumulated as `(x − zx)·w` in int32 lanes, then requantised in registers.
+///
+/// # Safety
+/// The processor has AVX-512 F/BW, and the buffers were checked by [`depthwise`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn depthwise_avx512(d: &Depthwise, x: &[u8], out: &mut [u8], _acc: &mut [i32]) {
+    let win = d.win;
+    let rq = RequantX16::new(&d.rq);
+    for oy in 0..win.ho {
+        let ky = Window::taps(oy, win.stride.0, win.pad.0, win.kh, win.h);
+        for ox in 0..win.wo {
+            let kx = Window::taps(ox, win.stride.1, win.pad.1, win.kw, win.w);
+            let px =
+                DwPixel { d, x: x.as_ptr(), oy, ox, ky, kx, out: out.as_mut_ptr().add((oy * win.wo + ox) * win.c) };
+            for c0 in (0..win.c).step_by(64) {
+                match (win.c - c0).div_ceil(16) {
+                    1 => px.channels::<1>(c0, &rq),
+                    2 => px.channels::<2>(c0, &rq),
+                    3 => px.channels::<3>(c0, &rq),
+                    _ => px.channels::<4>(c0, &rq),
+                }
+            }
+        }
+    }
+}
+
+/// One output pixel of a depthwise convolution: its position, the kernel rows and columns inside
+/// the image, and where its bytes go.
+#[cfg(target_arch = "x86_64")]
+struct DwPixel<'d> {
+    d: &'d Depthwise,
+    x: *const u8,
+    oy: usize,
+    ox: usize,
+    ky: (usize, usize),
+    kx: (usize, usize),
+    out: *mut u8,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl DwPixel<'_> {
+    /// Channels `c0 .. c0 + 16·N` (those below `c`).
+    ///
+    /// # Safety
+    /// As [`depthwise_avx512`]; `c0 < c`.
+    #[inline(always)]
+    unsafe fn channels<const N: usize>(&self, c0: usize, rq: &RequantX16) {
+        use std::arch::x86_64::*;
+        let (d, win) = (self.d, self.d.win);
+        let zx = _mm512_set1_epi32(d.zx);
+        let mut acc = [_mm512_setzero_si512(); N];
+        let masks: [u16; N] = std::array::from_fn(|j| lane_mask(c0 + 16 * j, win.c));
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_maskz_loadu_epi32(masks[j], d.bias.as_ptr().add(c0 + 16 * j));
+        }
+        for ky in self.ky.0..self.ky.1 {
+            let iy = self.oy * win.stride.0 + ky - win.pad.0;
+            for kx in self.kx.0..self.kx.1 {
+                let ix = self.ox * win.stride.1 + kx - win.pad.1;
+                let xp = self.x.add((iy * win.w + ix) * win.c + c0);
+                let wp = d.taps.as_ptr().add((ky * win.kw + kx) * win.c + c0);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let xv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(masks[j], xp.add(16 * j) as *const i8));
+                    let wv = _mm512_maskz_loadu_epi32(masks[j], wp.add(16 * j));
+                    *a = _mm512_add_epi32(*a, _mm512_mullo_epi32(_mm512_sub_epi32(xv, zx), wv));
+                }
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            rq.store(*a, masks[j], self.out.add(c0 + 16 * j));
         }
     }
 }
@@ -484,6 +609,10 @@ pub(crate) fn im2col(win: &Window, x: &[u8], zx: u8, kp: usize, out: &mut [u8]) 
 mod tests {
     use super::*;
     use scoreprobe_core::simd::{detected, force, Level};
+    use std::sync::Mutex;
+
+    /// The SIMD level is process-wide: the tests that force it take turns.
+    static LEVELS: Mutex<()> = Mutex::new(());
 
     /// A deterministic byte stream (xorshift).
     fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -533,6 +662,7 @@ mod tests {
                 padded[r * kp..r * kp + k].copy_from_slice(&a[r * k..(r + 1) * k]);
             }
             let want = reference(&a, &w, (rows, k, n), &bias, (5, 121), rq);
+            let _turn = LEVELS.lock().unwrap_or_else(|e| e.into_inner());
             for level in Level::ALL.into_iter().filter(|&l| l <= detected()) {
                 assert!(force(level));
                 let mut out = vec![0u8; rows * n];
@@ -552,6 +682,49 @@ mod tests {
         assert!(gemm(Rows { a: &[0; 16], lda: 8, rows: 2 }, &p, &mut Vec::new(), &mut out[..7], 4).is_err());
         assert!(gemm(Rows { a: &[0; 16], lda: 8, rows: 2 }, &p, &mut Vec::new(), &mut out, 4).is_ok());
         assert!(PackedGemm::new(&[1; 31], 4, 8, &[0; 4], 0, 0, rq).is_none());
+    }
+
+    /// The depthwise kernel against the definition (padding taps are `x = zx`) for channel
+    /// counts with and without a tail, both strides, at every level.
+    #[test]
+    fn depthwise_equals_the_definition_at_every_level() {
+        let rq = Requant { scale: 0.013, lo: -2.0, hi: 250.0, zo: 2 };
+        for &(h, w, c, stride) in &[(5usize, 7usize, 37usize, 1usize), (6, 5, 64, 2), (3, 3, 16, 1), (7, 6, 100, 2)] {
+            let (kh, kw) = (3, 3);
+            let (ho, wo) = (h.div_ceil(stride), w.div_ceil(stride));
+            let pad = |len: usize, out: usize| ((out - 1) * stride + 3).saturating_sub(len) / 2;
+            let win = Window { h, w, c, kh, kw, stride: (stride, stride), pad: (pad(h, ho), pad(w, wo)), ho, wo };
+            let x = bytes(h * w * c, (h * 13 + c) as u64);
+            let taps: Vec<i32> = bytes(9 * c, c as u64).into_iter().map(|v| i32::from(v) - 120).collect();
+            let bias: Vec<i32> = (0..c as i32).map(|i| 50 * i - 1000).collect();
+            let d = Depthwise { win, taps, bias, zx: 7, rq };
+            let mut want = vec![0u8; ho * wo * c];
+            for (oy, ox, ch) in grid(ho, wo, c) {
+                let mut acc = d.bias[ch];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let iy = (oy * stride + ky) as isize - win.pad.0 as isize;
+                        let ix = (ox * stride + kx) as isize - win.pad.1 as isize;
+                        let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                        let xv = if inside { i32::from(x[(iy as usize * w + ix as usize) * c + ch]) } else { d.zx };
+                        acc += (xv - d.zx) * d.taps[(ky * kw + kx) * c + ch];
+                    }
+                }
+                want[(oy * wo + ox) * c + ch] = rq.of_acc(acc);
+            }
+            let _turn = LEVELS.lock().unwrap_or_else(|e| e.into_inner());
+            for level in Level::ALL.into_iter().filter(|&l| l <= detected()) {
+                assert!(force(level));
+                let mut out = vec![0u8; ho * wo * c];
+                depthwise(&d, &x, &mut out, &mut Vec::new()).unwrap();
+                assert_eq!(out, want, "{h}×{w}×{c} stride {stride} at {level:?}");
+            }
+            assert!(force(detected()));
+        }
+    }
+
+    fn grid(a: usize, b: usize, c: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+        (0..a).flat_map(move |i| (0..b).flat_map(move |j| (0..c).map(move |k| (i, j, k))))
     }
 
     #[test]
