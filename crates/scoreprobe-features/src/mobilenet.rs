@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Array4, Axis};
 use rayon::prelude::*;
+use scoreprobe_core::simd_dispatch;
 use scoreprobe_data::ImageSet;
+use std::sync::Mutex;
 use tract_onnx::prelude::{Framework, TractResult, TypedModel};
 use tract_onnx::tract_core::internal::{ensure, TractErrorContext};
 
@@ -72,7 +74,34 @@ enum Engine {
     Native {
         net: QNet,
         batch: usize,
+        pool: ScratchPool,
     },
+}
+
+/// Buffers of the native engine, kept between calls (fresh ones would fault their pages in on
+/// every call); freed with the extractor.
+#[derive(Default)]
+struct ScratchPool(Mutex<Vec<(Scratch, Vec<u8>)>>);
+
+/// A pool's buffers, lent to one rayon job and given back when it ends.
+struct Lease<'p> {
+    pool: &'p ScratchPool,
+    bufs: Option<(Scratch, Vec<u8>)>,
+}
+
+impl<'p> Lease<'p> {
+    fn new(pool: &'p ScratchPool) -> Self {
+        let bufs = pool.0.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        Lease { pool, bufs: Some(bufs) }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = self.bufs.take() {
+            self.pool.0.lock().unwrap_or_else(|e| e.into_inner()).push(b);
+        }
+    }
 }
 
 /// The MobileNet-v1 embedding feature space (1024-d).
@@ -129,7 +158,7 @@ impl MobileNet {
             // a graph the integer engine does not handle runs on the tract float graph
             if let Ok(net) = QNet::from_model(&decluttered) {
                 if net.input_shape() == (SIDE, SIDE, 3) {
-                    return Ok((Engine::Native { net, batch: NATIVE_BATCH }, mode));
+                    return Ok((Engine::Native { net, batch: NATIVE_BATCH, pool: ScratchPool::default() }, mode));
                 }
             }
         }
@@ -160,14 +189,15 @@ impl MobileNet {
     }
 
     /// Features of `images` on the native engine, `batch` images per call, batches in parallel.
-    fn extract_native(&self, net: &QNet, batch: usize, images: &ImageSet) -> Result<Array2<f64>> {
+    fn extract_native(&self, net: &QNet, batch: usize, pool: &ScratchPool, images: &ImageSet) -> Result<Array2<f64>> {
         let (per, dim, n) = (net.input_len(), net.output_len(), images.len());
         let mut out = vec![0f32; n * dim];
         out.par_chunks_mut(batch * dim)
             .enumerate()
             .try_for_each_init(
-                || (Scratch::default(), Vec::new()),
-                |(scratch, bytes), (k, feats)| {
+                || Lease::new(pool),
+                |lease, (k, feats)| {
+                    let (scratch, bytes) = lease.bufs.as_mut().expect("a lease holds its buffers until dropped");
                     let m = feats.len() / dim;
                     bytes.resize(m * per, 0);
                     for (j, buf) in bytes.chunks_exact_mut(per).enumerate() {
@@ -185,10 +215,32 @@ impl MobileNet {
 /// One image as 224×224×3 bytes (HWC).
 pub(crate) fn mobilenet_input(images: &ImageSet, i: usize, buf: &mut [u8]) {
     let img = images.images.index_axis(Axis(0), i);
+    let (c, h, w) = img.dim();
+    if (h, w) == (SIDE, SIDE) && buf.len() == SIDE * SIDE * 3 {
+        // no resize: each plane straight to bytes (a grayscale plane three times), no copies
+        for ch in 0..3 {
+            let plane = img.index_axis(Axis(0), if c == 1 { 0 } else { ch });
+            match plane.as_slice() {
+                Some(p) => plane_to_bytes(p, ch, buf),
+                None => plane.iter().zip(buf[ch..].iter_mut().step_by(3)).for_each(|(v, d)| *d = to_byte(*v)),
+            }
+        }
+        return;
+    }
     let rgb = gray_to_rgb(img);
     let r = resize_chw(rgb.view(), SIDE, SIDE);
     for ((c, y, x), v) in r.indexed_iter() {
         buf[(y * SIDE + x) * 3 + c] = to_byte(*v);
+    }
+}
+
+simd_dispatch!(fn plane_to_bytes(plane: &[f32], ch: usize, buf: &mut [u8]) => plane_to_bytes_body);
+
+/// Channel `ch` of an HWC byte image from its `[0, 1]` plane.
+#[inline(always)]
+fn plane_to_bytes_body(plane: &[f32], ch: usize, buf: &mut [u8]) {
+    for (v, d) in plane.iter().zip(buf[ch..].iter_mut().step_by(3)) {
+        *d = to_byte(*v);
     }
 }
 
@@ -234,7 +286,7 @@ impl FeatureExtractor for MobileNet {
     fn extract(&self, images: &ImageSet) -> Result<Array2<f64>> {
         check_images(images)?;
         let run = match &self.engine {
-            Engine::Native { net, batch } => return self.extract_native(net, *batch, images),
+            Engine::Native { net, batch, pool } => return self.extract_native(net, *batch, pool, images),
             Engine::Tract { plan, input_zp: None } => plan.run::<u8>(images.len(), |i, buf| {
                 mobilenet_input(images, i, buf);
                 Ok(())
