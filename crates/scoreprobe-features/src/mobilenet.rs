@@ -1,26 +1,32 @@
 //! `mobilenet`: MobileNet-v1 1.0/224 quantised ImageNet embedding extractor (TFLite, Google
-//! Coral test data), 1024-d output, run with tract-tflite.
+//! Coral test data), 1024-d output, read with tract-tflite and run on the crate's own uint8
+//! kernels ([`crate::qnet`]).
+//!
+//! Why this engine: the reference runtime is LiteRT, whose CPU engine (XNNPACK) computes each
+//! quantised layer as an exact int32 accumulator `Σ (x − zp_x)(w − zp_w) + bias`, scaled by one
+//! `f32` factor `s_x·s_w/s_out`, rounded half to even, offset and saturated; agreeing with it
+//! means reproducing that arithmetic, and matching its speed means doing it on bytes. The default
+//! [`MobileNetMode::Native`] does exactly that: AVX-512 VNNI byte products (portable loops
+//! elsewhere), requantisation fused into each kernel, [`NATIVE_BATCH`] images pushed through each
+//! layer at once, batches in parallel with rayon. No maintained crate does uint8 convolutions with
+//! XNNPACK's requantisation (`crate::qkernels` says which were ruled out and why). Measured on
+//! 2 000 CIFAR-10 images: the same bits as LiteRT, faster than it at 2 threads (docs/benchmarks.md).
+//!
+//! The engines it replaced stay as modes, the first as the reference it is tested against
+//! (`tests/mobilenet_native.rs`: every SIMD level, batch size and thread count, bit for bit):
+//! [`MobileNetMode::Float`], the graph rewritten to `f32` on *integer units* (each activation
+//! its stored byte minus its zero point; weights `q − zp`; see [`crate::dequant`]), where every
+//! accumulator is an integer below 2²⁴, exact in `f32`, so it equals LiteRT too, at half of
+//! LiteRT's speed; and [`MobileNetMode::Integer`], tract's integer kernels (fixed-point
+//! re-scaling as in TFLite's reference kernels, not XNNPACK's: 87 % of the values within one
+//! output step), ~15× slower. Dequantised weights in real units (an earlier rewrite) agreed for
+//! only 88 %.
 //!
 //! Preprocessing of each `(C, H, W)` image in `[0, 1]`: grayscale is replicated to RGB; the image
 //! is resized to 224×224 bilinearly (half-pixel centres, clamped edges; see
 //! [`crate::preprocess`]) in `f32`, then quantised to bytes `round(255·x)` and laid out
-//! 1×224×224×3 (NHWC), the model's uint8 input. Images are run one per call (the graph has
-//! batch 1), in parallel with rayon.
-//!
-//! Evaluation ([`MobileNetMode`]), and why this engine: the reference runtime is LiteRT, whose
-//! CPU engine (XNNPACK) computes each quantised layer as an exact int32 accumulator
-//! `Σ (x − zp_x)(w − zp_w) + bias`, scaled by one `f32` factor `s_x·s_w/s_out`, rounded half to
-//! even, offset and saturated. By default the graph is rewritten to `f32` on *integer units*
-//! (each activation is its stored byte minus its zero point; weights `q − zp`, biases as stored;
-//! see [`crate::dequant`]): every accumulator is then an integer below 2²⁴, exact in `f32`
-//! whatever the summation order, and the re-quantisation is XNNPACK's, so the features equal
-//! LiteRT's on the same input bytes (measured: all values of 50 CIFAR-10 images identical;
-//! `python/tests/test_litert_agreement.py`), at tract's `f32` speed. Dequantised weights in real
-//! units (the previous rewrite) agreed within one output step for only 88 % of values, and
-//! tract's integer kernels ([`MobileNetMode::Integer`], fixed-point re-scaling as in TFLite's
-//! reference kernels, not XNNPACK's) for 87 %, ~15× slower: XNNPACK's arithmetic has to be
-//! reproduced exactly for the two runtimes to agree. [`mobilenet_input_bytes`] gives another
-//! runtime the same input bytes.
+//! 224×224×3 (HWC), the model's uint8 input. [`mobilenet_input_bytes`] gives another runtime the
+//! same input bytes.
 
 use std::path::{Path, PathBuf};
 
