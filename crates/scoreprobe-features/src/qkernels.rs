@@ -77,7 +77,8 @@ impl PackedGemm {
     pub fn new(weights: &[u8], n: usize, k: usize, bias: &[i32], zx: i32, zw: i32, rq: Requant) -> Option<Self> {
         // |Σ x·(w − 128)| ≤ k·255·128 and the corrections stay within the same order: 2²⁴ inputs
         // would overflow; real layers have a few thousand
-        if weights.len() != n * k || bias.len() != n || k == 0 || n == 0 || k > 1 << 15 {
+        let zps_ok = (0..=255).contains(&zx) && (0..=255).contains(&zw);
+        if weights.len() != n * k || bias.len() != n || k == 0 || n == 0 || k > 1 << 15 || !zps_ok {
             return None;
         }
         let (kp, np) = (k.next_multiple_of(4), n.next_multiple_of(16));
@@ -90,7 +91,7 @@ impl PackedGemm {
                 data[blk * kp * 16 + (i / 4) * 64 + lane * 4 + i % 4] = (i32::from(w) - 128) as i8;
             }
             let wsum: i32 = row.iter().map(|&w| i32::from(w) - zw).sum();
-            folded[c] = bias[c] - zx * wsum;
+            folded[c] = zx.checked_mul(wsum).and_then(|z| bias[c].checked_sub(z))?;
         }
         Some(PackedGemm { k, kp, n, np, data, bias: folded, row_coef: 128 - zw, rq })
     }
@@ -172,7 +173,8 @@ fn gemm_portable(a: &[u8], lda: usize, sums: &[i32], p: &PackedGemm, out: &mut [
             let width = 16.min(p.n - c0.min(p.n));
             let dst = &mut out[r * ldc + c0..r * ldc + c0 + width];
             for (j, d) in dst.iter_mut().enumerate() {
-                *d = p.rq.of_acc(acc[j] + p.bias[c0 + j] + corr);
+                // wrapping, as the SIMD lanes: only an absurd model's bias could overflow
+                *d = p.rq.of_acc(acc[j].wrapping_add(p.bias[c0 + j]).wrapping_add(corr));
             }
         }
     }
@@ -445,7 +447,7 @@ fn depthwise_body(d: &Depthwise, x: &[u8], out: &mut [u8], acc: &mut [i32]) {
                     let xs = &x[(iy * win.w + ix) * c..][..c];
                     let ws = &d.taps[(ky * win.kw + kx) * c..][..c];
                     for ((a, &xv), &wv) in acc.iter_mut().zip(xs).zip(ws) {
-                        *a += (i32::from(xv) - d.zx) * wv;
+                        *a = a.wrapping_add((i32::from(xv) - d.zx).wrapping_mul(wv));
                     }
                 }
             }

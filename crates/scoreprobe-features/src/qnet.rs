@@ -276,6 +276,7 @@ impl Builder {
 
     /// The input zero point this op declares must be the one its activations are stored with.
     fn input_zp(&self, zx: i32) -> Result<()> {
+        ensure!((0..=255).contains(&zx), "input zero point {zx} outside the byte range");
         ensure!(
             self.dt.is_quantized() && self.dt.unquantized() == DatumType::U8,
             "input type {:?} is not quantised uint8",
@@ -290,6 +291,7 @@ impl Builder {
         let dt = node.outputs[0].fact.datum_type;
         ensure!(dt.is_quantized() && dt.unquantized() == DatumType::U8, "output type {dt:?} is not quantised uint8");
         let zo = dt.zp_scale().0;
+        ensure!((0..=255).contains(&zo), "output zero point {zo} outside the byte range");
         Ok(Requant { scale, lo: (0 - zo) as f32, hi: (255 - zo) as f32, zo })
     }
 
@@ -437,5 +439,28 @@ impl Builder {
         let rescale = (in_scale != out_scale).then(|| in_scale / out_scale);
         self.push(Layer::AvgPool(AvgPool { win, zx, rescale, rq }), (win.ho, win.wo, c), 0);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::tract_core::ops::math::max;
+
+    /// Graphs outside the handled chain are refused with a reason, never a panic (the caller
+    /// then falls back to the tract engine).
+    #[test]
+    fn refuses_graphs_it_does_not_handle() {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([1, 4, 4, 3])).unwrap();
+        m.select_output_outlets(&[x]).unwrap();
+        let e = format!("{:#}", QNet::from_model(&m).unwrap_err());
+        assert!(e.contains("not quantised uint8"), "{e}");
+
+        let c = m.add_const("c", tensor0(0f32).broadcast_into_rank(4).unwrap()).unwrap();
+        let y = m.wire_node("relu", max(), &[x, c]).unwrap()[0];
+        m.select_output_outlets(&[y]).unwrap();
+        let e = format!("{:#}", QNet::from_model(&m).unwrap_err());
+        assert!(e.contains("relu"), "{e}");
     }
 }
