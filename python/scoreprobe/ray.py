@@ -128,7 +128,9 @@ def _block(n: int, index: int, shards: int) -> slice:
     return slice(index * n // shards, (index + 1) * n // shards)
 
 
-def _feature_stats_shard(images, extractor: str, weights, index: int, shards: int, path: str) -> Optional[str]:
+def _feature_stats_shard(images, extractor: str, weights, index: int, shards: int, path: str):
+    """The block's statistics as a saved ``FeatureStats`` (its path), or for a block of fewer than
+    two images (whose covariance a file cannot hold) its features themselves; None when empty."""
     import scoreprobe as sp
 
     x = sp.load_images(images) if isinstance(images, (str, Path)) else images
@@ -136,6 +138,8 @@ def _feature_stats_shard(images, extractor: str, weights, index: int, shards: in
     if len(block) == 0:
         return None
     features = sp.extract_features(block, extractor, weights=weights)
+    if len(features) < 2:
+        return features
     stats = sp.FeatureStats(features.shape[1])
     stats.update(features)
     stats.save(path)
@@ -174,7 +178,11 @@ def feature_stats(images, extractor: str = "identity", *, shards: int, weights=N
             raise RuntimeError(f"scoreprobe.ray.feature_stats: shard {i}/{shards} failed after one retry: {e}") from e
         if path is None:
             continue
-        part = _core.FeatureStats.load(path)
+        if isinstance(path, np.ndarray):  # a one-image block: its features
+            part = _core.FeatureStats(path.shape[1])
+            part.update(path)
+        else:
+            part = _core.FeatureStats.load(path)
         if merged is None:
             merged = part
         else:

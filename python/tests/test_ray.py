@@ -91,14 +91,14 @@ def test_ray_feature_stats_merge_to_the_stats_of_all_images(local_ray, tmp_path)
     images = np.random.default_rng(3).random((37, 1, 6, 6), dtype=np.float32)
     whole = sp.FeatureStats(36)
     whole.update(sp.extract_features(images))
-    for shards, x in ((4, images), (5, images[:3])):  # 5 blocks of 3 images: some are empty
+    for shards, x in ((4, images), (5, images[:3])):  # 5 blocks of 3 images: empty and one-image blocks
         merged = spray.feature_stats(x, shards=shards, state_dir=tmp_path / f"k{shards}")
         want = whole if len(x) == 37 else sp.FeatureStats(36)
         if len(x) != 37:
             want.update(sp.extract_features(x))
         assert merged.n == len(x)
         assert np.allclose(merged.mean, want.mean, rtol=1e-12, atol=1e-15)
-        assert np.allclose(merged.cov(), want.cov(), rtol=1e-12, atol=1e-15)
+        assert np.allclose(merged.cov, want.cov, rtol=1e-12, atol=1e-15)
     npy = tmp_path / "images.npy"
     np.save(npy, images)
     from_file = spray.feature_stats(str(npy), shards=2)  # each task loads the file itself
