@@ -18,7 +18,7 @@
 
 use crate::error::SiemError;
 use crate::form::SiemForm;
-use crate::source::{AuxCost, ErrorSource, PrepareContext};
+use crate::source::{AuxCost, ErrorSource, FloorFacts, PrepareContext, SourceBand};
 use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
 use ndarray::ArrayView2;
 use scoreprobe_core::options::OptionError;
@@ -174,9 +174,52 @@ pub struct SiemReport {
     pub seconds: f64,
     /// Source-specific facts (e.g. the classifier's held-out accuracy).
     pub source: serde_json::Value,
+    /// A source fitted per time band (the critic): every band with its held-out objective and
+    /// whether its fit was kept. Absent for other sources.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bands: Vec<SourceBand>,
+    /// The bands whose fit was dropped (their error field is zero, so they add nothing to SIEM);
+    /// present, maybe empty, whenever `bands` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_bands: Option<Vec<String>>,
+    /// A source with a floor (the classifier): the same estimator with nothing to find, integrated
+    /// along the same trajectories with the same test functions. Absent for other sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<SiemFloor>,
     /// The per-trajectory sums S_i (SIEM = their mean); not serialised.
     #[serde(skip)]
     pub trajectory_sums: Vec<f64>,
+}
+
+/// SIEM's floor beside the model's value: what "no difference" reads as with this estimator.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiemFloor {
+    /// How the floor's field was obtained, and its held-out accuracy (chance when it works).
+    #[serde(flatten)]
+    pub facts: FloorFacts,
+    /// SIEM of the floor's field on the model's trajectories, and its SE over trajectories.
+    pub siem: f64,
+    pub siem_se: f64,
+    /// SIEM − floor on the same trajectories, and its paired SE (conditional on both fitted
+    /// fields: a refit with another seed moves both by more than this).
+    pub excess: f64,
+    pub excess_se: f64,
+}
+
+/// Mean and standard error (sd/√n) of per-trajectory values.
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+/// The floor's SIEM from its per-trajectory sums `floor`, paired with the model's `sums`.
+fn siem_floor(facts: FloorFacts, sums: &[f64], floor: &[f64]) -> SiemFloor {
+    let (siem, siem_se) = mean_se(floor);
+    let diff: Vec<f64> = sums.iter().zip(floor).map(|(s, f)| s - f).collect();
+    let (excess, excess_se) = mean_se(&diff);
+    SiemFloor { facts, siem, siem_se, excess, excess_se }
 }
 
 /// Runs the model's sampler over the window and estimates SIEM_W with the given error source.
@@ -193,18 +236,26 @@ pub fn estimate_siem(
     let (states, out) = observe_window(model, schedule, source, cfg, &scfg)?;
     let bandwidths = bandwidths(&cfg.test_fn, &states)?;
     let fns = cfg.test_fn.build(&bandwidths)?;
-    let rates = integrate_window(&states, &fns, schedule);
+    let rates = integrate_window(&states, &states.proj, &fns, schedule);
     let (n, kc) = (states.n, states.kc);
     let empirical_qv = empirical_qv(&fns, &states.rho, out.x.view(), n, states.steps.len()) / kc as f64;
+    let floor = match (&states.floor_proj, source.floor_facts()) {
+        (Some(proj), Some(facts)) => {
+            Some(siem_floor(facts, &rates.sums, &integrate_window(&states, proj, &fns, schedule).sums))
+        }
+        _ => None,
+    };
+    let bands = source.bands();
+    let dropped_bands =
+        (!bands.is_empty()).then(|| bands.iter().filter(|b| !b.kept).map(|b| b.steps.clone()).collect());
 
     let sums = rates.sums;
-    let mean = sums.iter().sum::<f64>() / n as f64;
-    let var = sums.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (n - 1) as f64;
+    let (siem, siem_se) = mean_se(&sums);
     let nfe_aux = aux.score_evals.div_ceil(n);
     Ok(SiemReport {
         form: SiemForm::Particle,
-        siem: mean,
-        siem_se: (var / n as f64).sqrt(),
+        siem,
+        siem_se,
         window: cfg.window.to_string(),
         error_field: source.name().to_string(),
         test_fn: TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed),
@@ -225,6 +276,9 @@ pub fn estimate_siem(
         seed: cfg.seed,
         seconds: start.elapsed().as_secs_f64(),
         source: source.details(),
+        bands,
+        dropped_bands,
+        floor,
         trajectory_sums: sums,
     })
 }
@@ -236,6 +290,8 @@ struct WindowStates {
     /// (ρ, a) per state, layout [observed step][centre][trajectory]
     rho: Vec<f64>,
     proj: Vec<f64>,
+    /// The floor field's a, same layout, for a source with a floor.
+    floor_proj: Option<Vec<f64>>,
     /// (step index, t, t_next) of each observed step
     steps: Vec<(usize, f64, f64)>,
 }
@@ -266,17 +322,16 @@ fn observe_window(
         kc,
         rho: Vec::with_capacity(w * kc * n),
         proj: Vec::with_capacity(w * kc * n),
+        floor_proj: None,
         steps: Vec::with_capacity(w),
     };
     let mut failure: Option<SiemError> = None;
     let mut observe = |v: &scoreprobe_core::sampler::StepView| -> Result<(), SiemError> {
         let a = source.projections(v.x, v.t, v.score, centers.view())?;
-        if a.dim() != (kc, n) {
-            return Err(SiemError::Shape { field: source.name(), got: a.dim(), expected: (kc, n) });
-        }
-        if a.iter().any(|v| !v.is_finite()) {
-            let ((_, row), _) = a.indexed_iter().find(|(_, v)| !v.is_finite()).expect("a non-finite entry exists");
-            return Err(SiemError::NonFiniteField { field: source.name(), t: v.t, row });
+        check_projections(&a, (kc, n), source.name(), v.t)?;
+        if let Some(f) = source.floor_projections(v.x, v.t, v.score, centers.view())? {
+            check_projections(&f, (kc, n), source.name(), v.t)?;
+            states.floor_proj.get_or_insert_with(|| Vec::with_capacity(w * kc * n)).extend(f.iter().copied());
         }
         states.steps.push((v.index, v.t, v.t_next));
         for (c, arow) in centers.rows().into_iter().zip(a.rows()) {
@@ -297,6 +352,22 @@ fn observe_window(
     }
     debug_assert_eq!(states.steps.len(), w);
     Ok((states, out))
+}
+
+/// A source's projections (K × n, row-major as stored) have the expected shape and are finite.
+fn check_projections(
+    a: &ndarray::Array2<f64>,
+    want: (usize, usize),
+    field: &'static str,
+    t: f64,
+) -> Result<(), SiemError> {
+    if a.dim() != want {
+        return Err(SiemError::Shape { field, got: a.dim(), expected: want });
+    }
+    if let Some(((_, row), _)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(SiemError::NonFiniteField { field, t, row });
+    }
+    Ok(())
 }
 
 /// The bandwidth of each centre under the test functions' rule.
@@ -332,7 +403,9 @@ struct WindowRates {
     floor: f64,
 }
 
-fn integrate_window(states: &WindowStates, fns: &[RadialTestFn], schedule: &Schedule) -> WindowRates {
+/// `proj` holds the field's a = ê·(x − c) in the layout of `states.proj` (the model's field, or
+/// a floor's).
+fn integrate_window(states: &WindowStates, proj: &[f64], fns: &[RadialTestFn], schedule: &Schedule) -> WindowRates {
     let (n, kc) = (states.n, states.kc);
     let mut rates = WindowRates {
         sums: vec![0.0; n],
@@ -345,7 +418,7 @@ fn integrate_window(states: &WindowStates, fns: &[RadialTestFn], schedule: &Sche
         let weight = beta * beta * dt;
         let mut mean_sq = 0.0;
         for (c, f) in fns.iter().enumerate() {
-            let (r, a) = (&states.rho[states.range(j, c)], &states.proj[states.range(j, c)]);
+            let (r, a) = (&states.rho[states.range(j, c)], &proj[states.range(j, c)]);
             let mut acc = 0.0;
             let mut g2 = 0.0;
             for i in 0..n {

@@ -11,6 +11,8 @@ use crate::projection::{
     estimate_projection, ProjectionConfig, ProjectionReport, TestFamily, DEFAULT_CENTERS, DEFAULT_PILOT,
 };
 use crate::recipe::{Draws, SourceOptions, Truth};
+/// The critic's default band (declared in one place, used without the `nn` feature too).
+pub const DEFAULT_BAND_STEPS: usize = 100;
 use crate::source::{ErrorFieldKind, ErrorSource};
 use crate::testfn::{centers_from_target, BandwidthRule, MedianRule, RadialKind, TestFnKind, TestFnSpec};
 use ndarray::{Array1, Array2, Axis};
@@ -141,6 +143,13 @@ pub struct SiemOptions {
     /// Training steps of the `classifier` error field (batch 512, MLP 3 × 64).
     #[arg(long, default_value_t = 1500)]
     pub classifier_steps: usize,
+    /// Steps per time band of the `critic` error field: the window is cut into bands of this many
+    /// steps, aligned to its multiples on the grid (100: 900..999 is one band, 0..999 ten), one
+    /// critic is fitted per band, and a band's fit is kept only where its held-out objective beats
+    /// zero by more than 2 SE; a dropped band has a zero error field and is named in
+    /// `dropped_bands`. A value ≥ the grid's steps fits one critic over the whole window.
+    #[arg(long, default_value_t = DEFAULT_BAND_STEPS)]
+    pub critic_band_steps: usize,
     #[command(flatten)]
     #[serde(flatten)]
     pub shard: ShardOptions,
@@ -291,6 +300,9 @@ pub fn error_source(
     if let Some(why) = kind.unavailable() {
         return Err(OptionError::new("error_field", why).into());
     }
+    if opts.critic_band_steps == 0 {
+        return Err(OptionError::new("critic_band_steps", "must be at least 1 step per band").into());
+    }
     #[cfg(feature = "nn")]
     let options = SourceOptions {
         classifier: crate::classifier::ClassifierConfig {
@@ -298,7 +310,11 @@ pub fn error_source(
             seed: opts.seed,
             ..Default::default()
         },
-        critic: crate::critic::CriticSourceConfig { seed: opts.seed, ..Default::default() },
+        critic: crate::critic::CriticSourceConfig {
+            seed: opts.seed,
+            band_steps: opts.critic_band_steps,
+            ..Default::default()
+        },
     };
     #[cfg(not(feature = "nn"))]
     let options = {
@@ -471,8 +487,9 @@ mod tests {
             (named("bandwidth_rule"), named("test_fn")),
             (serde_json::json!("median-pooled"), serde_json::json!("gaussian"))
         );
-        assert_eq!(specs.len(), 18);
-        assert_eq!((specs[16].name.as_str(), specs[17].name.as_str()), ("shard", "state_out"));
+        assert_eq!(specs.len(), 19);
+        assert_eq!(named("critic_band_steps"), serde_json::json!(100));
+        assert_eq!((specs[17].name.as_str(), specs[18].name.as_str()), ("shard", "state_out"));
         // Python's spellings: a window as text or a pair, kinds by name, unknown fields refused
         let o: SiemOptions =
             serde_json::from_str(r#"{"window": [900, 999], "test_fn": "quadratic", "sampler": "ancestral"}"#).unwrap();
