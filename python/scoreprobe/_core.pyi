@@ -373,6 +373,7 @@ def siem(
     sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
     seed: int = 0,
     classifier_steps: int = 1500,
+    critic_band_steps: int = 100,
     shard: Union[str, Tuple[int, int], None] = None,
     state_out: Optional[_Path] = None,
     # end of the options of siem
