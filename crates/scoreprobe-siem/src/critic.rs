@@ -46,7 +46,7 @@ use scoreprobe_nn::critic_fit::{fit_scalar_critic, CriticBatch, CriticFitConfig,
 use std::time::Instant;
 
 /// Steps per time band by default: the high-noise window 900..999 is one band, the full window ten.
-pub use crate::options::DEFAULT_BAND_STEPS;
+pub use crate::source::DEFAULT_BAND_STEPS;
 
 /// A band's fit is kept when its held-out objective exceeds [`KEEP_Z`] standard errors (a
 /// one-sided z-test of "beats zero" at about 2.3 %).

@@ -11,8 +11,7 @@ use crate::projection::{
     estimate_projection, ProjectionConfig, ProjectionReport, TestFamily, DEFAULT_CENTERS, DEFAULT_PILOT,
 };
 use crate::recipe::{Draws, SourceOptions, Truth};
-/// The critic's default band (declared in one place, used without the `nn` feature too).
-pub const DEFAULT_BAND_STEPS: usize = 100;
+use crate::source::DEFAULT_BAND_STEPS;
 use crate::source::{ErrorFieldKind, ErrorSource};
 use crate::testfn::{centers_from_target, BandwidthRule, MedianRule, RadialKind, TestFnKind, TestFnSpec};
 use ndarray::{Array1, Array2, Axis};

@@ -90,6 +90,11 @@ pub struct AuxCost {
     pub seconds: f64,
 }
 
+/// Steps per time band of the `critic` source by default: the high-noise window 900..999 is one
+/// band, the full window ten (declared here, where the options and the critic both see it, also
+/// without the `nn` feature).
+pub const DEFAULT_BAND_STEPS: usize = 100;
+
 /// One time band of a source fitted per band (the `critic`): its steps, its held-out objective
 /// with the SE, and whether its fit was kept (else its error field is zero on the band).
 #[derive(Clone, Debug, PartialEq, Serialize)]
