@@ -69,9 +69,10 @@ def prdc(
 ) -> PrdcResult:
     """Precision, recall (k_pr neighbours), density and coverage (k_dc); ``k`` sets both."""
 
-def merge(states: Sequence[_Path]) -> Dict[str, Any]:
+def merge(states: Sequence[_Path]) -> Any:
     """The state files of every shard of one run (``shard=``, ``state_out=``) merged into the dict
-    the unsharded run returns (``siem``'s; FD states: ``scoreprobe metrics --json``'s)."""
+    the unsharded run returns (``siem``'s; FD states: ``scoreprobe metrics --json``'s); ``sample``
+    states merge into the unsharded ``sample``'s (n, dim) float64 array."""
 
 def load_images(path: _Path, limit: Optional[int] = None) -> npt.NDArray[np.float32]:
     """Images (folder, IDX, .npy, data set name) as float32 (N, C, H, W) in [0, 1]."""
@@ -349,6 +350,9 @@ def sample(
     ``schedule=``, a ``Problem``'s spec). Same seed, same samples. ``progress``: ``True`` draws a bar
     counting to the sampler's score evaluations, ``False`` none, a callable ``progress(calls, rows)``
     is called with the running totals. The options are `SampleOptions`'s fields (the CLI's flags).
+    With ``shard="I/K"`` (or ``(I, K)``) and ``state_out=PATH`` only samples I·n/K to (I+1)·n/K
+    are drawn (returned, and written to the state); ``scoreprobe.merge`` of the K states returns
+    the unsharded run's array, bit for bit (each sample's randomness is keyed by (seed, index)).
     """
     # end of the docstring of sample
 def siem(
@@ -374,6 +378,8 @@ def siem(
     seed: int = 0,
     classifier_steps: int = 1500,
     critic_band_steps: int = 100,
+    error_field_out: Optional[_Path] = None,
+    error_field_in: Optional[_Path] = None,
     shard: Union[str, Tuple[int, int], None] = None,
     state_out: Optional[_Path] = None,
     # end of the options of siem

@@ -1,6 +1,10 @@
 """scoreprobe's sharded runs as Ray tasks: K tasks each run one shard (``shard=(i, K)``,
 ``state_out=``), the driver merges their states (:func:`scoreprobe.merge`), so the result is the
-dict of the unsharded run (to 1e-12 relative; see docs/distributed.md).
+dict of the unsharded run (to 1e-12 relative; see docs/distributed.md), or for :func:`sample` its
+array, bit for bit.
+
+:func:`feature_stats` shards the images instead: each task embeds its block and saves its
+``FeatureStats``; the driver merges them exactly (Chan's update, in block order).
 
 ``model_factory`` is a zero-argument callable that builds the model (a ``ScoreFunction`` or a
 ``Problem``) inside each task, so that a PyTorch model is built on the worker's own device. A task
@@ -20,7 +24,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["siem", "hodge", "bounds"]
+__all__ = ["siem", "hodge", "bounds", "sample", "feature_stats"]
 
 INSTALL = "scoreprobe.ray needs Ray: pip install 'scoreprobe[ray]' (from a checkout: pip install '.[ray]')"
 
@@ -55,6 +59,10 @@ def _shard(run: str, model_factory, data, schedule, index: int, shards: int, pat
     import scoreprobe as sp
 
     fn = getattr(sp, run)
+    if run == "sample":  # no data; its schedule is keyword-only
+        fn(model_factory(), schedule=_rebuilt(schedule), shard=(index, shards), state_out=path, progress=False,
+           **options)
+        return path
     fn(model_factory(), _rebuilt(data), _rebuilt(schedule), shard=(index, shards), state_out=path, progress=False,
        **options)
     return path
@@ -91,7 +99,8 @@ def _sharded(run: str, model_factory: Callable[[], Any], data, schedule, shards:
 
 def siem(model_factory: Callable[[], Any], data: Optional[np.ndarray] = None, schedule=None, *, shards: int,
          state_dir=None, **options: Any) -> Dict[str, Any]:
-    """``scoreprobe.siem`` over ``shards`` Ray tasks (the projection form shards; see docs/distributed.md)."""
+    """``scoreprobe.siem`` over ``shards`` Ray tasks (either form: a block of the window's times in the
+    projection form, of the trajectories in the particle form; see docs/distributed.md)."""
     return _sharded("siem", model_factory, data, schedule, shards, state_dir, options)
 
 
@@ -105,3 +114,69 @@ def bounds(model_factory: Callable[[], Any], data: Optional[np.ndarray] = None, 
            state_dir=None, **options: Any) -> Dict[str, Any]:
     """``scoreprobe.bounds`` over ``shards`` Ray tasks (a block of the quadrature nodes each)."""
     return _sharded("bounds", model_factory, data, schedule, shards, state_dir, options)
+
+
+def sample(model_factory: Callable[[], Any], schedule=None, *, shards: int, state_dir=None,
+           **options: Any) -> np.ndarray:
+    """``scoreprobe.sample`` over ``shards`` Ray tasks (a block of the samples each): the unsharded
+    run's (n, dim) array, bit for bit (each sample's randomness is keyed by (seed, index))."""
+    return _sharded("sample", model_factory, None, schedule, shards, state_dir, options)
+
+
+def _block(n: int, index: int, shards: int) -> slice:
+    """Rows of block ``index`` of ``shards`` (the CLI's ``--shard I/K`` partition)."""
+    return slice(index * n // shards, (index + 1) * n // shards)
+
+
+def _feature_stats_shard(images, extractor: str, weights, index: int, shards: int, path: str) -> Optional[str]:
+    import scoreprobe as sp
+
+    x = sp.load_images(images) if isinstance(images, (str, Path)) else images
+    block = x[_block(len(x), index, shards)]
+    if len(block) == 0:
+        return None
+    features = sp.extract_features(block, extractor, weights=weights)
+    stats = sp.FeatureStats(features.shape[1])
+    stats.update(features)
+    stats.save(path)
+    return path
+
+
+def feature_stats(images, extractor: str = "identity", *, shards: int, weights=None,
+                  state_dir=None) -> "_core.FeatureStats":
+    """The ``FeatureStats`` (mean, covariance; pytorch-fid ``.npz`` with ``save``) of ``images``'
+    features, embedded by ``shards`` Ray tasks, a block of the images each, and merged exactly.
+
+    ``images``: an array (N, C, H, W) or (N, H, W), shipped to the tasks, or a folder, IDX file,
+    ``.npy`` or data set name that each task loads itself (nothing large crosses to the workers).
+    ``extractor`` and ``weights`` as in :func:`scoreprobe.extract_features`.
+    """
+    ray = _ray()
+    if not isinstance(shards, int) or shards < 1:
+        raise ValueError(f"shards: need a whole number ≥ 1, got {shards!r}")
+    if not isinstance(images, (str, Path)):
+        images = np.asarray(images)
+        if images.ndim not in (3, 4) or len(images) == 0:
+            raise ValueError(f"images: expected a non-empty (N, C, H, W) or (N, H, W) array, got shape {images.shape}")
+    if not ray.is_initialized():
+        ray.init()
+    folder = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="scoreprobe-features-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    task = ray.remote(max_retries=1, retry_exceptions=True)(_feature_stats_shard)
+    shipped = ray.put(images) if isinstance(images, np.ndarray) else str(images)
+    refs = [task.remote(shipped, extractor, weights, i, shards, str(folder / f"features-{i}-of-{shards}.npz"))
+            for i in range(shards)]
+    merged = None
+    for i, ref in enumerate(refs):
+        try:
+            path = ray.get(ref)
+        except Exception as e:  # Ray wraps the task's exception
+            raise RuntimeError(f"scoreprobe.ray.feature_stats: shard {i}/{shards} failed after one retry: {e}") from e
+        if path is None:
+            continue
+        part = _core.FeatureStats.load(path)
+        if merged is None:
+            merged = part
+        else:
+            merged.merge(part)
+    return merged

@@ -84,6 +84,26 @@ def test_fd_states_merge_in_python(tmp_path, cli_bin):
     assert rel_close(sp.merge(states)["fd"], sp.frechet_distance(np.load(a), np.load(b)))
 
 
+def test_point_set_states_merge_in_python_to_the_cli_s_report(tmp_path, cli_bin):
+    import json
+
+    rng = np.random.default_rng(2)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, rng.normal(size=(80, 3)))
+    np.save(b, rng.normal(size=(70, 3)) * 1.2)
+    flags = ["--a", str(a), "--b", str(b), "--metric", "kid,w2,prdc", "--kid-subsets", "5", "--kid-subset-size", "40"]
+    whole = json.loads(subprocess.run([str(cli_bin), "metrics", *flags, "--json"],
+                                      check=True, capture_output=True, text=True).stdout)
+    states = [tmp_path / f"points-{i}.json" for i in range(3)]
+    for i, path in enumerate(states):
+        subprocess.run([str(cli_bin), "metrics", *flags, "--shard", f"{i}/3", "--state-out", str(path)],
+                       check=True, capture_output=True)
+    merged = sp.merge(states)
+    # the metrics run once on the gathered rows: the same numbers, bit for bit
+    assert merged == whole
+    assert rel_close(merged["kid"]["mean"], sp.kid(np.load(a), np.load(b), subsets=5, subset_size=40)[0])
+
+
 def test_hodge_shards_merge_in_python(tmp_path):
     problem = sp.Problem.from_json(SPEC)
     opts = dict(estimator="critic", critic_steps=20, n=128, n_times=5, progress=False)
@@ -115,8 +135,8 @@ def test_bad_shards_and_states_are_named(tmp_path):
             sp.siem(problem, shard=bad, state_out=tmp_path / "x.json", **OPTS)
     with pytest.raises(ValueError, match="^state_out: shard 1/2"):
         sp.siem(problem, shard="1/2", **OPTS)
-    with pytest.raises(ValueError, match="^shard: sample has no mergeable state"):
-        sp.sample(problem, shard="0/2", state_out=tmp_path / "h.json", progress=False)
+    with pytest.raises(ValueError, match="^state_out: shard 1/2"):
+        sp.sample(problem, shard="1/2", n=10, progress=False)
     paths = shards(problem, 3, tmp_path)
     with pytest.raises(ValueError, match="missing shard 1 of 3"):
         sp.merge([paths[0], paths[2]])
@@ -129,3 +149,48 @@ def test_bad_shards_and_states_are_named(tmp_path):
     cut.write_bytes(paths[1].read_bytes()[:-30])
     with pytest.raises(ValueError, match="cut.json: truncated or corrupt"):
         sp.merge([paths[0], cut, paths[2]])
+
+
+def test_sample_shards_merge_to_the_single_run_bit_for_bit(tmp_path):
+    problem = sp.Problem.from_json(SPEC)
+    for sampler in ("em", "ancestral", "ode-heun"):
+        opts = dict(n=23, steps=40, seed=5, sampler=sampler, progress=False)
+        whole = sp.sample(problem, **opts)
+        for k in (1, 2, 4, 7):
+            paths = [tmp_path / f"{sampler}-{i}-of-{k}.json" for i in range(k)]
+            parts = [sp.sample(problem, shard=(i, k), state_out=p, **opts) for i, p in enumerate(paths)]
+            assert np.array_equal(np.concatenate(parts), whole), (sampler, k)
+            merged = sp.merge(paths[::-1])
+            assert merged.dtype == np.float64 and np.array_equal(merged, whole), (sampler, k)
+
+
+def test_particle_siem_shards_merge_in_python(tmp_path):
+    problem = sp.Problem.from_json(SPEC)
+    opts = dict(form="particle", n=23, steps=60, window="45..59", progress=False)
+    whole = sp.siem(problem, **opts)
+    for k in (1, 2, 4, 7):
+        paths = [tmp_path / f"p-{i}-of-{k}.json" for i in range(k)]
+        for i, p in enumerate(paths):
+            sp.siem(problem, shard=(i, k), state_out=p, **opts)
+        merged = sp.merge(paths)
+        assert_close(whole, merged)
+        assert (merged["siem"], merged["siem_se"]) == (whole["siem"], whole["siem_se"])
+
+
+def test_a_saved_critic_gives_the_fitted_run_s_siem_and_a_mismatch_is_refused(tmp_path):
+    problem = sp.Problem.from_json(SPEC)
+    opts = dict(form="particle", error_field="critic", n=23, steps=60, window="45..59", seed=2, progress=False)
+    field = tmp_path / "critic.safetensors"
+    fitted = sp.siem(problem, error_field_out=str(field), **opts)
+    assert field.is_file() and (tmp_path / "critic.json").is_file()
+    loaded = sp.siem(problem, error_field_in=field, **opts)
+    assert (loaded["siem"], loaded["siem_se"]) == (fitted["siem"], fitted["siem_se"])
+    assert (loaded["bands"], loaded["dropped_bands"]) == (fitted["bands"], fitted["dropped_bands"])
+    paths = [tmp_path / f"c-{i}.json" for i in range(3)]
+    for i, p in enumerate(paths):
+        sp.siem(problem, shard=(i, 3), state_out=p, error_field_in=field, **opts)
+    assert sp.merge(paths)["siem"] == fitted["siem"]
+    with pytest.raises(ValueError, match="^error_field_in: .*fitted with window"):
+        sp.siem(problem, error_field_in=field, **{**opts, "window": "40..59"})
+    with pytest.raises(ValueError, match="^error_field_in: .*fitted with band_steps 100"):
+        sp.siem(problem, error_field_in=field, **{**opts, "critic_band_steps": 5})

@@ -1,5 +1,5 @@
 //! Sharded runs (`--shard I/K --state-out PATH`) and `scoreprobe merge` (siem's projection form,
-//! hodge and bounds with the critic, FD): for K = 1, 2, 4 and 7 shards the merge prints what the unsharded
+//! hodge and bounds with the critic, FD, the point-set metrics): for K = 1, 2, 4 and 7 shards the merge prints what the unsharded
 //! run prints (numbers to 1e-12 relative, wall time
 //! aside); mismatched, missing, duplicated and corrupt states are refused with the file named.
 
@@ -163,6 +163,31 @@ fn fd_shards_merge_to_the_single_run() {
 }
 
 #[test]
+fn point_set_metrics_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = points(dir.path());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let args = ["metrics", "--a", a, "--b", b, "--metric", "fd,kid,w2,w2-sliced,bures,prdc", "--n", "150"];
+    let args: Vec<&str> =
+        args.iter().chain(&["--kid-subsets", "7", "--kid-subset-size", "60", "--seed", "3"]).copied().collect();
+    let whole = json(bin().args(&args).arg("--json").output().unwrap());
+    assert!(whole["kid"]["se"].as_f64().unwrap() > 0.0 && whole["w2"].as_f64().unwrap() > 0.1);
+    let whole_text = String::from_utf8(ok(bin().args(&args).output().unwrap()).stdout).unwrap();
+    for k in [1, 2, 4, 7] {
+        let states = shards(&args, k, dir.path(), "points");
+        // the metric runs once on the gathered rows: the same bits, not only 1e-12
+        assert_eq!(whole, json(merge(&states, true)), "K = {k}");
+        assert_eq!(whole_text, String::from_utf8(ok(merge(&states, false)).stdout).unwrap(), "K = {k}");
+    }
+    // a shard of another KID setting does not merge
+    let mut states = shards(&args, 2, dir.path(), "points");
+    let other: Vec<&str> = args.iter().map(|&x| if x == "7" { "8" } else { x }).collect();
+    states[1] = shards(&other, 2, dir.path(), "other").remove(1);
+    let e = stderr(&merge(&states, false));
+    assert!(e.contains("states differ in options") && e.contains("other-1-of-2.json"), "{e}");
+}
+
+#[test]
 fn quadratic_family_shards_merge_to_the_single_run() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["siem", "--spec", SPEC, "--form", "projection", "--test-fn", "quadratic"];
@@ -224,13 +249,195 @@ fn bad_shards_are_named() {
     }
     let o = bin().args(["siem", "--spec", SPEC, "--shard", "1/2"]).output().unwrap();
     assert!(stderr(&o).contains("--state-out"), "{}", stderr(&o));
+    // a particle-form shard needs at least one trajectory
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("x.npy");
+    let state = dir.path().join("s.json");
     let o = bin()
-        .args(["sample", "--spec", SPEC, "--shard", "0/2", "--state-out", "s.json", "--out"])
-        .arg(&out)
+        .args(["siem", "--spec", SPEC, "--form", "particle", "--n", "3", "--steps", "20", "--window", "15..19"])
+        .args(["--shard", "0/4", "--state-out"])
+        .arg(&state)
         .output()
         .unwrap();
-    assert!(!o.status.success() && stderr(&o).contains("--shard: sample has no mergeable state"), "{}", stderr(&o));
-    assert!(!out.exists());
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--shard") && e.contains("at least one"), "{e}");
+    assert!(!state.exists());
+}
+
+/// The report of a `sample` run without what names its own files or times it.
+fn sample_report(o: Output) -> Value {
+    let mut v = json(o);
+    for key in ["out", "seconds"] {
+        v.as_object_mut().unwrap().remove(key);
+    }
+    if let Some(t) = v["trajectory"].as_object_mut() {
+        t.remove("path");
+    }
+    v
+}
+
+#[test]
+fn sample_shards_merge_to_the_single_run_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (sampler, init) in [("em", "prior"), ("ancestral", "marginal"), ("ode-heun", "prior")] {
+        let args = |out: &Path, traj: &Path| -> Vec<String> {
+            let mut v: Vec<String> = ["sample", "--spec", SPEC, "--n", "23", "--steps", "40", "--seed", "5"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.extend(["--sampler", sampler, "--init", init, "--trajectory-window", "30..39"].map(String::from));
+            v.extend([
+                "--out".into(),
+                out.display().to_string(),
+                "--trajectory-out".into(),
+                traj.display().to_string(),
+            ]);
+            v
+        };
+        let (out, traj) = (d.join(format!("{sampler}.npy")), d.join(format!("{sampler}-traj.npy")));
+        let whole = sample_report(bin().args(args(&out, &traj)).output().unwrap());
+        for k in [1, 2, 4, 7] {
+            let (m_out, m_traj) = (d.join(format!("{sampler}-{k}.npy")), d.join(format!("{sampler}-{k}-traj.npy")));
+            let a = args(&m_out, &m_traj);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let states = shards(&a, k, d, &format!("sample-{sampler}"));
+            // a shard of several writes its state, not --out (the merge does)
+            assert_eq!(m_out.exists(), k == 1);
+            let merged = sample_report(merge(&states, false));
+            assert_eq!(whole, merged, "{sampler}, K = {k}");
+            assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&m_out).unwrap(), "{sampler}, K = {k}: samples");
+            assert_eq!(
+                std::fs::read(&traj).unwrap(),
+                std::fs::read(&m_traj).unwrap(),
+                "{sampler}, K = {k}: trajectory"
+            );
+        }
+    }
+}
+
+/// The particle form's report without what the shards measure on their own (wall times).
+fn particle_report(o: Output) -> Value {
+    let mut v = json(o);
+    v.as_object_mut().unwrap().remove("seconds");
+    if let Some(s) = v["source"].as_object_mut() {
+        s.remove("train_seconds");
+    }
+    v
+}
+
+#[test]
+fn siem_particle_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", "45..59"];
+    let critic = ["--error-field", "critic", "--seed", "2"];
+    // three bands (55..59, 50..54, 45..49), each band's critic in full blocks
+    let bands = ["--error-field", "critic", "--seed", "2", "--critic-band-steps", "5"];
+    // the classifier's floor is integrated from each part's floor projections
+    let classifier = ["--error-field", "classifier", "--classifier-steps", "20", "--seed", "2"];
+    for (field, extra) in [
+        ("oracle", &[][..]),
+        ("oracle-8", &["--centers", "8"][..]),
+        ("critic", &critic[..]),
+        ("critic-bands", &bands[..]),
+        ("classifier", &classifier[..]),
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let whole = particle_report(bin().args(&args).arg("--json").output().unwrap());
+        assert!(whole["siem"].as_f64().unwrap() > 0.0, "{field}: {whole}");
+        match field {
+            "critic-bands" => assert_eq!(whole["bands"].as_array().map(Vec::len), Some(3), "{whole}"),
+            "classifier" => assert!(whole["floor"]["siem"].as_f64().is_some(), "{whole}"),
+            _ => {}
+        }
+        let whole_text = text_without_time(bin().args(&args).output().unwrap());
+        // (every shard fits the bands or the classifier and its floor again: two shards for them)
+        let ks: &[usize] = if matches!(field, "critic-bands" | "classifier") { &[2] } else { &[1, 2, 4, 7] };
+        for &k in ks {
+            let states = shards(&args, k, dir.path(), &format!("particle-{field}"));
+            let merged = particle_report(merge(&states, true));
+            close(&whole, &merged, 1e-12, field).unwrap_or_else(|e| panic!("{field}, K = {k}: {e}"));
+            if field == "classifier" {
+                // (the classifier is not evaluated in full blocks: equal up to rounding, floor included)
+                continue;
+            }
+            // the parts are the single run's states (the critic is evaluated in full blocks): bit for bit
+            assert_eq!(whole, merged, "{field}, K = {k}");
+            if !field.starts_with("critic") {
+                // (the critic's text prints its training time)
+                assert_eq!(text_without_time(merge(&states, false)), whole_text, "{field}, K = {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_saved_critic_serves_every_shard_and_a_mismatched_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let field = dir.path().join("critic.safetensors");
+    let base = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", "45..59"];
+    let args: Vec<&str> = base.iter().chain(&["--error-field", "critic", "--seed", "2"]).copied().collect();
+    let fitted =
+        particle_report(bin().args(&args).arg("--error-field-out").arg(&field).arg("--json").output().unwrap());
+    assert!(field.exists() && dir.path().join("critic.json").exists());
+    let loaded = particle_report(bin().args(&args).arg("--error-field-in").arg(&field).arg("--json").output().unwrap());
+    // the loaded field is the fitted one, and the report is the fitting run's (its cost included)
+    assert_eq!(fitted, loaded);
+    let with_field: Vec<String> =
+        args.iter().map(|s| s.to_string()).chain(["--error-field-in".into(), field.display().to_string()]).collect();
+    let with_field: Vec<&str> = with_field.iter().map(String::as_str).collect();
+    for k in [2, 7] {
+        let merged = particle_report(merge(&shards(&with_field, k, dir.path(), "loaded"), true));
+        assert_eq!(fitted, merged, "K = {k}");
+    }
+    // a field fitted for another window (or seed) is refused, naming the entry
+    for (window, seed, entry) in [("40..59", "2", "window"), ("45..59", "3", "seed")] {
+        let other = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", window];
+        let o = bin()
+            .args(other)
+            .args(["--error-field", "critic", "--seed", seed, "--error-field-in"])
+            .arg(&field)
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains("--error-field-in") && e.contains(&format!("with {entry} ")), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}
+
+#[test]
+fn a_saved_band_wise_critic_holds_every_band_and_serves_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let field = dir.path().join("critic.safetensors");
+    let base = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", "45..59"];
+    let args: Vec<&str> =
+        base.iter().chain(&["--error-field", "critic", "--seed", "2", "--critic-band-steps", "5"]).copied().collect();
+    let fitted =
+        particle_report(bin().args(&args).arg("--error-field-out").arg(&field).arg("--json").output().unwrap());
+    let bands = fitted["bands"].as_array().expect("bands").clone();
+    assert_eq!(bands.len(), 3, "{fitted}");
+    let side: Value = serde_json::from_slice(&std::fs::read(dir.path().join("critic.json")).unwrap()).unwrap();
+    assert_eq!(side["band_steps"], 5, "{side}");
+    // every kept band's network in its own file, a dropped band with none
+    for (band, entry) in bands.iter().zip(side["bands"].as_array().unwrap()) {
+        let steps = band["steps"].as_str().unwrap();
+        assert_eq!(&entry["report"], band, "{side}");
+        let file = dir.path().join(format!("critic.{}.safetensors", steps.replace("..", "-")));
+        assert_eq!(band["kept"].as_bool().unwrap(), file.exists(), "{steps}: {side}");
+        assert_eq!(entry["weights"].is_string(), file.exists(), "{steps}: {side}");
+    }
+    let loaded = particle_report(bin().args(&args).arg("--error-field-in").arg(&field).arg("--json").output().unwrap());
+    assert_eq!(fitted, loaded);
+    let with_field: Vec<String> =
+        args.iter().map(|s| s.to_string()).chain(["--error-field-in".into(), field.display().to_string()]).collect();
+    let with_field: Vec<&str> = with_field.iter().map(String::as_str).collect();
+    for k in [2, 7] {
+        let merged = particle_report(merge(&shards(&with_field, k, dir.path(), "loaded-bands"), true));
+        assert_eq!(fitted, merged, "K = {k}");
+    }
+    // a field fitted with other bands is refused, naming the entry
+    let other: Vec<&str> =
+        base.iter().chain(&["--error-field", "critic", "--seed", "2", "--error-field-in"]).copied().collect();
+    let o = bin().args(other).arg(&field).output().unwrap();
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--error-field-in") && e.contains("with band_steps 5"), "{e}");
 }

@@ -15,6 +15,7 @@ pub mod linalg;
 pub mod model;
 pub mod option_error;
 pub mod options;
+pub mod sample_state;
 pub mod sampler;
 pub mod schedule;
 pub mod seed;

@@ -5,11 +5,16 @@
 //! `stop_after_window` only the steps down to the window's lowest index are executed. The
 //! observer may also stop the run ([`ControlFlow::Break`]), e.g. at its own first failure.
 //!
+//! Randomness is per trajectory: trajectory i's prior draw and its noise at every step come from
+//! generators keyed by (seed, i) ([`SeedStream::trajectory_rng`]), where i counts from
+//! [`SamplerConfig::first_trajectory`]. So a run split into shards, batches or threads gives each
+//! trajectory exactly the values of the whole run.
+//!
 //! Every score batch is checked ([`score_checked`]): a model that fails, returns a wrong shape
 //! or a non-finite value stops the run with [`CoreError::Sampling`], naming the step, the time
 //! and the model, and keeping the model's error as the source.
 
-use crate::distribution::standard_normal;
+use crate::distribution::{standard_normal, GaussianMixture};
 use crate::error::CoreError;
 use crate::model::{score_checked, ScoreModel};
 use crate::options::OptionError;
@@ -17,10 +22,11 @@ use crate::schedule::{Schedule, T_END};
 use crate::seed::{Purpose, SeedStream};
 use crate::window::Window;
 use ndarray::{Array2, ArrayView2};
-use rand::SeedableRng;
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::str::FromStr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -81,11 +87,14 @@ pub struct SamplerConfig {
     pub window: Option<Window>,
     /// Execute only the steps from noise down to the window's lowest index.
     pub stop_after_window: bool,
+    /// The index of the first row's trajectory in the whole run (a shard's rows start there):
+    /// row r draws its noise from trajectory `first_trajectory + r`'s stream.
+    pub first_trajectory: usize,
 }
 
 impl SamplerConfig {
     pub fn new(kind: SamplerKind, steps: usize, t_min: f64, seed: u64) -> Self {
-        Self { kind, steps, t_min, seed, window: None, stop_after_window: false }
+        Self { kind, steps, t_min, seed, window: None, stop_after_window: false, first_trajectory: 0 }
     }
 
     pub fn validate(&self) -> Result<(), CoreError> {
@@ -160,7 +169,6 @@ impl SampleOptions {
         if self.n == 0 {
             return Err(OptionError::new("n", "must be at least 1").into());
         }
-        crate::shard::refuse_shards("sample", &self.shard)?;
         let steps = self.steps.unwrap_or_else(|| schedule.default_steps());
         let t_min = self.t_min.unwrap_or_else(|| schedule.default_t_min());
         Ok(SamplerConfig::new(self.sampler, steps, t_min, self.seed))
@@ -192,9 +200,64 @@ pub struct SampleOutput {
     pub stopped_by_observer: bool,
 }
 
-/// Draws the initial states from the prior N(0, I).
+/// Draws the initial states of trajectories 0..n from the prior N(0, I).
 pub fn prior_init(n: usize, d: usize, seed: u64) -> Array2<f64> {
-    standard_normal(n, d, &mut SeedStream::new(seed).rng(Purpose::PriorInit))
+    prior_rows(0..n, d, seed)
+}
+
+/// The prior draws of trajectories `rows` (one row each, from the trajectory's own stream).
+pub fn prior_rows(rows: Range<usize>, d: usize, seed: u64) -> Array2<f64> {
+    per_row(rows, d, |i| standard_normal(1, d, &mut SeedStream::new(seed).trajectory_rng(i, Purpose::TrajectoryPrior)))
+}
+
+/// Draws of trajectories `rows` from the true marginal p_T of `target` (each from its own stream).
+pub fn marginal_rows(target: &GaussianMixture, schedule: &Schedule, rows: Range<usize>, seed: u64) -> Array2<f64> {
+    per_row(rows, target.dim(), |i| {
+        let mut rng = SeedStream::new(seed).trajectory_rng(i, Purpose::TrajectoryMarginal);
+        target.sample_marginal(1, schedule, T_END, &mut rng)
+    })
+}
+
+/// Stacks one 1 × d draw per trajectory index in `rows`.
+fn per_row(rows: Range<usize>, d: usize, draw: impl Fn(u64) -> Array2<f64>) -> Array2<f64> {
+    let mut x = Array2::zeros((rows.len(), d));
+    for (r, i) in rows.enumerate() {
+        x.row_mut(r).assign(&draw(i as u64).row(0));
+    }
+    x
+}
+
+/// Rows of noise per parallel work item.
+const NOISE_ROWS: usize = 512;
+
+/// The per-step noise of a batch of trajectories: one generator per row, keyed by the row's
+/// trajectory index, drawn in step order (so a row's noise does not depend on the other rows).
+struct StepNoise {
+    rngs: Vec<ChaCha8Rng>,
+    d: usize,
+}
+
+impl StepNoise {
+    fn new(cfg: &SamplerConfig, n: usize, d: usize) -> Self {
+        let seeds = SeedStream::new(cfg.seed);
+        let first = cfg.first_trajectory as u64;
+        let rngs = (0..n as u64).map(|r| seeds.trajectory_rng(first + r, Purpose::TrajectoryNoise)).collect();
+        StepNoise { rngs, d }
+    }
+
+    /// The next n × d standard normal draws (rows in parallel: each row has its own generator,
+    /// so the values do not depend on the thread count).
+    fn draw(&mut self) -> Array2<f64> {
+        use rayon::prelude::*;
+        let d = self.d;
+        let mut z = vec![0.0; self.rngs.len() * d];
+        z.par_chunks_mut(d.max(1) * NOISE_ROWS).zip(self.rngs.par_chunks_mut(NOISE_ROWS)).for_each(|(block, rngs)| {
+            for (row, rng) in block.chunks_mut(d.max(1)).zip(rngs) {
+                row.iter_mut().for_each(|v| *v = rng.sample(StandardNormal));
+            }
+        });
+        Array2::from_shape_vec((self.rngs.len(), d), z).expect("n rows of d")
+    }
 }
 
 /// Runs the sampler from `x_init` (states at t = T) and calls `observer` on every step in the
@@ -219,8 +282,8 @@ pub fn sample_with_observer(
         (Some(w), true) => w.lo,
         _ => 0,
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (n, d) = x_init.dim();
+    let mut noise = StepNoise::new(cfg, if cfg.kind.is_stochastic() { n } else { 0 }, d);
     let mut x = x_init;
     let mut nfe = 0;
     let mut steps_run = 0;
@@ -237,7 +300,7 @@ pub fn sample_with_observer(
         let beta = schedule.beta(t);
         x = match cfg.kind {
             SamplerKind::Em => {
-                let z = standard_normal(n, d, &mut rng);
+                let z = noise.draw();
                 &x + &((&x * (0.5 * beta) + &s * beta) * h) + z * (beta * h).sqrt()
             }
             SamplerKind::Ancestral => {
@@ -248,7 +311,7 @@ pub fn sample_with_observer(
                 if k == 0 && t_next == 0.0 {
                     mean
                 } else {
-                    mean + standard_normal(n, d, &mut rng) * bt.sqrt()
+                    mean + noise.draw() * bt.sqrt()
                 }
             }
             SamplerKind::OdeEuler => &x + &((&x + &s) * (0.5 * beta * h)),

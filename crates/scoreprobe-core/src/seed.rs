@@ -35,6 +35,9 @@ mod tag {
     pub const TRAIN_STEP: u64 = 0x5354_4550; // "STEP"
     pub const TRAIN_EPOCH: u64 = 0x5045_524d; // "PERM"
     pub const SAMPLE: u64 = 0x5341_4d50; // "SAMP"
+    pub const PRIOR: u64 = 0x5052_494f; // "PRIO"
+    pub const NOISE: u64 = 0x4e4f_4953; // "NOIS"
+    pub const MARGINAL: u64 = 0x4d41_5247; // "MARG"
 }
 
 /// What a derived seed is for. Each purpose keeps the value its call site used before (listed
@@ -42,9 +45,12 @@ mod tag {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Purpose {
-    /// The prior draws x_T ~ N(0, I) of a sampling run (`seed ^ 0x005e_ed0f_9e1a`).
+    /// The prior draws x_T ~ N(0, I) of a sampling run (`seed ^ 0x005e_ed0f_9e1a`). No sampler
+    /// draws from it any more (each trajectory has [`Purpose::TrajectoryPrior`]); kept so the
+    /// value stays reserved.
     PriorInit,
-    /// Initial states drawn from the true marginal p_T (`seed ^ 0x1417`).
+    /// Initial states drawn from the true marginal p_T (`seed ^ 0x1417`). Superseded by
+    /// [`Purpose::TrajectoryMarginal`] (per trajectory); kept so the value stays reserved.
     MarginalInit,
     /// The centres of the multi-centre SIEM test functions (`seed ^ 0xce47_e125`).
     SiemCenters,
@@ -91,6 +97,13 @@ pub enum Purpose {
     TrainEpoch(u64),
     /// Sample i's own stream ([`SeedStream::sample`]`(i)`).
     Sample(u64),
+    /// On a sample's stream: its prior draw x_T ~ N(0, I) ([`SeedStream::keyed`]`("PRIO", 0)`).
+    TrajectoryPrior,
+    /// On a sample's stream: its draw from the true marginal p_T ([`SeedStream::keyed`]`("MARG", 0)`).
+    TrajectoryMarginal,
+    /// On a sample's stream: the sampler's noise at every step, drawn in step order
+    /// ([`SeedStream::keyed`]`("NOIS", 0)`).
+    TrajectoryNoise,
 }
 
 /// A base seed and the streams derived from it.
@@ -135,6 +148,9 @@ impl SeedStream {
             Purpose::TrainStep(step) => self.keyed(tag::TRAIN_STEP, step),
             Purpose::TrainEpoch(epoch) => self.keyed(tag::TRAIN_EPOCH, epoch),
             Purpose::Sample(i) => self.sample(i).0,
+            Purpose::TrajectoryPrior => self.keyed(tag::PRIOR, 0),
+            Purpose::TrajectoryMarginal => self.keyed(tag::MARGINAL, 0),
+            Purpose::TrajectoryNoise => self.keyed(tag::NOISE, 0),
         }
     }
 
@@ -166,6 +182,13 @@ impl SeedStream {
     /// Sample i's own stream, keyed by (seed, i): the same whatever shard computes sample i.
     pub const fn sample(self, index: u64) -> SeedStream {
         SeedStream(self.keyed(tag::SAMPLE, index))
+    }
+
+    /// The generator of trajectory `index`'s `purpose` ([`Purpose::TrajectoryPrior`],
+    /// [`Purpose::TrajectoryNoise`], ...): keyed by (seed, index) only, so a trajectory draws the
+    /// same values whatever shard, batch or thread computes it.
+    pub fn trajectory_rng(self, index: u64, purpose: Purpose) -> ChaCha8Rng {
+        self.sample(index).rng(purpose)
     }
 }
 

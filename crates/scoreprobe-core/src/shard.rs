@@ -149,9 +149,7 @@ pub fn refuse_shards(run: &str, opts: &ShardOptions) -> Result<(), OptionError> 
     };
     Err(OptionError::new(
         field,
-        format!(
-            "{run} has no mergeable state yet (sharded: siem --form projection, hodge, bounds, metrics --metric fd)"
-        ),
+        format!("{run} has no mergeable state yet (sharded: sample, siem, hodge, bounds, metrics --metric fd)"),
     ))
 }
 

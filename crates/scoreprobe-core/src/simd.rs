@@ -98,8 +98,58 @@ pub fn force(l: Level) -> bool {
 /// `$vis fn $name(args) -> ret` running `$body` (an `#[inline(always)]` function of the same
 /// signature) compiled for the current [`level`](crate::simd::level), so that LLVM vectorises its
 /// loops with the registers of that level.
+///
+/// The second form, `… => body, avx512 + "feature" => body512`, also compiles `body512` (an
+/// `#[inline(always)] unsafe fn` of the same signature written with `std::arch` intrinsics) with
+/// the AVX-512 features plus `feature` (e.g. `"avx512vnni"`), and runs it at the AVX-512 level
+/// when the processor has `feature`; `body` runs everywhere else (AVX-512 without `feature`
+/// included). `body512` must give the same bits as `body`.
+/// The third form, `… => body, avx512 => body512`, is the second with no feature beyond the
+/// AVX-512 level's.
 #[macro_export]
 macro_rules! simd_dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident,
+        avx512 => $body512:ident) => {
+        $crate::simd_dispatch!(
+            $(#[$m])* $vis fn $name($($arg: $ty),*) $(-> $ret)? => $body, avx512 + "avx512f" => $body512
+        );
+    };
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident,
+        avx512 + $feat:tt => $body512:ident) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                #[target_feature(enable = $feat)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn v4x($($arg: $ty),*) $(-> $ret)? {
+                    // SAFETY: this copy has every feature `body512` needs; its caller checked them.
+                    #[allow(unused_unsafe)]
+                    unsafe { $body512($($arg),*) }
+                }
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn v4($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn v3($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
+                match $crate::simd::level() {
+                    // SAFETY: the AVX-512 level was detected, and `feature` is detected here.
+                    $crate::simd::Level::Avx512 if std::arch::is_x86_feature_detected!($feat) => {
+                        return unsafe { v4x($($arg),*) }
+                    }
+                    // SAFETY: `level` never exceeds what the processor was detected to support.
+                    $crate::simd::Level::Avx512 => return unsafe { v4($($arg),*) },
+                    // SAFETY: as above.
+                    $crate::simd::Level::Avx2 => return unsafe { v3($($arg),*) },
+                    $crate::simd::Level::Scalar => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident) => {
         $(#[$m])*
         #[allow(clippy::too_many_arguments)]

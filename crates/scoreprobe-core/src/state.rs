@@ -35,10 +35,16 @@ pub enum StateKind {
     SiemProjection,
     /// The Fréchet distance between two feature sets: count, mean and scatter of each.
     MetricsFd,
+    /// The metrics that need every point at once (KID, W2, PRDC, …): each shard's rows of both sets.
+    MetricsPoints,
     /// The Hodge split: the per-time points of the shard's times.
     Hodge,
     /// The KL bounds: the points at the shard's quadrature nodes (shard 0: the prior's KL too).
     Bounds,
+    /// A sampling run: the shard's samples (and recorded trajectory).
+    Sample,
+    /// SIEM's particle form: the radial summaries of the shard's trajectories.
+    SiemParticle,
 }
 
 impl StateKind {
@@ -46,9 +52,11 @@ impl StateKind {
     pub fn command(self) -> &'static str {
         match self {
             StateKind::SiemProjection => "siem",
-            StateKind::MetricsFd => "metrics",
+            StateKind::MetricsFd | StateKind::MetricsPoints => "metrics",
             StateKind::Hodge => "hodge",
             StateKind::Bounds => "bounds",
+            StateKind::Sample => "sample",
+            StateKind::SiemParticle => "siem",
         }
     }
 }

@@ -339,3 +339,36 @@ fn the_observer_can_stop_a_run() {
     assert_eq!(out.x, after_two.unwrap().x);
     assert!((out.t_end - cfg.grid()[98]).abs() < 1e-15);
 }
+
+/// Trajectory i's randomness is keyed by (seed, i): sampling rows in any partition (shards,
+/// batches) gives every row the values of the whole run, bit for bit, for every sampler.
+#[test]
+fn any_partition_of_the_trajectories_gives_the_same_rows() {
+    let model = SyntheticModel::exact(gaussian(), Schedule::vp_default());
+    for kind in [SamplerKind::Em, SamplerKind::Ancestral, SamplerKind::OdeEuler, SamplerKind::OdeHeun] {
+        let cfg = SamplerConfig::new(kind, 50, 1e-3, 9);
+        let run = |rows: std::ops::Range<usize>| {
+            let mut c = cfg.clone();
+            c.first_trajectory = rows.start;
+            let x0 = scoreprobe_core::sampler::prior_rows(rows, 2, 9);
+            sample_with_observer(&model, &model.schedule, &c, x0, &mut |_| Continue(())).unwrap().x
+        };
+        let whole = run(0..13);
+        assert_eq!(
+            whole,
+            sample_with_observer(&model, &model.schedule, &cfg, prior_init(13, 2, 9), &mut |_| Continue(())).unwrap().x
+        );
+        for cuts in [vec![0, 13], vec![0, 1, 13], vec![0, 5, 6, 12, 13], (0..=13).collect::<Vec<_>>()] {
+            let parts: Vec<_> = cuts.windows(2).map(|w| run(w[0]..w[1])).collect();
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            assert_eq!(ndarray::concatenate(ndarray::Axis(0), &views).unwrap(), whole, "{kind:?} {cuts:?}");
+        }
+        // a longer run's first rows are the shorter run's
+        assert_eq!(run(0..20).slice(ndarray::s![..13, ..]), whole, "{kind:?}");
+        // and the thread count plays no part (the noise rows are drawn in parallel)
+        let pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for threads in [1, 3] {
+            assert_eq!(pool(threads).install(|| run(0..1100)).slice(ndarray::s![..13, ..]), whole, "{kind:?}");
+        }
+    }
+}

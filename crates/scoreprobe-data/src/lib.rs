@@ -29,5 +29,7 @@ pub use datasets::{
 pub use error::DataError;
 pub use image_set::ImageSet;
 pub use images::load_image_folder;
-pub use npy::{images_from_array, load_images_npy, load_matrix, read_npy, save_matrix_f32, write_npy, NpyDtype};
+pub use npy::{
+    images_from_array, images_from_u8, load_images_npy, load_matrix, read_npy, save_matrix_f32, write_npy, NpyDtype,
+};
 pub use transform::DataTransform;

@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use ndarray::{Array2, Array4, ArrayBase, ArrayD, Axis, Data, Dimension, Ix2};
+use ndarray::{Array2, Array4, ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Ix2};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WritableElement, WriteNpyExt};
 
 use crate::error::{DataError, Result};
@@ -114,7 +114,42 @@ pub fn images_from_array(a: ArrayD<f64>, dtype: NpyDtype, name: &str) -> Result<
         return Err(DataError::format(path, format!("array is empty (shape {:?})", a.shape())));
     }
     check_finite(&a, path)?;
-    let a4: Array4<f64> = match a.ndim() {
+    let a4 = to_nchw(a, path)?;
+    let images = if dtype == NpyDtype::U8 {
+        a4.mapv(|v| (v / 255.0) as f32)
+    } else {
+        let (lo, hi) = a4.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+        if !(lo >= -1e-4 && hi <= 1.0 + 1e-4) {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "float images must lie in [0, 1], found values in [{lo}, {hi}] \
+                     (rescale first, e.g. (x + 1) / 2 for samples in [-1, 1], or x / 255)"
+                ),
+            ));
+        }
+        a4.mapv(|v| v.clamp(0.0, 1.0) as f32)
+    };
+    Ok(ImageSet { images: images.as_standard_layout().into_owned(), labels: None })
+}
+
+/// A `u8` image array as an [`ImageSet`]: [`images_from_array`] for bytes (the same shapes and
+/// the same `f32` values, `(v / 255.0) as f32` in `f64`), without its `f64` copy, in parallel.
+pub fn images_from_u8(a: ArrayViewD<'_, u8>, name: &str) -> Result<ImageSet> {
+    let path = Path::new(name);
+    if a.is_empty() {
+        return Err(DataError::format(path, format!("array is empty (shape {:?})", a.shape())));
+    }
+    let a4 = to_nchw(a, path)?;
+    let lut: [f32; 256] = std::array::from_fn(|v| (v as f64 / 255.0) as f32);
+    let mut images = Array4::<f32>::zeros(a4.dim());
+    ndarray::Zip::from(&mut images).and(&a4).par_for_each(|d, &v| *d = lut[usize::from(v)]);
+    Ok(ImageSet { images, labels: None })
+}
+
+/// An image array of 3 or 4 axes as `(N, C, H, W)` (see [`images_from_array`] for the shapes).
+fn to_nchw<S: ndarray::RawData>(a: ArrayBase<S, ndarray::IxDyn>, path: &Path) -> Result<ArrayBase<S, ndarray::Ix4>> {
+    Ok(match a.ndim() {
         3 => a.insert_axis(Axis(1)).into_dimensionality().expect("4-D"),
         4 => {
             let s = a.shape().to_vec();
@@ -146,23 +181,7 @@ pub fn images_from_array(a: ArrayD<f64>, dtype: NpyDtype, name: &str) -> Result<
                 format!("expected images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), found {:?}", a.shape()),
             ))
         }
-    };
-    let images = if dtype == NpyDtype::U8 {
-        a4.mapv(|v| (v / 255.0) as f32)
-    } else {
-        let (lo, hi) = a4.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-        if !(lo >= -1e-4 && hi <= 1.0 + 1e-4) {
-            return Err(DataError::format(
-                path,
-                format!(
-                    "float images must lie in [0, 1], found values in [{lo}, {hi}] \
-                     (rescale first, e.g. (x + 1) / 2 for samples in [-1, 1], or x / 255)"
-                ),
-            ));
-        }
-        a4.mapv(|v| v.clamp(0.0, 1.0) as f32)
-    };
-    Ok(ImageSet { images: images.as_standard_layout().into_owned(), labels: None })
+    })
 }
 
 /// Writes any array as `.npy` (ndarray-npy's format: little-endian, C order) atomically: a
@@ -194,4 +213,24 @@ pub fn save_matrix_f32(path: impl AsRef<Path>, m: &Array2<f64>) -> Result<()> {
         return Err(DataError::format(path, format!("cannot save: row {i} has a value that is not finite in float32")));
     }
     write_npy(path, &m32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte path gives the `f64` path's images, for every accepted shape and all 256 values.
+    #[test]
+    fn images_from_u8_equals_the_f64_path() {
+        for shape in [vec![2, 16, 16], vec![2, 3, 8, 8], vec![2, 8, 8, 3], vec![1, 1, 16, 16]] {
+            let n: usize = shape.iter().product();
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
+            let a = ArrayD::from_shape_vec(shape.clone(), bytes).unwrap();
+            let fast = images_from_u8(a.view(), "x").unwrap();
+            let slow = images_from_array(a.mapv(f64::from), NpyDtype::U8, "x").unwrap();
+            assert_eq!(fast.images, slow.images, "{shape:?}");
+        }
+        let bad = ArrayD::<u8>::zeros(vec![2, 5, 5, 5]);
+        assert!(images_from_u8(bad.view(), "x").is_err());
+    }
 }

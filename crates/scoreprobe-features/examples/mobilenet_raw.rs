@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p scoreprobe-features --example mobilenet_raw -- MODE IN.u8 OUT.f32`
 //!
-//! MODE: `float` or `integer` ([`MobileNetMode`]); IN.u8: N × 224 × 224 × 3 bytes (NHWC, as
+//! MODE: `native`, `float` or `integer` ([`MobileNetMode`]); IN.u8: N × 224 × 224 × 3 bytes (NHWC, as
 //! `scoreprobe.mobilenet_input` returns them, written with numpy's `tofile`); OUT.f32: N × 1024
 //! little-endian f32 features. Prints images/s on stderr.
 
@@ -16,12 +16,13 @@ use std::time::Instant;
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, mode, input, output] = &args[..] else {
-        bail!("usage: mobilenet_raw float|integer IN.u8 OUT.f32");
+        bail!("usage: mobilenet_raw native|float|integer IN.u8 OUT.f32");
     };
     let mode = match mode.as_str() {
+        "native" => MobileNetMode::Native,
         "float" => MobileNetMode::Float,
         "integer" => MobileNetMode::Integer,
-        other => bail!("MODE: expected float or integer, got '{other}'"),
+        other => bail!("MODE: expected native, float or integer, got '{other}'"),
     };
     let bytes = std::fs::read(input).with_context(|| format!("{input}: cannot read"))?;
     let per = 224 * 224 * 3;

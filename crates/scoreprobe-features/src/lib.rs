@@ -10,7 +10,8 @@
 //! | `mobilenet` | MobileNet-v1 1.0/224 quantised embedding extractor (TFLite) | any size, gray or RGB | 1024 |
 //! | `inception:PATH` | user-supplied ONNX Inception-v3, its first output (pool3) | any size, gray or RGB | 2048 |
 //!
-//! Models run on the CPU with tract (pure Rust), batches in parallel with rayon. Model files
+//! Models run on the CPU, batches in parallel with rayon: with tract (pure Rust), except `mobilenet`,
+//! which tract reads and the crate's own uint8 kernels run (see the `mobilenet` module). Model files
 //! for `mnist-cnn` and `mobilenet` are found under the shared data root
 //! (`scoreprobe_data::shared_data_root()`, `models/…`) or a root given explicitly.
 
@@ -26,6 +27,8 @@ mod inception;
 mod mnist_cnn;
 mod mobilenet;
 pub mod preprocess;
+mod qkernels;
+mod qnet;
 mod runner;
 
 pub use error::FeaturesError;

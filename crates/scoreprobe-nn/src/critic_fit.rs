@@ -40,6 +40,8 @@ use rand_chacha::ChaCha8Rng;
 use scoreprobe_core::{ModelError, Purpose, SeedStream};
 use std::time::Instant;
 
+mod file;
+
 /// Default largest dimension for exact |∇χ|² and w·∇χ from the d unit directions; above it,
 /// random Rademacher directions.
 pub const EXACT_MAX_DIM: usize = 64;

@@ -3,7 +3,7 @@
 
 use crate::arrays::image_array;
 use crate::errors::to_py;
-use numpy::{PyArray2, PyArray4};
+use numpy::{PyArray2, PyArray4, PyArrayMethods};
 use pyo3::exceptions::{PyDeprecationWarning, PyValueError};
 use pyo3::prelude::*;
 use scoreprobe_data::{ImageSet, NpyDtype};
@@ -73,6 +73,12 @@ pub fn mobilenet_input<'py>(py: Python<'py>, images: &Bound<'py, PyAny>) -> PyRe
 fn image_set(py: Python<'_>, images: &Bound<'_, PyAny>) -> PyResult<ImageSet> {
     if images.is_instance_of::<pyo3::types::PyString>() || images.hasattr("__fspath__")? {
         return load_set(py, images, None);
+    }
+    if let Ok(a) = images.cast::<numpy::PyArrayDyn<u8>>() {
+        // bytes straight to f32 (no f64 copy of what may be gigabytes of 224 × 224 images)
+        let ro = a.readonly();
+        let view = ro.as_array();
+        return py.detach(|| scoreprobe_data::images_from_u8(view, "images")).map_err(to_py);
     }
     let (a, is_u8) = image_array(images, "images")?;
     let dtype = if is_u8 { NpyDtype::U8 } else { NpyDtype::F64 };

@@ -20,7 +20,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use scoreprobe_core::options::{FrontEnd, OptionError};
-use scoreprobe_core::sampler::{prior_init, sample_with_observer, SampleOptions};
+use scoreprobe_core::sample_state::{self, SampleShard};
+use scoreprobe_core::sampler::{prior_rows, sample_with_observer, SampleOptions};
 use scoreprobe_core::{GaussianMixture, Schedule, ScoreModel};
 use scoreprobe_hodge::{BoundsOptions, HodgeOptions, Problem};
 use scoreprobe_siem::options::SiemRun;
@@ -151,6 +152,9 @@ impl<'a> Parts<'a> {
 /// ``schedule=``, a ``Problem``'s spec). Same seed, same samples. ``progress``: ``True`` draws a bar
 /// counting to the sampler's score evaluations, ``False`` none, a callable ``progress(calls, rows)``
 /// is called with the running totals. The options are `SampleOptions`'s fields (the CLI's flags).
+/// With ``shard="I/K"`` (or ``(I, K)``) and ``state_out=PATH`` only samples I·n/K to (I+1)·n/K
+/// are drawn (returned, and written to the state); ``scoreprobe.merge`` of the K states returns
+/// the unsharded run's array, bit for bit (each sample's randomness is keyed by (seed, index)).
 #[pyfunction]
 #[pyo3(signature = (model, *, schedule = None, progress = ProgressArg::Bar, **options))]
 pub fn sample<'py>(
@@ -164,17 +168,38 @@ pub fn sample<'py>(
     let model = model_arg(model)?;
     let schedule = schedule_arg(schedule, &model, &DataArg::None)?;
     let parts = Parts::new(&model, &schedule);
-    let cfg = opts.config(parts.schedule).and_then(|c| c.validate().map(|()| c)).map_err(|e| run_error(py, e))?;
-    let (n, d, seed) = (opts.n, parts.dim(), opts.seed);
+    let (shard, state_out) = opts.shard.checked().map_err(|e| run_error(py, e))?;
+    let rows = shard.range(opts.n);
+    let mut cfg = opts.config(parts.schedule).map_err(|e| run_error(py, e))?;
+    cfg.first_trajectory = rows.start;
+    cfg.validate().map_err(|e| run_error(py, e))?;
+    let (d, seed) = (parts.dim(), opts.seed);
     let bar = Progress::start(py, progress, "sample", Some(cfg.nfe()))?;
+    let start = std::time::Instant::now();
+    let x0 = prior_rows(rows.clone(), d, seed);
     let out = run_watched(py, bar.sink(), |watch| {
         parts.with_model(watch, |m| {
-            sample_with_observer(m, parts.schedule, &cfg, prior_init(n, d, seed), &mut |_| {
-                std::ops::ControlFlow::Continue(())
-            })
+            sample_with_observer(m, parts.schedule, &cfg, x0, &mut |_| std::ops::ControlFlow::Continue(()))
         })
     })?;
     let out = out.map_err(|e| run_error(py, e))?;
+    if let Some(path) = state_out {
+        let part = SampleShard {
+            rows,
+            dim: d,
+            x: sample_state::flat(&out.x),
+            trajectory: None,
+            report: serde_json::json!({}),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let extra = serde_json::json!({
+            "model": model_id(&model, &DataArg::None, d).fingerprint, "dim": d, "init": "prior",
+            "steps": cfg.steps, "t_min": cfg.t_min, "front_end": "python",
+        });
+        let extra = extra.as_object().map(|o| o.clone().into_iter().collect()).unwrap_or_default();
+        sample_state::write(path, shard, opts.n, sample_state::settings(&opts, extra), &part)
+            .map_err(|e| run_error(py, e))?;
+    }
     Ok(PyArray2::from_owned_array(py, out.x))
 }
 

@@ -63,6 +63,10 @@ pub struct CriticSourceConfig {
     /// Steps per time band (≥ 1), aligned to multiples of it on the grid; one critic per band.
     pub band_steps: usize,
     pub seed: u64,
+    /// Load the fitted critic from this file instead of fitting it ([`crate::critic_file`]).
+    pub field_in: Option<std::path::PathBuf>,
+    /// Save the fitted critic to this file.
+    pub field_out: Option<std::path::PathBuf>,
 }
 
 impl Default for CriticSourceConfig {
@@ -73,6 +77,8 @@ impl Default for CriticSourceConfig {
             holdout: 16_384,
             band_steps: DEFAULT_BAND_STEPS,
             seed: 0,
+            field_in: None,
+            field_out: None,
         }
     }
 }
@@ -84,6 +90,24 @@ struct Band {
     t_lo: f64,
     t_hi: f64,
     net: Option<ScalarCritic>,
+}
+
+/// The rows of the blocks the critic is evaluated in (the CPU kernel's block, `cpu::mlp::CHUNK`).
+const EVAL_BLOCK: usize = 128;
+
+/// `x` with its last row repeated up to a multiple of `block` rows.
+fn pad_rows(x: ArrayView2<f64>, block: usize) -> Array2<f64> {
+    let n = x.nrows();
+    let extra = n.next_multiple_of(block) - n;
+    if extra == 0 || n == 0 {
+        return x.to_owned();
+    }
+    let mut out = Array2::zeros((n + extra, x.ncols()));
+    out.slice_mut(ndarray::s![..n, ..]).assign(&x);
+    for mut row in out.slice_mut(ndarray::s![n.., ..]).rows_mut() {
+        row.assign(&x.row(n - 1));
+    }
+    out
 }
 
 pub struct CriticSource {
@@ -241,29 +265,25 @@ fn fit_band(
     })
 }
 
-impl ErrorSource for CriticSource {
-    fn name(&self) -> &'static str {
-        "critic"
+impl CriticSource {
+    /// The band of `steps` as prepare() keeps it: its times' range and its critic.
+    fn band(steps: Window, time_of: &dyn Fn(usize) -> f64, net: Option<ScalarCritic>) -> Band {
+        let (t_lo, t_hi) = (steps.lo..=steps.hi)
+            .map(time_of)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(t), b.max(t)));
+        Band { t_lo, t_hi, net }
     }
 
-    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, SiemError> {
-        let start = Instant::now();
-        self.check_config()?;
-        let c = self.config.clone();
+    /// Fits one critic per band of the window (see the module docs) and keeps the bands, their
+    /// reports and the source's report; returns the fits' cost.
+    fn fit_bands(
+        &mut self,
+        ctx: &PrepareContext,
+        c: &CriticSourceConfig,
+        window: Window,
+        time_of: &dyn Fn(usize) -> f64,
+    ) -> Result<AuxCost, SiemError> {
         let d = ctx.model.dim();
-        let window = ctx.sampler.window.ok_or_else(|| SiemError::invalid(FIELD, "the sampler has no window"))?;
-        let grid = ctx.sampler.grid();
-        // step k evaluates the score at t_{k+1}
-        let time_of = |k: usize| grid[k + 1];
-        if let Some(t) = (window.lo..=window.hi).map(time_of).find(|t| {
-            let sigma = ctx.schedule.sigma(*t);
-            sigma.is_nan() || sigma <= 0.0
-        }) {
-            return Err(SiemError::invalid(
-                FIELD,
-                format!("σ_t = 0 at window time {t}; ê = ∇χ/σ_t is undefined there"),
-            ));
-        }
         let stream = SeedStream::new(c.seed).stream(Purpose::CriticSourceFit { sampler_seed: ctx.sampler.seed });
         let probe = (self.data)(2, &mut stream.base_rng());
         if probe.dim() != (2, d) {
@@ -279,10 +299,8 @@ impl ErrorSource for CriticSource {
             let times: Vec<f64> = (steps.lo..=steps.hi).map(time_of).collect();
             // a band's draws depend on its place on the grid only: the same band, the same fit
             let mut rng = stream.child((steps.lo / c.band_steps) as u64).base_rng();
-            let fit = fit_band(&mut self.data, &self.device, &c, ctx, steps, &times, &mut rng)?;
-            let (t_lo, t_hi) =
-                times.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(*t), b.max(*t)));
-            self.bands.push(Band { t_lo, t_hi, net: fit.net });
+            let fit = fit_band(&mut self.data, &self.device, c, ctx, steps, &times, &mut rng)?;
+            self.bands.push(Self::band(steps, time_of, fit.net));
             self.band_reports.push(fit.report);
             rows += fit.rows;
             train_seconds += fit.seconds;
@@ -303,8 +321,78 @@ impl ErrorSource for CriticSource {
             "times_per_batch": c.times_per_batch, "hidden": c.fit.hidden, "depth": c.fit.depth,
             "tangents_per_row": c.fit.tangents_per_row(d), "holdout": c.holdout, "train_seconds": train_seconds,
         });
+        Ok(AuxCost { score_evals: rows, aux_evals: rows, seconds: 0.0 })
+    }
+
+    /// Loads the band-wise field saved by a fitting run (`--error-field-in`): every band's
+    /// network (none for a dropped band), the bands' reports and the source's report, as the
+    /// fitting run had them; returns the fit's cost.
+    fn load_field(
+        &mut self,
+        path: &std::path::Path,
+        compat: &serde_json::Map<String, serde_json::Value>,
+        window: Window,
+        time_of: &dyn Fn(usize) -> f64,
+    ) -> Result<AuxCost, SiemError> {
+        let loaded = crate::critic_file::load(path, compat, &self.device)?;
+        let windows = band_windows(window, self.config.band_steps);
+        let names: Vec<String> = windows.iter().map(|w| w.to_string()).collect();
+        let saved: Vec<String> = loaded.bands.iter().map(|(_, r)| r.steps.clone()).collect();
+        if names != saved {
+            let why = format!("{}: its bands are {saved:?}, this run's are {names:?}", path.display());
+            return Err(scoreprobe_core::options::OptionError::new("error_field_in", why).into());
+        }
+        self.bands.clear();
+        self.band_reports.clear();
+        for (steps, (net, report)) in windows.into_iter().zip(loaded.bands) {
+            self.bands.push(Self::band(steps, time_of, net));
+            self.band_reports.push(report);
+        }
+        self.report = loaded.details;
+        Ok(loaded.cost)
+    }
+}
+
+impl ErrorSource for CriticSource {
+    fn name(&self) -> &'static str {
+        "critic"
+    }
+
+    fn prepare(&mut self, ctx: &PrepareContext) -> Result<AuxCost, SiemError> {
+        let start = Instant::now();
+        self.check_config()?;
+        let c = self.config.clone();
+        let window = ctx.sampler.window.ok_or_else(|| SiemError::invalid(FIELD, "the sampler has no window"))?;
+        let grid = ctx.sampler.grid();
+        // step k evaluates the score at t_{k+1}
+        let time_of = |k: usize| grid[k + 1];
+        if let Some(t) = (window.lo..=window.hi).map(time_of).find(|t| {
+            let sigma = ctx.schedule.sigma(*t);
+            sigma.is_nan() || sigma <= 0.0
+        }) {
+            return Err(SiemError::invalid(
+                FIELD,
+                format!("σ_t = 0 at window time {t}; ê = ∇χ/σ_t is undefined there"),
+            ));
+        }
+        let fit = format!("{:?}, times_per_batch {}, holdout {}", c.fit, c.times_per_batch, c.holdout);
+        let compat = crate::critic_file::compatibility(ctx, c.seed, c.band_steps, fit);
+        let mut cost = match &c.field_in {
+            Some(path) => self.load_field(path, &compat, window, &time_of)?,
+            None => self.fit_bands(ctx, &c, window, &time_of)?,
+        };
+        if let Some(path) = &c.field_out {
+            let bands: Vec<crate::critic_file::SavedBand> = self
+                .bands
+                .iter()
+                .zip(&self.band_reports)
+                .map(|(b, report)| crate::critic_file::SavedBand { net: b.net.as_ref(), report })
+                .collect();
+            crate::critic_file::save(path, &bands, compat, &self.report, &cost)?;
+        }
+        cost.seconds = start.elapsed().as_secs_f64();
         self.schedule = Some(ctx.schedule.clone());
-        Ok(AuxCost { score_evals: rows, aux_evals: rows, seconds: start.elapsed().as_secs_f64() })
+        Ok(cost)
     }
 
     fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {
@@ -325,10 +413,14 @@ impl ErrorSource for CriticSource {
         let n = x.nrows();
         let (sigma, net) = self.at(t)?;
         let Some(net) = net else { return Ok(Array2::zeros((centers.nrows(), n))) };
-        let dirs: Vec<Array2<f64>> = centers.rows().into_iter().map(|c| &x - &c.insert_axis(Axis(0))).collect();
-        let a = net.directional(x, &vec![t; n], &dirs).map_err(SiemError::network(FIELD))?;
+        // Every block the network's kernel evaluates is full (EVAL_BLOCK rows): a row's value then
+        // does not depend on how many rows share its batch, so a shard's trajectories get the
+        // single run's values (the kernel takes another path on a short block).
+        let padded = pad_rows(x, EVAL_BLOCK);
+        let dirs: Vec<Array2<f64>> = centers.rows().into_iter().map(|c| &padded - &c.insert_axis(Axis(0))).collect();
+        let a = net.directional(padded.view(), &vec![t; padded.nrows()], &dirs).map_err(SiemError::network(FIELD))?;
         self.eval_rows += n;
-        Ok(a / sigma)
+        Ok(a.slice(ndarray::s![.., ..n]).to_owned() / sigma)
     }
 
     fn eval_cost(&self) -> usize {

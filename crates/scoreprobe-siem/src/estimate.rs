@@ -20,14 +20,14 @@ use crate::error::SiemError;
 use crate::form::SiemForm;
 use crate::source::{AuxCost, ErrorSource, FloorFacts, PrepareContext, SourceBand};
 use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use scoreprobe_core::options::OptionError;
-use scoreprobe_core::sampler::{prior_init, sample_with_observer, SampleOutput, SamplerConfig, SamplerKind};
+use scoreprobe_core::sampler::{prior_rows, sample_with_observer, SampleOutput, SamplerConfig, SamplerKind};
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::time::Instant;
 
 /// One SIEM run.
@@ -63,7 +63,7 @@ impl SiemConfig {
         }
     }
 
-    fn sampler_config(&self) -> SamplerConfig {
+    pub(crate) fn sampler_config(&self) -> SamplerConfig {
         let mut cfg = SamplerConfig::new(self.sampler, self.steps, self.t_min, self.seed);
         cfg.window = Some(self.window);
         cfg.stop_after_window = true;
@@ -189,6 +189,9 @@ pub struct SiemReport {
     /// The per-trajectory sums S_i (SIEM = their mean); not serialised.
     #[serde(skip)]
     pub trajectory_sums: Vec<f64>,
+    /// A shard's part of the run, kept for its state file (`state_out`); not serialised.
+    #[serde(skip)]
+    pub part: Option<Box<ParticlePart>>,
 }
 
 /// SIEM's floor beside the model's value: what "no difference" reads as with this estimator.
@@ -229,58 +232,196 @@ pub fn estimate_siem(
     source: &mut dyn ErrorSource,
     cfg: &SiemConfig,
 ) -> Result<SiemReport, SiemError> {
+    let part = estimate_part(model, schedule, source, cfg, 0..cfg.n)?;
+    finish_siem(cfg, vec![part])
+}
+
+/// One observed step of the window: (step index k, t = t_{k+1}, t_next = t_k, β(t)).
+pub type ObservedStep = (usize, f64, f64, f64);
+
+/// What a part of a particle-form run keeps (trajectories `rows` of 0..n; the whole run is one
+/// part): everything SIEM is computed from, so that the parts of a sharded run, put together
+/// ([`finish_siem`]), give the single run's report bit for bit. Trajectory i's randomness is
+/// keyed by (seed, i), so a part's trajectories are the whole run's. Size: 16·rows·|W|·K bytes
+/// (the radial summaries) plus the final states.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParticlePart {
+    pub rows: Range<usize>,
+    pub dim: usize,
+    /// Number of test functions K.
+    pub kc: usize,
+    pub steps: Vec<ObservedStep>,
+    /// (ρ, a) per state, layout [observed step][centre][row of the part].
+    pub rho: Vec<f64>,
+    pub proj: Vec<f64>,
+    /// The floor field's a per state, same layout, for a source with a floor (the classifier's).
+    #[serde(default)]
+    pub floor_proj: Option<Vec<f64>>,
+    /// The floor's facts (the same in every part: each prepares the same floor).
+    #[serde(default)]
+    pub floor_facts: Option<FloorFacts>,
+    /// The source's time bands (the critic's; the same in every part).
+    #[serde(default)]
+    pub bands: Vec<SourceBand>,
+    /// The states after the window's last step (rows × d, row-major).
+    pub x_end: Vec<f64>,
+    pub nfe: usize,
+    pub steps_run: usize,
+    /// The error source's preparation (fit) cost: the same in every part, each prepares the same
+    /// field.
+    pub aux_score_evals: usize,
+    pub aux_evals: usize,
+    /// Auxiliary-network rows evaluated on this part's trajectories.
+    pub eval_cost: usize,
+    pub error_field: String,
+    pub source: serde_json::Value,
+    pub seconds: f64,
+}
+
+/// Samples trajectories `rows` of the run (prepared source, keyed streams) and keeps their part.
+pub fn estimate_part(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    source: &mut dyn ErrorSource,
+    cfg: &SiemConfig,
+    rows: Range<usize>,
+) -> Result<ParticlePart, SiemError> {
     let start = Instant::now();
     cfg.validate(model.dim())?;
-    let scfg = cfg.sampler_config();
+    if rows.is_empty() || rows.end > cfg.n {
+        let why =
+            format!("trajectories {rows:?} of {}: a part needs at least one (fewer shards than trajectories)", cfg.n);
+        return Err(OptionError::new("shard", why).into());
+    }
+    let mut scfg = cfg.sampler_config();
     let aux: AuxCost = source.prepare(&PrepareContext { model, schedule, sampler: &scfg, n: cfg.n })?;
-    let (states, out) = observe_window(model, schedule, source, cfg, &scfg)?;
+    scfg.first_trajectory = rows.start;
+    let (states, out) = observe_window(model, schedule, source, cfg, &scfg, rows.clone())?;
+    Ok(ParticlePart {
+        rows,
+        dim: model.dim(),
+        kc: states.kc,
+        steps: states.steps,
+        rho: states.rho,
+        proj: states.proj,
+        floor_proj: states.floor_proj,
+        floor_facts: source.floor_facts(),
+        bands: source.bands(),
+        x_end: out.x.iter().copied().collect(),
+        nfe: out.nfe,
+        steps_run: out.steps_run,
+        aux_score_evals: aux.score_evals,
+        aux_evals: aux.aux_evals,
+        eval_cost: source.eval_cost(),
+        error_field: source.name().to_string(),
+        source: source.details(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The report of a run from its parts, in trajectory order (one part: the whole run; the parts
+/// of a sharded run: the same report, bit for bit, except `seconds`, the parts' sum, and the
+/// source's details, the first part's). A single part of a sharded run gives its partial report.
+pub fn finish_siem(cfg: &SiemConfig, parts: Vec<ParticlePart>) -> Result<SiemReport, SiemError> {
+    let start = Instant::now();
+    let p0 = parts.first().ok_or_else(|| SiemError::invalid("siem", "no trajectories"))?;
+    let (error_field, source, nfe, steps_run) = (p0.error_field.clone(), p0.source.clone(), p0.nfe, p0.steps_run);
+    let (aux_score_evals, aux_evals) = (p0.aux_score_evals, p0.aux_evals);
+    let (floor_facts, bands) = (p0.floor_facts.clone(), p0.bands.clone());
+    let seconds: f64 = parts.iter().map(|p| p.seconds).sum();
+    let eval_cost: usize = parts.iter().map(|p| p.eval_cost).sum();
+    let (states, x_end) = gather(parts)?;
     let bandwidths = bandwidths(&cfg.test_fn, &states)?;
     let fns = cfg.test_fn.build(&bandwidths)?;
-    let rates = integrate_window(&states, &states.proj, &fns, schedule);
+    let rates = integrate_window(&states, &states.proj, &fns);
     let (n, kc) = (states.n, states.kc);
-    let empirical_qv = empirical_qv(&fns, &states.rho, out.x.view(), n, states.steps.len()) / kc as f64;
-    let floor = match (&states.floor_proj, source.floor_facts()) {
-        (Some(proj), Some(facts)) => {
-            Some(siem_floor(facts, &rates.sums, &integrate_window(&states, proj, &fns, schedule).sums))
-        }
+    let empirical_qv = empirical_qv(&fns, &states.rho, x_end.view(), n, states.steps.len()) / kc as f64;
+    let floor = match (&states.floor_proj, floor_facts) {
+        (Some(proj), Some(facts)) => Some(siem_floor(facts, &rates.sums, &integrate_window(&states, proj, &fns).sums)),
         _ => None,
     };
-    let bands = source.bands();
     let dropped_bands =
         (!bands.is_empty()).then(|| bands.iter().filter(|b| !b.kept).map(|b| b.steps.clone()).collect());
 
     let sums = rates.sums;
     let (siem, siem_se) = mean_se(&sums);
-    let nfe_aux = aux.score_evals.div_ceil(n);
+    let nfe_aux = aux_score_evals.div_ceil(cfg.n);
     Ok(SiemReport {
         form: SiemForm::Particle,
         siem,
         siem_se,
         window: cfg.window.to_string(),
-        error_field: source.name().to_string(),
+        error_field,
         test_fn: TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed),
         profile: rates.profile,
         per_center: rates.per_center,
         empirical_qv,
         qv_noise_floor: rates.floor,
-        nfe: out.nfe + nfe_aux,
-        nfe_sampler: out.nfe,
+        nfe: nfe + nfe_aux,
+        nfe_sampler: nfe,
         nfe_aux,
         nfe_full: cfg.steps,
-        aux_evals: aux.aux_evals + source.eval_cost(),
+        aux_evals: aux_evals + eval_cost,
         n,
         steps: cfg.steps,
-        steps_run: out.steps_run,
+        steps_run,
         t_min: cfg.t_min,
         sampler: cfg.sampler.name(),
         seed: cfg.seed,
-        seconds: start.elapsed().as_secs_f64(),
-        source: source.details(),
+        seconds: seconds + start.elapsed().as_secs_f64(),
+        source,
         bands,
         dropped_bands,
         floor,
         trajectory_sums: sums,
+        part: None,
     })
+}
+
+/// The parts' states as one run's, in trajectory order: each (step, centre) block is the parts'
+/// blocks concatenated, so the layout is exactly the single run's.
+fn gather(mut parts: Vec<ParticlePart>) -> Result<(WindowStates, Array2<f64>), SiemError> {
+    let (d, kc, steps) = (parts[0].dim, parts[0].kc, parts[0].steps.clone());
+    let mut next = parts[0].rows.start;
+    for p in &parts {
+        let r = p.rows.len();
+        let floor_ok = match (&p.floor_proj, &parts[0].floor_proj) {
+            (Some(f), Some(_)) => f.len() == p.rho.len(),
+            (None, None) => true,
+            _ => false,
+        };
+        let sizes_ok =
+            p.rho.len() == steps.len() * kc * r && p.proj.len() == p.rho.len() && p.x_end.len() == r * d && floor_ok;
+        if p.rows.start != next || p.dim != d || p.kc != kc || p.steps != steps || !sizes_ok {
+            let why = format!(
+                "trajectories {:?} do not continue the parts before them (from {next}) with their shape",
+                p.rows
+            );
+            return Err(SiemError::invalid("merge", why));
+        }
+        next = p.rows.end;
+    }
+    let n = next - parts[0].rows.start;
+    if parts.len() == 1 {
+        let p = parts.pop().expect("one part");
+        let x_end = Array2::from_shape_vec((n, d), p.x_end).expect("checked size");
+        return Ok((WindowStates { n, kc, rho: p.rho, proj: p.proj, floor_proj: p.floor_proj, steps }, x_end));
+    }
+    let (mut rho, mut proj) = (Vec::with_capacity(steps.len() * kc * n), Vec::with_capacity(steps.len() * kc * n));
+    let mut floor_proj = parts[0].floor_proj.as_ref().map(|_| Vec::with_capacity(steps.len() * kc * n));
+    for block in 0..steps.len() * kc {
+        for p in &parts {
+            let r = p.rows.len();
+            rho.extend_from_slice(&p.rho[block * r..(block + 1) * r]);
+            proj.extend_from_slice(&p.proj[block * r..(block + 1) * r]);
+            if let (Some(all), Some(f)) = (floor_proj.as_mut(), p.floor_proj.as_ref()) {
+                all.extend_from_slice(&f[block * r..(block + 1) * r]);
+            }
+        }
+    }
+    let x_end: Vec<f64> = parts.iter().flat_map(|p| p.x_end.iter().copied()).collect();
+    let x_end = Array2::from_shape_vec((n, d), x_end).expect("checked sizes");
+    Ok((WindowStates { n, kc, rho, proj, floor_proj, steps }, x_end))
 }
 
 /// The radial summaries of every state of the window, kept until the bandwidths are known.
@@ -292,8 +433,8 @@ struct WindowStates {
     proj: Vec<f64>,
     /// The floor field's a, same layout, for a source with a floor.
     floor_proj: Option<Vec<f64>>,
-    /// (step index, t, t_next) of each observed step
-    steps: Vec<(usize, f64, f64)>,
+    /// (step index, t, t_next, β(t)) of each observed step
+    steps: Vec<ObservedStep>,
 }
 
 impl WindowStates {
@@ -312,8 +453,9 @@ fn observe_window(
     source: &mut dyn ErrorSource,
     cfg: &SiemConfig,
     scfg: &SamplerConfig,
+    rows: Range<usize>,
 ) -> Result<(WindowStates, SampleOutput), SiemError> {
-    let (n, d) = (cfg.n, model.dim());
+    let (n, d) = (rows.len(), model.dim());
     let centers = &cfg.test_fn.centers;
     let kc = centers.nrows();
     let w = cfg.window.len();
@@ -333,14 +475,15 @@ fn observe_window(
             check_projections(&f, (kc, n), source.name(), v.t)?;
             states.floor_proj.get_or_insert_with(|| Vec::with_capacity(w * kc * n)).extend(f.iter().copied());
         }
-        states.steps.push((v.index, v.t, v.t_next));
+        states.steps.push((v.index, v.t, v.t_next, schedule.beta(v.t)));
         for (c, arow) in centers.rows().into_iter().zip(a.rows()) {
             states.rho.extend(radial_distances(v.x, c));
             states.proj.extend(arow.iter().copied());
         }
         Ok(())
     };
-    let out = sample_with_observer(model, schedule, scfg, prior_init(n, d, cfg.seed), &mut |v| match observe(v) {
+    let x0 = prior_rows(rows, d, cfg.seed);
+    let out = sample_with_observer(model, schedule, scfg, x0, &mut |v| match observe(v) {
         Ok(()) => ControlFlow::Continue(()),
         Err(e) => {
             failure = Some(e);
@@ -405,7 +548,7 @@ struct WindowRates {
 
 /// `proj` holds the field's a = ê·(x − c) in the layout of `states.proj` (the model's field, or
 /// a floor's).
-fn integrate_window(states: &WindowStates, proj: &[f64], fns: &[RadialTestFn], schedule: &Schedule) -> WindowRates {
+fn integrate_window(states: &WindowStates, proj: &[f64], fns: &[RadialTestFn]) -> WindowRates {
     let (n, kc) = (states.n, states.kc);
     let mut rates = WindowRates {
         sums: vec![0.0; n],
@@ -413,8 +556,8 @@ fn integrate_window(states: &WindowStates, proj: &[f64], fns: &[RadialTestFn], s
         profile: Vec::with_capacity(states.steps.len()),
         floor: 0.0,
     };
-    for (j, &(index, t, t_next)) in states.steps.iter().enumerate() {
-        let (dt, beta) = (t - t_next, schedule.beta(t));
+    for (j, &(index, t, t_next, beta)) in states.steps.iter().enumerate() {
+        let dt = t - t_next;
         let weight = beta * beta * dt;
         let mut mean_sq = 0.0;
         for (c, f) in fns.iter().enumerate() {

@@ -25,11 +25,14 @@
 pub mod classifier;
 #[cfg(feature = "nn")]
 pub mod critic;
+#[cfg(feature = "nn")]
+pub mod critic_file;
 pub mod error;
 pub mod estimate;
 pub mod form;
 pub mod monitor;
 pub mod options;
+pub mod particle_shard;
 pub mod projection;
 pub mod recipe;
 pub mod shard;
@@ -37,7 +40,10 @@ pub mod source;
 pub mod testfn;
 
 pub use error::SiemError;
-pub use estimate::{estimate_siem, ProfilePoint, SiemConfig, SiemFloor, SiemReport, TestFnReport};
+pub use estimate::{
+    estimate_part, estimate_siem, finish_siem, ParticlePart, ProfilePoint, SiemConfig, SiemFloor, SiemReport,
+    TestFnReport,
+};
 pub use form::SiemForm;
 pub use options::{run_projection, run_siem, SiemOptions, SiemReference};
 pub use projection::{

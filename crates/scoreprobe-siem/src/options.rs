@@ -5,7 +5,7 @@
 //! give the same numbers on the same inputs.
 
 use crate::error::SiemError;
-use crate::estimate::{estimate_siem, SiemConfig, SiemReport};
+use crate::estimate::{estimate_part, estimate_siem, finish_siem, SiemConfig, SiemReport};
 use crate::form::SiemForm;
 use crate::projection::{
     estimate_projection, ProjectionConfig, ProjectionReport, TestFamily, DEFAULT_CENTERS, DEFAULT_PILOT,
@@ -149,6 +149,16 @@ pub struct SiemOptions {
     /// `dropped_bands`. A value ≥ the grid's steps fits one critic over the whole window.
     #[arg(long, default_value_t = DEFAULT_BAND_STEPS)]
     pub critic_band_steps: usize,
+    /// Particle form, `critic` error field: save the fitted critic to PATH (safetensors) and a
+    /// sidecar PATH.json recording what makes it compatible (dimension, model, schedule, window,
+    /// grid, seeds, fit settings), so other runs (every shard) load it with --error-field-in.
+    #[arg(long)]
+    pub error_field_out: Option<std::path::PathBuf>,
+    /// Particle form, `critic` error field: load the critic saved by --error-field-out instead of
+    /// fitting it; a field fitted for another run (a sidecar entry differs) is refused, naming the
+    /// entry. The report is the fitting run's (the fit's cost included).
+    #[arg(long)]
+    pub error_field_in: Option<std::path::PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
     pub shard: ShardOptions,
@@ -302,6 +312,7 @@ pub fn error_source(
     if opts.critic_band_steps == 0 {
         return Err(OptionError::new("critic_band_steps", "must be at least 1 step per band").into());
     }
+    refuse_field_files(kind, opts)?;
     #[cfg(feature = "nn")]
     let options = SourceOptions {
         classifier: crate::classifier::ClassifierConfig {
@@ -312,6 +323,8 @@ pub fn error_source(
         critic: crate::critic::CriticSourceConfig {
             seed: opts.seed,
             band_steps: opts.critic_band_steps,
+            field_in: opts.error_field_in.clone(),
+            field_out: opts.error_field_out.clone(),
             ..Default::default()
         },
     };
@@ -321,6 +334,21 @@ pub fn error_source(
         SourceOptions::default()
     };
     crate::recipe::error_source(kind, reference.truth(schedule), options)
+}
+
+/// `error_field_in`/`error_field_out` name a fitted field's file: only the critic has one (the
+/// oracle is exact, the classifier is not saved yet).
+fn refuse_field_files(kind: ErrorFieldKind, opts: &SiemOptions) -> Result<(), SiemError> {
+    let field = match (&opts.error_field_in, &opts.error_field_out) {
+        (None, None) => return Ok(()),
+        (Some(_), _) => "error_field_in",
+        (None, Some(_)) => "error_field_out",
+    };
+    if kind == ErrorFieldKind::Critic {
+        return Ok(());
+    }
+    let why = format!("the {} error field has no fitted field to save or load (only critic has)", kind.name());
+    Err(OptionError::new(field, why).into())
 }
 
 /// Draws rows uniformly with replacement: the data draws of the projection form and of the
@@ -373,10 +401,17 @@ pub fn run_siem(
                 SiemReference::Exact { .. } => ErrorFieldKind::Oracle,
                 SiemReference::Samples(_) => ErrorFieldKind::Critic,
             });
-            scoreprobe_core::shard::refuse_shards("siem --form particle", &opts.shard)?;
             let cfg = siem_config(opts, schedule, reference, d)?;
             let mut source = error_source(kind, opts, schedule, reference)?;
-            estimate_siem(model, schedule, source.as_mut(), &cfg).map(SiemRun::Particle)
+            let (shard, state_out) = opts.shard.checked()?;
+            if state_out.is_none() {
+                return estimate_siem(model, schedule, source.as_mut(), &cfg).map(SiemRun::Particle);
+            }
+            // a shard (or a whole run asked for its state) keeps its part for the state file
+            let part = estimate_part(model, schedule, source.as_mut(), &cfg, shard.range(cfg.n))?;
+            let mut report = finish_siem(&cfg, vec![part.clone()])?;
+            report.part = Some(Box::new(part));
+            Ok(SiemRun::Particle(report))
         }
     }
 }
@@ -390,6 +425,11 @@ pub fn run_projection(
     opts: &SiemOptions,
 ) -> Result<ProjectionReport, SiemError> {
     let d = model.dim();
+    if opts.error_field_in.is_some() || opts.error_field_out.is_some() {
+        let field = if opts.error_field_in.is_some() { "error_field_in" } else { "error_field_out" };
+        let why = "the projection form fits no error field; use the particle form with error_field critic";
+        return Err(OptionError::new(field, why).into());
+    }
     if let Some(kind) = opts.error_field {
         return Err(OptionError::new(
             "error_field",
@@ -486,9 +526,10 @@ mod tests {
             (named("bandwidth_rule"), named("test_fn")),
             (serde_json::json!("median-pooled"), serde_json::json!("gaussian"))
         );
-        assert_eq!(specs.len(), 19);
+        assert_eq!(specs.len(), 21);
         assert_eq!(named("critic_band_steps"), serde_json::json!(100));
-        assert_eq!((specs[17].name.as_str(), specs[18].name.as_str()), ("shard", "state_out"));
+        let last: Vec<&str> = specs[16..].iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(last, ["critic_band_steps", "error_field_out", "error_field_in", "shard", "state_out"]);
         // Python's spellings: a window as text or a pair, kinds by name, unknown fields refused
         let o: SiemOptions =
             serde_json::from_str(r#"{"window": [900, 999], "test_fn": "quadratic", "sampler": "ancestral"}"#).unwrap();

@@ -15,7 +15,6 @@ use crate::error::SiemError;
 use crate::options::{SiemOptions, SiemRun};
 use crate::projection::moments::ProjectionState;
 use crate::projection::{ProjectionReport, QuadraticState};
-use scoreprobe_core::options::OptionError;
 pub use scoreprobe_core::state::ModelId;
 use scoreprobe_core::state::{ShardSet, StateFile, StateKind};
 use serde::{Deserialize, Serialize};
@@ -45,15 +44,8 @@ pub enum ShardState {
 /// The settings two projection states must share: every option but the shard's own, with the
 /// resolved window, grid and test functions, the model's fingerprint and the dimension.
 fn settings(opts: &SiemOptions, r: &ProjectionReport, model: &ModelId, dim: usize) -> BTreeMap<String, Value> {
-    let mut map: BTreeMap<String, Value> = match serde_json::to_value(opts) {
-        Ok(Value::Object(o)) => o.into_iter().collect(),
-        _ => BTreeMap::new(),
-    };
-    map.remove("shard");
-    map.remove("state_out");
+    let mut map = crate::particle_shard::settings_base(opts, model, dim);
     let tf = &r.test_fn;
-    map.insert("model".into(), model.fingerprint.clone().into());
-    map.insert("dim".into(), dim.into());
     map.insert("form".into(), "projection".into());
     map.insert("window".into(), r.window.clone().into());
     map.insert("steps".into(), r.steps.into());
@@ -65,17 +57,13 @@ fn settings(opts: &SiemOptions, r: &ProjectionReport, model: &ModelId, dim: usiz
     map
 }
 
-/// Writes the run's state when the options ask for one (`state_out`). The particle form has no
-/// state yet.
+/// Writes the run's state when the options ask for one (`state_out`).
 pub fn write_state(run: &SiemRun, opts: &SiemOptions, model: &ModelId, dim: usize) -> Result<(), SiemError> {
     let (shard, out) = opts.shard.checked()?;
     let Some(path) = out else { return Ok(()) };
     let r = match run {
         SiemRun::Projection(r) => r,
-        SiemRun::Particle(_) => {
-            let why = "the particle form has no mergeable state yet; use the projection form";
-            return Err(OptionError::new("state_out", why).into());
-        }
+        SiemRun::Particle(r) => return crate::particle_shard::write_state(r, opts, model, dim, shard, path),
     };
     let state = match (&r.state, &r.quadratic_state) {
         (Some(s), _) => ShardState::Radial(s.clone()),

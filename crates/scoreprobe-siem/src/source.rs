@@ -97,7 +97,7 @@ pub const DEFAULT_BAND_STEPS: usize = 100;
 
 /// One time band of a source fitted per band (the `critic`): its steps, its held-out objective
 /// with the SE, and whether its fit was kept (else its error field is zero on the band).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceBand {
     /// The band's steps on the sampler's grid, as a window (`900..999`).
     pub steps: String,
@@ -112,7 +112,7 @@ pub struct SourceBand {
 
 /// What a source with a floor says about it: the same estimator run with nothing to find (the
 /// classifier trained on two independent draws of the data), beside the model's value.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FloorFacts {
     /// How the floor was obtained.
     pub what: String,

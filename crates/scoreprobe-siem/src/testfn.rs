@@ -270,7 +270,7 @@ pub(crate) fn check_bandwidth(h: f64) -> Result<(), SiemError> {
 }
 
 /// How the bandwidth h is chosen (per centre).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BandwidthRule {
     Fixed(f64),
     /// Median of |X_t − c| pooled over a fixed reference grid (the default). The projection form

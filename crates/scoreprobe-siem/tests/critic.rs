@@ -33,6 +33,7 @@ fn small(steps: usize) -> CriticSourceConfig {
         holdout: 8192,
         band_steps: 100,
         seed: 0,
+        ..Default::default()
     }
 }
 

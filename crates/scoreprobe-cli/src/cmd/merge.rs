@@ -18,9 +18,10 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let set = read_shards(&a.states)?;
     match set.kind {
-        StateKind::SiemProjection => super::siem::print_merged(&set, a.json),
-        StateKind::MetricsFd => super::metrics::print_merged(&set, a.json),
+        StateKind::SiemProjection | StateKind::SiemParticle => super::siem::print_merged(&set, a.json),
+        StateKind::MetricsFd | StateKind::MetricsPoints => super::metrics::print_merged(&set, a.json),
         StateKind::Hodge => super::hodge::print_merged(&set, a.json),
         StateKind::Bounds => super::bounds::print_merged(&set, a.json),
+        StateKind::Sample => super::sample::print_merged(&set, a.json),
     }
 }

@@ -1,15 +1,19 @@
 use crate::io::print_json;
 use anyhow::{anyhow, Result};
 use ndarray::{Array2, Array3, Axis};
-use scoreprobe_core::sampler::{prior_init, sample_trajectory, sample_with_observer, SampleOptions};
+use scoreprobe_core::sample_state::{self, MergedSample, SampleShard};
+use scoreprobe_core::sampler::{
+    marginal_rows, prior_rows, sample_trajectory, sample_with_observer, SampleOptions, SamplerConfig,
+};
 use scoreprobe_core::schedule::Schedule;
 use scoreprobe_core::spec::{ModelSpec, ProblemSpec};
+use scoreprobe_core::state::ShardSet;
 use scoreprobe_core::window::Window;
-use scoreprobe_core::{GaussianMixture, Purpose, ScoreModel, SeedStream};
+use scoreprobe_core::{GaussianMixture, ScoreModel};
 use scoreprobe_data::write_npy;
 use scoreprobe_nn::{ArchSpec, LoadOptions};
 use serde_json::{json, Value};
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -63,8 +67,11 @@ pub fn run(a: Args) -> Result<()> {
     let src = load(&a)?;
     let (n, seed) = (a.opts.n, a.opts.seed);
     let mut cfg = a.opts.config(&src.schedule)?;
+    let (shard, state_out) = a.opts.shard.checked()?;
+    let rows = shard.range(n);
     cfg.window = a.trajectory_window;
     cfg.stop_after_window = a.stop_after_window;
+    cfg.first_trajectory = rows.start;
     if cfg.window.is_some() != a.trajectory_out.is_some() {
         return Err(anyhow!("--trajectory-window and --trajectory-out go together"));
     }
@@ -72,14 +79,13 @@ pub fn run(a: Args) -> Result<()> {
         return Err(anyhow!("--stop-after-window needs --trajectory-window"));
     }
     cfg.validate()?;
-    let x0 = initial_states(a.init, &src, n, seed)?;
+    let x0 = initial_states(a.init, &src, rows.clone(), seed)?;
     let start = Instant::now();
     let (out, traj) = match &a.trajectory_out {
-        Some(path) => {
+        Some(_) => {
             let (out, states, times) =
                 sample_trajectory(src.model.as_ref(), &src.schedule, &cfg, x0).map_err(|e| anyhow!(e))?;
-            let traj = write_trajectory(path, &states, &times, cfg.window)?;
-            (out, Some(traj))
+            (out, Some((states, times)))
         }
         None => (
             sample_with_observer(src.model.as_ref(), &src.schedule, &cfg, x0, &mut |_| ControlFlow::Continue(()))?,
@@ -87,20 +93,83 @@ pub fn run(a: Args) -> Result<()> {
         ),
     };
     let seconds = start.elapsed().as_secs_f64();
-    let x = out.x.mapv(|v| v as f32);
-    write_npy(&a.out, &x)?;
-    if let Some(png) = &a.png_grid {
-        write_grid(png, &x, src.image_shape)?;
-    }
-    let mut report = json!({
+    let head = json!({
         "out": a.out, "n": n, "dim": src.model.dim(), "model": src.model.describe(),
         "sampler": cfg.kind.name(), "steps": cfg.steps, "steps_run": out.steps_run, "nfe": out.nfe,
-        "t_end": out.t_end, "seed": seed, "init": a.init, "seconds": seconds, "png_grid": a.png_grid,
-        "trajectory": traj,
+        "t_end": out.t_end, "seed": seed, "init": a.init, "png_grid": a.png_grid,
+        "trajectory_out": a.trajectory_out, "trajectory_window": cfg.window.map(|w| w.to_string()),
+        "image_shape": src.image_shape,
     });
-    add_mean(&mut report, &out.x);
+    if let Some(path) = state_out {
+        let part = SampleShard {
+            rows: rows.clone(),
+            dim: src.model.dim(),
+            x: sample_state::flat(&out.x),
+            trajectory: traj.as_ref().map(|(s, t)| sample_state::trajectory_part(s, t)),
+            report: head.clone(),
+            seconds,
+        };
+        sample_state::write(path, shard, n, state_settings(&a, &src, &cfg), &part).map_err(|e| anyhow!(e))?;
+        if !shard.is_whole() {
+            eprintln!("shard {shard}: samples {}..{} of {n}, state {}", rows.start, rows.end, path.display());
+            return Ok(());
+        }
+    }
+    let merged = MergedSample { x: out.x, trajectory: traj, report: head, seconds };
+    finish(&merged)
+}
+
+/// What makes two sample states compatible: the options, the model, the outputs and the grid.
+fn state_settings(a: &Args, src: &Source, cfg: &SamplerConfig) -> std::collections::BTreeMap<String, Value> {
+    let model = match (&a.spec, &a.checkpoint) {
+        (Some(spec), _) => ProblemSpec::from_file(spec).map(|s| s.fingerprint()).unwrap_or_default(),
+        (None, Some(path)) => format!("checkpoint {}", path.display()),
+        (None, None) => String::new(),
+    };
+    let extra = json!({
+        "model": model, "dim": src.model.dim(), "init": a.init, "out": a.out, "png_grid": a.png_grid,
+        "trajectory_out": a.trajectory_out, "trajectory_window": cfg.window.map(|w| w.to_string()),
+        "stop_after_window": cfg.stop_after_window, "steps": cfg.steps, "t_min": cfg.t_min,
+    });
+    let extra = extra.as_object().map(|o| o.clone().into_iter().collect()).unwrap_or_default();
+    sample_state::settings(&a.opts, extra)
+}
+
+/// Writes the run's files and prints its report: the unsharded run's, or the merge's.
+fn finish(run: &MergedSample) -> Result<()> {
+    let head = &run.report;
+    let path = |key: &str| head.get(key).and_then(Value::as_str).map(PathBuf::from);
+    let out = path("out").ok_or_else(|| {
+        anyhow!("these sample states were written from Python (no --out): merge them with scoreprobe.merge")
+    })?;
+    let x = run.x.mapv(|v| v as f32);
+    write_npy(&out, &x)?;
+    if let Some(png) = path("png_grid") {
+        let shape: Option<(usize, usize, usize)> = serde_json::from_value(head["image_shape"].clone()).unwrap_or(None);
+        write_grid(&png, &x, shape)?;
+    }
+    let window = head.get("trajectory_window").and_then(Value::as_str).map(str::parse::<Window>).transpose()?;
+    let traj = match (&run.trajectory, path("trajectory_out")) {
+        (Some((states, times)), Some(p)) => Some(write_trajectory(&p, states, times, window)?),
+        _ => None,
+    };
+    let mut report = head.clone();
+    if let Some(o) = report.as_object_mut() {
+        for key in ["trajectory_out", "trajectory_window", "image_shape"] {
+            o.remove(key);
+        }
+    }
+    report["seconds"] = json!(run.seconds);
+    report["trajectory"] = json!(traj);
+    add_mean(&mut report, &run.x);
     print_json(&report);
     Ok(())
+}
+
+/// `scoreprobe merge` of sample states: writes the files and prints what the unsharded `sample`
+/// prints.
+pub fn print_merged(set: &ShardSet, _json: bool) -> Result<()> {
+    finish(&sample_state::merge(set)?)
 }
 
 /// What `sample` draws from: the model, the spec's target when it lives in the model's space (for
@@ -141,14 +210,12 @@ fn load(a: &Args) -> Result<Source> {
     }
 }
 
-fn initial_states(init: Init, src: &Source, n: usize, seed: u64) -> Result<Array2<f64>> {
+/// The initial states of trajectories `rows`, each from its own keyed stream.
+fn initial_states(init: Init, src: &Source, rows: Range<usize>, seed: u64) -> Result<Array2<f64>> {
     match (init, &src.target) {
-        (Init::Prior, _) => Ok(prior_init(n, src.model.dim(), seed)),
+        (Init::Prior, _) => Ok(prior_rows(rows, src.model.dim(), seed)),
         (Init::Marginal, None) => Err(anyhow!("--init marginal needs a spec with a target")),
-        (Init::Marginal, Some(target)) => {
-            let mut rng = SeedStream::new(seed).rng(Purpose::MarginalInit);
-            Ok(target.sample_marginal(n, &src.schedule, 1.0, &mut rng))
-        }
+        (Init::Marginal, Some(target)) => Ok(marginal_rows(target, &src.schedule, rows, seed)),
     }
 }
 

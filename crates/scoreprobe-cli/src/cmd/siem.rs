@@ -5,8 +5,9 @@
 use crate::io::{print_json, print_text};
 use anyhow::{anyhow, Context, Result};
 use scoreprobe_core::spec::ProblemSpec;
-use scoreprobe_core::state::ShardSet;
+use scoreprobe_core::state::{ShardSet, StateKind};
 use scoreprobe_siem::options::SiemRun;
+use scoreprobe_siem::particle_shard::merge_particle;
 use scoreprobe_siem::projection::ProjectionReport;
 use scoreprobe_siem::shard::{merge_projection, write_state, ModelId};
 use scoreprobe_siem::{run_siem, SiemOptions, SiemReference, SiemReport};
@@ -45,8 +46,12 @@ pub fn run(a: Args) -> Result<()> {
     print_report(&report, &a.spec, a.json)
 }
 
-/// `scoreprobe merge` of projection-form states: what the unsharded `siem` prints.
+/// `scoreprobe merge` of SIEM states (either form): what the unsharded `siem` prints.
 pub fn print_merged(set: &ShardSet, json: bool) -> Result<()> {
+    if set.kind == StateKind::SiemParticle {
+        let (report, label) = merge_particle(set)?;
+        return print_report(&SiemRun::Particle(report), Path::new(&label), json);
+    }
     let (report, label) = merge_projection(set)?;
     print_report(&SiemRun::Projection(report), Path::new(&label), json)
 }
