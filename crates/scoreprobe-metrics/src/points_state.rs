@@ -35,7 +35,7 @@ impl PointsState {
     }
 
     fn rows(&self, values: &[f64], set: &str) -> Result<Array2<f64>> {
-        if self.dim == 0 || values.len() % self.dim != 0 {
+        if self.dim == 0 || !values.len().is_multiple_of(self.dim) {
             return Err(invalid(format!(
                 "points state: {} values of set {set} for dimension {}",
                 values.len(),
