@@ -214,6 +214,23 @@ class SiemParticleStep(TypedDict):
     beta2: float
     mean_sq: float
 
+class SiemBand(TypedDict):
+    steps: str
+    heldout_objective: float
+    heldout_objective_se: float
+    kept: bool
+
+class SiemFloor(TypedDict):
+    what: str
+    heldout_accuracy: float
+    heldout_accuracy_se: Optional[float]
+    heldout_accuracy_ci95: Optional[List[float]]
+    logit_rms: Optional[float]
+    siem: float
+    siem_se: float
+    excess: float
+    excess_se: float
+
 class SiemParticleResult(TypedDict):
     """``siem`` in the particle form (``siem --json``)."""
 
@@ -240,6 +257,9 @@ class SiemParticleResult(TypedDict):
     seed: int
     seconds: float
     source: Any
+    bands: NotRequired[List[SiemBand]]
+    dropped_bands: NotRequired[List[str]]
+    floor: NotRequired[SiemFloor]
 
 SiemResult = Union[SiemProjectionResult, SiemParticleResult]
 
@@ -357,6 +377,7 @@ def siem(
     sampler: Literal["em", "ancestral", "ode-euler", "ode-heun"] = "em",
     seed: int = 0,
     classifier_steps: int = 1500,
+    critic_band_steps: int = 100,
     error_field_out: Optional[_Path] = None,
     error_field_in: Optional[_Path] = None,
     shard: Union[str, Tuple[int, int], None] = None,

@@ -80,6 +80,11 @@ def cases() -> List[Tuple[str, str, Callable[[], Any]]]:
          lambda: sp.siem(model(), data, influence=True, **small)),
         ("siem quadratic", "SiemProjectionResult", lambda: sp.siem(model(), data, test_fn="quadratic", **small)),
         ("siem particle", "SiemParticleResult", lambda: sp.siem(problem(), **small)),
+        # a critic per band of 5 steps (two bands: `bands`, `dropped_bands`) and the classifier's floor
+        ("siem critic", "SiemParticleResult",
+         lambda: sp.siem(problem(), error_field="critic", critic_band_steps=5, **small)),
+        ("siem classifier", "SiemParticleResult",
+         lambda: sp.siem(problem(), error_field="classifier", classifier_steps=20, **small)),
         ("hodge", "HodgeResult", lambda: sp.hodge(problem(), estimator="grid", times=[0.5], n=400, progress=False)),
         ("bounds", "BoundsResult",
          lambda: sp.bounds(gaussian(), estimator="closed-form", panels=4, n=200, prior_n=1000, progress=False)),

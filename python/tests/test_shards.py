@@ -185,9 +185,12 @@ def test_a_saved_critic_gives_the_fitted_run_s_siem_and_a_mismatch_is_refused(tm
     assert field.is_file() and (tmp_path / "critic.json").is_file()
     loaded = sp.siem(problem, error_field_in=field, **opts)
     assert (loaded["siem"], loaded["siem_se"]) == (fitted["siem"], fitted["siem_se"])
+    assert (loaded["bands"], loaded["dropped_bands"]) == (fitted["bands"], fitted["dropped_bands"])
     paths = [tmp_path / f"c-{i}.json" for i in range(3)]
     for i, p in enumerate(paths):
         sp.siem(problem, shard=(i, 3), state_out=p, error_field_in=field, **opts)
     assert sp.merge(paths)["siem"] == fitted["siem"]
     with pytest.raises(ValueError, match="^error_field_in: .*fitted with window"):
         sp.siem(problem, error_field_in=field, **{**opts, "window": "40..59"})
+    with pytest.raises(ValueError, match="^error_field_in: .*fitted with band_steps 100"):
+        sp.siem(problem, error_field_in=field, **{**opts, "critic_band_steps": 5})

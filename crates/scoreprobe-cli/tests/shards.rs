@@ -330,18 +330,39 @@ fn siem_particle_shards_merge_to_the_single_run() {
     let dir = tempfile::tempdir().unwrap();
     let base = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", "45..59"];
     let critic = ["--error-field", "critic", "--seed", "2"];
-    for (field, extra) in [("oracle", &[][..]), ("oracle-8", &["--centers", "8"][..]), ("critic", &critic[..])] {
+    // three bands (55..59, 50..54, 45..49), each band's critic in full blocks
+    let bands = ["--error-field", "critic", "--seed", "2", "--critic-band-steps", "5"];
+    // the classifier's floor is integrated from each part's floor projections
+    let classifier = ["--error-field", "classifier", "--classifier-steps", "20", "--seed", "2"];
+    for (field, extra) in [
+        ("oracle", &[][..]),
+        ("oracle-8", &["--centers", "8"][..]),
+        ("critic", &critic[..]),
+        ("critic-bands", &bands[..]),
+        ("classifier", &classifier[..]),
+    ] {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         let whole = particle_report(bin().args(&args).arg("--json").output().unwrap());
         assert!(whole["siem"].as_f64().unwrap() > 0.0, "{field}: {whole}");
+        match field {
+            "critic-bands" => assert_eq!(whole["bands"].as_array().map(Vec::len), Some(3), "{whole}"),
+            "classifier" => assert!(whole["floor"]["siem"].as_f64().is_some(), "{whole}"),
+            _ => {}
+        }
         let whole_text = text_without_time(bin().args(&args).output().unwrap());
-        for k in [1, 2, 4, 7] {
+        // (every shard fits the bands or the classifier and its floor again: two shards for them)
+        let ks: &[usize] = if matches!(field, "critic-bands" | "classifier") { &[2] } else { &[1, 2, 4, 7] };
+        for &k in ks {
             let states = shards(&args, k, dir.path(), &format!("particle-{field}"));
             let merged = particle_report(merge(&states, true));
             close(&whole, &merged, 1e-12, field).unwrap_or_else(|e| panic!("{field}, K = {k}: {e}"));
+            if field == "classifier" {
+                // (the classifier is not evaluated in full blocks: equal up to rounding, floor included)
+                continue;
+            }
             // the parts are the single run's states (the critic is evaluated in full blocks): bit for bit
             assert_eq!(whole, merged, "{field}, K = {k}");
-            if field != "critic" {
+            if !field.starts_with("critic") {
                 // (the critic's text prints its training time)
                 assert_eq!(text_without_time(merge(&states, false)), whole_text, "{field}, K = {k}");
             }
@@ -381,4 +402,42 @@ fn a_saved_critic_serves_every_shard_and_a_mismatched_one_is_refused() {
         assert!(!o.status.success() && e.contains("--error-field-in") && e.contains(&format!("with {entry} ")), "{e}");
         assert!(!e.contains("panicked"), "{e}");
     }
+}
+
+#[test]
+fn a_saved_band_wise_critic_holds_every_band_and_serves_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let field = dir.path().join("critic.safetensors");
+    let base = ["siem", "--spec", SPEC, "--form", "particle", "--n", "23", "--steps", "60", "--window", "45..59"];
+    let args: Vec<&str> =
+        base.iter().chain(&["--error-field", "critic", "--seed", "2", "--critic-band-steps", "5"]).copied().collect();
+    let fitted =
+        particle_report(bin().args(&args).arg("--error-field-out").arg(&field).arg("--json").output().unwrap());
+    let bands = fitted["bands"].as_array().expect("bands").clone();
+    assert_eq!(bands.len(), 3, "{fitted}");
+    let side: Value = serde_json::from_slice(&std::fs::read(dir.path().join("critic.json")).unwrap()).unwrap();
+    assert_eq!(side["band_steps"], 5, "{side}");
+    // every kept band's network in its own file, a dropped band with none
+    for (band, entry) in bands.iter().zip(side["bands"].as_array().unwrap()) {
+        let steps = band["steps"].as_str().unwrap();
+        assert_eq!(&entry["report"], band, "{side}");
+        let file = dir.path().join(format!("critic.{}.safetensors", steps.replace("..", "-")));
+        assert_eq!(band["kept"].as_bool().unwrap(), file.exists(), "{steps}: {side}");
+        assert_eq!(entry["weights"].is_string(), file.exists(), "{steps}: {side}");
+    }
+    let loaded = particle_report(bin().args(&args).arg("--error-field-in").arg(&field).arg("--json").output().unwrap());
+    assert_eq!(fitted, loaded);
+    let with_field: Vec<String> =
+        args.iter().map(|s| s.to_string()).chain(["--error-field-in".into(), field.display().to_string()]).collect();
+    let with_field: Vec<&str> = with_field.iter().map(String::as_str).collect();
+    for k in [2, 7] {
+        let merged = particle_report(merge(&shards(&with_field, k, dir.path(), "loaded-bands"), true));
+        assert_eq!(fitted, merged, "K = {k}");
+    }
+    // a field fitted with other bands is refused, naming the entry
+    let other: Vec<&str> =
+        base.iter().chain(&["--error-field", "critic", "--seed", "2", "--error-field-in"]).copied().collect();
+    let o = bin().args(other).arg(&field).output().unwrap();
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--error-field-in") && e.contains("with band_steps 5"), "{e}");
 }

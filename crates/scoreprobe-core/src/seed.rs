@@ -71,6 +71,9 @@ pub enum Purpose {
     ClassifierStates { classifier_seed: u64 },
     /// The data draws and minibatches of the classifier, from its states' seed (`^ 0xda7a`).
     ClassifierData,
+    /// The second, independent data draws of the classifier's floor (data against data) and the
+    /// floor classifier's minibatches, from its states' seed (`^ 0xf100_da7a`).
+    ClassifierFloor,
     /// The fit of the `critic` error field, from the critic's seed and the SIEM sampler's
     /// (`critic ^ 0xc217_1c00 ^ sampler.rotate_left(23)`).
     CriticSourceFit { sampler_seed: u64 },
@@ -133,6 +136,7 @@ impl SeedStream {
             Purpose::VectorCriticInit => s ^ 0x0ec7_0a11,
             Purpose::ClassifierStates { classifier_seed } => s ^ 0xc1a5_51f1 ^ classifier_seed.rotate_left(17),
             Purpose::ClassifierData => s ^ 0xda7a,
+            Purpose::ClassifierFloor => s ^ 0xf100_da7a,
             Purpose::CriticSourceFit { sampler_seed } => s ^ 0xc217_1c00 ^ sampler_seed.rotate_left(23),
             Purpose::Time(i) => self.child(i).0,
             Purpose::CriticFit => self.child(1).0,

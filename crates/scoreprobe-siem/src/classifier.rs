@@ -10,9 +10,17 @@
 //! seed, counted in NFE); 20% of its trajectories and of the data draws are held out for the
 //! reported accuracy. ê enters SIEM only through ê·(x − c) (see [`crate::testfn`]), so the
 //! classifier is evaluated with one forward-mode tangent per centre, never a full input gradient.
+//!
+//! The floor (SPEC §7): the same estimator run data against data. A second classifier, with the
+//! same architecture, initialisation, steps and split, is trained to separate the same data draws
+//! (label 1) from m paths of the forward process from a second, independent draw of the data,
+//! at the same times (label 0): the exact model's trajectories have that law, so the second class
+//! has the model states' structure (m correlated paths, not m·|W| independent states). It has nothing to find, so its held-out accuracy is chance and its field is pure fit
+//! noise; SIEM of that field along the same trajectories, with the same test functions, is what
+//! "no difference" reads as, reported beside the model's value with the paired SE of the excess.
 
 use crate::error::SiemError;
-use crate::source::{AuxCost, ErrorSource, PrepareContext};
+use crate::source::{AuxCost, ErrorSource, FloorFacts, PrepareContext};
 use candle_core::{DType, Device, Tensor};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::Rng;
@@ -69,6 +77,8 @@ pub struct ClassifierSource {
     data: DataSampler,
     device: Device,
     net: Option<JvpMlp>,
+    /// The floor's classifier (data against data) and its facts, after prepare().
+    floor: Option<(JvpMlp, FloorFacts)>,
     report: serde_json::Value,
     eval_rows: usize,
 }
@@ -102,6 +112,7 @@ impl ClassifierSource {
             data,
             device: scoreprobe_nn::default_device(),
             net: None,
+            floor: None,
             report: serde_json::Value::Null,
             eval_rows: 0,
         }
@@ -144,6 +155,23 @@ impl ClassifierSource {
         Ok(correct.into_iter().map(|c| c as f64 / pool.times.len() as f64).collect())
     }
 
+    /// Root mean square of the logits at every state of trajectories `range` of both pools: for
+    /// the floor, whose true logit is 0, the size of the fitted logit's noise.
+    fn logit_rms(&self, net: &JvpMlp, pools: [&Pool; 2], range: (usize, usize)) -> Result<f64, SiemError> {
+        let (mut sum, mut count) = (0.0, 0usize);
+        for pool in pools {
+            let d = pool.states[0].ncols();
+            for (states, &t) in pool.states.iter().zip(&pool.times) {
+                let rows = states.slice(ndarray::s![range.0..range.1, ..]);
+                let xs: Vec<f32> = rows.iter().map(|v| *v as f32).collect();
+                let l: Vec<f32> = self.logits(net, xs, vec![t as f32; rows.nrows()], d)?.to_vec1().map_err(net_err)?;
+                sum += l.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+                count += l.len();
+            }
+        }
+        Ok((sum / count.max(1) as f64).sqrt())
+    }
+
     /// Balanced accuracy (data and model states weigh equally) on trajectories `range` of both
     /// pools, with its standard error.
     fn accuracy(&self, net: &JvpMlp, real: &Pool, fake: &Pool, range: (usize, usize)) -> Result<Accuracy, SiemError> {
@@ -179,6 +207,22 @@ impl Accuracy {
     /// The normal-approximation 95 % interval (None without an SE).
     pub fn ci95(&self) -> Option<(f64, f64)> {
         self.se.is_finite().then_some((self.value - 1.96 * self.se, self.value + 1.96 * self.se))
+    }
+
+    fn ci95_json(&self) -> Option<[f64; 2]> {
+        self.ci95().map(|(lo, hi)| [lo, hi])
+    }
+
+    /// Why the floor's accuracy (data against data) is suspect, if it is: an interval that
+    /// excludes chance means the two draws of the same data were told apart.
+    fn floor_warning(&self) -> Option<String> {
+        match self.ci95() {
+            Some((lo, hi)) if !(lo <= 0.5 && 0.5 <= hi) => Some(format!(
+                "classifier floor: data against data reads held-out accuracy {:.3} (95 % CI {lo:.3}..{hi:.3}), which excludes chance: the floor's two data draws were told apart (too few distinct data rows?), so the floor is not what no difference reads as",
+                self.value
+            )),
+            _ => None,
+        }
     }
 
     /// Why this accuracy does not show a detected difference, if it does not.
@@ -233,6 +277,98 @@ impl ClassifierSource {
             real.states.push(noised(x0.view(), z.view(), ctx.schedule.alpha(t), ctx.schedule.sigma(t)));
         }
         Ok((fake, real, out.nfe, rng))
+    }
+
+    /// The floor's second class: m paths of the forward process from independent data draws,
+    /// observed at `times` (the exact model's trajectories have this law, time reversed), from the
+    /// floor's own stream; returns it with that stream (the floor's training goes on drawing from
+    /// it). Paths, not independent draws per time, because the model's states come in
+    /// trajectories too: a classifier overfits m correlated paths differently from m·|W|
+    /// independent states, and the floor must be the same estimator.
+    fn floor_states(
+        &mut self,
+        ctx: &PrepareContext,
+        times: &[f64],
+        m: usize,
+        d: usize,
+    ) -> Result<(Pool, ChaCha8Rng), SiemError> {
+        let mut rng = SeedStream::new(self.states_seed(ctx)).rng(Purpose::ClassifierFloor);
+        let x0 = (self.data)(m, &mut rng);
+        if x0.dim() != (m, d) {
+            return Err(SiemError::invalid(
+                FIELD,
+                format!("the data sampler returned shape {:?}, expected ({m}, {d})", x0.dim()),
+            ));
+        }
+        // forward in t (the window's times come in sampling order, from noise): x_t from x₀ at
+        // the lowest time, then the exact Gaussian transition x_t' = r x_t + √(σ_t'² − r²σ_t²) z,
+        // r = α_t'/α_t, between consecutive times
+        let mut order: Vec<usize> = (0..times.len()).collect();
+        order.sort_by(|&a, &b| times[a].total_cmp(&times[b]));
+        let mut states = vec![Array2::zeros((0, d)); times.len()];
+        let mut prev: Option<(f64, Array2<f64>)> = None;
+        for j in order {
+            let t = times[j];
+            let z = scoreprobe_core::distribution::standard_normal(m, d, &mut rng);
+            let (alpha, sigma) = (ctx.schedule.alpha(t), ctx.schedule.sigma(t));
+            let x = match &prev {
+                None => noised(x0.view(), z.view(), alpha, sigma),
+                Some((tp, xp)) => {
+                    let r = alpha / ctx.schedule.alpha(*tp);
+                    let s = (sigma * sigma - r * r * ctx.schedule.sigma2(*tp)).max(0.0).sqrt();
+                    xp * r + &z * s
+                }
+            };
+            states[j] = x.clone();
+            prev = Some((t, x));
+        }
+        Ok((Pool { states, times: times.to_vec() }, rng))
+    }
+
+    /// a[c, i] = ê(x_i)·(x_i − c) for the classifier `net`: one forward-mode tangent per centre.
+    fn tangent_projections(
+        &self,
+        net: &JvpMlp,
+        x: ArrayView2<f64>,
+        t: f64,
+        centers: ArrayView2<f64>,
+    ) -> Result<Array2<f64>, SiemError> {
+        let (n, d) = x.dim();
+        let xt = self.tensor(x.iter().map(|v| *v as f32).collect(), (n, d))?;
+        let tt = Tensor::full(t as f32, n, &self.device).map_err(net_err)?;
+        let dirs = centers
+            .rows()
+            .into_iter()
+            .map(|c| {
+                let diff = &x - &c.insert_axis(Axis(0));
+                self.tensor(diff.iter().map(|v| *v as f32).collect(), (n, d))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (_, tans) = net.forward_with_tangents(&xt, &tt, &dirs).map_err(net_err)?;
+        let mut a = Array2::zeros((centers.nrows(), n));
+        for (mut row, tan) in a.rows_mut().into_iter().zip(&tans) {
+            let v: Vec<f32> = tan.to_vec1().map_err(net_err)?;
+            // ê·(x − c) = −(x − c)·∇ₓ logit d
+            row.iter_mut().zip(v).for_each(|(r, s)| *r = -(s as f64));
+        }
+        Ok(a)
+    }
+
+    /// The floor: the same classifier trained on the data draws against a second, independent
+    /// draw of the data (trajectories `train` of both), with its held-out accuracy.
+    fn fit_floor(
+        &mut self,
+        ctx: &PrepareContext,
+        real: &Pool,
+        split: ((usize, usize), (usize, usize)),
+        d: usize,
+    ) -> Result<(JvpMlp, Accuracy, f64), SiemError> {
+        let (train, held) = split;
+        let (other, mut rng) = self.floor_states(ctx, &real.times, train.1, d)?;
+        let (net, _) = self.fit(real, &other, train, d, &mut rng)?;
+        let acc = self.accuracy(&net, real, &other, held)?;
+        let rms = self.logit_rms(&net, [real, &other], held)?;
+        Ok((net, acc, rms))
     }
 
     /// Trains the classifier (label 1: data) on trajectories `train.0..train.1` of both pools;
@@ -325,21 +461,31 @@ impl ErrorSource for ClassifierSource {
         let (net, last_loss) = self.fit(&real, &fake, train, d, &mut rng)?;
         let heldout = self.accuracy(&net, &real, &fake, (0, n_hold))?;
         let train_acc = self.accuracy(&net, &real, &fake, train)?;
+        let (floor_net, floor_acc, floor_logit_rms) = self.fit_floor(ctx, &real, (train, (0, n_hold)), d)?;
         let seconds = start.elapsed().as_secs_f64();
         // The field is experimental (SPEC §7): a classifier near chance gives a noise field whose
         // SIEM is not zero, so the output says how well it separates and warns when it does not.
         self.report = serde_json::json!({
             "experimental": true,
             "heldout_accuracy": heldout.value, "heldout_accuracy_se": finite_or_null(heldout.se),
-            "heldout_accuracy_ci95": heldout.ci95().map(|(lo, hi)| [lo, hi]),
+            "heldout_accuracy_ci95": heldout.ci95_json(),
             "train_accuracy": train_acc.value, "final_loss": last_loss,
             "fit_trajectories": m, "heldout_trajectories": n_hold, "train_steps": c.train_steps,
             "batch": c.batch, "hidden": c.hidden, "depth": c.depth, "train_seconds": seconds,
-            "warnings": heldout.warning().into_iter().collect::<Vec<_>>(),
+            "warnings": heldout.warning().into_iter().chain(floor_acc.floor_warning()).collect::<Vec<_>>(),
         });
         self.net = Some(net);
+        let facts = FloorFacts {
+            what: "the same classifier trained on the data draws against forward-process paths of a second, independent draw of the data".into(),
+            heldout_accuracy: floor_acc.value,
+            heldout_accuracy_se: floor_acc.se.is_finite().then_some(floor_acc.se),
+            heldout_accuracy_ci95: floor_acc.ci95_json(),
+            logit_rms: Some(floor_logit_rms),
+        };
+        self.floor = Some((floor_net, facts));
+        // both classifiers' training and accuracy passes (the floor draws no model states)
         let accuracy_rows = 2 * m * real.times.len();
-        Ok(AuxCost { score_evals: m * nfe, aux_evals: c.train_steps * c.batch + accuracy_rows, seconds })
+        Ok(AuxCost { score_evals: m * nfe, aux_evals: 2 * (c.train_steps * c.batch + accuracy_rows), seconds })
     }
 
     fn error(&mut self, x: ArrayView2<f64>, t: f64, _score: ArrayView2<f64>) -> Result<Array2<f64>, SiemError> {
@@ -366,26 +512,26 @@ impl ErrorSource for ClassifierSource {
         centers: ArrayView2<f64>,
     ) -> Result<Array2<f64>, SiemError> {
         let net = self.net.as_ref().ok_or_else(|| SiemError::invalid(FIELD, "used before prepare()"))?;
-        let (n, d) = x.dim();
-        let xt = self.tensor(x.iter().map(|v| *v as f32).collect(), (n, d))?;
-        let tt = Tensor::full(t as f32, n, &self.device).map_err(net_err)?;
-        let dirs = centers
-            .rows()
-            .into_iter()
-            .map(|c| {
-                let diff = &x - &c.insert_axis(Axis(0));
-                self.tensor(diff.iter().map(|v| *v as f32).collect(), (n, d))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let (_, tans) = net.forward_with_tangents(&xt, &tt, &dirs).map_err(net_err)?;
-        self.eval_rows += n;
-        let mut a = Array2::zeros((centers.nrows(), n));
-        for (mut row, tan) in a.rows_mut().into_iter().zip(&tans) {
-            let v: Vec<f32> = tan.to_vec1().map_err(net_err)?;
-            // ê·(x − c) = −(x − c)·∇ₓ logit d
-            row.iter_mut().zip(v).for_each(|(r, s)| *r = -(s as f64));
-        }
+        let a = self.tangent_projections(net, x, t, centers)?;
+        self.eval_rows += x.nrows();
         Ok(a)
+    }
+
+    fn floor_projections(
+        &mut self,
+        x: ArrayView2<f64>,
+        t: f64,
+        _score: ArrayView2<f64>,
+        centers: ArrayView2<f64>,
+    ) -> Result<Option<Array2<f64>>, SiemError> {
+        let Some((net, _)) = self.floor.as_ref() else { return Ok(None) };
+        let a = self.tangent_projections(net, x, t, centers)?;
+        self.eval_rows += x.nrows();
+        Ok(Some(a))
+    }
+
+    fn floor_facts(&self) -> Option<FloorFacts> {
+        self.floor.as_ref().map(|(_, facts)| facts.clone())
     }
 
     fn eval_cost(&self) -> usize {

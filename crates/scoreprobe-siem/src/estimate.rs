@@ -18,7 +18,7 @@
 
 use crate::error::SiemError;
 use crate::form::SiemForm;
-use crate::source::{AuxCost, ErrorSource, PrepareContext};
+use crate::source::{AuxCost, ErrorSource, FloorFacts, PrepareContext, SourceBand};
 use crate::testfn::{median, radial_distances, BandwidthRule, RadialTestFn, TestFnSpec};
 use ndarray::{Array2, ArrayView2};
 use scoreprobe_core::options::OptionError;
@@ -174,12 +174,55 @@ pub struct SiemReport {
     pub seconds: f64,
     /// Source-specific facts (e.g. the classifier's held-out accuracy).
     pub source: serde_json::Value,
+    /// A source fitted per time band (the critic): every band with its held-out objective and
+    /// whether its fit was kept. Absent for other sources.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bands: Vec<SourceBand>,
+    /// The bands whose fit was dropped (their error field is zero, so they add nothing to SIEM);
+    /// present, maybe empty, whenever `bands` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_bands: Option<Vec<String>>,
+    /// A source with a floor (the classifier): the same estimator with nothing to find, integrated
+    /// along the same trajectories with the same test functions. Absent for other sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<SiemFloor>,
     /// The per-trajectory sums S_i (SIEM = their mean); not serialised.
     #[serde(skip)]
     pub trajectory_sums: Vec<f64>,
     /// A shard's part of the run, kept for its state file (`state_out`); not serialised.
     #[serde(skip)]
     pub part: Option<Box<ParticlePart>>,
+}
+
+/// SIEM's floor beside the model's value: what "no difference" reads as with this estimator.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiemFloor {
+    /// How the floor's field was obtained, and its held-out accuracy (chance when it works).
+    #[serde(flatten)]
+    pub facts: FloorFacts,
+    /// SIEM of the floor's field on the model's trajectories, and its SE over trajectories.
+    pub siem: f64,
+    pub siem_se: f64,
+    /// SIEM − floor on the same trajectories, and its paired SE (conditional on both fitted
+    /// fields: a refit with another seed moves both by more than this).
+    pub excess: f64,
+    pub excess_se: f64,
+}
+
+/// Mean and standard error (sd/√n) of per-trajectory values.
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+/// The floor's SIEM from its per-trajectory sums `floor`, paired with the model's `sums`.
+fn siem_floor(facts: FloorFacts, sums: &[f64], floor: &[f64]) -> SiemFloor {
+    let (siem, siem_se) = mean_se(floor);
+    let diff: Vec<f64> = sums.iter().zip(floor).map(|(s, f)| s - f).collect();
+    let (excess, excess_se) = mean_se(&diff);
+    SiemFloor { facts, siem, siem_se, excess, excess_se }
 }
 
 /// Runs the model's sampler over the window and estimates SIEM_W with the given error source.
@@ -211,6 +254,15 @@ pub struct ParticlePart {
     /// (ρ, a) per state, layout [observed step][centre][row of the part].
     pub rho: Vec<f64>,
     pub proj: Vec<f64>,
+    /// The floor field's a per state, same layout, for a source with a floor (the classifier's).
+    #[serde(default)]
+    pub floor_proj: Option<Vec<f64>>,
+    /// The floor's facts (the same in every part: each prepares the same floor).
+    #[serde(default)]
+    pub floor_facts: Option<FloorFacts>,
+    /// The source's time bands (the critic's; the same in every part).
+    #[serde(default)]
+    pub bands: Vec<SourceBand>,
     /// The states after the window's last step (rows × d, row-major).
     pub x_end: Vec<f64>,
     pub nfe: usize,
@@ -252,6 +304,9 @@ pub fn estimate_part(
         steps: states.steps,
         rho: states.rho,
         proj: states.proj,
+        floor_proj: states.floor_proj,
+        floor_facts: source.floor_facts(),
+        bands: source.bands(),
         x_end: out.x.iter().copied().collect(),
         nfe: out.nfe,
         steps_run: out.steps_run,
@@ -272,23 +327,29 @@ pub fn finish_siem(cfg: &SiemConfig, parts: Vec<ParticlePart>) -> Result<SiemRep
     let p0 = parts.first().ok_or_else(|| SiemError::invalid("siem", "no trajectories"))?;
     let (error_field, source, nfe, steps_run) = (p0.error_field.clone(), p0.source.clone(), p0.nfe, p0.steps_run);
     let (aux_score_evals, aux_evals) = (p0.aux_score_evals, p0.aux_evals);
+    let (floor_facts, bands) = (p0.floor_facts.clone(), p0.bands.clone());
     let seconds: f64 = parts.iter().map(|p| p.seconds).sum();
     let eval_cost: usize = parts.iter().map(|p| p.eval_cost).sum();
     let (states, x_end) = gather(parts)?;
     let bandwidths = bandwidths(&cfg.test_fn, &states)?;
     let fns = cfg.test_fn.build(&bandwidths)?;
-    let rates = integrate_window(&states, &fns);
+    let rates = integrate_window(&states, &states.proj, &fns);
     let (n, kc) = (states.n, states.kc);
     let empirical_qv = empirical_qv(&fns, &states.rho, x_end.view(), n, states.steps.len()) / kc as f64;
+    let floor = match (&states.floor_proj, floor_facts) {
+        (Some(proj), Some(facts)) => Some(siem_floor(facts, &rates.sums, &integrate_window(&states, proj, &fns).sums)),
+        _ => None,
+    };
+    let dropped_bands =
+        (!bands.is_empty()).then(|| bands.iter().filter(|b| !b.kept).map(|b| b.steps.clone()).collect());
 
     let sums = rates.sums;
-    let mean = sums.iter().sum::<f64>() / n as f64;
-    let var = sums.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / (n as f64 - 1.0);
+    let (siem, siem_se) = mean_se(&sums);
     let nfe_aux = aux_score_evals.div_ceil(cfg.n);
     Ok(SiemReport {
         form: SiemForm::Particle,
-        siem: mean,
-        siem_se: (var / n as f64).sqrt(),
+        siem,
+        siem_se,
         window: cfg.window.to_string(),
         error_field,
         test_fn: TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed),
@@ -309,6 +370,9 @@ pub fn finish_siem(cfg: &SiemConfig, parts: Vec<ParticlePart>) -> Result<SiemRep
         seed: cfg.seed,
         seconds: seconds + start.elapsed().as_secs_f64(),
         source,
+        bands,
+        dropped_bands,
+        floor,
         trajectory_sums: sums,
         part: None,
     })
@@ -321,7 +385,13 @@ fn gather(mut parts: Vec<ParticlePart>) -> Result<(WindowStates, Array2<f64>), S
     let mut next = parts[0].rows.start;
     for p in &parts {
         let r = p.rows.len();
-        let sizes_ok = p.rho.len() == steps.len() * kc * r && p.proj.len() == p.rho.len() && p.x_end.len() == r * d;
+        let floor_ok = match (&p.floor_proj, &parts[0].floor_proj) {
+            (Some(f), Some(_)) => f.len() == p.rho.len(),
+            (None, None) => true,
+            _ => false,
+        };
+        let sizes_ok =
+            p.rho.len() == steps.len() * kc * r && p.proj.len() == p.rho.len() && p.x_end.len() == r * d && floor_ok;
         if p.rows.start != next || p.dim != d || p.kc != kc || p.steps != steps || !sizes_ok {
             let why = format!(
                 "trajectories {:?} do not continue the parts before them (from {next}) with their shape",
@@ -335,19 +405,23 @@ fn gather(mut parts: Vec<ParticlePart>) -> Result<(WindowStates, Array2<f64>), S
     if parts.len() == 1 {
         let p = parts.pop().expect("one part");
         let x_end = Array2::from_shape_vec((n, d), p.x_end).expect("checked size");
-        return Ok((WindowStates { n, kc, rho: p.rho, proj: p.proj, steps }, x_end));
+        return Ok((WindowStates { n, kc, rho: p.rho, proj: p.proj, floor_proj: p.floor_proj, steps }, x_end));
     }
     let (mut rho, mut proj) = (Vec::with_capacity(steps.len() * kc * n), Vec::with_capacity(steps.len() * kc * n));
+    let mut floor_proj = parts[0].floor_proj.as_ref().map(|_| Vec::with_capacity(steps.len() * kc * n));
     for block in 0..steps.len() * kc {
         for p in &parts {
             let r = p.rows.len();
             rho.extend_from_slice(&p.rho[block * r..(block + 1) * r]);
             proj.extend_from_slice(&p.proj[block * r..(block + 1) * r]);
+            if let (Some(all), Some(f)) = (floor_proj.as_mut(), p.floor_proj.as_ref()) {
+                all.extend_from_slice(&f[block * r..(block + 1) * r]);
+            }
         }
     }
     let x_end: Vec<f64> = parts.iter().flat_map(|p| p.x_end.iter().copied()).collect();
     let x_end = Array2::from_shape_vec((n, d), x_end).expect("checked sizes");
-    Ok((WindowStates { n, kc, rho, proj, steps }, x_end))
+    Ok((WindowStates { n, kc, rho, proj, floor_proj, steps }, x_end))
 }
 
 /// The radial summaries of every state of the window, kept until the bandwidths are known.
@@ -357,6 +431,8 @@ struct WindowStates {
     /// (ρ, a) per state, layout [observed step][centre][trajectory]
     rho: Vec<f64>,
     proj: Vec<f64>,
+    /// The floor field's a, same layout, for a source with a floor.
+    floor_proj: Option<Vec<f64>>,
     /// (step index, t, t_next, β(t)) of each observed step
     steps: Vec<ObservedStep>,
 }
@@ -388,17 +464,16 @@ fn observe_window(
         kc,
         rho: Vec::with_capacity(w * kc * n),
         proj: Vec::with_capacity(w * kc * n),
+        floor_proj: None,
         steps: Vec::with_capacity(w),
     };
     let mut failure: Option<SiemError> = None;
     let mut observe = |v: &scoreprobe_core::sampler::StepView| -> Result<(), SiemError> {
         let a = source.projections(v.x, v.t, v.score, centers.view())?;
-        if a.dim() != (kc, n) {
-            return Err(SiemError::Shape { field: source.name(), got: a.dim(), expected: (kc, n) });
-        }
-        if a.iter().any(|v| !v.is_finite()) {
-            let ((_, row), _) = a.indexed_iter().find(|(_, v)| !v.is_finite()).expect("a non-finite entry exists");
-            return Err(SiemError::NonFiniteField { field: source.name(), t: v.t, row });
+        check_projections(&a, (kc, n), source.name(), v.t)?;
+        if let Some(f) = source.floor_projections(v.x, v.t, v.score, centers.view())? {
+            check_projections(&f, (kc, n), source.name(), v.t)?;
+            states.floor_proj.get_or_insert_with(|| Vec::with_capacity(w * kc * n)).extend(f.iter().copied());
         }
         states.steps.push((v.index, v.t, v.t_next, schedule.beta(v.t)));
         for (c, arow) in centers.rows().into_iter().zip(a.rows()) {
@@ -420,6 +495,22 @@ fn observe_window(
     }
     debug_assert_eq!(states.steps.len(), w);
     Ok((states, out))
+}
+
+/// A source's projections (K × n, row-major as stored) have the expected shape and are finite.
+fn check_projections(
+    a: &ndarray::Array2<f64>,
+    want: (usize, usize),
+    field: &'static str,
+    t: f64,
+) -> Result<(), SiemError> {
+    if a.dim() != want {
+        return Err(SiemError::Shape { field, got: a.dim(), expected: want });
+    }
+    if let Some(((_, row), _)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(SiemError::NonFiniteField { field, t, row });
+    }
+    Ok(())
 }
 
 /// The bandwidth of each centre under the test functions' rule.
@@ -455,7 +546,9 @@ struct WindowRates {
     floor: f64,
 }
 
-fn integrate_window(states: &WindowStates, fns: &[RadialTestFn]) -> WindowRates {
+/// `proj` holds the field's a = ê·(x − c) in the layout of `states.proj` (the model's field, or
+/// a floor's).
+fn integrate_window(states: &WindowStates, proj: &[f64], fns: &[RadialTestFn]) -> WindowRates {
     let (n, kc) = (states.n, states.kc);
     let mut rates = WindowRates {
         sums: vec![0.0; n],
@@ -468,7 +561,7 @@ fn integrate_window(states: &WindowStates, fns: &[RadialTestFn]) -> WindowRates 
         let weight = beta * beta * dt;
         let mut mean_sq = 0.0;
         for (c, f) in fns.iter().enumerate() {
-            let (r, a) = (&states.rho[states.range(j, c)], &states.proj[states.range(j, c)]);
+            let (r, a) = (&states.rho[states.range(j, c)], &proj[states.range(j, c)]);
             let mut acc = 0.0;
             let mut g2 = 0.0;
             for i in 0..n {

@@ -41,14 +41,15 @@ pub mod testfn;
 
 pub use error::SiemError;
 pub use estimate::{
-    estimate_part, estimate_siem, finish_siem, ParticlePart, ProfilePoint, SiemConfig, SiemReport, TestFnReport,
+    estimate_part, estimate_siem, finish_siem, ParticlePart, ProfilePoint, SiemConfig, SiemFloor, SiemReport,
+    TestFnReport,
 };
 pub use form::SiemForm;
 pub use options::{run_projection, run_siem, SiemOptions, SiemReference};
 pub use projection::{
     centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport, QuadraticParts, TestFamily,
 };
-pub use source::{AuxCost, ErrorFieldKind, ErrorSource, OracleSource, PrepareContext};
+pub use source::{AuxCost, ErrorFieldKind, ErrorSource, FloorFacts, OracleSource, PrepareContext, SourceBand};
 pub use testfn::{
     centers_from_target, centers_hash, BandwidthRule, MedianRule, RadialKind, RadialTestFn, TestFnKind, TestFnSpec,
 };

@@ -11,6 +11,7 @@ use crate::projection::{
     estimate_projection, ProjectionConfig, ProjectionReport, TestFamily, DEFAULT_CENTERS, DEFAULT_PILOT,
 };
 use crate::recipe::{Draws, SourceOptions, Truth};
+use crate::source::DEFAULT_BAND_STEPS;
 use crate::source::{ErrorFieldKind, ErrorSource};
 use crate::testfn::{centers_from_target, BandwidthRule, MedianRule, RadialKind, TestFnKind, TestFnSpec};
 use ndarray::{Array1, Array2, Axis};
@@ -141,6 +142,13 @@ pub struct SiemOptions {
     /// Training steps of the `classifier` error field (batch 512, MLP 3 × 64).
     #[arg(long, default_value_t = 1500)]
     pub classifier_steps: usize,
+    /// Steps per time band of the `critic` error field: the window is cut into bands of this many
+    /// steps, aligned to its multiples on the grid (100: 900..999 is one band, 0..999 ten), one
+    /// critic is fitted per band, and a band's fit is kept only where its held-out objective beats
+    /// zero by more than 2 SE; a dropped band has a zero error field and is named in
+    /// `dropped_bands`. A value ≥ the grid's steps fits one critic over the whole window.
+    #[arg(long, default_value_t = DEFAULT_BAND_STEPS)]
+    pub critic_band_steps: usize,
     /// Particle form, `critic` error field: save the fitted critic to PATH (safetensors) and a
     /// sidecar PATH.json recording what makes it compatible (dimension, model, schedule, window,
     /// grid, seeds, fit settings), so other runs (every shard) load it with --error-field-in.
@@ -301,6 +309,9 @@ pub fn error_source(
     if let Some(why) = kind.unavailable() {
         return Err(OptionError::new("error_field", why).into());
     }
+    if opts.critic_band_steps == 0 {
+        return Err(OptionError::new("critic_band_steps", "must be at least 1 step per band").into());
+    }
     refuse_field_files(kind, opts)?;
     #[cfg(feature = "nn")]
     let options = SourceOptions {
@@ -311,6 +322,7 @@ pub fn error_source(
         },
         critic: crate::critic::CriticSourceConfig {
             seed: opts.seed,
+            band_steps: opts.critic_band_steps,
             field_in: opts.error_field_in.clone(),
             field_out: opts.error_field_out.clone(),
             ..Default::default()
@@ -514,9 +526,10 @@ mod tests {
             (named("bandwidth_rule"), named("test_fn")),
             (serde_json::json!("median-pooled"), serde_json::json!("gaussian"))
         );
-        assert_eq!(specs.len(), 20);
+        assert_eq!(specs.len(), 21);
+        assert_eq!(named("critic_band_steps"), serde_json::json!(100));
         let last: Vec<&str> = specs[16..].iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(last, ["error_field_out", "error_field_in", "shard", "state_out"]);
+        assert_eq!(last, ["critic_band_steps", "error_field_out", "error_field_in", "shard", "state_out"]);
         // Python's spellings: a window as text or a pair, kinds by name, unknown fields refused
         let o: SiemOptions =
             serde_json::from_str(r#"{"window": [900, 999], "test_fn": "quadratic", "sampler": "ancestral"}"#).unwrap();

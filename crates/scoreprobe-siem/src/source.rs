@@ -90,6 +90,41 @@ pub struct AuxCost {
     pub seconds: f64,
 }
 
+/// Steps per time band of the `critic` source by default: the high-noise window 900..999 is one
+/// band, the full window ten (declared here, where the options and the critic both see it, also
+/// without the `nn` feature).
+pub const DEFAULT_BAND_STEPS: usize = 100;
+
+/// One time band of a source fitted per band (the `critic`): its steps, its held-out objective
+/// with the SE, and whether its fit was kept (else its error field is zero on the band).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceBand {
+    /// The band's steps on the sampler's grid, as a window (`900..999`).
+    pub steps: String,
+    /// Held-out objective E[2w·∇χ − |∇χ|²] of the band's fit, averaged over its times (ε-units).
+    pub heldout_objective: f64,
+    /// Its standard error over the held-out draws.
+    pub heldout_objective_se: f64,
+    /// Whether the fit was kept (the objective beat zero, see the source's keep rule); a dropped
+    /// band's error field is zero.
+    pub kept: bool,
+}
+
+/// What a source with a floor says about it: the same estimator run with nothing to find (the
+/// classifier trained on two independent draws of the data), beside the model's value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FloorFacts {
+    /// How the floor was obtained.
+    pub what: String,
+    /// The floor estimator's held-out accuracy (chance, 0.5, when it works), its SE and 95 % CI.
+    pub heldout_accuracy: f64,
+    pub heldout_accuracy_se: Option<f64>,
+    pub heldout_accuracy_ci95: Option<[f64; 2]>,
+    /// RMS of the floor classifier's logit over its held-out states: its true logit is 0, so this
+    /// is the size of a fitted logit's noise (what a density ratio r̂ = e^(−logit) would carry).
+    pub logit_rms: Option<f64>,
+}
+
 /// A source of the error field ê_t along the SIEM trajectories.
 pub trait ErrorSource {
     /// The name written into every output: "oracle", "classifier" or "critic".
@@ -135,6 +170,29 @@ pub trait ErrorSource {
     /// Source-specific facts for the report (e.g. the classifier's held-out accuracy).
     fn details(&self) -> serde_json::Value {
         serde_json::Value::Null
+    }
+
+    /// The time bands of a source fitted per band (empty: one fit, or none).
+    fn bands(&self) -> Vec<SourceBand> {
+        Vec::new()
+    }
+
+    /// A source with a floor: the floor field's projections at the same states (as
+    /// [`Self::projections`]), so SIEM's floor is integrated along the same trajectories with the
+    /// same test functions. None: no floor.
+    fn floor_projections(
+        &mut self,
+        _x: ArrayView2<f64>,
+        _t: f64,
+        _score: ArrayView2<f64>,
+        _centers: ArrayView2<f64>,
+    ) -> Result<Option<Array2<f64>>, SiemError> {
+        Ok(None)
+    }
+
+    /// The floor's own facts (None: no floor).
+    fn floor_facts(&self) -> Option<FloorFacts> {
+        None
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `classifier` error field on synthetic models (needs the `nn` feature): it trains, reports
-//! its held-out accuracy and cost, separates an erroneous model from the exact one, and its
-//! forward-mode projections agree with its input gradient.
+//! its held-out accuracy and cost, separates an erroneous model from the exact one, reports its
+//! floor (the same estimator data against data: chance within its SE, far below an erroneous
+//! model's value), and its forward-mode projections agree with its input gradient.
 #![cfg(feature = "nn")]
 
 use ndarray::{array, Array2};
@@ -65,7 +66,14 @@ fn classifier_separates_an_erroneous_model_and_reports_its_cost() {
         let v = r.source["heldout_accuracy_ci95"].as_array().unwrap();
         (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
     };
-    let warnings = |r: &SiemReport| r.source["warnings"].as_array().unwrap().len();
+    let warnings = |r: &SiemReport| {
+        r.source["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w.as_str().unwrap().contains("contains chance"))
+            .count()
+    };
     assert!(exact.source["experimental"].as_bool().unwrap());
     let ((lo0, hi0), (lo1, _)) = (ci(&exact), ci(&wrong));
     assert!(lo0 <= 0.5 && 0.5 <= hi0 && lo0 <= acc0 && acc0 <= hi0, "{lo0}..{hi0}");
@@ -74,6 +82,34 @@ fn classifier_separates_an_erroneous_model_and_reports_its_cost() {
     assert!(exact.source["warnings"][0].as_str().unwrap().contains("contains chance"));
     // ê of the exact model is the classifier's noise only; the error makes it several times larger
     assert!(wrong.siem > 3.0 * exact.siem, "{} vs {}", wrong.siem, exact.siem);
+
+    // the floor: the same classifier trained data against data has nothing to find, so its
+    // held-out accuracy is chance within 3 of its SEs (60 held-out draws per class and time)...
+    for r in [&exact, &wrong] {
+        let f = r.floor.as_ref().expect("the classifier reports its floor");
+        let se = f.facts.heldout_accuracy_se.unwrap();
+        eprintln!(
+            "floor: accuracy {:.4} ± {se:.4}, SIEM {:.4e} ± {:.2e}; model − floor {:.4e} ± {:.2e}",
+            f.facts.heldout_accuracy, f.siem, f.siem_se, f.excess, f.excess_se
+        );
+        assert!((f.facts.heldout_accuracy - 0.5).abs() < 3.0 * se, "{f:?}");
+        assert!(f.siem > 0.0 && f.siem_se > 0.0 && f.excess_se > 0.0, "{f:?}");
+        assert!((f.excess - (r.siem - f.siem)).abs() < 1e-12 * r.siem.abs().max(1.0));
+    }
+    // ...and an erroneous model reads far above it (the paired excess over 3 of its SEs, and the
+    // floor below a third of the model's value), while the exact model's value is floor-sized
+    let f = wrong.floor.as_ref().unwrap();
+    assert!(f.excess > 3.0 * f.excess_se && f.siem < wrong.siem / 3.0, "{f:?} vs {}", wrong.siem);
+    let f0 = exact.floor.as_ref().unwrap();
+    assert!(f0.siem > exact.siem / 10.0 && f0.siem < 10.0 * exact.siem, "{f0:?} vs {}", exact.siem);
+    // other sources have no floor and no bands
+    let m = bump(1.0);
+    let oracle = estimate_siem(&m, &m.schedule, &mut OracleSource::synthetic(m.clone()), &cfg).unwrap();
+    assert!(oracle.floor.is_none() && oracle.bands.is_empty() && oracle.dropped_bands.is_none());
+    let json = serde_json::to_value(&oracle).unwrap();
+    assert!(json.get("floor").is_none() && json.get("bands").is_none() && json.get("dropped_bands").is_none());
+    let json = serde_json::to_value(&wrong).unwrap();
+    assert!(json["floor"]["heldout_accuracy"].is_f64() && json["floor"]["excess_se"].is_f64());
 }
 
 #[test]

@@ -102,10 +102,47 @@ fn print_summary(r: &SiemReport, spec: &std::path::Path) {
     if !r.source.is_null() {
         print_text(&format!("source: {}", json!(r.source)));
     }
+    print_bands(r);
+    if let Some(f) = &r.floor {
+        print_text(&format!(
+            "floor ({}): SIEM {:.6e} ± {:.2e}, held-out accuracy {:.3}{}{}; model − floor = {:.6e} ± {:.2e} (paired, same trajectories)",
+            f.facts.what,
+            f.siem,
+            f.siem_se,
+            f.facts.heldout_accuracy,
+            f.facts.heldout_accuracy_ci95.map(|[lo, hi]| format!(" (95 % CI {lo:.3}..{hi:.3})")).unwrap_or_default(),
+            f.facts.logit_rms.map(|v| format!(", logit RMS {v:.3}")).unwrap_or_default(),
+            f.excess,
+            f.excess_se
+        ));
+    }
     // A source's own warnings (e.g. a classifier at chance) on their own lines, as `metrics` does.
     for w in r.source.get("warnings").and_then(|w| w.as_array()).into_iter().flatten() {
         print_text(&format!("warning: {}", w.as_str().unwrap_or_default()));
     }
+}
+
+/// A source fitted per band: how many were kept, and the dropped ones by name.
+fn print_bands(r: &SiemReport) {
+    if r.bands.is_empty() {
+        return;
+    }
+    let kept = r.bands.iter().filter(|b| b.kept).count();
+    let dropped = r.dropped_bands.as_deref().unwrap_or_default();
+    print_text(&format!(
+        "bands: {kept} of {} kept ({}){}",
+        r.bands.len(),
+        r.bands
+            .iter()
+            .map(|b| format!("{}: {:.3e} ± {:.1e}", b.steps, b.heldout_objective, b.heldout_objective_se))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if dropped.is_empty() {
+            String::new()
+        } else {
+            format!("; dropped (held-out objective not above 2 SE, zero error field there): {}", dropped.join(", "))
+        }
+    ));
 }
 
 fn print_projection(r: &ProjectionReport, spec: &std::path::Path) {
