@@ -38,7 +38,8 @@ impl Report {
     }
 }
 
-pub(crate) fn json_f(v: f64) -> Value {
+/// A float as JSON (null when not finite, as `metrics --json` prints NaN).
+pub fn json_f(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 

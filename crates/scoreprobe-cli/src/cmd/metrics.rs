@@ -7,7 +7,7 @@ use scoreprobe_core::shard::Shard;
 use scoreprobe_core::state::{ShardSet, StateFile, StateKind};
 use scoreprobe_features::FeatureExtractor;
 use scoreprobe_metrics as m;
-use scoreprobe_metrics::report::{points_report, Report};
+use scoreprobe_metrics::report::{json_f, points_report, Report};
 use scoreprobe_metrics::{Metric, MetricsOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -129,10 +129,6 @@ pub fn run(args: Args) -> Result<()> {
     let (Input::Points(xa), Input::Points(xb)) = (a, b) else { unreachable!("stats handled above") };
     let report = points_report(xa.view(), xb.view(), &args.opts, (na_total, nb_total))?;
     finish(report.into_value(), args.json)
-}
-
-fn json_f(v: f64) -> Value {
-    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
 /// A shard's state holds points or their moments: `.npz` statistics cannot be split.
