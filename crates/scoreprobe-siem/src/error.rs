@@ -54,6 +54,13 @@ pub enum SiemError {
          pass a bandwidth > 0"
     )]
     Bandwidth { rule: &'static str, h: f64, center: usize },
+    /// Projection runs asked to share one pass whose draws differ: config `index` differs from
+    /// the first config in `field` (the pass draws and evaluates once per time for all of them).
+    #[error(
+        "projection configs cannot share a pass: config {index} differs from config 0 in '{field}' \
+         (a shared pass needs the same dimension, steps, t_min, n and seed)"
+    )]
+    Unshared { field: &'static str, index: usize },
     /// A state file that cannot be read, or states that do not merge (the error names the file).
     #[error("{0}")]
     State(#[from] scoreprobe_core::state::StateError),

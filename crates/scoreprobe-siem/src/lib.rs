@@ -17,7 +17,8 @@
 //! - [`monitor`]: what a training monitor needs (default family by dimension, influence terms,
 //!   paired differences, the `monitor.jsonl` record);
 //! - [`projection`]: [`estimate_projection`] with its mergeable accumulators and closed-form oracle,
-//!   radial test functions or the quadratic family ([`TestFamily`]);
+//!   radial test functions or the quadratic family ([`TestFamily`]); [`estimate_projections`] runs
+//!   several on the same draws with one score evaluation per (time, draw);
 //!
 //! See docs/siem.md for the metric, its windows and what radial test functions cannot see.
 
@@ -47,7 +48,8 @@ pub use estimate::{
 pub use form::SiemForm;
 pub use options::{run_projection, run_siem, SiemOptions, SiemReference};
 pub use projection::{
-    centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport, QuadraticParts, TestFamily,
+    centers_from_draws, estimate_projection, estimate_projections, ProjectionConfig, ProjectionReport, QuadraticParts,
+    SharedProjection, TestFamily,
 };
 pub use source::{AuxCost, ErrorFieldKind, ErrorSource, FloorFacts, OracleSource, PrepareContext, SourceBand};
 pub use testfn::{

@@ -13,6 +13,8 @@
 //!
 //! - [`moments`]: the accumulators (mergeable sums), the unbiased m̂_c² and its variance;
 //! - `draws`: the seeded per-time draws and the pilot that sets the bandwidth;
+//! - `pass`: [`estimate_projections`], several runs on the same draws with one score evaluation
+//!   per (time, draw) of the union of their windows; [`estimate_projection`] is it with one run;
 //! - [`oracle`]: m_c(t) in closed form for a Gaussian p_t, an affine error and a Gaussian ψ, and
 //!   the quadratic family's Q_t for the same;
 //! - [`quadratic`]: the quadratic family (every test function of degree ≤ 2), from Gram matrices.
@@ -28,6 +30,7 @@
 mod draws;
 pub mod moments;
 pub mod oracle;
+mod pass;
 pub mod quadratic;
 
 use crate::error::SiemError;
@@ -35,20 +38,19 @@ use crate::estimate::TestFnReport;
 use crate::form::SiemForm;
 use crate::recipe::Draws;
 use crate::testfn::TestFnSpec;
-use moments::{ProjectionState, StepMoments, StepState};
+use moments::ProjectionState;
 use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use scoreprobe_core::model::score_checked;
 use scoreprobe_core::options::OptionError;
 use scoreprobe_core::sampler::{SamplerConfig, SamplerKind};
 use scoreprobe_core::shard::Shard;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 pub use moments::{paired_jackknife_se, ProjectionEstimate, ProjectionStep};
+pub use pass::{estimate_projections, SharedProjection};
 pub use quadratic::{QuadraticParts, QuadraticState};
 
 /// The projection form's test functions.
@@ -184,120 +186,16 @@ pub struct ProjectionReport {
     pub quadratic_state: Option<QuadraticState>,
 }
 
-/// SIEM^proj of `model` on draws of the data (`draws` gives x₀ rows).
+/// SIEM^proj of `model` on draws of the data (`draws` gives x₀ rows): the shared pass
+/// ([`estimate_projections`]) with this one run.
 pub fn estimate_projection(
     model: &dyn ScoreModel,
     schedule: &Schedule,
     draws: &mut Draws,
     cfg: &ProjectionConfig,
 ) -> Result<ProjectionReport, SiemError> {
-    let start = Instant::now();
-    let d = model.dim();
-    cfg.validate(d)?;
-    let grid = cfg.grid();
-    // window times in sampling order (from noise towards data), as the particle form's profile
-    let times: Vec<(usize, f64, f64)> =
-        (cfg.window.lo..=cfg.window.hi).rev().map(|k| (k, grid[k + 1], grid[k + 1] - grid[k])).collect();
-    let (n, w) = (cfg.n, times.len());
-    let mut report = ProjectionReport {
-        form: SiemForm::Projection,
-        siem: 0.0,
-        siem_se: 0.0,
-        siem_se_jackknife: 0.0,
-        window: cfg.window.to_string(),
-        test_fn: TestFnReport::radial(&cfg.test_fn, vec![], cfg.test_seed),
-        quadratic: None,
-        profile: vec![],
-        per_center: vec![],
-        nfe: w,
-        score_evals: n * w,
-        nfe_full: cfg.steps,
-        n,
-        pilot: cfg.pilot,
-        steps: cfg.steps,
-        t_min: cfg.t_min,
-        seed: cfg.seed,
-        seconds: 0.0,
-        leave_one_out: vec![],
-        state: None,
-        quadratic_state: None,
-    };
-    let part = &times[cfg.shard.range(w)];
-    match &cfg.family {
-        TestFamily::Radial => radial(model, schedule, draws, cfg, &grid, part, &mut report)?,
-        TestFamily::Quadratic { data_mean } => {
-            let (center, from_pilot) = quadratic::reference_center(data_mean.as_ref(), draws, d, cfg.test_seed)?;
-            let state = quadratic::accumulate(model, schedule, draws, part, (n, cfg.seed), &center)?;
-            let c = center.insert_axis(ndarray::Axis(0));
-            report.test_fn = TestFnReport {
-                kind: "quadratic".into(),
-                bandwidth_rule: "none".into(),
-                bandwidths: vec![],
-                centers_hash: crate::testfn::centers_hash(c.view()),
-                centers: vec![c.row(0).to_vec()],
-                test_seed: cfg.test_seed,
-                k: d + d * (d + 1) / 2,
-            };
-            report.pilot = if from_pilot { quadratic::MEAN_PILOT } else { 0 };
-            report.finish_quadratic(&state, from_pilot);
-        }
-    }
-    report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
-}
-
-/// The radial test functions' pass: bandwidths from the full grid's pilot, then the window.
-fn radial(
-    model: &dyn ScoreModel,
-    schedule: &Schedule,
-    draws: &mut Draws,
-    cfg: &ProjectionConfig,
-    grid: &[f64],
-    times: &[(usize, f64, f64)],
-    report: &mut ProjectionReport,
-) -> Result<(), SiemError> {
-    let d = model.dim();
-    // the pilot pools the FULL grid (sampling order), whatever the window: a window's test
-    // functions are the full run's
-    let all: Vec<(usize, f64)> = (0..cfg.steps).rev().map(|k| (k, grid[k + 1])).collect();
-    let bandwidths = draws::bandwidths(&cfg.test_fn, draws, schedule, &all, cfg.pilot, cfg.test_seed)?;
-    let fns = cfg.test_fn.build(&bandwidths)?;
-    let (n, kc) = (cfg.n, fns.len());
-
-    let mut state =
-        ProjectionState { steps: Vec::with_capacity(times.len()), draw_cross: vec![0.0; n], draw_norm: vec![0.0; n] };
-    let mut g = vec![0.0; n * kc];
-    for &(index, t, dt) in times {
-        let mut rng = draws::time_rng(cfg.seed, draws::Stream::Estimate, index);
-        let x = draws::noised(draws, schedule, t, n, d, &mut rng)?;
-        let s =
-            score_checked(model, x.view(), t).map_err(|source| SiemError::Model { field: "projection", t, source })?;
-        for (c, f) in fns.iter().enumerate() {
-            let center = f.center.view();
-            for (i, (xi, si)) in x.rows().into_iter().zip(s.rows()).enumerate() {
-                let (mut rho2, mut a) = (0.0, 0.0);
-                for ((xv, cv), sv) in xi.iter().zip(center).zip(si) {
-                    let diff = xv - cv;
-                    rho2 += diff * diff;
-                    a += sv * diff;
-                }
-                let rho = rho2.sqrt();
-                g[i * kc + c] = f.directional(rho, a) + f.laplacian(rho, d);
-            }
-        }
-        let mut moments = StepMoments::new(kc);
-        g.chunks(kc).for_each(|row| moments.push(row));
-        let beta = schedule.beta(t);
-        let step = StepState { index, t, dt, beta2: beta * beta, moments };
-        let w = step.weight() / kc as f64;
-        for (i, row) in g.chunks(kc).enumerate() {
-            state.draw_cross[i] += w * row.iter().zip(&step.moments.sum).map(|(a, b)| a * b).sum::<f64>();
-            state.draw_norm[i] += w * row.iter().map(|a| a * a).sum::<f64>();
-        }
-        state.steps.push(step);
-    }
-    report.test_fn = TestFnReport::radial(&cfg.test_fn, bandwidths, cfg.test_seed);
-    report.finish_radial(state)
+    let mut pass = estimate_projections(model, schedule, draws, std::slice::from_ref(cfg))?;
+    Ok(pass.reports.pop().expect("one config gives one report"))
 }
 
 impl ProjectionReport {

@@ -28,8 +28,7 @@ use super::moments::ProjectionStep;
 use crate::error::SiemError;
 use crate::recipe::Draws;
 use ndarray::{Array1, Array2, Axis};
-use scoreprobe_core::model::score_checked;
-use scoreprobe_core::{Schedule, ScoreModel};
+use scoreprobe_core::Schedule;
 use serde::{Deserialize, Serialize};
 
 /// Draws of the data that estimate c₀ when the caller gives none (the test seed's own stream).
@@ -248,6 +247,28 @@ impl QuadraticState {
         Ok(())
     }
 
+    /// Adds one window time ((step index, t, Δt)): draws `x`, their scores `s`, centre c₀ = `center`.
+    pub(crate) fn push_time(
+        &mut self,
+        schedule: &Schedule,
+        (index, t, dt): (usize, f64, f64),
+        x: &Array2<f64>,
+        s: &Array2<f64>,
+        center: &Array1<f64>,
+    ) {
+        let n = x.nrows();
+        let u = x - &(center * schedule.alpha(t)).insert_axis(Axis(0));
+        let (g, g_mean, g_cov) = step_stats(s, &u);
+        let beta = schedule.beta(t);
+        let w = beta * beta * dt;
+        self.total.add(w, &g);
+        self.mean.add(w, &g_mean);
+        self.cov.add(w, &g_cov);
+        self.pair_total += w * g.u * (n * (n - 1)) as f64;
+        self.cross.iter_mut().zip(&g.rows).for_each(|(c, r)| *c += w * r);
+        self.profile.push(ProjectionStep { index, t, dt, beta2: beta * beta, m2: g.u, m2_se: g.var.max(0.0).sqrt() });
+    }
+
     /// SIEM^quad, its standard errors and parts (n ≥ 3 draws per time).
     pub(crate) fn finish(&self, center_from_pilot: bool) -> QuadraticRun {
         // draw i left out at every time: (Σ_t w_t (T_t − 2 r_{t,i}))/((n−1)(n−2))
@@ -272,37 +293,6 @@ impl QuadraticState {
             state: self.clone(),
         }
     }
-}
-
-/// The quadratic family's state over `times` ((step index, t, Δt), sampling order) with centre
-/// c₀ = `center`.
-pub(crate) fn accumulate(
-    model: &dyn ScoreModel,
-    schedule: &Schedule,
-    data: &mut Draws,
-    times: &[(usize, f64, f64)],
-    (n, seed): (usize, u64),
-    center: &Array1<f64>,
-) -> Result<QuadraticState, SiemError> {
-    let d = model.dim();
-    let mut state = QuadraticState { cross: vec![0.0; n], ..Default::default() };
-    for &(index, t, dt) in times {
-        let mut rng = draws::time_rng(seed, Stream::Estimate, index);
-        let x = draws::noised(data, schedule, t, n, d, &mut rng)?;
-        let s =
-            score_checked(model, x.view(), t).map_err(|source| SiemError::Model { field: "projection", t, source })?;
-        let u = &x - &(center * schedule.alpha(t)).insert_axis(Axis(0));
-        let (g, g_mean, g_cov) = step_stats(&s, &u);
-        let beta = schedule.beta(t);
-        let w = beta * beta * dt;
-        state.total.add(w, &g);
-        state.mean.add(w, &g_mean);
-        state.cov.add(w, &g_cov);
-        state.pair_total += w * g.u * (n * (n - 1)) as f64;
-        state.cross.iter_mut().zip(&g.rows).for_each(|(c, r)| *c += w * r);
-        state.profile.push(ProjectionStep { index, t, dt, beta2: beta * beta, m2: g.u, m2_se: g.var.max(0.0).sqrt() });
-    }
-    Ok(state)
 }
 
 #[cfg(test)]
