@@ -2,6 +2,7 @@
 //! and the generated samples, drawn once and shared by the sample-based metrics.
 
 use crate::error::MetricError;
+use crate::id::MetricId;
 use crate::reference::DataReference;
 use crate::settings::StudySettings;
 use ndarray::Array2;
@@ -46,6 +47,8 @@ pub struct ModelCtx<'a> {
     /// The reference sample of fd/kid/w2, in their feature space (target samples: coordinates).
     pub reference: &'a Array2<f64>,
     samples: Option<Samples>,
+    /// The requested metrics still to compute on this model (the runner's; empty elsewhere).
+    pending: Vec<MetricId>,
 }
 
 impl<'a> ModelCtx<'a> {
@@ -57,7 +60,18 @@ impl<'a> ModelCtx<'a> {
         settings: &'a StudySettings,
         reference: &'a Array2<f64>,
     ) -> Self {
-        Self { model, synthetic, truth, schedule, settings, reference, samples: None }
+        Self { model, synthetic, truth, schedule, settings, reference, samples: None, pending: vec![] }
+    }
+
+    /// Tells the metrics which requested ones are still to compute on this model, so that one
+    /// computation can serve several (the projection form's shared pass).
+    pub fn set_pending(&mut self, pending: Vec<MetricId>) {
+        self.pending = pending;
+    }
+
+    /// The requested metrics still to compute on this model, in the order asked.
+    pub fn pending(&self) -> &[MetricId] {
+        &self.pending
     }
 
     /// Dimension of the model's rows.

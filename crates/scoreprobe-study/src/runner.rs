@@ -275,12 +275,17 @@ impl Study<'_> {
         );
         // group members whose computation already ended without a value (in the group's order)
         let mut decided: BTreeMap<MetricId, Verdict> = BTreeMap::new();
-        for &id in todo {
+        for (i, &id) in todo.iter().enumerate() {
             let verdict = match decided.remove(&id) {
                 Some(v) => v,
                 None if results.metrics.contains_key(&id) => continue, // stored by a group member
                 None => {
                     bar.set_message(format!("{} · {id}", entry.name));
+                    // this one and the later ones not yet stored or decided (a metric may compute
+                    // several of them at once, and returns them all)
+                    let pending =
+                        todo[i..].iter().filter(|m| !results.metrics.contains_key(m) && !decided.contains_key(m));
+                    ctx.set_pending(pending.copied().collect());
                     match id.metric().compute(&mut ctx) {
                         Ok(Outcome::Done(records)) => {
                             results.metrics.extend(records);

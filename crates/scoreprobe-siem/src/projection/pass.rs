@@ -3,15 +3,15 @@
 //! the union of their windows the pass draws x_t and evaluates the model ONCE, and feeds every run
 //! whose window holds that time. A time's draws come from its own stream keyed by (seed, step
 //! index) (`draws`), so each run sees exactly the draws and score batches it would see alone: its
-//! report is bit for bit [`super::estimate_projection`]'s (which is this pass with one run).
+//! report is bit for bit [`estimate_projection`]'s (which is this pass with one run).
 //!
 //! The data sampler must be a function of its generator alone (every [`Draws`] of this crate is):
 //! the pass calls it for the runs' pilots before any estimation draw, not in a run's own order.
 
+use super::config::{ProjectionConfig, ProjectionReport, TestFamily};
 use super::draws::{self, Stream};
 use super::moments::{ProjectionState, StepMoments, StepState};
 use super::quadratic::{self, QuadraticState};
-use super::{ProjectionConfig, ProjectionReport, TestFamily};
 use crate::error::SiemError;
 use crate::estimate::TestFnReport;
 use crate::form::SiemForm;
@@ -26,7 +26,7 @@ use std::time::Instant;
 /// What [`estimate_projections`] gives.
 #[derive(Clone, Debug)]
 pub struct SharedProjection {
-    /// One per config, in their order, each as [`super::estimate_projection`] gives it alone,
+    /// One per config, in their order, each as [`estimate_projection`] gives it alone,
     /// except `seconds`: the pass's seconds times the run's share of the score evaluations the
     /// runs would make alone (n × its times, summed over the runs).
     pub reports: Vec<ProjectionReport>,
@@ -88,6 +88,18 @@ pub fn estimate_projections(
         })
         .collect::<Result<_, _>>()?;
     Ok(SharedProjection { reports, score_evals: n * union.len(), seconds })
+}
+
+/// SIEM^proj of `model` on draws of the data (`draws` gives x₀ rows): the shared pass
+/// ([`estimate_projections`]) with this one run.
+pub fn estimate_projection(
+    model: &dyn ScoreModel,
+    schedule: &Schedule,
+    draws: &mut Draws,
+    cfg: &ProjectionConfig,
+) -> Result<ProjectionReport, SiemError> {
+    let mut pass = estimate_projections(model, schedule, draws, std::slice::from_ref(cfg))?;
+    Ok(pass.reports.pop().expect("one config gives one report"))
 }
 
 /// The first config, once every config is valid for dimension `d` and draws as it does.

@@ -18,9 +18,9 @@ use scoreprobe_core::window::Window;
 use scoreprobe_siem::classifier::ClassifierConfig;
 use scoreprobe_siem::critic::CriticSourceConfig;
 use scoreprobe_siem::projection::{
-    centers_from_draws, estimate_projection, ProjectionConfig, ProjectionReport, TestFamily,
+    centers_from_draws, estimate_projections, ProjectionConfig, ProjectionReport, SharedProjection, TestFamily,
 };
-use scoreprobe_siem::recipe::{error_source, SourceOptions, Truth as RecipeTruth};
+use scoreprobe_siem::recipe::{error_source, Draws, SourceOptions, Truth as RecipeTruth};
 use scoreprobe_siem::{estimate_siem, ErrorFieldKind, SiemConfig, SiemForm, SiemReport, TestFnReport, TestFnSpec};
 
 /// The steps of the sampler's grid SIEM integrates over.
@@ -253,10 +253,44 @@ impl Siem {
         }
     }
 
+    /// This projection metric and every other one still pending on the model, in one shared pass
+    /// (`estimate_projections`: one score evaluation per (time, draw) of the union of their
+    /// windows; each value is bit for bit the metric's own run). Each record keeps its own cost
+    /// (`nfe`: its window's times) and gets the pass's seconds by its share of the evaluations the
+    /// metrics need alone; its details name the pass (see [`shared_pass`]).
     fn projection(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
+        let others = ctx.pending().iter().filter(|id| **id != self.id).filter_map(|id| projection_metric(*id));
+        let metrics: Vec<&Siem> = std::iter::once(self).chain(others).collect();
+        let mut draws = Self::truth(ctx).into_draws();
+        let cfgs: Vec<ProjectionConfig> = metrics.iter().map(|m| m.projection_config(ctx, &mut draws)).collect();
+        let pass = estimate_projections(ctx.model, ctx.schedule, &mut draws, &cfgs)?;
+        let ids: Vec<MetricId> = metrics.iter().map(|m| m.id).collect();
+        let shared = (ids.len() > 1).then(|| shared_pass(&ids, &pass));
+        let records = ids
+            .iter()
+            .zip(&pass.reports)
+            .map(|(&id, r)| {
+                let mut details = SiemDetails::projection(r);
+                if let (Some(sh), Some(source)) = (&shared, details.source.as_object_mut()) {
+                    source.insert("shared_pass".into(), sh.clone());
+                }
+                let record = Record {
+                    value: r.siem,
+                    se: Some(r.siem_se),
+                    nfe: Some(r.nfe as f64),
+                    seconds: r.seconds,
+                    details: Details::Siem(details),
+                };
+                (id, record)
+            })
+            .collect();
+        Ok(Outcome::Done(records))
+    }
+
+    /// The projection run of this metric on the model (its window, test functions and family).
+    fn projection_config(&self, ctx: &ModelCtx, draws: &mut Draws) -> ProjectionConfig {
         let s = ctx.settings;
         let d = ctx.dim();
-        let mut draws = Self::truth(ctx).into_draws();
         let mut cfg = ProjectionConfig::new(d, s.steps, s.t_min, s.n, s.seed);
         cfg.window = self.window(ctx);
         cfg.test_seed = s.test_seed;
@@ -272,19 +306,9 @@ impl Siem {
             }
             // ProjectionConfig::new's test function: the paper's, K = 1 at the origin
             Kind::ProjectionOrigin => {}
-            _ => cfg.test_fn.centers = centers_from_draws(&mut draws, s.siem_centers, s.test_seed),
+            _ => cfg.test_fn.centers = centers_from_draws(draws, s.siem_centers, s.test_seed),
         }
-        let r = estimate_projection(ctx.model, ctx.schedule, &mut draws, &cfg)?;
-        Ok(Outcome::one(
-            self.id,
-            Record {
-                value: r.siem,
-                se: Some(r.siem_se),
-                nfe: Some(r.nfe as f64),
-                seconds: r.seconds,
-                details: Details::Siem(SiemDetails::projection(&r)),
-            },
-        ))
+        cfg
     }
 
     fn particle(&self, ctx: &mut ModelCtx, centres: Centres, field: ErrorFieldKind) -> Result<Outcome, MetricError> {
@@ -326,6 +350,28 @@ impl Siem {
             },
         ))
     }
+}
+
+/// The projection-form metrics (those a shared pass computes together).
+const PROJECTION: [&Siem; 6] =
+    [&SIEM_PROJ, &SIEM_PROJ_WINDOW, &SIEM_PROJ_ORIGIN, &SIEM_PROJ_ORIGIN_WINDOW, &SIEM_QUAD, &SIEM_QUAD_WINDOW];
+
+/// The projection-form metric `id`, if it is one.
+fn projection_metric(id: MetricId) -> Option<&'static Siem> {
+    PROJECTION.into_iter().find(|m| m.id == id)
+}
+
+/// What a record of a shared pass says of it (in its details' `source.shared_pass`): the metrics
+/// computed together, the pass's score evaluations and seconds, and how its seconds were split.
+fn shared_pass(ids: &[MetricId], pass: &SharedProjection) -> serde_json::Value {
+    serde_json::json!({
+        "metrics": ids.iter().map(|id| id.name()).collect::<Vec<_>>(),
+        "score_evals": pass.score_evals,
+        "seconds": pass.seconds,
+        "seconds_share": "this record's seconds are the pass's, times its share of the score evaluations \
+                          the pass's metrics need alone (n × window times each); nfe and score_evals are \
+                          its own, as if computed alone",
+    })
 }
 
 impl StudyMetric for Siem {
