@@ -18,10 +18,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A synthetic model loaded as a "checkpoint", counting the rows it scores.
+/// A synthetic model loaded as a "checkpoint", counting the rows it scores; NaN below `nan_below`.
 struct Counting {
     inner: SyntheticModel,
     rows: Arc<AtomicUsize>,
+    nan_below: f64,
 }
 
 impl ScoreModel for Counting {
@@ -30,7 +31,8 @@ impl ScoreModel for Counting {
     }
     fn score(&self, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>, ModelError> {
         self.rows.fetch_add(x.nrows(), Ordering::SeqCst);
-        self.inner.score(x, t)
+        let s = self.inner.score(x, t)?;
+        Ok(if t < self.nan_below { s.mapv(|_| f64::NAN) } else { s })
     }
     fn describe(&self) -> String {
         "counting affine".into()
@@ -58,11 +60,16 @@ fn spec(model: ModelSpec) -> ProblemSpec {
 
 /// The study of `metrics` on one affine "checkpoint" in `out`, and the rows the model scored.
 fn study(metrics: &[MetricId], out: &Path) -> (StudyResults, usize) {
+    study_failing_below(metrics, out, 0.0)
+}
+
+/// The same with the model's scores NaN at t < `nan_below` (failures recorded, not stopping).
+fn study_failing_below(metrics: &[MetricId], out: &Path, nan_below: f64) -> (StudyResults, usize) {
     let rows = Arc::new(AtomicUsize::new(0));
     let affine = ModelSpec::AffineError { e: vec![vec![0.5, 0.2], vec![0.0, -0.3]], b: vec![0.3, -0.2] };
     let inner = spec(affine).synthetic_model().unwrap();
     let loader = |_: &Path| -> Result<Box<dyn ScoreModel>, BoxError> {
-        Ok(Box::new(Counting { inner: inner.clone(), rows: Arc::clone(&rows) }))
+        Ok(Box::new(Counting { inner: inner.clone(), rows: Arc::clone(&rows), nan_below }))
     };
     let model = ModelSource::Checkpoint { path: "ckpt-1.safetensors".into() };
     let study = Study {
@@ -78,7 +85,7 @@ fn study(metrics: &[MetricId], out: &Path) -> (StudyResults, usize) {
         out: out.to_path_buf(),
         loader: &loader,
         progress: false,
-        on_failure: OnFailure::Stop,
+        on_failure: OnFailure::KeepGoing,
     };
     let r = study.run().expect("the study runs");
     (r, rows.load(Ordering::SeqCst))
@@ -135,5 +142,24 @@ fn cached_metrics_are_kept_and_the_rest_share_a_pass() {
     let (fresh, _) = study(&ALL, &dir.path().join("fresh"));
     for m in ALL {
         assert_eq!(essence(&all, m), essence(&fresh, m), "{m:?}");
+    }
+}
+
+/// A pass that fails on a time outside a metric's window does not fail that metric: the model
+/// is NaN below t = 0.5, so the full-window metrics fail and the high-noise ones (t > 0.9) get
+/// their values alone, the same as on a model without the fault.
+#[test]
+fn a_failure_of_the_pass_fails_only_the_metrics_it_belongs_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let asked = [MetricId::SiemProj, MetricId::SiemQuadWindow, MetricId::SiemQuad, MetricId::SiemProjWindow];
+    let (r, _) = study_failing_below(&asked, &dir.path().join("faulty"), 0.5);
+    for m in [MetricId::SiemProj, MetricId::SiemQuad] {
+        let f = r.failure("ckpt-1", m).unwrap_or_else(|| panic!("{m:?} fails"));
+        assert!(f.cause.contains("non-finite"), "{m:?}: {}", f.cause);
+    }
+    for m in [MetricId::SiemQuadWindow, MetricId::SiemProjWindow] {
+        assert!(r.failure("ckpt-1", m).is_none(), "{m:?}: {:?}", r.failure("ckpt-1", m));
+        let (alone, _) = study(&[m], &dir.path().join(m.name()));
+        assert_eq!(essence(&r, m), essence(&alone, m), "{m:?}");
     }
 }

@@ -260,10 +260,20 @@ impl Siem {
     /// metrics need alone; its details name the pass (see [`shared_pass`]).
     fn projection(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
         let others = ctx.pending().iter().filter(|id| **id != self.id).filter_map(|id| projection_metric(*id));
-        let metrics: Vec<&Siem> = std::iter::once(self).chain(others).collect();
+        let mut metrics: Vec<&Siem> = std::iter::once(self).chain(others).collect();
         let mut draws = Self::truth(ctx).into_draws();
-        let cfgs: Vec<ProjectionConfig> = metrics.iter().map(|m| m.projection_config(ctx, &mut draws)).collect();
-        let pass = estimate_projections(ctx.model, ctx.schedule, &mut draws, &cfgs)?;
+        let mut cfgs: Vec<ProjectionConfig> = metrics.iter().map(|m| m.projection_config(ctx, &mut draws)).collect();
+        let pass = match estimate_projections(ctx.model, ctx.schedule, &mut draws, &cfgs) {
+            Ok(pass) => pass,
+            // the failure may be another metric's (a time outside this one's window): this one
+            // alone says whether it is its own; the others, still pending, are retried in turn
+            Err(_) if metrics.len() > 1 => {
+                metrics.truncate(1);
+                cfgs.truncate(1);
+                estimate_projections(ctx.model, ctx.schedule, &mut draws, &cfgs)?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let ids: Vec<MetricId> = metrics.iter().map(|m| m.id).collect();
         let shared = (ids.len() > 1).then(|| shared_pass(&ids, &pass));
         let records = ids
