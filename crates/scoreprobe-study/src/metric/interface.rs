@@ -48,7 +48,8 @@ pub trait StudyMetric: Sync {
 /// A metric's result on one model.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// The records of the metric and of its group.
+    /// The records of the metric and of its group, and of any pending metric it computed with
+    /// it ([`ModelCtx::pending`]: the projection form's shared pass); the runner stores them all.
     Done(Vec<(MetricId, Record)>),
     /// The metric does not apply to this model or reference (never a failure in disguise).
     NotApplicable(Reason),
