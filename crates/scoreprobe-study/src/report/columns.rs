@@ -75,9 +75,38 @@ pub(super) fn mean_cost(rows: &[(ModelEntry, ModelResults)], metric: MetricId) -
     })
 }
 
+/// A metric's mean seconds and NFE as percentages of FD's, whose record holds the whole pipeline
+/// a checkpoint's FD costs (sampling, features, the statistic): the cost SIEM is meant to save.
+/// `fd` is FD's (seconds, NFE); None where the study has no FD column.
+pub(super) fn percent_of_fd(fd: Option<(f64, Option<f64>)>, seconds: f64, nfe: Option<f64>) -> (String, String) {
+    let pct = |part: Option<f64>, whole: Option<f64>| match (part, whole) {
+        (Some(p), Some(w)) if w > 0.0 => format!("{:.1} %", 100.0 * p / w),
+        _ => "–".into(),
+    };
+    match fd {
+        Some((fd_seconds, fd_nfe)) => (pct(Some(seconds), Some(fd_seconds)), pct(nfe, fd_nfe)),
+        None => ("–".into(), "–".into()),
+    }
+}
+
 /// The report's metric columns: the cheap signals, then the references.
 pub(crate) struct Columns {
     pub cheap: Vec<MetricId>,
     pub refs: Vec<MetricId>,
     pub all: Vec<MetricId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_of_fd;
+
+    #[test]
+    fn shares_of_fd_are_percentages_of_its_seconds_and_nfe() {
+        let fd = Some((200.0, Some(100.0)));
+        assert_eq!(percent_of_fd(fd, 5.0, Some(10.0)), ("2.5 %".to_string(), "10.0 %".to_string()));
+        // no NFE recorded, no FD column, or an FD without NFE: a dash, never a made-up share
+        assert_eq!(percent_of_fd(fd, 5.0, None).1, "–");
+        assert_eq!(percent_of_fd(None, 5.0, Some(10.0)), ("–".to_string(), "–".to_string()));
+        assert_eq!(percent_of_fd(Some((200.0, None)), 5.0, Some(10.0)).1, "–");
+    }
 }

@@ -2,10 +2,12 @@
 //! sample grids as data URIs; a Content-Security-Policy that forbids every request), readable with
 //! scripts off. The page is the template `report.html.j2` filled from the [`View`].
 
+use super::columns::percent_of_fd;
 use super::figures::{Drawn, Figures, Section};
 use super::provenance::{Provenance, GIT_COMMIT, VERSION};
 use super::view::View;
 use crate::error::StudyError;
+use crate::metric::MetricId;
 use crate::plot::sig;
 use base64::Engine as _;
 use minijinja::{context, Environment, Value};
@@ -111,13 +113,15 @@ fn paired(view: &View) -> Vec<Value> {
 }
 
 fn cost(view: &View) -> Vec<Value> {
-    view.summary
-        .cost
-        .iter()
+    let cost = &view.summary.cost;
+    let fd = cost.iter().find(|c| c.metric == MetricId::Fd).map(|c| (c.mean_seconds, c.mean_nfe));
+    cost.iter()
         .map(|c| {
+            let (seconds_vs_fd, nfe_vs_fd) = percent_of_fd(fd, c.mean_seconds, c.mean_nfe);
             context! {
                 metric => c.metric.to_string(), role => c.metric.role().to_string(),
                 seconds => format!("{:.2}", c.mean_seconds), nfe => c.mean_nfe.map_or("–".into(), |v| format!("{v:.0}")),
+                seconds_vs_fd, nfe_vs_fd,
             }
         })
         .collect()

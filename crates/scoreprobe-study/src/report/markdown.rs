@@ -1,6 +1,6 @@
 //! `report.md`: one function per section, in the order they appear.
 
-use super::columns::Columns;
+use super::columns::{percent_of_fd, Columns};
 use super::figures::Figures;
 use super::summary::Summary;
 use super::view::settings_sentence;
@@ -132,12 +132,15 @@ fn paired(md: &mut String, summary: &Summary) {
 fn cost(md: &mut String, summary: &Summary) {
     let _ = writeln!(
         md,
-        "\n## Cost per model\n\n| metric | role | mean seconds | mean NFE per sample |\n|---|---|---|---|"
+        "\n## Cost per model\n\nFD's cost is its whole pipeline (sampling, features, the statistic).\n\n\
+         | metric | role | mean seconds | mean NFE per sample | seconds vs FD | NFE vs FD |\n|---|---|---|---|---|---|"
     );
+    let fd = summary.cost.iter().find(|c| c.metric == MetricId::Fd).map(|c| (c.mean_seconds, c.mean_nfe));
     for c in &summary.cost {
+        let (sec_pct, nfe_pct) = percent_of_fd(fd, c.mean_seconds, c.mean_nfe);
         let _ = writeln!(
             md,
-            "| {} | {} | {:.2} | {} |",
+            "| {} | {} | {:.2} | {} | {sec_pct} | {nfe_pct} |",
             c.metric,
             c.metric.role(),
             c.mean_seconds,
