@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn a_part_with_a_reversed_range_is_refused() {
         let s = |i| Shard::new(i, 2).unwrap();
-        let states = vec![state(s(0), 2, 0..6, vec![0.5; 6]), state(s(1), 2, 6..2, vec![])];
+        let states = vec![state(s(0), 2, 0..6, vec![0.5; 6]), state(s(1), 2, Range { start: 6, end: 2 }, vec![])];
         let set = ShardSet { kind: StateKind::Sample, units: 2, settings: BTreeMap::new(), states };
         let e = merge(&set).unwrap_err().to_string();
         assert!(e.contains("holds rows 6..2"), "{e}");

@@ -244,6 +244,31 @@ mod tests {
         assert!(e.contains("paired difference") && e.contains("3 and 4"), "{e}");
     }
 
+    fn line(step: u64, value: f64, n: usize) -> String {
+        format!(
+            r#"{{"step":{step},"metric":"siem-projection","value":{value},"se":0.1,"diff":null,"diff_se":null,"diff_z":null,"best_step":{step},"best_value":{value},"seconds":0.5,"budget":null,"window":"980..999","n":{n},"seed":0,"test_fn":"gaussian","wall_time":1.0}}"#
+        )
+    }
+
+    #[test]
+    fn an_earlier_run_resumes_with_its_best_step_and_the_pairing_of_its_last() {
+        let text = format!("{}\n\n{}\n", line(5, 0.3, 8), line(10, 0.4, 8));
+        let records = parse_records(&text).unwrap();
+        let key = MonitorKey { metric: "siem-projection", window: "980..999", n: 8, seed: 0, test_fn: "gaussian" };
+        let state = parse_state(br#"{"siem-projection": {"step": 10, "influence": [1.0, -1.0]}}"#).unwrap();
+        let r = resume(&records, &state, &key).unwrap();
+        assert_eq!(r, Resumed { last_step: Some(10), best: Some((5, 0.3)), previous: Some((0.4, vec![1.0, -1.0])) });
+        // a state of an earlier step (a kill between the two writes): no pairing
+        let old = parse_state(br#"{"siem-projection": {"step": 5, "influence": [1.0]}}"#).unwrap();
+        assert_eq!(resume(&records, &old, &key).unwrap().previous, None);
+        let e = resume(&records, &state, &MonitorKey { n: 16, ..key }).unwrap_err().to_string();
+        assert!(e.contains("step 5 was measured with window 980..999, n 8") && e.contains("not be comparable"), "{e}");
+        let e = parse_records(&format!("{}\n{{\"step\": 2", line(1, 0.5, 8))).unwrap_err().to_string();
+        assert!(e.starts_with("line 2: "), "{e}");
+        assert!(parse_state(b"{").unwrap_err().to_string().contains("delete it to restart the pairing"));
+        assert_eq!((complete_lines(b"a\nb"), complete_lines(b"a\n"), complete_lines(b"ab")), (2, 2, 0));
+    }
+
     #[test]
     fn the_default_family_is_radial_in_low_and_quadratic_in_high_dimension() {
         assert_eq!(default_test_fn(2), TestFnKind::Radial(RadialKind::Gaussian));
