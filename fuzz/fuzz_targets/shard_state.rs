@@ -15,8 +15,10 @@ const KINDS: [&str; 7] =
     ["sample", "siem-projection", "siem-particle", "metrics-fd", "metrics-points", "hodge", "bounds"];
 
 /// Points states hold every row and the merge runs every metric on them (cubic in the rows for
-/// the exact W2): larger ones are legitimate but slow, not what this target hunts.
-const MAX_POINTS_VALUES: usize = 4096;
+/// the exact W2, linear in the KID subsets and sliced projections the options ask for): larger
+/// ones are legitimate but slow, not what this target hunts.
+const MAX_POINTS_VALUES: usize = 512;
+const MAX_POINTS_WORK: u64 = 1000;
 
 /// A state as the fuzzer means it: the checksum of its payload recomputed, its kind replaced.
 fn fix_up(bytes: &[u8], kind: Option<&str>) -> Vec<u8> {
@@ -64,7 +66,13 @@ fn merge(set: &ShardSet) -> Option<String> {
                 .iter()
                 .map(|(_, s)| ["a", "b"].iter().map(|k| s.payload[k].as_array().map_or(0, Vec::len)).sum::<usize>())
                 .sum();
-            if held > MAX_POINTS_VALUES {
+            let options = set.settings.get("options");
+            let work = ["kid_subsets", "kid_subset_size", "projections"]
+                .iter()
+                .map(|k| options.and_then(|o| o.get(k)).and_then(Value::as_u64).unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            if held > MAX_POINTS_VALUES || work > MAX_POINTS_WORK {
                 return None;
             }
             value(scoreprobe_metrics::points_state::merge_points(set).map_err(|e| e.to_string()))
