@@ -441,3 +441,24 @@ fn a_saved_band_wise_critic_holds_every_band_and_serves_every_shard() {
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("--error-field-in") && e.contains("with band_steps 5"), "{e}");
 }
+
+/// A Hodge state whose shards hold no times (units 0, no points; its checksum valid) is refused,
+/// naming the merge, instead of panicking while the merged split is printed (found while writing
+/// the shard_state fuzz target).
+#[test]
+fn a_hodge_state_without_times_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["hodge", "--spec", SPEC, "--estimator", "critic", "--critic-steps", "5", "--n", "16", "--n-times", "1"];
+    let path = shards(&args, 1, dir.path(), "hodge").remove(0);
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    state["units"] = 0.into();
+    state["payload"]["profile"]["points"] = Value::Array(vec![]);
+    state["checksum"] = scoreprobe_core::state::fingerprint(state["payload"].to_string().as_bytes()).into();
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    for as_json in [false, true] {
+        let o = merge(std::slice::from_ref(&path), as_json);
+        let e = stderr(&o);
+        assert!(!o.status.success() && !e.contains("panicked"), "{e}");
+        assert!(e.contains("no times"), "{e}");
+    }
+}

@@ -95,7 +95,11 @@ pub fn merge(set: &ShardSet) -> Result<MergedSample, StateError> {
     let bad = |p: &Path, reason: String| StateError::Payload { path: p.into(), reason };
     let mut blocks = Vec::with_capacity(parts.len());
     for (p, s) in &parts {
-        if s.rows.start != next || s.dim != d || s.x.len() != s.rows.len() * d {
+        if s.rows.start != next
+            || s.rows.start > s.rows.end
+            || s.dim != d
+            || Some(s.x.len()) != s.rows.len().checked_mul(d)
+        {
             let why =
                 format!("holds rows {:?} of dimension {}; expected rows from {next} of dimension {d}", s.rows, s.dim);
             return Err(bad(p, why));
@@ -142,4 +146,31 @@ fn merge_trajectories(parts: &[(&Path, SampleShard)], d: usize) -> Result<Option
 /// A recorded trajectory (states each rows × d) as a shard's flat part.
 pub fn trajectory_part(states: &[Array2<f64>], times: &[f64]) -> TrajectoryPart {
     TrajectoryPart { times: times.to_vec(), states: states.iter().flat_map(|s| s.iter().copied()).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn state(shard: Shard, units: usize, rows: Range<usize>, x: Vec<f64>) -> (PathBuf, StateFile) {
+        let part = SampleShard { rows, dim: 1, x, trajectory: None, report: Value::Null, seconds: 0.0 };
+        let s = StateFile::new(StateKind::Sample, shard, units, BTreeMap::new(), &part).unwrap();
+        (PathBuf::from(format!("{shard}")), s)
+    }
+
+    /// Shard 1 of 2 holding rows 6..2 (none) after shard 0's 0..6, in a run of 2 samples: the
+    /// rows ended where the run does and the merge returned 6 samples for it (found while writing
+    /// the shard_state fuzz target, which checks that a merged sample has the run's rows).
+    #[test]
+    fn a_part_with_a_reversed_range_is_refused() {
+        let s = |i| Shard::new(i, 2).unwrap();
+        let states = vec![state(s(0), 2, 0..6, vec![0.5; 6]), state(s(1), 2, Range { start: 6, end: 2 }, vec![])];
+        let set = ShardSet { kind: StateKind::Sample, units: 2, settings: BTreeMap::new(), states };
+        let e = merge(&set).unwrap_err().to_string();
+        assert!(e.contains("holds rows 6..2"), "{e}");
+        let states = vec![state(s(0), 8, 0..6, vec![0.5; 6]), state(s(1), 8, 6..8, vec![1.0; 2])];
+        let set = ShardSet { kind: StateKind::Sample, units: 8, settings: BTreeMap::new(), states };
+        assert_eq!(merge(&set).unwrap().x.nrows(), 8);
+    }
 }

@@ -257,14 +257,17 @@ impl BoundsPart {
 
     /// The bounds from the points at every node (a whole run's part, or the merge of its shards').
     pub fn report(&self) -> Result<BoundsReport, HodgeError> {
+        // the nodes are counted before the rule is built: `panels` may come from a damaged state
+        let nodes = self.panels.saturating_add(1);
+        if self.points.len() != nodes || self.half_beta.len() != self.points.len() {
+            let why =
+                format!("{} of the {nodes} quadrature nodes are computed", self.points.len().min(self.half_beta.len()));
+            return Err(HodgeError::invalid("bounds", why));
+        }
         let q = log_simpson(self.t_min, T_END, self.panels)?;
         let (Some(prior), Some((exact, exact_method))) = (self.prior.clone(), self.exact.clone()) else {
             return Err(HodgeError::invalid("bounds", "the part of shard 0 (the prior's KL) is missing"));
         };
-        if self.points.len() != q.times.len() {
-            let why = format!("{} of the {} quadrature nodes are computed", self.points.len(), q.times.len());
-            return Err(HodgeError::invalid("bounds", why));
-        }
         let col = |f: &dyn Fn(&HodgePoint) -> f64| -> Vec<f64> {
             self.points.iter().zip(&self.half_beta).map(|(p, hb)| hb * f(p)).collect()
         };
@@ -272,7 +275,7 @@ impl BoundsPart {
         let (il, el, sel) = q.integrate(&fl, &col(&|p| p.l2.se));
         let (ig, eg, seg) = q.integrate(&fg, &col(&|p| p.gradient.se));
         let (ir, _, _) = q.integrate(&fr, &vec![0.0; fr.len()]);
-        let samples = self.points.iter().map(|p| p.samples).sum::<usize>() + prior.samples;
+        let samples = self.points.iter().fold(prior.samples, |a, p| a.saturating_add(p.samples));
         let prior_se = prior.se;
         Ok(BoundsReport {
             estimator: self.estimator.name().into(),

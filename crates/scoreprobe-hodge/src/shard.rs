@@ -90,11 +90,48 @@ pub fn merge_hodge(set: &ShardSet) -> Result<(HodgeProfile, String), HodgeError>
     for s in &shards {
         merged.points.extend(s.profile.points.iter().cloned());
         merged.seconds += s.profile.seconds;
-        merged.samples += s.profile.samples;
+        // (counts from files: saturating, never an overflow)
+        merged.samples = merged.samples.saturating_add(s.profile.samples);
     }
     if merged.points.len() != set.units {
         let why = format!("the shards hold {} times, the run has {}", merged.points.len(), set.units);
         return Err(HodgeError::invalid("merge", why));
     }
+    if merged.points.is_empty() {
+        // a run has at least one time (`profile` refuses none): such states are damaged
+        return Err(HodgeError::invalid("merge", "the shards hold no times; a run has at least one"));
+    }
     Ok((merged, first.label.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scoreprobe_core::shard::Shard;
+    use std::path::PathBuf;
+
+    /// A one-shard set of `units` times holding `points` (as JSON).
+    fn hodge_set(units: usize, points: Value) -> ShardSet {
+        let profile = serde_json::json!({
+            "estimator": "critic", "model": "m", "points": points, "seconds": 0.0, "samples": 0,
+        });
+        let payload = serde_json::json!({"label": "spec.json", "profile": profile});
+        let state = StateFile::new(StateKind::Hodge, Shard::WHOLE, units, BTreeMap::new(), &payload).unwrap();
+        ShardSet {
+            kind: StateKind::Hodge,
+            units,
+            settings: BTreeMap::new(),
+            states: vec![(PathBuf::from("s.json"), state)],
+        }
+    }
+
+    #[test]
+    fn states_without_times_are_refused() {
+        // found while writing the shard_state fuzz target: `scoreprobe merge` of such a state
+        // panicked while printing the merged split (index 0 of its times' methods)
+        let e = merge_hodge(&hodge_set(0, serde_json::json!([]))).unwrap_err().to_string();
+        assert!(e.contains("no times"), "{e}");
+        let e = merge_hodge(&hodge_set(2, serde_json::json!([]))).unwrap_err().to_string();
+        assert!(e.contains("hold 0 times, the run has 2"), "{e}");
+    }
 }

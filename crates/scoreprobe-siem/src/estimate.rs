@@ -329,7 +329,8 @@ pub fn finish_siem(cfg: &SiemConfig, parts: Vec<ParticlePart>) -> Result<SiemRep
     let (aux_score_evals, aux_evals) = (p0.aux_score_evals, p0.aux_evals);
     let (floor_facts, bands) = (p0.floor_facts.clone(), p0.bands.clone());
     let seconds: f64 = parts.iter().map(|p| p.seconds).sum();
-    let eval_cost: usize = parts.iter().map(|p| p.eval_cost).sum();
+    // counts read from state files: saturating, never an overflow
+    let eval_cost: usize = parts.iter().fold(0usize, |a, p| a.saturating_add(p.eval_cost));
     let (states, x_end) = gather(parts)?;
     let bandwidths = bandwidths(&cfg.test_fn, &states)?;
     let fns = cfg.test_fn.build(&bandwidths)?;
@@ -357,11 +358,11 @@ pub fn finish_siem(cfg: &SiemConfig, parts: Vec<ParticlePart>) -> Result<SiemRep
         per_center: rates.per_center,
         empirical_qv,
         qv_noise_floor: rates.floor,
-        nfe: nfe + nfe_aux,
+        nfe: nfe.saturating_add(nfe_aux),
         nfe_sampler: nfe,
         nfe_aux,
         nfe_full: cfg.steps,
-        aux_evals: aux_evals + eval_cost,
+        aux_evals: aux_evals.saturating_add(eval_cost),
         n,
         steps: cfg.steps,
         steps_run,
@@ -390,9 +391,18 @@ fn gather(mut parts: Vec<ParticlePart>) -> Result<(WindowStates, Array2<f64>), S
             (None, None) => true,
             _ => false,
         };
-        let sizes_ok =
-            p.rho.len() == steps.len() * kc * r && p.proj.len() == p.rho.len() && p.x_end.len() == r * d && floor_ok;
-        if p.rows.start != next || p.dim != d || p.kc != kc || p.steps != steps || !sizes_ok {
+        // (the sizes come from files: products checked, a reversed range refused)
+        let sizes_ok = steps.len().checked_mul(kc).and_then(|v| v.checked_mul(r)) == Some(p.rho.len())
+            && p.proj.len() == p.rho.len()
+            && r.checked_mul(d) == Some(p.x_end.len())
+            && floor_ok;
+        if p.rows.start != next
+            || p.rows.start > p.rows.end
+            || p.dim != d
+            || p.kc != kc
+            || p.steps != steps
+            || !sizes_ok
+        {
             let why = format!(
                 "trajectories {:?} do not continue the parts before them (from {next}) with their shape",
                 p.rows

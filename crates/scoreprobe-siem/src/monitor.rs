@@ -18,6 +18,7 @@
 use crate::error::SiemError;
 use crate::testfn::{RadialKind, TestFnKind};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The largest dimension whose default test family is radial (K = 8 Gaussian functions at seeded
 /// data points); above it the default is the quadratic family. Radial functions see only the
@@ -116,6 +117,106 @@ pub struct MonitorRecord {
     pub wall_time: f64,
 }
 
+/// The entry of `monitor-state.json` for one metric: the step of its last evaluation and that
+/// evaluation's per-draw influence terms, which the next value is paired with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateEntry {
+    pub step: u64,
+    pub influence: Vec<f64>,
+}
+
+/// `monitor-state.json`: the last evaluation of each metric.
+pub type MonitorState = BTreeMap<String, StateEntry>;
+
+/// Why the files of an earlier run cannot be resumed (the caller names the file).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MonitorFileError {
+    /// A line of `monitor.jsonl` that is not a record (counted from 1).
+    #[error("line {line}: {source}")]
+    Line {
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `monitor-state.json` that does not parse.
+    #[error("unreadable monitor state; delete it to restart the pairing: {0}")]
+    State(#[source] serde_json::Error),
+    /// A record of the same metric measured with other settings than the resuming run's.
+    #[error(
+        "step {step} was measured with window {window}, n {n}, seed {seed}, test_fn {test_fn}; this run asks for \
+         {asked}: the values would not be comparable"
+    )]
+    Incomparable { step: u64, window: String, n: usize, seed: u64, test_fn: String, asked: String },
+}
+
+/// The length of the complete lines of `bytes`: a last line without its newline is a write cut
+/// short, which a resuming monitor drops.
+pub fn complete_lines(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+}
+
+/// The records of `monitor.jsonl` (blank lines skipped); a line that is not one is named.
+pub fn parse_records(text: &str) -> Result<Vec<MonitorRecord>, MonitorFileError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|source| MonitorFileError::Line { line: i + 1, source }))
+        .collect()
+}
+
+/// `monitor-state.json` parsed.
+pub fn parse_state(bytes: &[u8]) -> Result<MonitorState, MonitorFileError> {
+    serde_json::from_slice(bytes).map_err(MonitorFileError::State)
+}
+
+/// The settings a monitor's values are comparable under (the same draws), and its metric.
+#[derive(Clone, Copy, Debug)]
+pub struct MonitorKey<'a> {
+    pub metric: &'a str,
+    pub window: &'a str,
+    pub n: usize,
+    pub seed: u64,
+    pub test_fn: &'a str,
+}
+
+/// Where a resumed monitor continues from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resumed {
+    /// The last recorded step of the metric (later steps only are evaluated).
+    pub last_step: Option<u64>,
+    /// The step with the lowest value so far, and that value.
+    pub best: Option<(u64, f64)>,
+    /// The last record's value and influence terms, when the state file holds that step's: the
+    /// next value is paired with them.
+    pub previous: Option<(f64, Vec<f64>)>,
+}
+
+/// What an earlier run's records and state leave for a monitor of `key` to continue with; a
+/// record of the metric measured with other settings is refused.
+pub fn resume(records: &[MonitorRecord], state: &MonitorState, key: &MonitorKey) -> Result<Resumed, MonitorFileError> {
+    let mut r = Resumed::default();
+    for rec in records.iter().filter(|rec| rec.metric == key.metric) {
+        let mine = (key.window, key.n, key.seed, key.test_fn);
+        if (rec.window.as_str(), rec.n, rec.seed, rec.test_fn.as_str()) != mine {
+            return Err(MonitorFileError::Incomparable {
+                step: rec.step,
+                window: rec.window.clone(),
+                n: rec.n,
+                seed: rec.seed,
+                test_fn: rec.test_fn.clone(),
+                asked: format!("{mine:?}"),
+            });
+        }
+        r.last_step = Some(r.last_step.map_or(rec.step, |s| s.max(rec.step)));
+        if r.best.is_none_or(|(_, v)| rec.value < v) {
+            r.best = Some((rec.step, rec.value));
+        }
+        r.previous = state.get(key.metric).filter(|e| e.step == rec.step).map(|e| (rec.value, e.influence.clone()));
+    }
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +242,31 @@ mod tests {
         assert!((p.se - paired_jackknife_se(&loo_c, &loo_a).unwrap()).abs() < 1e-12);
         let e = paired_difference(1.0, &[0.0; 3], 0.0, &[0.0; 4]).unwrap_err().to_string();
         assert!(e.contains("paired difference") && e.contains("3 and 4"), "{e}");
+    }
+
+    fn line(step: u64, value: f64, n: usize) -> String {
+        format!(
+            r#"{{"step":{step},"metric":"siem-projection","value":{value},"se":0.1,"diff":null,"diff_se":null,"diff_z":null,"best_step":{step},"best_value":{value},"seconds":0.5,"budget":null,"window":"980..999","n":{n},"seed":0,"test_fn":"gaussian","wall_time":1.0}}"#
+        )
+    }
+
+    #[test]
+    fn an_earlier_run_resumes_with_its_best_step_and_the_pairing_of_its_last() {
+        let text = format!("{}\n\n{}\n", line(5, 0.3, 8), line(10, 0.4, 8));
+        let records = parse_records(&text).unwrap();
+        let key = MonitorKey { metric: "siem-projection", window: "980..999", n: 8, seed: 0, test_fn: "gaussian" };
+        let state = parse_state(br#"{"siem-projection": {"step": 10, "influence": [1.0, -1.0]}}"#).unwrap();
+        let r = resume(&records, &state, &key).unwrap();
+        assert_eq!(r, Resumed { last_step: Some(10), best: Some((5, 0.3)), previous: Some((0.4, vec![1.0, -1.0])) });
+        // a state of an earlier step (a kill between the two writes): no pairing
+        let old = parse_state(br#"{"siem-projection": {"step": 5, "influence": [1.0]}}"#).unwrap();
+        assert_eq!(resume(&records, &old, &key).unwrap().previous, None);
+        let e = resume(&records, &state, &MonitorKey { n: 16, ..key }).unwrap_err().to_string();
+        assert!(e.contains("step 5 was measured with window 980..999, n 8") && e.contains("not be comparable"), "{e}");
+        let e = parse_records(&format!("{}\n{{\"step\": 2", line(1, 0.5, 8))).unwrap_err().to_string();
+        assert!(e.starts_with("line 2: "), "{e}");
+        assert!(parse_state(b"{").unwrap_err().to_string().contains("delete it to restart the pairing"));
+        assert_eq!((complete_lines(b"a\nb"), complete_lines(b"a\n"), complete_lines(b"ab")), (2, 2, 0));
     }
 
     #[test]

@@ -137,9 +137,24 @@ pub fn merge_particle(set: &ShardSet) -> Result<(SiemReport, String), SiemError>
     let first = shards.first().ok_or(StateError::Empty)?;
     let (cfg, label) = (first.config.config()?, first.label.clone());
     let parts: Vec<ParticlePart> = shards.into_iter().map(|s| s.part).collect();
-    let held: usize = parts.iter().map(|p| p.rows.len()).sum();
+    let held = parts.iter().fold(0usize, |a, p| a.saturating_add(p.rows.len()));
     if held != set.units || parts[0].rows.start != 0 {
         let why = format!("the shards hold {held} trajectories, the run has {}", set.units);
+        return Err(SiemError::invalid("merge", why));
+    }
+    // what the states' configuration says must be what their parts hold (a damaged file)
+    let centers = &cfg.test_fn.centers;
+    if cfg.n != set.units || cfg.n == 0 || parts[0].kc != centers.nrows() || parts[0].dim != centers.ncols() {
+        let why = format!(
+            "the configuration ({} trajectories, {} test functions in dimension {}) does not describe the parts \
+             ({} trajectories, {} test functions in dimension {}; a run has at least one trajectory)",
+            cfg.n,
+            centers.nrows(),
+            centers.ncols(),
+            set.units,
+            parts[0].kc,
+            parts[0].dim
+        );
         return Err(SiemError::invalid("merge", why));
     }
     Ok((finish_siem(&cfg, parts)?, label))

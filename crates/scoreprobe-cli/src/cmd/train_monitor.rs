@@ -14,10 +14,11 @@ use scoreprobe_core::distribution::named_target;
 use scoreprobe_core::window::Window;
 use scoreprobe_core::{Schedule, ScoreModel};
 use scoreprobe_nn::{StepView, TrainData};
-use scoreprobe_siem::monitor::{default_test_fn, influence, influence_se, paired_difference, MonitorRecord};
+use scoreprobe_siem::monitor::{
+    complete_lines, default_test_fn, influence, influence_se, paired_difference, parse_records, parse_state,
+    MonitorKey, MonitorRecord, MonitorState, StateEntry,
+};
 use scoreprobe_siem::{run_projection, SiemForm, SiemOptions, SiemReference, TestFnKind};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,12 +57,6 @@ impl MonitorSettings {
 enum Data {
     Rows(Arc<Array2<f64>>),
     Target(scoreprobe_core::GaussianMixture),
-}
-
-#[derive(Serialize, Deserialize)]
-struct StateEntry {
-    step: u64,
-    influence: Vec<f64>,
 }
 
 struct Previous {
@@ -158,39 +153,23 @@ impl TrainMonitor {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
         };
-        let records: Vec<MonitorRecord> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}: line {}", path.display(), i + 1)))
-            .collect::<Result<_>>()?;
+        let records = parse_records(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if !resume && !records.is_empty() {
             bail!("{}: holds the records of an earlier run; pass --resume or choose another folder", path.display());
         }
         let state = read_state(&self.dir.join(STATE))?;
-        for r in records.iter().filter(|r| r.metric == self.s.metric) {
-            let mine = (self.s.window.as_str(), self.s.n, self.s.seed, self.family.name());
-            if (r.window.as_str(), r.n, r.seed, r.test_fn.as_str()) != mine {
-                bail!(
-                    "{}: step {} was measured with window {}, n {}, seed {}, test_fn {}; this run asks for {mine:?}: \
-                     the values would not be comparable",
-                    path.display(),
-                    r.step,
-                    r.window,
-                    r.n,
-                    r.seed,
-                    r.test_fn
-                );
-            }
-            self.last_step = Some(self.last_step.map_or(r.step, |s| s.max(r.step)));
-            if self.best.is_none_or(|(_, v)| r.value < v) {
-                self.best = Some((r.step, r.value));
-            }
-            self.prev = state
-                .get(&self.s.metric)
-                .filter(|e| e.step == r.step)
-                .map(|e| Previous { value: r.value, psi: e.influence.clone() });
-        }
+        let key = MonitorKey {
+            metric: &self.s.metric,
+            window: &self.s.window,
+            n: self.s.n,
+            seed: self.s.seed,
+            test_fn: self.family.name(),
+        };
+        let resumed = scoreprobe_siem::monitor::resume(&records, &state, &key)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        self.last_step = resumed.last_step;
+        self.best = resumed.best;
+        self.prev = resumed.previous.map(|(value, psi)| Previous { value, psi });
         Ok(())
     }
 
@@ -265,7 +244,7 @@ impl TrainMonitor {
     /// The state file first (atomically), then the line in one write, synced: a kill between the
     /// two leaves a state newer than the last line, which [`Self::read_back`] detects.
     fn write(&self, record: &MonitorRecord, psi: &[f64]) -> Result<()> {
-        let mut state = BTreeMap::new();
+        let mut state = MonitorState::new();
         state.insert(self.s.metric.clone(), StateEntry { step: record.step, influence: psi.to_vec() });
         let path = self.dir.join(STATE);
         let tmp = self.dir.join(format!("{STATE}.tmp"));
@@ -297,11 +276,10 @@ fn reference_rows(data: &TrainData, len: usize, seed: u64) -> Result<Array2<f64>
     data.rows_at(&idx).context("the monitor's reference rows")
 }
 
-fn read_state(path: &Path) -> Result<BTreeMap<String, StateEntry>> {
+fn read_state(path: &Path) -> Result<MonitorState> {
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .with_context(|| format!("{}: unreadable monitor state; delete it to restart the pairing", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Ok(b) => parse_state(&b).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MonitorState::new()),
         Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
     }
 }
@@ -309,8 +287,8 @@ fn read_state(path: &Path) -> Result<BTreeMap<String, StateEntry>> {
 /// Cuts a last line without its newline (a write cut short), so the next record starts a line.
 fn drop_partial_line(path: &Path) -> Result<()> {
     let Ok(bytes) = std::fs::read(path) else { return Ok(()) };
-    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let keep = complete_lines(&bytes);
+    if keep < bytes.len() {
         let f = std::fs::OpenOptions::new().write(true).open(path)?;
         f.set_len(keep as u64).with_context(|| format!("{}: cannot cut a partial line", path.display()))?;
     }

@@ -202,6 +202,23 @@ impl ProjectionState {
             ));
         }
         let k = self.steps.first().map_or(1, |s| s.moments.k());
+        // a state read from a file: every step's sums must have the shapes of K test functions
+        if let Some(s) = self.steps.iter().find(|s| {
+            let m = &s.moments;
+            m.sum.len() != k || m.sum_cubic.len() != k || Some(m.outer.len()) != k.checked_mul(k)
+        }) {
+            let m = &s.moments;
+            return Err(SiemError::invalid(
+                "projection state",
+                format!(
+                    "step {} holds sums of {}, {} and {} entries; {k} test functions need {k}, {k} and {k}²",
+                    s.index,
+                    m.sum.len(),
+                    m.sum_cubic.len(),
+                    m.outer.len()
+                ),
+            ));
+        }
         let mut siem = 0.0;
         let mut var = 0.0;
         let mut per_center = vec![0.0; k];

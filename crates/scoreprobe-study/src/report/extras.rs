@@ -37,8 +37,9 @@ fn samples(dir: &Path, view: &View) -> Result<Vec<SampleGrid>, StudyError> {
     Ok(out)
 }
 
-/// The monitor's points, sorted by step; none when the file is absent.
-pub(super) fn monitor(path: &Path) -> Result<Vec<MonitorPoint>, StudyError> {
+/// The monitor's points (`monitor.jsonl` at `path`), sorted by step, of the first metric; none
+/// when the file is absent.
+pub fn monitor(path: &Path) -> Result<Vec<MonitorPoint>, StudyError> {
     if !path.exists() {
         return Ok(vec![]);
     }

@@ -19,6 +19,7 @@ mod view;
 
 pub use claims::{claims, Claim, ClaimStatus};
 pub use columns::CostRow;
+pub use extras::monitor as read_monitor;
 pub use figures::MonitorPoint;
 pub use paired::{adjacent_checkpoints, PairedDifference, SeSource};
 pub use provenance::Provenance;
