@@ -3,20 +3,25 @@
 # docs/studies/ring8-classifier). Full outputs (cache, SVG figures) go to reports/; the small files
 # are copied here as each study finishes.
 #
-# KID is left out: at n = 2000 its unbiased estimate with its U-statistic SE took 147 s per model on
-# the shared 2-core machine, more than every projection form together; W2 (exact, and exact KL on
-# gaussian2d) and FD are the references. Add it back with --metrics ...,kid.
+# KID is left out: at n = 2000 it took 147 s on the first model while the shared machine gave this
+# script almost no CPU, ten times W2's 15 s there; W2 (exact, and exact KL on gaussian2d) and FD are
+# the references. Add it back with --metrics ...,kid.
 #
-# Settings (issue 21): n = 2000 samples per model and per reference (W2/FD/KID), 2000 SIEM
+# Settings (issue 21): n = 2000 samples per model and per reference (W2, FD), 2000 SIEM
 # trajectories (particle forms) and 2000 forward-noised draws per window time (projection forms),
 # 1000 EM steps, seed 0, SIEM test functions from --test-seed 0 (the default). Every SIEM form: the
 # projection forms (K = 8 seeded centres, the paper's origin, the quadratic family; full window and
-# 900..999) beside the particle forms (oracle single-centre and multi-centre, classifier window).
+# 900..999) beside the particle forms (oracle at the origin and at 8 centres; the classifier source
+# on the checkpoints in (a1')). The critic-source SIEMs are left out for time.
 #
 # Resumable: every study caches each (model, metric) as it finishes (reports/*/cache), training
 # resumes from its last checkpoint, so rerunning the same command continues where it stopped.
 #
-# Time: TO BE MEASURED at n = 2000 (see docs/studies/README.md for the measured wall times).
+# Time, measured 2026-12-07 on the 2-core machine shared with a CIFAR-10 study at normal priority
+# (this script at nice 19 through its autogroup): gaussian2d ~1 min (66.5 s for 12 of its 13
+# models), ring8 training 14 s, the ring8 study ~4 min, (a1') on the window 6.6 min, (a1') on the
+# full window ~270 s per checkpoint, ~45 min: about an hour in all, three quarters of it the
+# full-window classifier.
 #
 # Environment: SCOREPROBE_BIN (a built binary; default: build the release one).
 set -euo pipefail
