@@ -82,6 +82,11 @@ fn study_against_an_npy_data_set_reports_fd_kid_and_skips_oracle_metrics() {
             assert!(v.is_some_and(f64::is_finite), "{} lacks {metric}: {m}", m["name"]);
         }
         assert!(m["metrics"].get("siem").is_none(), "{m}");
+        // the classifier's floor travels with its record: the same estimator data against data
+        let floor = &m["metrics"]["siem_classifier_window"]["details"]["source"]["floor"];
+        for key in ["siem", "siem_se", "excess", "excess_se"] {
+            assert!(floor[key].as_f64().is_some_and(f64::is_finite), "{} lacks floor.{key}: {floor}", m["name"]);
+        }
         // the projection form needs only data: K = 8 test functions centred at data rows
         let p = &m["metrics"]["siem_proj_window"];
         assert!(p["value"].as_f64().is_some_and(f64::is_finite), "{} lacks siem_proj_window: {m}", m["name"]);
@@ -98,6 +103,8 @@ fn study_against_an_npy_data_set_reports_fd_kid_and_skips_oracle_metrics() {
             assert_eq!(r["details"]["estimator"], "critic", "{r}");
         }
     }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Floors of the fitted error fields"), "{report}");
     let skipped = table["skipped"].as_array().expect("skipped");
     for m in models {
         assert!(

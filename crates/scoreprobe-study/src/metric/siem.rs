@@ -184,6 +184,31 @@ impl From<&TestFnReport> for TestFnDetails {
     }
 }
 
+/// The error source's facts with what judges them beside: the classifier's floor (SIEM of the
+/// same estimator with nothing to find, and the model's excess over it) and the critic's bands.
+fn source_facts(r: &SiemReport) -> serde_json::Value {
+    let mut extras = serde_json::Map::new();
+    if let Some(floor) = &r.floor {
+        extras.insert("floor".into(), serde_json::to_value(floor).unwrap_or_default());
+    }
+    if !r.bands.is_empty() {
+        extras.insert("bands".into(), serde_json::to_value(&r.bands).unwrap_or_default());
+        extras.insert("dropped_bands".into(), serde_json::to_value(&r.dropped_bands).unwrap_or_default());
+    }
+    match r.source.clone() {
+        serde_json::Value::Object(mut facts) => {
+            facts.extend(extras);
+            facts.into()
+        }
+        serde_json::Value::Null if extras.is_empty() => serde_json::Value::Null,
+        serde_json::Value::Null => extras.into(),
+        other => {
+            extras.insert("facts".into(), other);
+            extras.into()
+        }
+    }
+}
+
 impl SiemDetails {
     fn particle(r: &SiemReport, field: ErrorFieldKind) -> Self {
         SiemDetails {
@@ -198,7 +223,7 @@ impl SiemDetails {
                 .map(|p| ProfileStep { index: p.index, t: p.t, dt: p.dt, beta2: p.beta2, mean_sq: p.mean_sq })
                 .collect(),
             empirical_qv: Some(r.empirical_qv),
-            source: r.source.clone(),
+            source: source_facts(r),
             paired: Some(PairedUnits { kind: UnitKind::Trajectories, values: r.trajectory_sums.clone() }),
         }
     }

@@ -5,6 +5,7 @@ use super::figures::Figures;
 use super::summary::Summary;
 use super::view::settings_sentence;
 use crate::metric::MetricId;
+use crate::record::Details;
 use crate::runner::StudyResults;
 use crate::settings::StudySettings;
 use std::fmt::Write as _;
@@ -27,6 +28,7 @@ pub(super) fn report(
     correlations(&mut md, summary);
     paired(&mut md, summary);
     cost(&mut md, summary);
+    floors(&mut md, results);
     failed(&mut md, results);
     not_applicable(&mut md, results);
     figure_links(&mut md, figures);
@@ -146,6 +148,45 @@ fn cost(md: &mut String, summary: &Summary) {
             c.mean_seconds,
             c.mean_nfe.map_or("–".into(), |v| format!("{v:.0}"))
         );
+    }
+}
+
+/// The particle form's error fields with a floor (the classifier's): each value beside what the
+/// same estimator reads with nothing to find, so a value inside its floor is not read as a signal.
+fn floors(md: &mut String, results: &StudyResults) {
+    let mut lines = vec![];
+    for (entry, r) in &results.rows {
+        for (id, rec) in &r.metrics {
+            let Details::Siem(d) = &rec.details else { continue };
+            let f = &d.source["floor"];
+            let (Some(floor), Some(se), Some(excess), Some(excess_se)) =
+                (f["siem"].as_f64(), f["siem_se"].as_f64(), f["excess"].as_f64(), f["excess_se"].as_f64())
+            else {
+                continue;
+            };
+            lines.push(format!(
+                "| {} | {id} | {} | {} ± {} | {} ± {} | {:.1} |",
+                entry.name,
+                fmt_value(rec.value),
+                fmt_value(floor),
+                fmt_value(se),
+                fmt_value(excess),
+                fmt_value(excess_se),
+                excess / excess_se
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Floors of the fitted error fields\n\nThe same estimator run data against data (nothing to find): \
+         a value is a signal only as far as it exceeds its floor (excess and its paired SE, conditional on \
+         both fits).\n\n| model | metric | value | floor | excess | z |\n|---|---|---|---|---|---|"
+    );
+    for l in lines {
+        let _ = writeln!(md, "{l}");
     }
 }
 
