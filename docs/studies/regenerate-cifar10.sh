@@ -163,7 +163,7 @@ mkdir -p "$out" "$docs/figures"
 for pass in first all; do
   for seed in "${seeds[@]}"; do
     if [ "$pass" = first ]; then list=$first extra=(); else list=$metrics extra=("${family[@]}"); fi
-    log "2/4 study ($pass pass), replicate seed $seed (cached per model and metric)"
+    log "2/4 study, replicate seed $seed ($pass pass; cached per model and metric)"
     "$bin" study --run "$run" --pick "$pick" --reference cifar10-test --features mobilenet \
       --metrics "$list" "${study[@]}" "${extra[@]}" --seed "$seed" --out "$out/seed-$seed" --quiet
     archive_run
