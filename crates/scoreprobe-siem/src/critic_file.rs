@@ -153,7 +153,8 @@ pub fn load(path: &Path, compat: &Map<String, Value>, device: &Device) -> Result
         };
         bands.push((net, report));
     }
-    let count = |key: &str| saved["cost"][key].as_u64().unwrap_or(0) as usize;
+    // a sidecar without its cost (hand-written, older) loads with the cost unknown (0), never a panic
+    let count = |key: &str| saved.get("cost").and_then(|c| c.get(key)).and_then(Value::as_u64).unwrap_or(0) as usize;
     let cost = AuxCost { score_evals: count("score_evals"), aux_evals: count("aux_evals"), seconds: 0.0 };
     Ok(LoadedCritic { bands, details: saved.get("details").cloned().unwrap_or(Value::Null), cost })
 }

@@ -88,3 +88,32 @@ fn counts_that_would_overflow_saturate() {
     let (r, _) = scoreprobe_siem::particle_shard::merge_particle(&set(s)).unwrap();
     assert_eq!(r.aux_evals, usize::MAX);
 }
+
+/// A saved error field whose sidecar lacks its `cost` (the critic_field fuzz target's crash:
+/// the map was indexed and panicked): it loads, its cost unknown (0), and damaged bands refuse.
+#[cfg(feature = "nn")]
+#[test]
+fn an_error_field_sidecar_without_its_cost_loads() {
+    let dir = std::env::temp_dir().join(format!("scoreprobe-damaged-critic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sidecar: serde_json::Map<String, Value> =
+        serde_json::from_slice(include_bytes!("../../../fuzz/seeds/critic.json")).unwrap();
+    let tensors = include_bytes!("../../../fuzz/seeds/critic.safetensors");
+    std::fs::write(dir.join("critic.safetensors"), tensors).unwrap();
+    let load = |side: &serde_json::Map<String, Value>| {
+        std::fs::write(dir.join("critic.json"), serde_json::to_vec(side).unwrap()).unwrap();
+        scoreprobe_siem::critic_file::load(&dir.join("critic.safetensors"), &sidecar, &candle_core::Device::Cpu)
+    };
+    let whole = load(&sidecar).unwrap();
+    assert!(whole.cost.score_evals > 0, "the seed records its cost");
+    let mut costless = sidecar.clone();
+    costless.remove("cost");
+    let field = load(&costless).unwrap();
+    assert_eq!((field.cost.score_evals, field.cost.aux_evals), (0, 0));
+    assert_eq!(field.bands.len(), whole.bands.len());
+    let mut bad_band = sidecar.clone();
+    bad_band["bands"][0]["report"] = Value::Null;
+    let e = load(&bad_band).err().expect("a band without its report is refused").to_string();
+    assert!(e.contains("a band's report"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
