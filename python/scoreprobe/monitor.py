@@ -193,7 +193,7 @@ class Monitor:
                 self._best[m] = (r["step"], r["value"])
             s = state.get(m)
             if s is not None and s.get("step") == r["step"]:
-                self._prev[m] = {"step": r["step"], "value": r["value"], "influence": np.asarray(s["influence"])}
+                self._prev[m] = {"step": r["step"], "value": r["value"], "influence": s["influence"]}
             else:
                 # the state file lags the last line (killed between the two writes): no pairing
                 self._prev.pop(m, None)
@@ -381,15 +381,18 @@ def _caller_state_kept() -> Iterator[None]:
 def _read_records(path: str) -> List[Dict[str, Any]]:
     """The records of a monitor.jsonl; a line that is not one is an error naming it."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
             try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
                 r = json.loads(line)
-                if not isinstance(r, dict) or not isinstance(r["step"], int) or not isinstance(r["value"], float):
+                if not isinstance(r, dict) or type(r.get("step")) is not int or not isinstance(r.get("value"), float):
                     raise ValueError("expected an object with an integer step and a number value")
-            except (ValueError, KeyError) as e:
+                if not isinstance(r.get("metric", ""), str):
+                    raise ValueError("its metric is not a name")
+            except ValueError as e:  # UnicodeDecodeError and json's errors included
                 raise ValueError(f"{path}: line {i} is not a monitor record ({e})") from None
             out.append(r)
     return out
@@ -404,14 +407,27 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _read_state(path: str) -> Dict[str, Any]:
+def _read_state(path: str) -> Dict[str, Dict[str, Any]]:
+    """The pairing state: metric -> {"step": int, "influence": 1-D finite float array}; anything
+    else is an error naming the file (it is only ever written whole by :meth:`Monitor._write`)."""
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            raw = json.load(f)
+        if not isinstance(raw, dict):
+            raise ValueError("expected an object keyed by metric")
+        state = {}
+        for m, s in raw.items():
+            if not isinstance(s, dict) or type(s.get("step")) is not int or not isinstance(s.get("influence"), list):
+                raise ValueError(f"{m}: expected an integer step and a list of influence terms")
+            psi = np.asarray(s["influence"])
+            if psi.ndim != 1 or psi.dtype.kind not in "if" or not np.isfinite(psi).all():
+                raise ValueError(f"{m}: the influence terms are not a list of finite numbers")
+            state[m] = {"step": s["step"], "influence": psi.astype(np.float64)}
+        return state
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: unreadable monitor state ({e}); delete it to restart the pairing") from e
+        raise ValueError(f"{path}: unreadable monitor state ({e}); delete it to restart the pairing") from None
 
 
 def _drop_partial_line(path: str) -> None:
