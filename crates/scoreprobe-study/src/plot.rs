@@ -30,6 +30,8 @@ const FONT_CANDIDATES: &[&str] = &[
 /// Every figure's size in pixels, and the legend column's width when there is a legend.
 pub const SIZE: (u32, u32) = (760, 440);
 const LEGEND_WIDTH: u32 = 200;
+/// The height of one panel of a stacked figure.
+const PANEL_HEIGHT: u32 = 260;
 /// A line series draws a marker per point up to this many points (a SIEM profile has 1000).
 const MAX_MARKERS: usize = 60;
 /// Values spanning more than this many decades get a log axis.
@@ -99,10 +101,18 @@ pub struct BarFigure {
     pub log_x: bool,
 }
 
+/// Panels stacked top to bottom under one title, sharing the x range (series of other units
+/// measured along the same axis: a training monitor and a reference at the checkpoints).
+pub struct StackedFigure {
+    pub title: String,
+    pub panels: Vec<XyFigure>,
+}
+
 pub enum Figure {
     Xy(XyFigure),
     Heat(HeatFigure),
     Bars(BarFigure),
+    Stacked(StackedFigure),
 }
 
 impl Figure {
@@ -111,6 +121,15 @@ impl Figure {
             Figure::Xy(f) => &f.title,
             Figure::Heat(f) => &f.title,
             Figure::Bars(f) => &f.title,
+            Figure::Stacked(f) => &f.title,
+        }
+    }
+
+    /// The figure's size in pixels: a stacked figure grows by a panel height per panel.
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            Figure::Stacked(f) => (SIZE.0, 60 + PANEL_HEIGHT * f.panels.len().max(1) as u32),
+            _ => SIZE,
         }
     }
 
@@ -118,6 +137,14 @@ impl Figure {
     pub fn legend(&self) -> Vec<(String, String)> {
         match self {
             Figure::Xy(f) => f.series.iter().enumerate().map(|(i, s)| (s.label.clone(), hex(color(i)))).collect(),
+            // a stacked figure colours its series in order across the panels
+            Figure::Stacked(f) => f
+                .panels
+                .iter()
+                .flat_map(|p| &p.series)
+                .enumerate()
+                .map(|(i, s)| (s.label.clone(), hex(color(i))))
+                .collect(),
             _ => vec![],
         }
     }
@@ -220,7 +247,7 @@ pub fn render(fig: &Figure, png: bool) -> Result<Rendered, StudyError> {
     }
     let mut svg = String::new();
     let hits = {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, fig.size()).into_drawing_area();
         let hits = draw(fig, &root)?;
         root.present().map_err(|e| fig_err(fig.title(), format!("{e:?}")))?;
         hits
@@ -232,10 +259,10 @@ pub fn render(fig: &Figure, png: bool) -> Result<Rendered, StudyError> {
 }
 
 fn render_png(fig: &Figure) -> Result<Vec<u8>, StudyError> {
-    let (w, h) = SIZE;
+    let (w, h) = fig.size();
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         draw(fig, &root)?;
         root.present().map_err(|e| fig_err(fig.title(), format!("{e:?}")))?;
     }
@@ -304,10 +331,34 @@ where
     root.fill(&WHITE).map_err(err)?;
     let body = root.titled(fig.title(), ("sans-serif", 17)).map_err(err)?;
     match fig {
-        Figure::Xy(f) => draw_xy(f, &body),
+        Figure::Xy(f) => draw_xy(f, &body, XyPlacement::default()),
         Figure::Heat(f) => draw_heat(f, &body),
         Figure::Bars(f) => draw_bars(f, &body),
+        Figure::Stacked(f) => draw_stacked(f, &body),
     }
+}
+
+/// Where an x-y plot sits among others: the x range it must share, the index of its first series'
+/// colour.
+#[derive(Clone, Copy, Default)]
+struct XyPlacement {
+    x_range: Option<(f64, f64)>,
+    first_color: usize,
+}
+
+fn draw_stacked<DB: DrawingBackend>(fig: &StackedFigure, area: &Area<DB>) -> Result<Vec<Hit>, StudyError>
+where
+    DB::ErrorType: 'static,
+{
+    let xs = fig.panels.iter().flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|q| q.0)));
+    let x_range = Some(bounds(xs, false));
+    let mut hits = vec![];
+    let mut first_color = 0;
+    for (panel, part) in fig.panels.iter().zip(area.split_evenly((fig.panels.len().max(1), 1))) {
+        hits.extend(draw_xy(panel, &part, XyPlacement { x_range, first_color })?);
+        first_color += panel.series.len();
+    }
+    Ok(hits)
 }
 
 fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
@@ -337,6 +388,7 @@ fn split_legend<DB: DrawingBackend>(area: &Area<DB>, series: usize) -> (Area<DB>
 fn draw_legend<DB: DrawingBackend>(
     area: &Area<DB>,
     labels: &[String],
+    first_color: usize,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let h = area.dim_in_pixel().1 as i32;
     let rows = ((h - 30) / 17).max(1) as usize;
@@ -346,7 +398,7 @@ fn draw_legend<DB: DrawingBackend>(
             area.draw(&Text::new(format!("… {} more", labels.len() - i), (8, y), ("sans-serif", 13)))?;
             break;
         }
-        area.draw(&Rectangle::new([(8, y + 2), (20, y + 12)], color(i).filled()))?;
+        area.draw(&Rectangle::new([(8, y + 2), (20, y + 12)], color(first_color + i).filled()))?;
         let text: String =
             if label.chars().count() > 24 { label.chars().take(23).chain(['…']).collect() } else { label.clone() };
         area.draw(&Text::new(text, (26, y), ("sans-serif", 13)))?;
@@ -354,7 +406,7 @@ fn draw_legend<DB: DrawingBackend>(
     Ok(())
 }
 
-fn draw_xy<DB: DrawingBackend>(fig: &XyFigure, area: &Area<DB>) -> Result<Vec<Hit>, StudyError>
+fn draw_xy<DB: DrawingBackend>(fig: &XyFigure, area: &Area<DB>, at: XyPlacement) -> Result<Vec<Hit>, StudyError>
 where
     DB::ErrorType: 'static,
 {
@@ -362,10 +414,11 @@ where
     let (plot, legend) = split_legend(area, fig.series.len());
     if let Some(l) = &legend {
         let labels: Vec<String> = fig.series.iter().map(|s| s.label.clone()).collect();
-        draw_legend(l, &labels).map_err(err)?;
+        draw_legend(l, &labels, at.first_color).map_err(err)?;
     }
     let log = fig.log_y;
-    let (x0, x1) = bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), false);
+    let (x0, x1) =
+        at.x_range.unwrap_or_else(|| bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), false));
     // the range holds the ± SE bands too (a band is clipped only where it goes below 0 on a log axis)
     let ys = fig.series.iter().flat_map(|s| {
         s.points.iter().enumerate().flat_map(move |(k, p)| {
@@ -396,7 +449,7 @@ where
         .map_err(err)?;
     let to_y = |y: f64| if log { y.log10() } else { y };
     let mut hits = vec![];
-    for (i, s) in fig.series.iter().enumerate() {
+    for (i, s) in fig.series.iter().enumerate().map(|(i, s)| (i + at.first_color, s)) {
         let c = color(i);
         let keep: Vec<usize> = (0..s.points.len())
             .filter(|&k| {
@@ -431,7 +484,15 @@ fn band<DB: DrawingBackend>(
     y_floor: f64,
     c: RGBColor,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    if s.se.len() != s.points.len() || keep.len() < 2 || keep.iter().any(|&k| s.se[k].is_none()) {
+    if s.se.len() != s.points.len() {
+        return Ok(());
+    }
+    // points without an SE at either end (a paired series' first evaluation) are left out; one
+    // inside leaves no band (it would be drawn across the gap)
+    let first = keep.iter().position(|&k| s.se[k].is_some()).unwrap_or(keep.len());
+    let last = keep.iter().rposition(|&k| s.se[k].is_some()).map_or(first, |i| i + 1);
+    let keep = &keep[first..last.max(first)];
+    if keep.len() < 2 || keep.iter().any(|&k| s.se[k].is_none()) {
         return Ok(());
     }
     let edge = |k: usize, sign: f64| {
@@ -606,6 +667,38 @@ mod tests {
             return true;
         }
         false
+    }
+
+    #[test]
+    fn a_stacked_figure_shares_its_x_range_and_colours_its_series_in_order() {
+        if skip() {
+            return;
+        }
+        let panel = |label: &str, points: Vec<(f64, f64)>, se: Vec<Option<f64>>| XyFigure {
+            title: "both".into(),
+            x_label: "step".into(),
+            y_label: label.into(),
+            series: vec![Series { label: label.into(), points, se, names: vec![] }],
+            lines: true,
+            log_y: false,
+        };
+        // a paired band starts at the second point (the first has nothing to pair with)
+        let top = panel("monitor", vec![(0.0, 5.0), (10.0, 4.0), (20.0, 3.5)], vec![None, Some(0.1), Some(0.1)]);
+        let bottom = panel("fd", vec![(5.0, 30.0), (20.0, 25.0)], vec![Some(1.0), Some(2.0)]);
+        let fig = Figure::Stacked(StackedFigure { title: "both".into(), panels: vec![top, bottom] });
+        assert_eq!(fig.size(), (SIZE.0, 60 + 2 * PANEL_HEIGHT));
+        assert_eq!(fig.legend().iter().map(|l| l.1.clone()).collect::<Vec<_>>(), vec![hex(color(0)), hex(color(1))]);
+        let r = render(&fig, true).unwrap();
+        assert_eq!(r.marks, 5);
+        assert!(r.svg.contains("<polygon class=\"s0\"") && r.svg.contains("<polygon class=\"s1\""), "both bands");
+        // the same x range: the points at step 20 of both panels sit in the same column
+        let x_of = |needle: &str| {
+            let line = r.svg.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}"));
+            line.split("cx=\"").nth(1).and_then(|v| v.split('"').next()).unwrap().to_string()
+        };
+        assert_eq!(x_of("monitor: step = 20.00"), x_of("fd: step = 20.00"));
+        let png = r.png.unwrap();
+        assert_eq!(&png[1..4], b"PNG");
     }
 
     #[test]

@@ -72,8 +72,8 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                MonitorPoint { step: 10.0, value: 1.5, se: None, metric: None },
-                MonitorPoint { step: 20.0, value: 0.5, se: Some(0.1), metric: None }
+                MonitorPoint { step: 10.0, value: 1.5, se: None, metric: None, diff_se: None },
+                MonitorPoint { step: 20.0, value: 0.5, se: Some(0.1), metric: None, diff_se: None }
             ]
         );
         // several metrics: the first one's curve

@@ -4,7 +4,7 @@
 
 use super::view::View;
 use crate::metric::MetricId;
-use crate::plot::{self, BarFigure, Figure, HeatFigure, Series, XyFigure};
+use crate::plot::{self, BarFigure, Figure, HeatFigure, Series, StackedFigure, XyFigure};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -54,6 +54,9 @@ pub struct MonitorPoint {
     /// The metric's name (monitors write one line per metric; the report plots the first).
     #[serde(default)]
     pub metric: Option<String>,
+    /// The paired SE of the change from the previous evaluation (same draws), when recorded.
+    #[serde(default)]
+    pub diff_se: Option<f64>,
 }
 
 /// A SIEM profile has a point per sampler step (1000): the figures keep about this many.
@@ -246,33 +249,64 @@ fn monitor_agreement(view: &View, monitor: &[MonitorPoint]) -> Vec<String> {
     out
 }
 
-/// The training monitor's value ± SE against the step, titled with its rank agreement with the
-/// reference metrics at the checkpoints both measured.
+/// The training monitor along training, and under it (same steps) each reference metric at the
+/// checkpoints ± SE, titled with their rank agreement at the checkpoints both measured. The
+/// monitor's band is the paired SE of each change from the previous evaluation: every evaluation
+/// uses the same draws, so the level's own SE (far wider: the same for every point) says nothing
+/// about whether training moved the value; the band's width beside the steps between points does.
 fn monitor_curve(view: &View, monitor: &[MonitorPoint]) -> Option<Spec> {
     if monitor.is_empty() {
         return None;
     }
     let agreement = monitor_agreement(view, monitor);
     let title = match agreement.is_empty() {
-        true => "training monitor (± SE)".to_string(),
-        false => format!("training monitor (± SE); Spearman with {}", agreement.join(", ")),
+        true => "training monitor".to_string(),
+        false => format!("training monitor; Spearman with {}", agreement.join(", ")),
+    };
+    let metric = monitor.iter().find_map(|p| p.metric.clone()).unwrap_or_else(|| "monitor".into());
+    // a log written before the monitor paired its values has only the level's SE
+    let paired = monitor.iter().any(|p| p.diff_se.is_some());
+    let level_se =
+        monitor.iter().rev().find_map(|p| p.se).map_or(String::new(), |se| format!("; level SE {}", plot::sig(se)));
+    let (band, y_label) = match paired {
+        true => (format!("paired SE of each change{level_se}"), format!("{metric} (± paired SE)")),
+        false => ("SE".to_string(), format!("{metric} (± SE)")),
     };
     let series = Series {
-        label: "monitor".into(),
+        label: format!("{metric} (± {band})"),
         points: monitor.iter().map(|p| (p.step, p.value)).collect(),
-        se: monitor.iter().map(|p| p.se).collect(),
+        se: monitor.iter().map(|p| if paired { p.diff_se } else { p.se }).collect(),
         names: vec![],
     };
     let log_y = plot::spans_decades(series.points.iter().map(|p| p.1));
-    let figure = XyFigure {
-        title,
+    let mut panels = vec![XyFigure {
+        title: title.clone(),
         x_label: "training step".into(),
-        y_label: "monitor value".into(),
+        y_label,
         series: vec![series],
         lines: true,
         log_y,
+    }];
+    for &m in &view.refs {
+        let s = series_of(view, m, "checkpoint");
+        if s.points.len() >= 2 {
+            let log_y = plot::spans_decades(s.points.iter().map(|p| p.1));
+            let series = vec![Series { label: format!("{m} at the checkpoints (± SE)"), ..s }];
+            panels.push(XyFigure {
+                title: title.clone(),
+                x_label: "training step".into(),
+                y_label: m.to_string(),
+                series,
+                lines: true,
+                log_y,
+            });
+        }
+    }
+    let figure = match panels.len() {
+        1 => Figure::Xy(panels.remove(0)),
+        _ => Figure::Stacked(StackedFigure { title, panels }),
     };
-    Some(Spec { section: Section::Monitor, stem: "monitor".into(), figure: Figure::Xy(figure) })
+    Some(Spec { section: Section::Monitor, stem: "monitor".into(), figure })
 }
 
 /// Each cheap metric against each reference, one series per model group.
