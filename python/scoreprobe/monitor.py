@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -81,6 +82,15 @@ class Monitor:
     sampler, ``sample_n`` samples of the built-in reverse-SDE sampler with ``sample_steps`` steps
     and the monitor's seed (the same prior draws and noise at every evaluation: paired). It costs
     ``sample_n * sample_steps`` score evaluations.
+
+    ``max_budget`` (default 0.02): the largest share of the wall time the evaluations may take.
+    Each record's ``budget`` is its evaluation's share of the time since the previous evaluation
+    ended; when one exceeds ``max_budget``, the monitor evaluates from then on only at multiples
+    of a larger spacing, ``every`` times the smallest integer that brings the measured cost under
+    ``max_budget`` (a ``RuntimeWarning`` says so once per widening; :attr:`spacing` is the spacing
+    in force). The steps stay on the ``every`` grid, and a value at a given step does not depend on
+    the spacing. ``None`` evaluates every ``every`` steps whatever it costs: pass it when nothing
+    trains between calls (evaluating saved checkpoints), where the share is meaningless.
     """
 
     def __init__(
@@ -104,8 +114,13 @@ class Monitor:
         kid_reference_rows: int = 2000,
         tensorboard: bool = True,
         wandb: bool = True,
+        max_budget: Optional[float] = 0.02,
     ) -> None:
         self.metrics: List[str] = _checked_options(every, metrics, n, sampler, sample_n, sample_steps)
+        if max_budget is not None and not (isinstance(max_budget, (int, float)) and 0 < max_budget < 1):
+            raise ValueError(f"max_budget: a share of the wall time in (0, 1), or None, got {max_budget!r}")
+        self.max_budget = None if max_budget is None else float(max_budget)
+        self._stride = 1
         self.every, self.n, self.window, self.seed, self.test_seed = every, int(n), window, int(seed), int(test_seed)
         self.schedule = schedule
         self.parameterization, self.batch_size = parameterization, batch_size
@@ -211,9 +226,14 @@ class Monitor:
         best = self._best.get(self.metrics[0])
         return None if best is None else best[0]
 
+    @property
+    def spacing(self) -> int:
+        """Steps between evaluations now: ``every``, times the factor ``max_budget`` imposed."""
+        return self.every * self._stride
+
     def due(self, step: int) -> bool:
-        """Whether ``step`` is evaluated: a multiple of ``every`` after the last recorded step."""
-        return step % self.every == 0 and (self._last_step is None or step > self._last_step)
+        """Whether ``step`` is evaluated: a multiple of :attr:`spacing` after the last recorded step."""
+        return step % self.spacing == 0 and (self._last_step is None or step > self._last_step)
 
     def step(self, step: int, model: Model) -> Optional[Dict[str, Any]]:
         """Evaluates ``model`` when ``step`` is due (see :meth:`due`) and returns the first metric's
@@ -222,10 +242,30 @@ class Monitor:
         if not self.due(step):
             return None
         fn = self._score_function(model)
+        previous_end = self._last_end
         with _caller_state_kept():
             out = [self._evaluate(step, fn, model, m) for m in self.metrics]
         self._last_step = step
+        if previous_end is not None and self._last_end is not None:
+            seconds = sum(r["seconds"] for r in out)
+            self._keep_budget(step, seconds, seconds / max(self._last_end - previous_end, 1e-12))
         return out[0]
+
+    def _keep_budget(self, step: int, seconds: float, budget: float) -> None:
+        """Widens the spacing when the evaluations at ``step`` (all metrics) took more than
+        ``max_budget`` of the time since the previous ones ended."""
+        if self.max_budget is None:
+            return
+        stride = widened_stride(self._stride, budget, self.max_budget)
+        if stride > self._stride:
+            self._stride = stride
+            warnings.warn(
+                f"Monitor: the evaluation at step {step} took {seconds:.3g} s, {100 * budget:.1f} % of the "
+                f"time since the previous one (max_budget {100 * self.max_budget:g} %): evaluating every "
+                f"{self.spacing} steps from now on (max_budget=None keeps every {self.every})",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _score_function(self, model: Model) -> Union[ScoreFunction, Problem]:
         """The model as a run takes it, carrying the monitor's schedule (a model that carries
@@ -333,6 +373,18 @@ class Monitor:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def widened_stride(stride: int, budget: float, max_budget: float) -> int:
+    """The spacing factor that brings a measured ``budget`` (evaluation / (training + evaluation)
+    at factor ``stride``) under ``max_budget``, never below ``stride``: the evaluation's cost is
+    fixed, the training time scales with the factor. The same rule as ``scoreprobe train``'s."""
+    if not budget > max_budget:
+        return stride
+    b = min(budget, 1 - 1e-9)  # an evaluation is never more than the whole interval
+    eval_per_train = b / (1 - b)
+    need = stride * eval_per_train * (1 - max_budget) / max_budget
+    return max(stride, math.ceil(need - 1e-9))
 
 
 def _checked_options(

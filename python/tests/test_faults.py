@@ -87,7 +87,8 @@ def test_a_non_finite_score_mid_sampling_names_the_step_the_time_and_the_model(f
 
 def test_a_monitor_step_that_raises_leaves_its_logs_as_they_were(tmp_path):
     ref = np.random.default_rng(1).normal(size=(200, 2))
-    mon = sp.Monitor(ref, SCHEDULE, every=1, n=32, window="90..99", log_dir=tmp_path, tensorboard=False, wandb=False)
+    mon = sp.Monitor(ref, SCHEDULE, every=1, n=32, window="90..99", log_dir=tmp_path, tensorboard=False, wandb=False,
+                     max_budget=None)
     good = sp.ScoreFunction(lambda x, t: -x, dim=2, parameterization="score")
     mon.step(1, good)
     files = {p: (tmp_path / p).read_bytes() for p in os.listdir(tmp_path)}

@@ -57,7 +57,7 @@ def test_the_monitor_on_a_full_disk_raises_and_resumes_from_its_last_whole_recor
     ref = np.random.default_rng(1).normal(size=(200, 2))
     sched = sp.Schedule.vp()
     model = sp.ScoreFunction(lambda x, t: -x, dim=2, parameterization="score")
-    opts = dict(every=1, n=16, window="90..99", log_dir=small_disk, tensorboard=False, wandb=False)
+    opts = dict(every=1, n=16, window="90..99", log_dir=small_disk, tensorboard=False, wandb=False, max_budget=None)
     mon = sp.Monitor(ref, sched, **opts)
     mon.step(1, model)
     filler = os.path.join(small_disk, "filler")

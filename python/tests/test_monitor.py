@@ -19,7 +19,8 @@ MU = np.array([1.0, -0.5])
 SD = np.array([0.7, 1.3])
 DATA = np.random.default_rng(0).normal(size=(4000, 2)) * SD + MU
 # small settings: 64 draws at each of the last 50 window times
-KW = dict(every=1, n=64, window="950..999", seed=3)
+# max_budget=None: nothing trains between these calls, so every evaluation would count as over budget
+KW = dict(every=1, n=64, window="950..999", seed=3, max_budget=None)
 
 
 def model_at(lam: float):
@@ -328,3 +329,43 @@ def test_damaged_monitor_files_resume_or_fail_naming_the_file(tmp_path):
         outcomes["resumed"] += 1
     print(outcomes)
     assert min(outcomes.values()) > 0, outcomes
+
+
+def test_the_widening_rule_brings_the_measured_cost_under_max_budget():
+    from scoreprobe.monitor import widened_stride
+
+    # within the budget: unchanged; eval = train (budget 0.5): 49 x the spacing for 2 %
+    assert widened_stride(1, 0.02, 0.02) == 1 and widened_stride(4, 0.01, 0.02) == 4
+    assert widened_stride(1, 0.5, 0.02) == 49
+    # budget 0.04 at factor 3: eval/train = 1/24 per 3 spacings -> 3 * 49 / 24 = 6.125 -> 7
+    assert widened_stride(3, 0.04, 0.02) == 7
+    for stride, budget, cap in [(1, 0.3, 0.05), (5, 0.021, 0.02), (2, 0.9, 0.1)]:
+        k = widened_stride(stride, budget, cap)
+        per_train = budget / (1 - budget) * stride  # the evaluation in units of one spacing's training
+        assert per_train / k / (1 + per_train / k) <= cap + 1e-12 < per_train / (k - 1) / (1 + per_train / (k - 1))
+    assert widened_stride(1, 1.0, 0.02) > 10**6  # nothing but evaluation: far apart, finite
+
+
+def test_an_evaluation_over_max_budget_widens_the_spacing_and_warns(tmp_path):
+    """Nothing trains between these calls, so the second evaluation takes nearly all the time
+    since the first: the monitor must widen its spacing (a multiple of every), say so, and measure
+    at a kept step exactly what a monitor without the budget measures there."""
+    opts = {**KW, "every": 10, "max_budget": 0.02}
+    m = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path / "thin", **opts)
+    assert m.spacing == 10
+    m.step(10, model_at(0.5))
+    with pytest.warns(RuntimeWarning, match=r"evaluating every \d+ steps from now on") as caught:
+        m.step(20, model_at(0.4))
+    assert m.spacing > 10 and m.spacing % 10 == 0, m.spacing
+    assert str(m.spacing) in str(caught[0].message)
+    assert not m.due(30) and m.due(m.spacing * 2)
+    kept = m.spacing * 2
+    with pytest.warns(RuntimeWarning):  # still nothing trained in between: wider again
+        thin = m.step(kept, model_at(0.3))
+    full = sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path / "full", **{**opts, "max_budget": None})
+    for s in (10, 20, 30):
+        full.step(s, model_at(0.4))
+    assert full.spacing == 10 and full.due(40)
+    assert full.step(kept, model_at(0.3))["value"] == thin["value"]
+    with pytest.raises(ValueError, match="max_budget"):
+        sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path / "bad", **{**opts, "max_budget": 1.5})

@@ -235,7 +235,9 @@ def test_the_bar_is_closed_when_the_run_fails_and_progress_takes_a_callable_or_f
 
 
 def test_the_monitor_gives_a_bare_score_function_its_schedule_and_refuses_another(tmp_path):
-    mon = sp.Monitor(DATA, VP, every=1, n=16, window="90..99", log_dir=tmp_path, tensorboard=False, wandb=False)
+    mon = sp.Monitor(
+        DATA, VP, every=1, n=16, window="90..99", log_dir=tmp_path, tensorboard=False, wandb=False, max_budget=None
+    )
     bare = mon.step(1, sp.ScoreFunction(minus_x, 2, "score"))
     carried = mon.step(2, sp.ScoreFunction(minus_x, 2, "score", schedule=VP))
     assert bare["value"] == carried["value"]
