@@ -89,8 +89,9 @@ class Monitor:
     of a larger spacing, ``every`` times the smallest integer that brings the measured cost under
     ``max_budget`` (a ``RuntimeWarning`` says so once per widening; :attr:`spacing` is the spacing
     in force). The steps stay on the ``every`` grid, and a value at a given step does not depend on
-    the spacing. ``None`` evaluates every ``every`` steps whatever it costs: pass it when nothing
-    trains between calls (evaluating saved checkpoints), where the share is meaningless.
+    the spacing. ``None`` (or 1) evaluates every ``every`` steps whatever it costs: pass it when
+    nothing trains between calls (evaluating saved checkpoints), where the share is meaningless.
+    ``scoreprobe train --monitor-max-budget`` is the same option.
     """
 
     def __init__(
@@ -117,9 +118,9 @@ class Monitor:
         max_budget: Optional[float] = 0.02,
     ) -> None:
         self.metrics: List[str] = _checked_options(every, metrics, n, sampler, sample_n, sample_steps)
-        if max_budget is not None and not (isinstance(max_budget, (int, float)) and 0 < max_budget < 1):
-            raise ValueError(f"max_budget: a share of the wall time in (0, 1), or None, got {max_budget!r}")
-        self.max_budget = None if max_budget is None else float(max_budget)
+        if max_budget is not None and not (isinstance(max_budget, (int, float)) and 0 < max_budget <= 1):
+            raise ValueError(f"max_budget: a share of the wall time in (0, 1], or None (no limit), got {max_budget!r}")
+        self.max_budget = None if max_budget is None or max_budget >= 1 else float(max_budget)
         self._stride = 1
         self.every, self.n, self.window, self.seed, self.test_seed = every, int(n), window, int(seed), int(test_seed)
         self.schedule = schedule
@@ -378,8 +379,9 @@ class Monitor:
 def widened_stride(stride: int, budget: float, max_budget: float) -> int:
     """The spacing factor that brings a measured ``budget`` (evaluation / (training + evaluation)
     at factor ``stride``) under ``max_budget``, never below ``stride``: the evaluation's cost is
-    fixed, the training time scales with the factor. The same rule as ``scoreprobe train``'s."""
-    if not budget > max_budget:
+    fixed, the training time scales with the factor. The same rule as ``scoreprobe train``'s
+    (``scoreprobe_siem::monitor::widened_stride``); ``max_budget`` >= 1 never widens."""
+    if not budget > max_budget or max_budget >= 1:
         return stride
     b = min(budget, 1 - 1e-9)  # an evaluation is never more than the whole interval
     eval_per_train = b / (1 - b)

@@ -193,7 +193,17 @@ fn write_critic_field_seeds(tmp: &Path) {
 fn write_monitor_seeds(tmp: &Path) {
     let out = tmp.join("train");
     let args = ["train", "--data", "ring8", "--model", "mlp", "--steps", "10", "--batch", "16", "--quiet"];
-    let monitor = ["--monitor", "siem-projection", "--monitor-every", "5", "--monitor-n", "8", "--monitor-window"];
+    let monitor = [
+        "--monitor",
+        "siem-projection",
+        "--monitor-every",
+        "5",
+        "--monitor-n",
+        "8",
+        "--monitor-max-budget",
+        "1",
+        "--monitor-window",
+    ];
     scoreprobe(&[&args[..], &monitor, &["980..999", "--out", out.to_str().unwrap()]].concat());
     let jsonl = std::fs::read(out.join("monitor.jsonl")).unwrap();
     let state = std::fs::read(out.join("monitor-state.json")).unwrap();

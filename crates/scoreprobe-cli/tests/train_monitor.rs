@@ -35,6 +35,10 @@ fn train_n(data: &Path, out: &Path, steps: u64, n: usize, extra: &[&str]) -> Out
         out.to_str().unwrap(),
         "--quiet",
     ];
+    // a tiny MLP's steps cost next to nothing: without a budget of 1 the spacing would widen
+    if !extra.contains(&"--monitor-max-budget") {
+        args.extend_from_slice(&["--monitor-max-budget", "1"]);
+    }
     args.extend_from_slice(extra);
     Command::new(env!("CARGO_BIN_EXE_scoreprobe")).args(&args).output().expect("the binary runs")
 }
@@ -161,4 +165,33 @@ fn train_monitor_writes_paired_records_and_resumes_without_duplicates() {
     // another window would not be comparable: refused
     let o = train_n(&data, &b, 40, 32, &["--resume"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not be comparable"));
+}
+
+/// At the default --monitor-max-budget (2 %) a tiny MLP, whose 5 training steps cost far less than
+/// an evaluation, makes the monitor widen its spacing: fewer records, each on the --monitor-every
+/// grid, and a message saying so; the values at the steps kept are those of the unwidened run.
+#[test]
+fn an_evaluation_over_the_budget_widens_the_spacing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.npy");
+    let x = ndarray::Array2::from_shape_fn((400, 2), |(i, j)| ((i * 37 + j * 11) % 101) as f64 / 50.0 - 1.0);
+    ndarray_npy::write_npy(&data, &x).unwrap();
+    let (thin, full) = (dir.path().join("thin"), dir.path().join("full"));
+    let o = train(&data, &thin, 200, &["--monitor-max-budget", "0.02"]);
+    ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("evaluating every") && stderr.contains("--monitor-max-budget 0.02"), "{stderr}");
+    let kept = records(&thin);
+    let steps: Vec<u64> = kept.iter().map(|r| r["step"].as_u64().unwrap()).collect();
+    assert!(steps.len() < 40 && steps[..2] == [5, 10], "{steps:?}");
+    assert!(steps.iter().all(|s| s % 5 == 0), "{steps:?}");
+    ok(&train(&data, &full, 200, &[]));
+    let all = records(&full);
+    assert_eq!(all.len(), 40);
+    for r in &kept {
+        let twin = all.iter().find(|a| a["step"] == r["step"]).unwrap();
+        assert_eq!(field(r, "value"), field(twin, "value"), "step {}", r["step"]);
+    }
+    let bad = train(&data, &dir.path().join("bad"), 10, &["--monitor-max-budget", "0"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--monitor-max-budget"));
 }

@@ -217,8 +217,39 @@ pub fn resume(records: &[MonitorRecord], state: &MonitorState, key: &MonitorKey)
     Ok(r)
 }
 
+/// The spacing factor that brings a measured `budget` (an evaluation's share of the wall time
+/// since the previous one ended, at spacing factor `stride`) under `max_budget`, never below
+/// `stride`: the evaluation's cost is fixed, the training between evaluations scales with the
+/// factor. `max_budget` ≥ 1 never widens. The rule of Python's `Monitor(max_budget=...)` too.
+pub fn widened_stride(stride: u64, budget: f64, max_budget: f64) -> u64 {
+    // a NaN budget (a clock that did not move) keeps the spacing
+    if budget.is_nan() || budget <= max_budget || max_budget >= 1.0 {
+        return stride;
+    }
+    // an evaluation is never more than the whole interval
+    let b = budget.min(1.0 - 1e-9);
+    let need = stride as f64 * b / (1.0 - b) * (1.0 - max_budget) / max_budget;
+    // `as` saturates: a factor past u64 stays the largest one
+    stride.max((need - 1e-9).ceil() as u64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_widening_rule_brings_the_measured_cost_under_the_budget() {
+        use super::widened_stride;
+        assert_eq!((widened_stride(1, 0.02, 0.02), widened_stride(4, 0.01, 0.02)), (1, 4));
+        assert_eq!(widened_stride(1, 0.5, 0.02), 49);
+        assert_eq!(widened_stride(3, 0.04, 0.02), 7, "3 x 49 / 24 = 6.125");
+        assert_eq!(widened_stride(2, 0.9, 1.0), 2, "a budget of 1 never widens");
+        for (stride, budget, cap) in [(1u64, 0.3, 0.05), (5, 0.021, 0.02), (2, 0.9, 0.1)] {
+            let k = widened_stride(stride, budget, cap) as f64;
+            let per_train = budget / (1.0 - budget) * stride as f64;
+            let share = |k: f64| per_train / k / (1.0 + per_train / k);
+            assert!(share(k) <= cap + 1e-12 && share(k - 1.0) > cap, "{stride} {budget} {cap}: {k}");
+        }
+        assert!(widened_stride(1, 1.0, 0.02) > 1_000_000);
+    }
     use super::*;
     use crate::projection::paired_jackknife_se;
 

@@ -51,8 +51,16 @@ pub fn run(a: Args) -> Result<()> {
     let data = TrainData::load(&side.data, side.config.data_limit)
         .with_context(|| format!("the run's training data '{}' (from {})", side.data, last.display()))?;
     let schedule = Schedule::from_spec(&side.schedule)?;
-    let settings =
-        MonitorSettings { metric: a.metric, every: a.every, n: a.n, window: a.window, seed: a.seed, flags: "--" };
+    let settings = MonitorSettings {
+        metric: a.metric,
+        every: a.every,
+        n: a.n,
+        window: a.window,
+        seed: a.seed,
+        // no training between evaluations of saved checkpoints: no budget to keep
+        max_budget: 1.0,
+        flags: "--",
+    };
     let mut monitor = TrainMonitor::new(settings, &data, schedule, &a.run, true)?.after_training();
     let picked: BTreeSet<u64> = match a.pick {
         Some(k) => pick_log_uniform(list_run(&a.run)?, k)?.iter().filter_map(|m| m.step).map(|s| s as u64).collect(),

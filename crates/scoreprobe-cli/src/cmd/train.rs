@@ -69,6 +69,11 @@ pub struct Args {
     /// Monitor: seed of its draws (data rows, noise), fixed for the whole run.
     #[arg(long, default_value_t = 0)]
     monitor_seed: u64,
+    /// Monitor: the largest share of the wall time its evaluations may take; an evaluation over
+    /// it widens the spacing to the smallest multiple of --monitor-every that keeps under it
+    /// (1: never widen).
+    #[arg(long, default_value_t = 0.02, value_name = "SHARE")]
+    monitor_max_budget: f64,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -150,6 +155,7 @@ fn monitor_settings(a: &Args, cfg: &TrainConfig) -> Result<Option<MonitorSetting
         n: a.monitor_n,
         window: a.monitor_window.clone(),
         seed: a.monitor_seed,
+        max_budget: a.monitor_max_budget,
         flags: "--monitor-",
     }))
 }

@@ -39,6 +39,9 @@ pub struct MonitorSettings {
     pub n: usize,
     pub window: String,
     pub seed: u64,
+    /// The largest share of the wall time the evaluations may take (1: no limit); see
+    /// [`scoreprobe_siem::monitor::widened_stride`].
+    pub max_budget: f64,
     /// How the command names its flags: `--monitor-` (train) or `--` (monitor), for messages.
     pub flags: &'static str,
 }
@@ -74,6 +77,8 @@ pub struct TrainMonitor {
     best: Option<(u64, f64)>,
     last_step: Option<u64>,
     last_end: Option<Instant>,
+    /// Evaluations fall on multiples of `every · stride`: widened when one costs over `max_budget`.
+    stride: u64,
     /// Evaluating during training (a budget is reported), or afterwards on checkpoints.
     live: bool,
 }
@@ -86,6 +91,12 @@ impl TrainMonitor {
             bail!("{} {}: unknown metric; choose one of {}", s.flag("monitor"), s.metric, METRICS.join(", "));
         }
         anyhow::ensure!(s.every >= 1, "{}: must be at least 1", s.flag("every"));
+        anyhow::ensure!(
+            s.max_budget > 0.0 && s.max_budget <= 1.0,
+            "{}: a share of the wall time in (0, 1] (1: no limit), got {}",
+            s.flag("max-budget"),
+            s.max_budget
+        );
         anyhow::ensure!(s.n >= 4, "{}: the projection form needs at least 4 draws per time, got {}", s.flag("n"), s.n);
         // a bad window is refused now, not at the first evaluation
         let within = |e: scoreprobe_core::CoreError| anyhow::anyhow!(e.within(&s.flag("window")));
@@ -112,6 +123,7 @@ impl TrainMonitor {
             best: None,
             last_step: None,
             last_end: None,
+            stride: 1,
             live: true,
         };
         m.read_back(resume)?;
@@ -183,9 +195,27 @@ impl TrainMonitor {
         self.evaluate(view.step, &model, start)
     }
 
-    /// Whether `step` is evaluated: a multiple of `every` after the last recorded step.
+    /// Whether `step` is evaluated: a multiple of the spacing (`every`, widened when an
+    /// evaluation costs over the budget) after the last recorded step.
     pub fn due(&self, step: u64) -> bool {
-        step.is_multiple_of(self.s.every) && self.is_new(step)
+        step.is_multiple_of(self.s.every.saturating_mul(self.stride)) && self.is_new(step)
+    }
+
+    /// Widens the spacing when the evaluation at `step` took more than `max_budget` of the time
+    /// since the previous one ended.
+    fn keep_budget(&mut self, step: u64, seconds: f64, budget: f64) {
+        let stride = scoreprobe_siem::monitor::widened_stride(self.stride, budget, self.s.max_budget);
+        if stride > self.stride {
+            self.stride = stride;
+            eprintln!(
+                "monitor: the evaluation at step {step} took {seconds:.1} s, {:.1} % of the time since the previous one \
+                 ({} {}): evaluating every {} steps from now on",
+                100.0 * budget,
+                self.s.flag("max-budget"),
+                self.s.max_budget,
+                self.s.every.saturating_mul(stride)
+            );
+        }
     }
 
     /// Whether `step` comes after the last recorded step (records stay in step order, once each).
@@ -202,6 +232,9 @@ impl TrainMonitor {
         let psi = influence(report.siem, &report.leave_one_out);
         let record = self.record(step, report.siem, &psi, seconds)?;
         self.write(&record, &psi)?;
+        if let Some(budget) = record.budget {
+            self.keep_budget(step, seconds, budget);
+        }
         self.prev = Some(Previous { value: report.siem, psi });
         self.last_step = Some(step);
         self.last_end = Some(Instant::now());
