@@ -79,6 +79,8 @@ pub struct XyFigure {
     /// Lines through the points (else a scatter).
     pub lines: bool,
     pub log_y: bool,
+    /// A log x axis (training steps picked log-uniformly); points at x ≤ 0 are left out.
+    pub log_x: bool,
 }
 
 /// A matrix of values in [-1, 1] (rank correlations), one cell per (column, row).
@@ -351,7 +353,7 @@ where
     DB::ErrorType: 'static,
 {
     let xs = fig.panels.iter().flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|q| q.0)));
-    let x_range = Some(bounds(xs, false));
+    let x_range = Some(bounds(xs, fig.panels.iter().any(|p| p.log_x)));
     let mut hits = vec![];
     let mut first_color = 0;
     for (panel, part) in fig.panels.iter().zip(area.split_evenly((fig.panels.len().max(1), 1))) {
@@ -416,9 +418,9 @@ where
         let labels: Vec<String> = fig.series.iter().map(|s| s.label.clone()).collect();
         draw_legend(l, &labels, at.first_color).map_err(err)?;
     }
-    let log = fig.log_y;
+    let (log, log_x) = (fig.log_y, fig.log_x);
     let (x0, x1) =
-        at.x_range.unwrap_or_else(|| bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), false));
+        at.x_range.unwrap_or_else(|| bounds(fig.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), log_x));
     // the range holds the ± SE bands too (a band is clipped only where it goes below 0 on a log axis)
     let ys = fig.series.iter().flat_map(|s| {
         s.points.iter().enumerate().flat_map(move |(k, p)| {
@@ -435,11 +437,13 @@ where
         .map_err(err)?;
     let y_fmt = |v: &f64| if log { log_tick(*v) } else { tick(*v) };
     let y_desc = if log { format!("{} (log scale)", fig.y_label) } else { fig.y_label.clone() };
+    let x_fmt = |v: &f64| if log_x { log_tick(*v) } else { tick(*v) };
+    let x_desc = if log_x { format!("{} (log scale)", fig.x_label) } else { fig.x_label.clone() };
     chart
         .configure_mesh()
-        .x_desc(fig.x_label.as_str())
+        .x_desc(x_desc)
         .y_desc(y_desc)
-        .x_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
@@ -448,17 +452,18 @@ where
         .draw()
         .map_err(err)?;
     let to_y = |y: f64| if log { y.log10() } else { y };
+    let to_x = |x: f64| if log_x { x.log10() } else { x };
     let mut hits = vec![];
     for (i, s) in fig.series.iter().enumerate().map(|(i, s)| (i + at.first_color, s)) {
         let c = color(i);
         let keep: Vec<usize> = (0..s.points.len())
             .filter(|&k| {
                 let (x, y) = s.points[k];
-                x.is_finite() && y.is_finite() && (!log || y > 0.0)
+                x.is_finite() && y.is_finite() && (!log || y > 0.0) && (!log_x || x > 0.0)
             })
             .collect();
-        let pts: Vec<(f64, f64)> = keep.iter().map(|&k| (s.points[k].0, to_y(s.points[k].1))).collect();
-        band(&mut chart, s, &keep, log, y0, c).map_err(err)?;
+        let pts: Vec<(f64, f64)> = keep.iter().map(|&k| (to_x(s.points[k].0), to_y(s.points[k].1))).collect();
+        band(&mut chart, s, &keep, (log_x, log), y0, c).map_err(err)?;
         if fig.lines {
             chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?;
         }
@@ -480,7 +485,7 @@ fn band<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     s: &Series,
     keep: &[usize],
-    log: bool,
+    (log_x, log): (bool, bool),
     y_floor: f64,
     c: RGBColor,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
@@ -499,7 +504,7 @@ fn band<DB: DrawingBackend>(
         let (x, y) = s.points[k];
         let v = y + sign * s.se[k].unwrap_or(0.0);
         (
-            x,
+            if log_x { x.log10() } else { x },
             if log {
                 if v > 0.0 {
                     v.log10().max(y_floor)
@@ -681,6 +686,7 @@ mod tests {
             series: vec![Series { label: label.into(), points, se, names: vec![] }],
             lines: true,
             log_y: false,
+            log_x: false,
         };
         // a paired band starts at the second point (the first has nothing to pair with)
         let top = panel("monitor", vec![(0.0, 5.0), (10.0, 4.0), (20.0, 3.5)], vec![None, Some(0.1), Some(0.1)]);
@@ -702,6 +708,33 @@ mod tests {
     }
 
     #[test]
+    fn a_log_step_axis_spaces_log_uniform_checkpoints_evenly_and_drops_step_0() {
+        if skip() {
+            return;
+        }
+        let points = vec![(0.0, 3.0), (250.0, 2.0), (2500.0, 1.5), (25000.0, 1.0)];
+        let fig = Figure::Xy(XyFigure {
+            title: "fd".into(),
+            x_label: "training step".into(),
+            y_label: "fd".into(),
+            series: vec![Series { label: "fd".into(), points, se: vec![], names: vec![] }],
+            lines: true,
+            log_y: false,
+            log_x: true,
+        });
+        let r = render(&fig, false).unwrap();
+        assert!(r.svg.contains("training step (log scale)"));
+        assert_eq!(r.marks, 3, "step 0 has no place on a log axis");
+        let xs: Vec<f64> = r
+            .svg
+            .lines()
+            .filter(|l| l.contains("class=\"hit s0\""))
+            .map(|l| l.split("cx=\"").nth(1).and_then(|v| v.split('"').next()).unwrap().parse().unwrap())
+            .collect();
+        assert!(((xs[1] - xs[0]) - (xs[2] - xs[1])).abs() <= 1.0, "decades equally wide: {xs:?}");
+    }
+
+    #[test]
     fn an_xy_figure_has_a_hover_mark_per_point_series_classes_and_a_png() {
         if skip() {
             return;
@@ -719,6 +752,7 @@ mod tests {
             series: vec![s("one"), s("two")],
             lines: true,
             log_y: true,
+            log_x: false,
         });
         let r = render(&fig, true).unwrap();
         assert!(r.svg.contains("<svg") && r.svg.contains("ρ = 0.5"));

@@ -137,8 +137,10 @@ fn along_training(view: &View) -> Vec<Spec> {
             let log_y = plot::spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
             let title =
                 if steps >= 2 { format!("{m} along training (± SE)") } else { format!("{m} against λ (± SE)") };
+            // checkpoints picked log-uniformly over training read best on a log step axis
+            let log_x = steps >= 2 && plot::spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
             let figure =
-                XyFigure { title, x_label: x_label.into(), y_label: m.to_string(), series, lines: true, log_y };
+                XyFigure { title, x_label: x_label.into(), y_label: m.to_string(), series, lines: true, log_y, log_x };
             Some(Spec { section: Section::Training, stem: format!("step-{m}"), figure: Figure::Xy(figure) })
         })
         .collect()
@@ -279,6 +281,7 @@ fn monitor_curve(view: &View, monitor: &[MonitorPoint]) -> Option<Spec> {
         names: vec![],
     };
     let log_y = plot::spans_decades(series.points.iter().map(|p| p.1));
+    let log_x = plot::spans_decades(series.points.iter().map(|p| p.0));
     let mut panels = vec![XyFigure {
         title: title.clone(),
         x_label: "training step".into(),
@@ -286,6 +289,7 @@ fn monitor_curve(view: &View, monitor: &[MonitorPoint]) -> Option<Spec> {
         series: vec![series],
         lines: true,
         log_y,
+        log_x,
     }];
     for &m in &view.refs {
         let s = series_of(view, m, "checkpoint");
@@ -299,6 +303,7 @@ fn monitor_curve(view: &View, monitor: &[MonitorPoint]) -> Option<Spec> {
                 series,
                 lines: true,
                 log_y,
+                log_x,
             });
         }
     }
@@ -340,6 +345,7 @@ fn scatter(view: &View) -> Vec<Spec> {
             series,
             lines: false,
             log_y: false,
+            log_x: false,
         };
         out.push(Spec {
             section: Section::Scatter,
@@ -375,6 +381,7 @@ fn profiles(view: &View) -> Option<Spec> {
         series,
         lines: true,
         log_y,
+        log_x: false,
     };
     Some(Spec { section: Section::Profiles, stem: "siem-profiles".into(), figure: Figure::Xy(figure) })
 }
