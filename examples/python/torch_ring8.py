@@ -395,8 +395,8 @@ def main() -> None:
     data = ring8.sample_data(20_000, seed=1)
     print(f"training an eps-prediction MLP on ring8 for {cfg.train_steps} steps, keeping the EMA weights at {cfg.keep}")
     # max_budget: the default caps the monitor at 2 % of the wall time, right for real training where
-    # a step takes a second. Here 500 steps of this MLP take about 2 s and one evaluation about 0.4 s
-    # (some 15 %), so the default would widen the spacing to thousands of steps (with a RuntimeWarning);
+    # a step takes a second. Here 500 steps of this MLP take 1 to 2 s and one evaluation 0.2 to 0.4 s
+    # (10 to 20 %), so the default would widen the spacing to thousands of steps (with a RuntimeWarning);
     # in an example we want the curve, and the whole training is under a minute: no cap.
     monitor = sp.Monitor(data, ring8.schedule, every=cfg.monitor_every, n=cfg.monitor_n, seed=5, log_dir=log_dir,
                          max_budget=None)  # fmt: skip
