@@ -219,17 +219,11 @@ def blob(refs: list) -> dict:
 
 # -- rank correlations -----------------------------------------------------------------------------
 def ranks(v: np.ndarray) -> np.ndarray:
-    """Ranks 0..n-1 along the last axis, ties given their average rank (resamples repeat checkpoints)."""
-    order = np.argsort(v, axis=-1, kind="stable")
-    r = np.empty_like(v, dtype=np.float64)
-    np.put_along_axis(r, order, np.broadcast_to(np.arange(v.shape[-1], dtype=np.float64), v.shape), axis=-1)
-    sv = np.take_along_axis(v, order, axis=-1)
-    for idx in np.ndindex(v.shape[:-1]):  # average the ranks of tied values
-        _, inv, counts = np.unique(sv[idx], return_inverse=True, return_counts=True)
-        if (counts > 1).any():
-            first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            r[idx][order[idx]] = (first + (counts - 1) / 2)[inv]
-    return r
+    """Ranks along the last axis, ties given their average rank (a resample repeats checkpoints):
+    the number of smaller values plus half the number of other equal ones."""
+    below = (v[..., None, :] < v[..., :, None]).sum(axis=-1)
+    equal = (v[..., None, :] == v[..., :, None]).sum(axis=-1)
+    return below + (equal - 1) / 2
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -248,7 +242,9 @@ def spearman_ci(rows: list, x: str, y: str, draws: int, rng: np.random.Generator
     se = {k: np.array([r[k + "_se"] for r in rows]) for k in (x, y)}
     rho = float(spearman(val[x], val[y]))
     idx = rng.integers(0, len(rows), size=(draws, len(rows)))
-    noisy = {k: val[k][idx] + se[k][idx] * rng.standard_normal(idx.shape) for k in (x, y)}
+    # one noise draw per checkpoint, then the resample: a checkpoint drawn twice is one measurement
+    noisy = {k: (val[k] + se[k] * rng.standard_normal((draws, len(rows))))[np.arange(draws)[:, None], idx]
+             for k in (x, y)}  # fmt: skip
     boot = spearman(noisy[x], noisy[y])
     boot = boot[np.isfinite(boot)]
     return rho, float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -102,3 +103,22 @@ def test_the_explanation_says_what_to_expect_and_quotes_this_run(run):
     assert float(falls.group(1)) == pytest.approx(first["win"] / last["win"], rel=0.01, abs=0.06)
     assert float(falls.group(2)) == pytest.approx(first["full"] / last["full"], rel=0.01, abs=0.06)
     assert f"step 75: {first['share']:.1f} %" in text
+
+
+def test_spearman_and_its_bootstrap_ci(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("torch_ring8", REPO / "examples" / "python" / "torch_ring8.py")
+    ex = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "torch_ring8", ex)  # its dataclass looks its module up there
+    spec.loader.exec_module(ex)
+    assert ex.ranks(np.array([3.0, 1.0, 1.0, 2.0])).tolist() == [3.0, 0.5, 0.5, 2.0]
+    # one swapped pair of 4: 1 - 6 * 2 / (4 * 15)
+    assert ex.spearman(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 2.0, 4.0])) == pytest.approx(0.8)
+    rng = np.random.default_rng(0)
+    exact = [{"step": s, "a": s, "a_se": 0.0, "b": -s, "b_se": 0.0} for s in range(6)]
+    assert ex.spearman_ci(exact, "a", "b", 500, rng) == (-1.0, -1.0, -1.0)
+    # values far inside their SEs: the interval must open up around 0
+    noisy = [dict(r, a_se=100.0, b_se=100.0) for r in exact]
+    rho, lo, hi = ex.spearman_ci(noisy, "a", "b", 500, rng)
+    assert rho == -1.0 and lo < -0.5 and hi > 0.5
