@@ -356,15 +356,19 @@ def expect_paragraph(rows: list, fl: dict, cor: dict) -> str:
     first, last = rows[0], rows[-1]
     best = min(rows, key=lambda r: r["w2"])
     resolved = [r for r in rows if r["w2"] - 2 * r["w2_se"] > fl["w2"] + 2 * fl["w2_se"]]
+    # the sweep is only a test of the cheap metrics if quality really changes over it: check, don't assume
+    trend = float(spearman(np.array([r["step"] for r in rows]), np.array([r["w2"] for r in rows])))
+    falls = trend < -0.5 and first["w2"] - last["w2"] > 2 * math.hypot(first["w2_se"], last["w2_se"])
+    verdict = "Quality improves over this sweep" if falls else "WARNING: W2 does not clearly fall over this sweep"
     return (f"What agreement to expect. SIEM with the oracle error field measures the score error itself "
             f"(ring8's score is known exactly) along the model's own trajectories: a property of the checkpoint, "
             f"with a small SE. W2 and FD compare finite sample sets with finite draws of the target: they carry "
-            f"sampling noise and a floor (two exact ring8 draws read W2 {fl['w2']:.4f}, FD {fl['fd']:.5f}). Quality "
-            f"improves over this sweep (W2 {first['w2']:.4f} at step {first['step']}, {last['w2']:.4f} at step "
-            f"{last['step']}, lowest {best['w2']:.4f} at step {best['step']}), and {len(resolved)} of {len(rows)} "
-            f"checkpoints sit clearly above the W2 floor (2 SE each side). Expect every metric to agree on the "
-            f"coarse order, early against late, and the references to stop ordering checkpoints that have reached "
-            f"their floor: there a rank correlation measures noise, and with {len(rows)} checkpoints one swapped "
+            f"sampling noise and a floor (two exact ring8 draws read W2 {fl['w2']:.4f}, FD {fl['fd']:.5f}). "
+            f"{verdict} (W2 {first['w2']:.4f} at step {first['step']}, {last['w2']:.4f} at step {last['step']}, "
+            f"lowest {best['w2']:.4f} at step {best['step']}; rho(step, W2) = {trend:+.2f}), and {len(resolved)} of "
+            f"{len(rows)} checkpoints sit clearly above the W2 floor (2 SE each side). Expect every metric to "
+            f"agree on the coarse order, early against late, and the references to stop ordering checkpoints that "
+            f"have reached their floor: there a rank correlation measures noise, and with {len(rows)} checkpoints one swapped "
             f"pair moves rho by {6 * 2 / (len(rows) * (len(rows) ** 2 - 1)):.2f} or more. Here rho(SIEM 0..999, W2) "
             f"= {cor['siem_full', 'w2'][0]:+.2f}, rho(Hodge grad, W2) = {cor['grad', 'w2'][0]:+.2f}, "
             f"rho(SIEM 900..999, W2) = {cor['siem_win', 'w2'][0]:+.2f}, rho(W2, FD) = {cor['w2', 'fd'][0]:+.2f}.")

@@ -93,6 +93,9 @@ def test_the_explanation_says_what_to_expect_and_quotes_this_run(run):
     for heading in ("What agreement to expect.", "Why the 10 % window may disagree", "Why a 2-D FD may disagree."):
         assert heading in stdout
     text = " ".join(stdout.split("What agreement to expect.", 1)[1].split())
+    # whether W2 falls over the sweep is measured and said, not assumed
+    verdict = r"(Quality improves over this sweep|WARNING: W2 does not clearly fall)"
+    assert re.search(rf"{verdict}.*rho\(step, W2\) = {NUM}", text)
     # the numbers it quotes are the table's, not hard-coded
     rows = table_rows(stdout)
     floor_w2, floor_fd = re.search(rf"\n exact\s+({NUM}) ± {NUM}\s+({NUM}) ±", stdout).groups()
