@@ -368,10 +368,11 @@ def expect_paragraph(rows: list, fl: dict, cor: dict) -> str:
             f"lowest {best['w2']:.4f} at step {best['step']}; rho(step, W2) = {trend:+.2f}), and {len(resolved)} of "
             f"{len(rows)} checkpoints sit clearly above the W2 floor (2 SE each side). Expect every metric to "
             f"agree on the coarse order, early against late, and the references to stop ordering checkpoints that "
-            f"have reached their floor: there a rank correlation measures noise, and with {len(rows)} checkpoints one swapped "
-            f"pair moves rho by {6 * 2 / (len(rows) * (len(rows) ** 2 - 1)):.2f} or more. Here rho(SIEM 0..999, W2) "
-            f"= {cor['siem_full', 'w2'][0]:+.2f}, rho(Hodge grad, W2) = {cor['grad', 'w2'][0]:+.2f}, "
-            f"rho(SIEM 900..999, W2) = {cor['siem_win', 'w2'][0]:+.2f}, rho(W2, FD) = {cor['w2', 'fd'][0]:+.2f}.")
+            f"have reached their floor: there a rank correlation measures noise, and with {len(rows)} checkpoints "
+            f"one swapped pair moves rho by {12 / (len(rows) * (len(rows) ** 2 - 1)):.2f} or more. Here "
+            f"rho(SIEM 0..999, W2) = {cor['siem_full', 'w2'][0]:+.2f}, rho(Hodge grad, W2) = "
+            f"{cor['grad', 'w2'][0]:+.2f}, rho(SIEM 900..999, W2) = {cor['siem_win', 'w2'][0]:+.2f}, "
+            f"rho(W2, FD) = {cor['w2', 'fd'][0]:+.2f}.")
 
 
 def explain(rows: list, fl: dict, gauss: dict, cor: dict) -> None:
