@@ -152,14 +152,25 @@ def print_monitor_record(rec: dict) -> None:
 
 
 # -- measuring a checkpoint ------------------------------------------------------------------------
-def siem_pair(model: sp.ScoreFunction, ring8: sp.Problem, n: int) -> dict:
-    """SIEM on the high-noise window and on the full trajectory. One seed for both: the window's
-    trajectories are the first 100 steps of the full run's, so its share of the full value is paired."""
+def siem_pair(model: sp.ScoreFunction, ring8: sp.Problem, n: int, bandwidth: float) -> dict:
+    """SIEM on the high-noise window and on the full trajectory, with one test function for both and
+    for every checkpoint (``bandwidth``). One seed for both: the window's trajectories are the first
+    100 steps of the full run's, so the window's value is exactly a part of the full value."""
     out = {}
     for key, window in (("siem_win", WINDOW), ("siem_full", FULL)):
-        s = sp.siem(model, ring8, window=window, error_field="oracle", n=n, seed=3, progress=False)
+        s = sp.siem(model, ring8, window=window, error_field="oracle", n=n, seed=3, bandwidth=bandwidth, progress=False)
         out[key], out[key + "_se"] = s["siem"], s["siem_se"]
     return out
+
+
+def fixed_bandwidth(n: int) -> float:
+    """The test function's bandwidth: the exact model's median-rule bandwidth over 0..999. Left to its
+    default, the particle form takes the median over each model's own states on each window, so every
+    checkpoint (an untrained one diverges: h in the tens) and each window would get its own test
+    function, and their values would not be comparable."""
+    exact = sp.Problem.from_json({"target": {"kind": "named", "name": "ring8"}, "model": {"kind": "exact"}})
+    s = sp.siem(exact, window=FULL, form="particle", error_field="oracle", n=n, seed=3, progress=False)
+    return float(s["test_fn"]["bandwidths"][0])
 
 
 def gradient_part(model: sp.ScoreFunction, ring8: sp.Problem) -> dict:
@@ -194,9 +205,9 @@ def mode_diagnostics(x: np.ndarray) -> tuple:
     return float(1 - on.mean()), float(0.5 * np.abs(weights - 1 / 8).sum())
 
 
-def measure(step: int, net: nn.Module, ring8: sp.Problem, refs: list, cfg: Settings) -> dict:
+def measure(step: int, net: nn.Module, ring8: sp.Problem, refs: list, h: float, cfg: Settings) -> dict:
     model = as_score_function(net, ring8.schedule)
-    row = {"step": step, **siem_pair(model, ring8, cfg.n_siem), **gradient_part(model, ring8)}
+    row = {"step": step, **siem_pair(model, ring8, cfg.n_siem, h), **gradient_part(model, ring8)}
     # replicate sample sets, seeds 10, 11, ...: the SE of W2 and FD is their spread
     samples = [sp.sample(model, n=cfg.n_samples, steps=1000, seed=10 + r, progress=False) for r in range(len(refs))]
     row.update(sample_metrics(samples, refs))
@@ -255,7 +266,7 @@ def pm(value: float, se: float, fmt: str, se_fmt: str = "") -> str:
     return f"{value:{fmt}} ± {se:{se_fmt or fmt}}"
 
 
-def print_table(rows: list, fl: dict, gauss: dict, cfg: Settings) -> None:
+def print_table(rows: list, fl: dict, gauss: dict, h: float, cfg: Settings) -> None:
     print("\ncheckpoints in training order (every metric: lower is better; ± one SE)")
     head = ["step", "SIEM 900..999", "SIEM 0..999", "window %", "Hodge grad", "W2", "FD"]
     widths = [6, 19, 19, 9, 10, 16, 18]
@@ -270,8 +281,10 @@ def print_table(rows: list, fl: dict, gauss: dict, cfg: Settings) -> None:
                             ("blob", gauss, "a Gaussian with ring8's mean and covariance, no modes")):  # fmt: skip
         cells = [name, "", "", "", "", pm(ref["w2"], ref["w2_se"], ".4f"), pm(ref["fd"], ref["fd_se"], ".5f")]
         print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) + f"  <- {what}")
-    print(f"SIEM: particle form, oracle error field, {cfg.n_siem} trajectories, one seed for both windows (SE over "
-          f"trajectories);\n  window %: the 900..999 value as a share of the 0..999 value (the same trajectories).\n"
+    print(f"SIEM: particle form, oracle error field, {cfg.n_siem} trajectories (SE over trajectories), one Gaussian "
+          f"test function at the origin\n  with one bandwidth h = {h:.4f} (the exact model's median rule over 0..999) "
+          f"for every checkpoint and both windows;\n  window %: the 900..999 value as a share of the 0..999 value "
+          f"(one seed: the same trajectories).\n"
           f"Hodge grad: mean over t = 0.05, 0.2, 0.5 of the gradient part of the score error (grid estimator, "
           f"score units;\n  a deterministic quadrature: its reported SE is 0).\nW2, FD: mean ± SE over "
           f"{cfg.replicates} replicate sets of {cfg.n_samples} samples (1000 EM steps, seeds 10..), each against "
@@ -406,13 +419,13 @@ def main() -> None:
     print(f"monitor: best step {monitor.best_step} (records in {log_dir}/monitor.jsonl)")
     print("  (each value's SE is that of one evaluation; a change has the paired SE, far smaller: read the changes)")
 
-    refs = reference_draws(ring8, cfg)
+    refs, h = reference_draws(ring8, cfg), fixed_bandwidth(cfg.n_siem)
     rows = []
     for step, net in kept.items():
-        rows.append(measure(step, net, ring8, refs, cfg))
+        rows.append(measure(step, net, ring8, refs, h, cfg))
         print(f"  measured step {step:5d}  ({time.time() - start:.0f} s)", flush=True)
     fl, gauss = floor(ring8, refs), blob(refs)
-    print_table(rows, fl, gauss, cfg)
+    print_table(rows, fl, gauss, h, cfg)
     cor = correlations(rows, cfg)
     explain(rows, fl, gauss, cor)
     print(f"\nwall time {time.time() - start:.0f} s")
