@@ -74,6 +74,8 @@ def test_the_table_has_both_windows_and_every_metric_with_its_se(run):
         assert r["win"] < r["full"] and r["share"] == pytest.approx(100 * r["win"] / r["full"], abs=0.06)
         assert r["grad"] > 0 and r["w2"] > 0 and r["fd"] > 0 and r["w2_se"] > 0 and r["fd_se"] > 0
     assert re.search(r"\n exact\s+" + NUM + " ± " + NUM, run[0]), "the references' floor row"
+    # one test function for every checkpoint and both windows, and the output says which
+    assert re.search(rf"one bandwidth h = {NUM} \(the exact model's median rule over 0..999\)", run[0])
 
 
 def test_rank_correlations_are_printed_with_cis_and_their_method(run):
