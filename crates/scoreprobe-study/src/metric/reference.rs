@@ -47,7 +47,7 @@ impl StudyMetric for Fd {
         Role::Reference
     }
     fn doc(&self) -> &'static str {
-        "Fréchet distance in coordinates between generated and target samples"
+        "Fréchet distance between generated and target samples, in the study's feature space (the coordinates, or the --features embedding)"
     }
     fn compute(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
         let details = SampleDetails { features: Some("identity".into()), ..Default::default() };
@@ -66,7 +66,7 @@ impl StudyMetric for Kid {
         Role::Reference
     }
     fn doc(&self) -> &'static str {
-        "KID (cubic kernel) between generated and target samples"
+        "KID (cubic kernel) between generated and target samples, in the same feature space as FD"
     }
     fn compute(&self, ctx: &mut ModelCtx) -> Result<Outcome, MetricError> {
         let details = SampleDetails { features: Some("identity".into()), ..Default::default() };
