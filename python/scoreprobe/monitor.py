@@ -117,9 +117,7 @@ class Monitor:
         wandb: bool = True,
         max_budget: Optional[float] = 0.02,
     ) -> None:
-        self.metrics: List[str] = _checked_options(every, metrics, n, sampler, sample_n, sample_steps)
-        if max_budget is not None and not (isinstance(max_budget, (int, float)) and 0 < max_budget <= 1):
-            raise ValueError(f"max_budget: a share of the wall time in (0, 1], or None (no limit), got {max_budget!r}")
+        self.metrics: List[str] = _checked_options(every, metrics, n, sampler, sample_n, sample_steps, max_budget)
         self.max_budget = None if max_budget is None or max_budget >= 1 else float(max_budget)
         self._stride = 1
         self.every, self.n, self.window, self.seed, self.test_seed = every, int(n), window, int(seed), int(test_seed)
@@ -390,11 +388,20 @@ def widened_stride(stride: int, budget: float, max_budget: float) -> int:
 
 
 def _checked_options(
-    every: int, metrics: Sequence[str], n: int, sampler: Any, sample_n: int, sample_steps: int
+    every: int,
+    metrics: Sequence[str],
+    n: int,
+    sampler: Any,
+    sample_n: int,
+    sample_steps: int,
+    max_budget: Optional[float],
 ) -> List[str]:
     """The metrics as a list, once the options that need no data are checked."""
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"every: must be an integer >= 1, got {every!r}")
+    share = isinstance(max_budget, (int, float)) and not isinstance(max_budget, bool)
+    if max_budget is not None and not (share and 0 < max_budget <= 1):
+        raise ValueError(f"max_budget: a share of the wall time in (0, 1], or None (no limit), got {max_budget!r}")
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:

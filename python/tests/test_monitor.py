@@ -369,3 +369,5 @@ def test_an_evaluation_over_max_budget_widens_the_spacing_and_warns(tmp_path):
     assert full.step(kept, model_at(0.3))["value"] == thin["value"]
     with pytest.raises(ValueError, match="max_budget"):
         sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path / "bad", **{**opts, "max_budget": 1.5})
+    with pytest.raises(ValueError, match="max_budget"):
+        sp.Monitor(DATA, SCHEDULE, log_dir=tmp_path / "bad", **{**opts, "max_budget": True})
